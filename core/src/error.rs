@@ -1,0 +1,371 @@
+//! Typed errors, kept in the three kinds a caller reacts to differently.
+//!
+//! - [`OAuthError`]: the server answered with an OAuth error body (RFC 6749 §5.2). The request
+//!   was understood and refused; `error` says why (`invalid_grant`, `access_denied`, ...).
+//! - [`ProtocolError`]: the server broke the protocol: a status, a body or a field that the
+//!   RFCs do not allow. Messages name the URL and the field.
+//! - [`SecurityError`]: a check the core runs to protect the user refused to go on (issuer or
+//!   resource mismatch, state mismatch, plain HTTP, missing PKCE support).
+//! - [`UsageError`]: the caller misused the API or asked for something the server cannot do.
+//!
+//! Every error has a stable [`code()`](Error::code), which the npm package exposes as
+//! `err.code`. Messages never contain a secret.
+
+use thiserror::Error;
+
+/// Any error of the core.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server answered with an OAuth error body.
+    #[error(transparent)]
+    OAuth(#[from] OAuthError),
+    /// The server broke the protocol.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// A security check refused to go on.
+    #[error(transparent)]
+    Security(#[from] SecurityError),
+    /// The caller misused the API.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// The entropy source failed, so no verifier or state could be drawn.
+    #[error("the entropy source failed: {reason}")]
+    Entropy {
+        /// What the source reported.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// A stable, machine-readable code, such as `ISSUER_MISMATCH` or `OAUTH_ERROR`.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::OAuth(_) => "OAUTH_ERROR",
+            Error::Protocol(e) => e.code(),
+            Error::Security(e) => e.code(),
+            Error::Usage(e) => e.code(),
+            Error::Entropy { .. } => "ENTROPY_UNAVAILABLE",
+        }
+    }
+
+    /// The server's OAuth error, if this is one.
+    #[must_use]
+    pub fn oauth(&self) -> Option<&OAuthError> {
+        match self {
+            Error::OAuth(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// An OAuth error response (RFC 6749 §5.2, §4.1.2.1; RFC 8628 §3.5).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{where_} returned OAuth error `{error}`{}", describe(.error_description))]
+pub struct OAuthError {
+    /// The `error` code, such as `invalid_grant`.
+    pub error: String,
+    /// The server's `error_description`, if any. Human-readable, not for branching.
+    pub error_description: Option<String>,
+    /// The server's `error_uri`, if any.
+    pub error_uri: Option<String>,
+    /// The HTTP status (0 for an error delivered in an authorization redirect).
+    pub status: u16,
+    /// Which endpoint answered (a URL), or `authorization response`.
+    pub where_: String,
+}
+
+fn describe(description: &Option<String>) -> String {
+    description
+        .as_deref()
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default()
+}
+
+/// The server broke the protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// The status is not one the step allows.
+    #[error("{url} answered HTTP {status}; expected {expected}")]
+    UnexpectedStatus {
+        /// The request URL.
+        url: String,
+        /// The status received.
+        status: u16,
+        /// What was expected, in words.
+        expected: &'static str,
+    },
+    /// The server redirected a request the core does not allow to be redirected.
+    #[error(
+        "{url} answered with a redirect (HTTP {status}), which is not followed for OAuth endpoints"
+    )]
+    UnexpectedRedirect {
+        /// The request URL.
+        url: String,
+        /// The 3xx status.
+        status: u16,
+    },
+    /// The body exceeds the size cap.
+    #[error("{url} sent a body larger than {limit} bytes")]
+    ResponseTooLarge {
+        /// The request URL.
+        url: String,
+        /// The cap in bytes.
+        limit: usize,
+    },
+    /// The body is not a JSON object.
+    #[error("{url} did not send a JSON object: {reason}")]
+    InvalidJson {
+        /// The request URL.
+        url: String,
+        /// What the parser reported.
+        reason: String,
+    },
+    /// A required field is absent.
+    #[error("{url}: required field `{field}` is missing")]
+    MissingField {
+        /// The request URL (or `authorization response`).
+        url: String,
+        /// The field name.
+        field: &'static str,
+    },
+    /// A field has the wrong type or an invalid value.
+    #[error("{url}: field `{field}` {reason}")]
+    InvalidField {
+        /// The request URL (or `authorization response`).
+        url: String,
+        /// The field name.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A header could not be parsed.
+    #[error("malformed {header} header: {reason}")]
+    InvalidHeader {
+        /// The header name.
+        header: &'static str,
+        /// What is wrong with it, and where.
+        reason: String,
+    },
+    /// Every candidate URL of a discovery step failed.
+    #[error("could not discover {what}; tried {}", .tried.join(", "))]
+    DiscoveryFailed {
+        /// What was being discovered.
+        what: &'static str,
+        /// Each URL tried and why it failed.
+        tried: Vec<String>,
+    },
+}
+
+impl ProtocolError {
+    /// A stable code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProtocolError::UnexpectedStatus { .. } => "UNEXPECTED_STATUS",
+            ProtocolError::UnexpectedRedirect { .. } => "UNEXPECTED_REDIRECT",
+            ProtocolError::ResponseTooLarge { .. } => "RESPONSE_TOO_LARGE",
+            ProtocolError::InvalidJson { .. } => "INVALID_JSON",
+            ProtocolError::MissingField { .. } => "MISSING_FIELD",
+            ProtocolError::InvalidField { .. } => "INVALID_FIELD",
+            ProtocolError::InvalidHeader { .. } => "INVALID_HEADER",
+            ProtocolError::DiscoveryFailed { .. } => "DISCOVERY_FAILED",
+        }
+    }
+}
+
+/// A security check refused to go on.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SecurityError {
+    /// An endpoint is not HTTPS and not a loopback host.
+    #[error("{what} {url} must use https (plain http is allowed only for loopback hosts)")]
+    InsecureUrl {
+        /// Which endpoint or document.
+        what: &'static str,
+        /// The offending URL.
+        url: String,
+    },
+    /// Metadata names another issuer than the one its URL was built from (RFC 8414 §3.3).
+    #[error("{url} describes issuer `{found}`, but it was fetched for issuer `{expected}`")]
+    IssuerMismatch {
+        /// The metadata URL.
+        url: String,
+        /// The issuer the URL was built from.
+        expected: String,
+        /// The `issuer` the document declares.
+        found: String,
+    },
+    /// Protected resource metadata names another resource (RFC 9728 §3.3).
+    #[error("{url} describes resource `{found}`, but the server is `{expected}`")]
+    ResourceMismatch {
+        /// The metadata URL.
+        url: String,
+        /// The canonical server URI.
+        expected: String,
+        /// The `resource` the document declares.
+        found: String,
+    },
+    /// The authorization server does not advertise PKCE S256.
+    #[error(
+        "authorization server `{issuer}` does not advertise PKCE S256 in code_challenge_methods_supported; refusing to authorize (set dangerously_assume_pkce_s256 for legacy servers)"
+    )]
+    PkceNotSupported {
+        /// The issuer.
+        issuer: String,
+    },
+    /// The authorization response has no `state`.
+    #[error("the authorization response has no state parameter")]
+    StateMissing,
+    /// The authorization response's `state` is not the one sent.
+    #[error(
+        "the authorization response's state does not match the request (possible CSRF or a stale tab)"
+    )]
+    StateMismatch,
+    /// RFC 9207: the server advertises `iss` but the response lacks it.
+    #[error(
+        "authorization server `{expected}` advertises authorization_response_iss_parameter_supported, but the response has no iss"
+    )]
+    IssMissing {
+        /// The expected issuer.
+        expected: String,
+    },
+    /// RFC 9207: the response's `iss` is not the expected issuer.
+    #[error(
+        "the authorization response comes from issuer `{found}`, expected `{expected}` (possible mix-up attack)"
+    )]
+    IssMismatch {
+        /// The expected issuer.
+        expected: String,
+        /// The `iss` received.
+        found: String,
+    },
+    /// Pre-registered credentials belong to another authorization server.
+    #[error(
+        "the configured client credentials are for authorization server `{registered_for}`, but `{issuer}` is in use; they are not sent to another server"
+    )]
+    CredentialsForOtherIssuer {
+        /// The issuer the credentials were registered with.
+        registered_for: String,
+        /// The issuer now in use.
+        issuer: String,
+    },
+    /// Step-up authorization was tried too often for one resource.
+    #[error("gave up on step-up authorization for {resource} after {attempts} attempts")]
+    StepUpLimit {
+        /// The resource.
+        resource: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+}
+
+impl SecurityError {
+    /// A stable code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            SecurityError::InsecureUrl { .. } => "INSECURE_URL",
+            SecurityError::IssuerMismatch { .. } => "ISSUER_MISMATCH",
+            SecurityError::ResourceMismatch { .. } => "RESOURCE_MISMATCH",
+            SecurityError::PkceNotSupported { .. } => "PKCE_NOT_SUPPORTED",
+            SecurityError::StateMissing => "STATE_MISSING",
+            SecurityError::StateMismatch => "STATE_MISMATCH",
+            SecurityError::IssMissing { .. } => "ISS_MISSING",
+            SecurityError::IssMismatch { .. } => "ISS_MISMATCH",
+            SecurityError::CredentialsForOtherIssuer { .. } => "CREDENTIALS_FOR_OTHER_ISSUER",
+            SecurityError::StepUpLimit { .. } => "STEP_UP_LIMIT",
+        }
+    }
+}
+
+/// The caller misused the API, or asked for something the server does not offer.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// A URL given by the caller is not valid for its purpose.
+    #[error("invalid {what} `{url}`: {reason}")]
+    InvalidUrl {
+        /// What the URL is for.
+        what: &'static str,
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The authorization server lacks an endpoint the step needs.
+    #[error("authorization server `{issuer}` has no {endpoint}")]
+    MissingEndpoint {
+        /// The issuer.
+        issuer: String,
+        /// The metadata field that is absent, such as `device_authorization_endpoint`.
+        endpoint: &'static str,
+    },
+    /// No way to obtain a client id: nothing pre-registered, no CIMD support, no DCR.
+    #[error(
+        "no client identity for `{issuer}`: no pre-registered client, no client ID metadata document support, and no registration_endpoint"
+    )]
+    NoClientIdentity {
+        /// The issuer.
+        issuer: String,
+    },
+    /// A state machine was driven out of order.
+    #[error("{0}")]
+    InvalidState(&'static str),
+    /// A token set has no refresh token to refresh with.
+    #[error("no refresh token is stored; log in again")]
+    NoRefreshToken,
+}
+
+impl UsageError {
+    /// A stable code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            UsageError::InvalidUrl { .. } => "INVALID_URL",
+            UsageError::MissingEndpoint { .. } => "MISSING_ENDPOINT",
+            UsageError::NoClientIdentity { .. } => "NO_CLIENT_IDENTITY",
+            UsageError::InvalidState(_) => "INVALID_STATE",
+            UsageError::NoRefreshToken => "NO_REFRESH_TOKEN",
+        }
+    }
+}
+
+/// Shorthand for results of the core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oauth_error_message_names_endpoint_and_code() {
+        let e = Error::from(OAuthError {
+            error: "invalid_grant".into(),
+            error_description: Some("code expired".into()),
+            error_uri: None,
+            status: 400,
+            where_: "https://as.example/token".into(),
+        });
+        assert_eq!(e.code(), "OAUTH_ERROR");
+        assert_eq!(
+            e.to_string(),
+            "https://as.example/token returned OAuth error `invalid_grant`: code expired"
+        );
+        assert_eq!(e.oauth().map(|o| o.error.as_str()), Some("invalid_grant"));
+    }
+
+    #[test]
+    fn codes_are_stable_per_kind() {
+        let e = Error::from(SecurityError::StateMismatch);
+        assert_eq!(e.code(), "STATE_MISMATCH");
+        let e = Error::from(ProtocolError::MissingField {
+            url: "u".into(),
+            field: "issuer",
+        });
+        assert_eq!(e.code(), "MISSING_FIELD");
+        assert_eq!(e.to_string(), "u: required field `issuer` is missing");
+    }
+}

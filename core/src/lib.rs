@@ -1,0 +1,48 @@
+//! # mcpauth-core: a sans-IO OAuth 2.1 client for MCP
+//!
+//! This crate does no network talking, reads no clock and draws no randomness of its own.
+//! It builds [`HttpRequest`] values and validates the [`HttpResponse`] values a driver got for
+//! them; the time is always a parameter ([`Time`]) and entropy comes through [`Entropy`].
+//! The same code therefore runs natively (the `mcpauth` crate drives it with reqwest), in
+//! browsers and Node (the `mcpauth-wasm` binding drives it with `fetch`), and in tests with
+//! canned responses.
+//!
+//! Each protocol step is a pair: `xxx_request(..)` builds the request and
+//! `process_xxx_response(..)` validates the response into typed data or a typed [`Error`].
+//! Multi-step flows are small state machines that yield the next requests and consume
+//! responses.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+pub mod entropy;
+pub mod error;
+pub mod http;
+pub mod metadata;
+pub mod pkce;
+pub mod policy;
+pub(crate) mod response;
+pub mod secret;
+pub mod time;
+
+pub use entropy::Entropy;
+#[cfg(feature = "getrandom")]
+pub use entropy::OsEntropy;
+pub use error::{Error, OAuthError, ProtocolError, Result, SecurityError, UsageError};
+pub use http::{HttpRequest, HttpResponse, Method};
+pub use metadata::{AuthorizationServerMetadata, ProtectedResourceMetadata};
+pub use pkce::Pkce;
+pub use policy::{Policy, ResourceUri};
+pub use secret::{
+    AccessToken, AuthorizationCode, ClientSecret, DeviceCode, IdToken, PkceVerifier, RefreshToken,
+    State,
+};
+pub use time::Time;
