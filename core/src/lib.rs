@@ -23,6 +23,8 @@
     )
 )]
 
+pub mod client;
+pub mod discovery;
 pub mod entropy;
 pub mod error;
 pub mod http;
@@ -32,7 +34,9 @@ pub mod policy;
 pub(crate) mod response;
 pub mod secret;
 pub mod time;
+pub mod token;
 
+pub use client::{ClientCredentials, TokenEndpointAuthMethod};
 pub use entropy::Entropy;
 #[cfg(feature = "getrandom")]
 pub use entropy::OsEntropy;
@@ -46,3 +50,4 @@ pub use secret::{
     State,
 };
 pub use time::Time;
+pub use token::{DEFAULT_EXPIRY_MARGIN, TokenSet};
