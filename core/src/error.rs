@@ -311,6 +311,14 @@ pub enum UsageError {
         /// The issuer.
         issuer: String,
     },
+    /// Client metadata given by the caller cannot be registered or published as it is.
+    #[error("invalid client metadata: `{field}` {reason}")]
+    InvalidClientMetadata {
+        /// The metadata field (RFC 7591 §2 name).
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A state machine was driven out of order.
     #[error("{0}")]
     InvalidState(&'static str),
@@ -327,6 +335,7 @@ impl UsageError {
             UsageError::InvalidUrl { .. } => "INVALID_URL",
             UsageError::MissingEndpoint { .. } => "MISSING_ENDPOINT",
             UsageError::NoClientIdentity { .. } => "NO_CLIENT_IDENTITY",
+            UsageError::InvalidClientMetadata { .. } => "INVALID_CLIENT_METADATA",
             UsageError::InvalidState(_) => "INVALID_STATE",
             UsageError::NoRefreshToken => "NO_REFRESH_TOKEN",
         }

@@ -28,9 +28,11 @@ pub mod discovery;
 pub mod entropy;
 pub mod error;
 pub mod http;
+pub mod identity;
 pub mod metadata;
 pub mod pkce;
 pub mod policy;
+pub mod registration;
 pub(crate) mod response;
 pub mod secret;
 pub mod time;
@@ -42,12 +44,14 @@ pub use entropy::Entropy;
 pub use entropy::OsEntropy;
 pub use error::{Error, OAuthError, ProtocolError, Result, SecurityError, UsageError};
 pub use http::{HttpRequest, HttpResponse, Method};
+pub use identity::{IdentityOptions, IdentityPlan, is_invalid_client, plan_client_identity};
 pub use metadata::{AuthorizationServerMetadata, ProtectedResourceMetadata};
 pub use pkce::Pkce;
 pub use policy::{Policy, ResourceUri};
+pub use registration::{ApplicationType, ClientMetadata, Registration};
 pub use secret::{
     AccessToken, AuthorizationCode, ClientSecret, DeviceCode, IdToken, PkceVerifier, RefreshToken,
-    State,
+    RegistrationAccessToken, State,
 };
 pub use time::Time;
 pub use token::{DEFAULT_EXPIRY_MARGIN, TokenSet};
