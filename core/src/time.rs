@@ -30,8 +30,10 @@ impl Time {
         self.0
     }
 
-    /// This time plus `d`, saturating.
+    /// This time plus `d`, saturating (a named method rather than `ops::Add`, whose
+    /// contract is to panic on overflow).
     #[must_use]
+    #[allow(clippy::should_implement_trait)]
     pub fn add(self, d: Duration) -> Self {
         Self(
             self.0
@@ -41,6 +43,7 @@ impl Time {
 
     /// This time minus `d`, saturating at the epoch.
     #[must_use]
+    #[allow(clippy::should_implement_trait)]
     pub fn sub(self, d: Duration) -> Self {
         Self(
             self.0
