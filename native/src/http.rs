@@ -1,0 +1,215 @@
+//! The HTTP backend: executes the core's [`HttpRequest`]s with reqwest, exactly as given.
+//!
+//! It makes no protocol decision. It follows no redirect unless the request allows it (a 3xx
+//! goes back to the core, which refuses it for OAuth endpoints, RFC 9700 §4.11), stops reading
+//! a body at [`HttpRequest::max_response_bytes`] + 1 bytes so that a hostile server cannot make
+//! it buffer more (the core then refuses the body as too large), and bounds every request,
+//! body included, by one time-out.
+//!
+//! TLS is rustls with the *ring* provider and the platform's certificate verifier (the OS trust
+//! store, so corporate roots work); there is no OpenSSL. `HTTP(S)_PROXY` and `NO_PROXY` are
+//! honoured.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use mcpauth_core::{HttpRequest, HttpResponse, Method};
+
+use crate::error::{Error, Result};
+
+/// How many redirects a request that allows them may follow.
+const MAX_REDIRECTS: usize = 5;
+
+/// Sends the core's requests. Cheap to clone (the connection pools are shared).
+#[derive(Clone, Debug)]
+pub struct HttpDriver {
+    /// Follows no redirect: the client for every request the core builds today.
+    client: reqwest::Client,
+    /// Follows up to [`MAX_REDIRECTS`], for requests with `follow_redirects`.
+    following: reqwest::Client,
+    timeout: Duration,
+}
+
+impl HttpDriver {
+    /// A driver whose requests each get `timeout`, from connecting to the last body byte.
+    ///
+    /// # Errors
+    /// [`Error::Transport`] when the TLS configuration or the HTTP client cannot be built
+    /// (for example, when the platform's certificate store cannot be opened).
+    pub fn new(timeout: Duration) -> Result<Self> {
+        let build = |policy| {
+            reqwest::Client::builder()
+                .tls_backend_preconfigured(tls_config()?)
+                .redirect(policy)
+                .user_agent(concat!("mcpauth/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| client_error(&e))
+        };
+        Ok(Self {
+            client: build(reqwest::redirect::Policy::none())?,
+            following: build(reqwest::redirect::Policy::limited(MAX_REDIRECTS))?,
+            timeout,
+        })
+    }
+
+    /// The per-request time-out.
+    #[must_use]
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Sends `req` exactly as given and returns the response, its body cut at
+    /// `req.max_response_bytes + 1` bytes.
+    ///
+    /// A non-2xx status is not an error here: the core judges every response.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when the request does not complete in time;
+    /// [`Error::Transport`] when it cannot be sent or its response cannot be read.
+    pub async fn send(&self, req: HttpRequest) -> Result<HttpResponse> {
+        let what = describe(&req);
+        match tokio::time::timeout(self.timeout, self.exchange(req)).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) if e.is_timeout() => Err(Error::Timeout {
+                what,
+                after: self.timeout,
+            }),
+            Ok(Err(e)) => Err(Error::Transport {
+                url: what,
+                reason: error_chain(&e),
+            }),
+            Err(_elapsed) => Err(Error::Timeout {
+                what,
+                after: self.timeout,
+            }),
+        }
+    }
+
+    /// Sends every request concurrently and returns each outcome with its id, in the order
+    /// given.
+    pub async fn send_all<Id>(
+        &self,
+        reqs: Vec<(Id, HttpRequest)>,
+    ) -> Vec<(Id, Result<HttpResponse>)> {
+        join_all(
+            reqs.into_iter()
+                .map(|(id, req)| async move { (id, self.send(req).await) }),
+        )
+        .await
+    }
+
+    async fn exchange(&self, req: HttpRequest) -> reqwest::Result<HttpResponse> {
+        let client = if req.follow_redirects {
+            &self.following
+        } else {
+            &self.client
+        };
+        let method = match req.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+        };
+        let mut builder = client.request(method, req.url);
+        for (name, value) in &req.headers {
+            builder = builder.header(name, value);
+        }
+        if !req.body.is_empty() {
+            builder = builder.body(req.body);
+        }
+        let mut resp = builder.send().await?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                (n.as_str().to_owned(), value)
+            })
+            .collect();
+        let body = read_capped(&mut resp, req.max_response_bytes.saturating_add(1)).await?;
+        Ok(HttpResponse::new(status, headers, body))
+    }
+}
+
+/// Reads at most `limit` bytes of the body, chunk by chunk, then drops the connection.
+async fn read_capped(resp: &mut reqwest::Response, limit: usize) -> reqwest::Result<Vec<u8>> {
+    const INITIAL_CAPACITY: usize = 16 * 1024;
+    let hint = resp
+        .content_length()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0);
+    let mut body = Vec::with_capacity(hint.min(limit).min(INITIAL_CAPACITY));
+    while body.len() < limit {
+        let Some(chunk) = resp.chunk().await? else {
+            break;
+        };
+        let room = limit - body.len(); // body.len() < limit, checked by the loop
+        body.extend(chunk.iter().take(room));
+    }
+    Ok(body)
+}
+
+/// rustls with *ring* and the OS trust store; HTTP/1.1 only (the core's exchanges are single
+/// small requests, and it keeps the dependency tree small).
+fn tls_config() -> Result<rustls::ClientConfig> {
+    use rustls_platform_verifier::BuilderVerifierExt as _;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_platform_verifier())
+        .map_err(|e| Error::Transport {
+            url: "(tls setup)".into(),
+            reason: e.to_string(),
+        })?
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+fn client_error(e: &reqwest::Error) -> Error {
+    Error::Transport {
+        url: "(client setup)".into(),
+        reason: error_chain(e),
+    }
+}
+
+/// `GET https://as.example/path`, without query or fragment (which could carry parameters
+/// that do not belong in messages).
+fn describe(req: &HttpRequest) -> String {
+    let mut url = req.url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    format!("{} {url}", req.method.as_str())
+}
+
+/// reqwest's message plus its sources, which say what actually failed ("connection refused").
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut reason = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !reason.contains(&text) {
+            reason.push_str(": ");
+            reason.push_str(&text);
+        }
+        source = s.source();
+    }
+    reason
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_drop_query_and_fragment() {
+        let url = url::Url::parse("https://as.example/cb?code=SECRET#frag").unwrap();
+        let req = HttpRequest::get_json(url);
+        assert_eq!(describe(&req), "GET https://as.example/cb");
+    }
+
+    #[test]
+    fn tls_builds_with_ring_and_the_platform_verifier() {
+        HttpDriver::new(Duration::from_secs(1)).unwrap();
+    }
+}
