@@ -23,6 +23,7 @@
     )
 )]
 
+pub mod challenge;
 pub mod client;
 pub mod discovery;
 pub mod entropy;
@@ -36,6 +37,7 @@ pub mod secret;
 pub mod time;
 pub mod token;
 
+pub use challenge::{AuthChallenge, BearerChallenge, Challenge};
 pub use client::{ClientCredentials, TokenEndpointAuthMethod};
 pub use entropy::Entropy;
 #[cfg(feature = "getrandom")]
