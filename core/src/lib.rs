@@ -33,6 +33,7 @@ pub mod metadata;
 pub mod pkce;
 pub mod policy;
 pub(crate) mod response;
+pub mod scope;
 pub mod secret;
 pub mod time;
 pub mod token;
@@ -47,6 +48,7 @@ pub use http::{HttpRequest, HttpResponse, Method};
 pub use metadata::{AuthorizationServerMetadata, ProtectedResourceMetadata};
 pub use pkce::Pkce;
 pub use policy::{Policy, ResourceUri};
+pub use scope::StepUpTracker;
 pub use secret::{
     AccessToken, AuthorizationCode, ClientSecret, DeviceCode, IdToken, PkceVerifier, RefreshToken,
     State,
