@@ -23,6 +23,7 @@
     )
 )]
 
+pub mod challenge;
 pub mod client;
 pub mod discovery;
 pub mod entropy;
@@ -34,10 +35,12 @@ pub mod pkce;
 pub mod policy;
 pub mod registration;
 pub(crate) mod response;
+pub mod scope;
 pub mod secret;
 pub mod time;
 pub mod token;
 
+pub use challenge::{AuthChallenge, BearerChallenge, Challenge};
 pub use client::{ClientCredentials, TokenEndpointAuthMethod};
 pub use entropy::Entropy;
 #[cfg(feature = "getrandom")]
@@ -49,6 +52,7 @@ pub use metadata::{AuthorizationServerMetadata, ProtectedResourceMetadata};
 pub use pkce::Pkce;
 pub use policy::{Policy, ResourceUri};
 pub use registration::{ApplicationType, ClientMetadata, Registration};
+pub use scope::StepUpTracker;
 pub use secret::{
     AccessToken, AuthorizationCode, ClientSecret, DeviceCode, IdToken, PkceVerifier, RefreshToken,
     RegistrationAccessToken, State,
