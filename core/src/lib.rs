@@ -23,6 +23,7 @@
     )
 )]
 
+pub mod authorize;
 pub mod client;
 pub mod discovery;
 pub mod entropy;
@@ -36,6 +37,7 @@ pub mod secret;
 pub mod time;
 pub mod token;
 
+pub use authorize::{AuthorizationParams, AuthorizationResponse, PendingAuthorization};
 pub use client::{ClientCredentials, TokenEndpointAuthMethod};
 pub use entropy::Entropy;
 #[cfg(feature = "getrandom")]
@@ -50,4 +52,4 @@ pub use secret::{
     State,
 };
 pub use time::Time;
-pub use token::{DEFAULT_EXPIRY_MARGIN, TokenSet};
+pub use token::{DEFAULT_EXPIRY_MARGIN, Refreshed, TokenSet};
