@@ -325,6 +325,15 @@ pub enum UsageError {
     /// A token set has no refresh token to refresh with.
     #[error("no refresh token is stored; log in again")]
     NoRefreshToken,
+    /// An extra request parameter would override one the core sets, or repeats a name
+    /// (RFC 6749 §3.1: parameters must not be included more than once).
+    #[error("authorization parameter `{name}` {reason}")]
+    InvalidParameter {
+        /// The parameter name.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl UsageError {
@@ -338,6 +347,7 @@ impl UsageError {
             UsageError::InvalidClientMetadata { .. } => "INVALID_CLIENT_METADATA",
             UsageError::InvalidState(_) => "INVALID_STATE",
             UsageError::NoRefreshToken => "NO_REFRESH_TOKEN",
+            UsageError::InvalidParameter { .. } => "INVALID_PARAMETER",
         }
     }
 }

@@ -23,6 +23,7 @@
     )
 )]
 
+pub mod authorize;
 pub mod challenge;
 pub mod client;
 pub mod discovery;
@@ -40,6 +41,7 @@ pub mod secret;
 pub mod time;
 pub mod token;
 
+pub use authorize::{AuthorizationParams, AuthorizationResponse, PendingAuthorization};
 pub use challenge::{AuthChallenge, BearerChallenge, Challenge};
 pub use client::{ClientCredentials, TokenEndpointAuthMethod};
 pub use entropy::Entropy;
@@ -58,4 +60,4 @@ pub use secret::{
     RegistrationAccessToken, State,
 };
 pub use time::Time;
-pub use token::{DEFAULT_EXPIRY_MARGIN, TokenSet};
+pub use token::{DEFAULT_EXPIRY_MARGIN, Refreshed, TokenSet};
