@@ -31,7 +31,7 @@
 //! let response = validate_authorization_response(&pending, &callback)?;
 //!
 //! // 3. Exchange the code (send the request, then `process_authorization_code_response`).
-//! let request = authorization_code_grant_request(&pending, response, &client)?;
+//! let request = authorization_code_grant_request(&pending, response, &client, &Policy::default())?;
 //! assert_eq!(request.url.as_str(), "https://as.example/token");
 //! # Ok::<(), mcpauth_core::Error>(())
 //! ```

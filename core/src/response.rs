@@ -180,22 +180,6 @@ impl Json {
             })
             .transpose()
     }
-
-    /// A URL field that must be present.
-    pub(crate) fn req_url(&self, field: &'static str) -> Result<Url> {
-        self.url_field(field)?.ok_or_else(|| {
-            ProtocolError::MissingField {
-                url: self.url.clone(),
-                field,
-            }
-            .into()
-        })
-    }
-
-    /// The whole object, for callers that keep unknown members.
-    pub(crate) fn into_map(self) -> Map<String, Value> {
-        self.map
-    }
 }
 
 fn kind(v: &Value) -> &'static str {

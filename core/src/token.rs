@@ -90,6 +90,7 @@ pub fn authorization_code_grant_request(
     pending: &PendingAuthorization,
     response: AuthorizationResponse,
     client: &ClientCredentials,
+    policy: &Policy,
 ) -> Result<HttpRequest> {
     client.ensure_issuer(&pending.issuer)?;
     if client.client_id != pending.client_id {
@@ -108,7 +109,9 @@ pub fn authorization_code_grant_request(
     if let Some(resource) = &pending.resource {
         form.push(("resource", resource.as_str()));
     }
-    Ok(client.authenticated_post(pending.token_endpoint.clone(), &form))
+    let mut request = client.authenticated_post(pending.token_endpoint.clone(), &form);
+    request.max_response_bytes = policy.max_response_bytes;
+    Ok(request)
 }
 
 /// Validates the code exchange response (RFC 6749 §4.1.4, §5.1).
@@ -378,7 +381,7 @@ mod tests {
 
     fn exchange(client: &ClientCredentials) -> Result<HttpRequest> {
         let p = pending(false);
-        authorization_code_grant_request(&p, response(&p), client)
+        authorization_code_grant_request(&p, response(&p), client, &Policy::default())
     }
 
     fn exchange_form() -> String {
@@ -434,7 +437,8 @@ mod tests {
     fn code_exchange_repeats_an_omitted_resource_as_omitted() {
         let mut p = pending(false);
         p.resource = None;
-        let req = authorization_code_grant_request(&p, response(&p), &client()).unwrap();
+        let req = authorization_code_grant_request(&p, response(&p), &client(), &Policy::default())
+            .unwrap();
         assert!(!body(&req).contains("resource="), "{}", body(&req));
     }
 
@@ -448,7 +452,8 @@ mod tests {
         // The code came from an issuer other than the credentials' (a mix-up).
         let mut p = pending(false);
         p.issuer = "https://evil.example".into();
-        let e = authorization_code_grant_request(&p, response(&p), &client()).unwrap_err();
+        let e = authorization_code_grant_request(&p, response(&p), &client(), &Policy::default())
+            .unwrap_err();
         assert_eq!(e.code(), "CREDENTIALS_FOR_OTHER_ISSUER");
         let renamed = ClientCredentials::public(ISSUER, "client-2");
         assert_eq!(exchange(&renamed).unwrap_err().code(), "INVALID_STATE");
