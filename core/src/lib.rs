@@ -37,6 +37,7 @@ pub mod time;
 pub mod token;
 
 pub use client::{ClientCredentials, TokenEndpointAuthMethod};
+pub use discovery::{Discovered, Discovery};
 pub use entropy::Entropy;
 #[cfg(feature = "getrandom")]
 pub use entropy::OsEntropy;
