@@ -44,6 +44,7 @@ pub mod token;
 pub use authorize::{AuthorizationParams, AuthorizationResponse, PendingAuthorization};
 pub use challenge::{AuthChallenge, BearerChallenge, Challenge};
 pub use client::{ClientCredentials, TokenEndpointAuthMethod};
+pub use discovery::{Discovered, Discovery};
 pub use entropy::Entropy;
 #[cfg(feature = "getrandom")]
 pub use entropy::OsEntropy;
