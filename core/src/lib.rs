@@ -29,6 +29,7 @@ pub mod client;
 pub mod discovery;
 pub mod entropy;
 pub mod error;
+pub mod grant;
 pub mod http;
 pub mod identity;
 pub mod metadata;
@@ -40,6 +41,7 @@ pub mod scope;
 pub mod secret;
 pub mod time;
 pub mod token;
+pub mod userinfo;
 
 pub use authorize::{AuthorizationParams, AuthorizationResponse, PendingAuthorization};
 pub use challenge::{AuthChallenge, BearerChallenge, Challenge};
@@ -49,6 +51,7 @@ pub use entropy::Entropy;
 #[cfg(feature = "getrandom")]
 pub use entropy::OsEntropy;
 pub use error::{Error, OAuthError, ProtocolError, Result, SecurityError, UsageError};
+pub use grant::Grant;
 pub use http::{HttpRequest, HttpResponse, Method};
 pub use identity::{IdentityOptions, IdentityPlan, is_invalid_client, plan_client_identity};
 pub use metadata::{AuthorizationServerMetadata, ProtectedResourceMetadata};
