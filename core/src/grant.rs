@@ -42,7 +42,10 @@ pub fn registration_key(issuer: &str) -> String {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Grant {
-    /// The protected resource (MCP server) the tokens are for.
+    /// The MCP server the tokens are for, as the user named it: half of the storage key.
+    pub server: ResourceUri,
+    /// The RFC 8707 resource the tokens were requested for (the protected resource metadata's
+    /// `resource`, which may be the server's origin).
     pub resource: ResourceUri,
     /// The issuer that granted them.
     pub issuer: String,
@@ -62,45 +65,47 @@ pub struct Grant {
 }
 
 impl Grant {
-    /// A grant from a completed authorization.
+    /// A grant from a completed authorization of `server`, for RFC 8707 `resource` (`None`
+    /// when the authorization omitted it through the documented escape hatch).
     ///
     /// # Errors
     /// [`UsageError::MissingEndpoint`] when the metadata has no token endpoint;
     /// [`SecurityError::CredentialsForOtherIssuer`](crate::SecurityError) when `client`
     /// belongs to another issuer.
     pub fn new(
-        resource: ResourceUri,
-        server: &AuthorizationServerMetadata,
+        server: ResourceUri,
+        resource: Option<ResourceUri>,
+        metadata: &AuthorizationServerMetadata,
         client: ClientCredentials,
         tokens: TokenSet,
-        send_resource: bool,
         now: Time,
     ) -> Result<Self> {
-        client.ensure_issuer(&server.issuer)?;
+        client.ensure_issuer(&metadata.issuer)?;
         let token_endpoint =
-            server
+            metadata
                 .token_endpoint
                 .clone()
                 .ok_or_else(|| UsageError::MissingEndpoint {
-                    issuer: server.issuer.clone(),
+                    issuer: metadata.issuer.clone(),
                     endpoint: "token_endpoint",
                 })?;
         Ok(Self {
-            resource,
-            issuer: server.issuer.clone(),
+            send_resource: resource.is_some(),
+            resource: resource.unwrap_or_else(|| server.clone()),
+            server,
+            issuer: metadata.issuer.clone(),
             client,
             token_endpoint,
-            revocation_endpoint: server.revocation_endpoint.clone(),
-            send_resource,
+            revocation_endpoint: metadata.revocation_endpoint.clone(),
             tokens,
             updated_at: now,
         })
     }
 
-    /// This grant's storage key ([`grant_key`]).
+    /// This grant's storage key ([`grant_key`] of the server and issuer).
     #[must_use]
     pub fn key(&self) -> String {
-        grant_key(&self.resource, &self.issuer)
+        grant_key(&self.server, &self.issuer)
     }
 
     /// Whether the access token should be refreshed before use: it expires within
@@ -179,12 +184,13 @@ mod tests {
 
     fn grant() -> Grant {
         let server = AuthorizationServerMetadata::for_tests("https://as.example");
+        let mcp = ResourceUri::parse("https://mcp.example/mcp").unwrap();
         Grant::new(
-            ResourceUri::parse("https://mcp.example/mcp").unwrap(),
+            mcp.clone(),
+            Some(mcp),
             &server,
             ClientCredentials::public("https://as.example", "cid"),
             tokens(r#"{"access_token":"at1","token_type":"Bearer","expires_in":60,"refresh_token":"rt1"}"#),
-            true,
             Time::from_unix_secs(1000),
         )
         .unwrap()
@@ -204,10 +210,10 @@ mod tests {
         let server = AuthorizationServerMetadata::for_tests("https://other.example");
         let err = Grant::new(
             ResourceUri::parse("https://mcp.example").unwrap(),
+            None,
             &server,
             ClientCredentials::public("https://as.example", "cid"),
             tokens(r#"{"access_token":"a"}"#),
-            true,
             Time::from_unix_secs(0),
         )
         .unwrap_err();

@@ -32,6 +32,7 @@ pub mod error;
 pub mod grant;
 pub mod http;
 pub mod identity;
+pub mod login;
 pub mod metadata;
 pub mod pkce;
 pub mod policy;
@@ -54,6 +55,7 @@ pub use error::{Error, OAuthError, ProtocolError, Result, SecurityError, UsageEr
 pub use grant::Grant;
 pub use http::{HttpRequest, HttpResponse, Method};
 pub use identity::{IdentityOptions, IdentityPlan, is_invalid_client, plan_client_identity};
+pub use login::{LoginOptions, start_authorization};
 pub use metadata::{AuthorizationServerMetadata, ProtectedResourceMetadata};
 pub use pkce::Pkce;
 pub use policy::{Policy, ResourceUri};

@@ -43,6 +43,9 @@ pub struct RequestId(u32);
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Discovered {
+    /// The MCP server's canonical URI, as the caller gave it: the key its grants are stored
+    /// under.
+    pub server: ResourceUri,
     /// The canonical URI to send as the RFC 8707 `resource` parameter: the protected resource
     /// metadata's `resource` (which may be an origin or path prefix of the server URL, see
     /// [`process_protected_resource_metadata_response`]), or the server URL itself when there is
@@ -589,6 +592,7 @@ impl Discovery {
                     metadata.code_challenge_methods_supported = Some(vec![Pkce::METHOD.into()]);
                 }
                 let discovered = Discovered {
+                    server: self.server.clone(),
                     resource: self.server.clone(),
                     resource_metadata: None,
                     issuer: metadata.issuer.clone(),
@@ -622,6 +626,7 @@ impl Discovery {
             Target::Configured | Target::Legacy => (self.server.clone(), None),
         };
         Ok(Discovered {
+            server: self.server.clone(),
             resource,
             resource_metadata,
             issuer,
