@@ -24,6 +24,7 @@
 )]
 
 pub mod client;
+pub mod device;
 pub mod discovery;
 pub mod entropy;
 pub mod error;
@@ -37,6 +38,7 @@ pub mod time;
 pub mod token;
 
 pub use client::{ClientCredentials, TokenEndpointAuthMethod};
+pub use device::{DeviceAuthorization, DevicePoll, DeviceStatus};
 pub use entropy::Entropy;
 #[cfg(feature = "getrandom")]
 pub use entropy::OsEntropy;
