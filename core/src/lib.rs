@@ -28,6 +28,7 @@ pub mod device;
 pub mod discovery;
 pub mod entropy;
 pub mod error;
+pub mod exchange;
 pub mod http;
 pub mod metadata;
 pub mod pkce;
@@ -43,13 +44,14 @@ pub use entropy::Entropy;
 #[cfg(feature = "getrandom")]
 pub use entropy::OsEntropy;
 pub use error::{Error, OAuthError, ProtocolError, Result, SecurityError, UsageError};
+pub use exchange::{ActorToken, ExchangedToken, TokenExchangeParams};
 pub use http::{HttpRequest, HttpResponse, Method};
 pub use metadata::{AuthorizationServerMetadata, ProtectedResourceMetadata};
 pub use pkce::Pkce;
 pub use policy::{Policy, ResourceUri};
 pub use secret::{
     AccessToken, AuthorizationCode, ClientSecret, DeviceCode, IdToken, PkceVerifier, RefreshToken,
-    State,
+    SecurityToken, State,
 };
 pub use time::Time;
 pub use token::{DEFAULT_EXPIRY_MARGIN, TokenSet};
