@@ -34,6 +34,7 @@ pub mod metadata;
 pub mod pkce;
 pub mod policy;
 pub(crate) mod response;
+pub mod revocation;
 pub mod secret;
 pub mod time;
 pub mod token;
@@ -49,6 +50,7 @@ pub use http::{HttpRequest, HttpResponse, Method};
 pub use metadata::{AuthorizationServerMetadata, ProtectedResourceMetadata};
 pub use pkce::Pkce;
 pub use policy::{Policy, ResourceUri};
+pub use revocation::{RevocableToken, TokenTypeHint};
 pub use secret::{
     AccessToken, AuthorizationCode, ClientSecret, DeviceCode, IdToken, PkceVerifier, RefreshToken,
     SecurityToken, State,
