@@ -14,6 +14,7 @@ use crate::error::{Result, UsageError};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::metadata::AuthorizationServerMetadata;
 use crate::policy::{Policy, ResourceUri};
+use crate::revocation::{RevocableToken, revocation_request_at};
 use crate::time::Time;
 use crate::token::{
     DEFAULT_EXPIRY_MARGIN, TokenSet, process_refresh_response, refresh_token_grant_request,
@@ -159,6 +160,26 @@ impl Grant {
         Ok(refreshed.rotated)
     }
 
+    /// The logout request (RFC 7009 §2.1): revokes the refresh token if there is one (which
+    /// the server should extend to its access tokens, §2.1), else the access token. `None`
+    /// when the server has no revocation endpoint: then logout only forgets the tokens.
+    ///
+    /// # Errors
+    /// [`SecurityError::InsecureUrl`](crate::SecurityError) for a plain-http endpoint.
+    pub fn revocation_request(&self, policy: &Policy) -> Result<Option<HttpRequest>> {
+        if self.revocation_endpoint.is_none() {
+            return Ok(None);
+        }
+        revocation_request_at(
+            &self.issuer,
+            self.revocation_endpoint.as_ref(),
+            RevocableToken::for_logout(&self.tokens),
+            &self.client,
+            policy,
+        )
+        .map(Some)
+    }
+
     /// Who the login belongs to, from the ID token if there is one. For display only.
     #[must_use]
     pub fn display_identity(&self) -> Option<DisplayIdentity> {
@@ -263,6 +284,19 @@ mod tests {
                 .is_err()
         );
         assert_eq!(g, before, "a failed refresh leaves the grant as it was");
+    }
+
+    #[test]
+    fn logout_revokes_the_refresh_token_when_the_server_can() {
+        let mut g = grant();
+        assert_eq!(g.revocation_request(&Policy::default()).unwrap(), None);
+        g.revocation_endpoint = Some(Url::parse("https://as.example/revoke").unwrap());
+        let req = g.revocation_request(&Policy::default()).unwrap().unwrap();
+        assert_eq!(req.url.as_str(), "https://as.example/revoke");
+        assert_eq!(
+            String::from_utf8(req.body).unwrap(),
+            "token=rt1&token_type_hint=refresh_token&client_id=cid"
+        );
     }
 
     #[test]

@@ -26,9 +26,11 @@
 pub mod authorize;
 pub mod challenge;
 pub mod client;
+pub mod device;
 pub mod discovery;
 pub mod entropy;
 pub mod error;
+pub mod exchange;
 pub mod grant;
 pub mod http;
 pub mod identity;
@@ -38,6 +40,7 @@ pub mod pkce;
 pub mod policy;
 pub mod registration;
 pub(crate) mod response;
+pub mod revocation;
 pub mod scope;
 pub mod secret;
 pub mod time;
@@ -47,11 +50,13 @@ pub mod userinfo;
 pub use authorize::{AuthorizationParams, AuthorizationResponse, PendingAuthorization};
 pub use challenge::{AuthChallenge, BearerChallenge, Challenge};
 pub use client::{ClientCredentials, TokenEndpointAuthMethod};
+pub use device::{DeviceAuthorization, DevicePoll, DeviceStatus};
 pub use discovery::{Discovered, Discovery};
 pub use entropy::Entropy;
 #[cfg(feature = "getrandom")]
 pub use entropy::OsEntropy;
 pub use error::{Error, OAuthError, ProtocolError, Result, SecurityError, UsageError};
+pub use exchange::{ActorToken, ExchangedToken, TokenExchangeParams};
 pub use grant::Grant;
 pub use http::{HttpRequest, HttpResponse, Method};
 pub use identity::{IdentityOptions, IdentityPlan, is_invalid_client, plan_client_identity};
@@ -60,10 +65,11 @@ pub use metadata::{AuthorizationServerMetadata, ProtectedResourceMetadata};
 pub use pkce::Pkce;
 pub use policy::{Policy, ResourceUri};
 pub use registration::{ApplicationType, ClientMetadata, Registration};
+pub use revocation::{RevocableToken, TokenTypeHint};
 pub use scope::StepUpTracker;
 pub use secret::{
     AccessToken, AuthorizationCode, ClientSecret, DeviceCode, IdToken, PkceVerifier, RefreshToken,
-    RegistrationAccessToken, State,
+    RegistrationAccessToken, SecurityToken, State,
 };
 pub use time::Time;
 pub use token::{DEFAULT_EXPIRY_MARGIN, Refreshed, TokenSet};

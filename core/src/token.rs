@@ -26,7 +26,9 @@ pub const DEFAULT_EXPIRY_MARGIN: Duration = Duration::from_secs(30);
 pub struct TokenSet {
     /// The access token.
     pub access_token: AccessToken,
-    /// The token type; always `Bearer` (other types are refused when parsing).
+    /// The token type: `Bearer` (other types are refused when parsing), except for a token
+    /// exchange that issued something other than an access token, where it is `N_A`
+    /// (RFC 8693 §2.2.1; see [`ExchangedToken`](crate::exchange::ExchangedToken)).
     pub token_type: String,
     /// The refresh token, if one was issued.
     pub refresh_token: Option<RefreshToken>,
@@ -231,24 +233,39 @@ pub fn is_invalid_grant(err: &Error) -> bool {
 
 /// Parses the members of a successful token response; shared by every grant.
 pub(crate) fn parse_token_set(now: Time, json: &Json) -> Result<TokenSet> {
+    parse_token_set_also_accepting(now, json, None)
+}
+
+/// Like [`parse_token_set`], but also accepts the token type `also` (compared
+/// case-insensitively and kept as given): token exchange uses `N_A` for an issued token that
+/// is not an access token (RFC 8693 §2.2.1).
+pub(crate) fn parse_token_set_also_accepting(
+    now: Time,
+    json: &Json,
+    also: Option<&str>,
+) -> Result<TokenSet> {
     let access_token = json.req_str("access_token")?;
     if access_token.is_empty() {
         return Err(invalid(json, "access_token", "must not be empty"));
     }
     let token_type = json.str("token_type")?.unwrap_or_else(|| "Bearer".into());
-    if !token_type.eq_ignore_ascii_case("bearer") {
-        return Err(invalid(
-            json,
-            "token_type",
-            format!("is `{token_type}`; only Bearer tokens are supported"),
-        ));
-    }
+    let token_type = match also {
+        Some(extra) if token_type.eq_ignore_ascii_case(extra) => extra.to_owned(),
+        _ if token_type.eq_ignore_ascii_case("bearer") => "Bearer".to_owned(),
+        _ => {
+            return Err(invalid(
+                json,
+                "token_type",
+                format!("is `{token_type}`; only Bearer tokens are supported"),
+            ));
+        }
+    };
     let expires_at = json
         .u64("expires_in")?
         .map(|s| now.add(Duration::from_secs(s)));
     Ok(TokenSet {
         access_token: AccessToken::new(access_token),
-        token_type: "Bearer".into(),
+        token_type,
         refresh_token: json
             .str("refresh_token")?
             .filter(|t| !t.is_empty())
