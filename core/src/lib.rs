@@ -9,8 +9,23 @@
 //!
 //! Each protocol step is a pair: `xxx_request(..)` builds the request and
 //! `process_xxx_response(..)` validates the response into typed data or a typed [`Error`].
-//! Multi-step flows are small state machines that yield the next requests and consume
-//! responses.
+//! Multi-step flows are small state machines ([`Discovery`], [`DevicePoll`]) that yield the
+//! next requests and consume responses; the canonical driver loop is on [`Discovery`].
+//!
+//! | step | module | RFC |
+//! |---|---|---|
+//! | PKCE S256, `state` | [`pkce`] | 7636 |
+//! | `WWW-Authenticate`, step-up challenges | [`challenge`], [`scope`] | 9110, 6750 |
+//! | protected resource and authorization server metadata | [`discovery`] | 9728, 8414 |
+//! | client identity: pre-registered, CIMD, dynamic registration | [`identity`], [`registration`] | 7591 |
+//! | authorization URL and response (`iss`) | [`authorize`], [`login`] | 6749, 8707, 9207 |
+//! | code exchange, refresh with rotation | [`token`], [`grant`] | 6749, 9700 |
+//! | device authorization grant | [`device`] | 8628 |
+//! | token exchange, revocation | [`exchange`], [`revocation`] | 8693, 7009 |
+//!
+//! Security is on by default ([`Policy`]): HTTPS except loopback, no redirects, a response
+//! size cap, issuer and resource checks, PKCE S256 required, credentials bound to their issuer.
+//! Secrets are types whose `Debug` is redacted ([`secret`]).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(
@@ -73,3 +88,8 @@ pub use secret::{
 };
 pub use time::Time;
 pub use token::{DEFAULT_EXPIRY_MARGIN, Refreshed, TokenSet};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
