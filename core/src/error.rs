@@ -83,6 +83,12 @@ fn describe(description: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+fn retry_hint(retry_after: &Option<std::time::Duration>) -> String {
+    retry_after
+        .map(|d| format!("; retry after {} s", d.as_secs()))
+        .unwrap_or_default()
+}
+
 /// The server broke the protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -149,6 +155,17 @@ pub enum ProtocolError {
         /// What is wrong with it, and where.
         reason: String,
     },
+    /// The server is overloaded or down for now (HTTP 503, or 429) and may say when to retry
+    /// (RFC 7009 §2.2.1, RFC 9110 §10.2.3). Trying again later may succeed.
+    #[error("{url} is temporarily unavailable (HTTP {status}){}", retry_hint(.retry_after))]
+    TemporarilyUnavailable {
+        /// The request URL.
+        url: String,
+        /// The status received (503 or 429).
+        status: u16,
+        /// The server's `Retry-After`, when it gave one in seconds.
+        retry_after: Option<std::time::Duration>,
+    },
     /// Every candidate URL of a discovery step failed.
     #[error("could not discover {what}; tried {}", .tried.join(", "))]
     DiscoveryFailed {
@@ -171,6 +188,7 @@ impl ProtocolError {
             ProtocolError::MissingField { .. } => "MISSING_FIELD",
             ProtocolError::InvalidField { .. } => "INVALID_FIELD",
             ProtocolError::InvalidHeader { .. } => "INVALID_HEADER",
+            ProtocolError::TemporarilyUnavailable { .. } => "TEMPORARILY_UNAVAILABLE",
             ProtocolError::DiscoveryFailed { .. } => "DISCOVERY_FAILED",
         }
     }
@@ -325,6 +343,15 @@ pub enum UsageError {
     /// A token set has no refresh token to refresh with.
     #[error("no refresh token is stored; log in again")]
     NoRefreshToken,
+    /// An extra request parameter would override one the core sets, or repeats a name
+    /// (RFC 6749 §3.1: parameters must not be included more than once).
+    #[error("authorization parameter `{name}` {reason}")]
+    InvalidParameter {
+        /// The parameter name.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl UsageError {
@@ -338,6 +365,7 @@ impl UsageError {
             UsageError::InvalidClientMetadata { .. } => "INVALID_CLIENT_METADATA",
             UsageError::InvalidState(_) => "INVALID_STATE",
             UsageError::NoRefreshToken => "NO_REFRESH_TOKEN",
+            UsageError::InvalidParameter { .. } => "INVALID_PARAMETER",
         }
     }
 }

@@ -9,8 +9,23 @@
 //!
 //! Each protocol step is a pair: `xxx_request(..)` builds the request and
 //! `process_xxx_response(..)` validates the response into typed data or a typed [`Error`].
-//! Multi-step flows are small state machines that yield the next requests and consume
-//! responses.
+//! Multi-step flows are small state machines ([`Discovery`], [`DevicePoll`]) that yield the
+//! next requests and consume responses; the canonical driver loop is on [`Discovery`].
+//!
+//! | step | module | RFC |
+//! |---|---|---|
+//! | PKCE S256, `state` | [`pkce`] | 7636 |
+//! | `WWW-Authenticate`, step-up challenges | [`challenge`], [`scope`] | 9110, 6750 |
+//! | protected resource and authorization server metadata | [`discovery`] | 9728, 8414 |
+//! | client identity: pre-registered, CIMD, dynamic registration | [`identity`], [`registration`] | 7591 |
+//! | authorization URL and response (`iss`) | [`authorize`], [`login`] | 6749, 8707, 9207 |
+//! | code exchange, refresh with rotation | [`token`], [`grant`] | 6749, 9700 |
+//! | device authorization grant | [`device`] | 8628 |
+//! | token exchange, revocation | [`exchange`], [`revocation`] | 8693, 7009 |
+//!
+//! Security is on by default ([`Policy`]): HTTPS except loopback, no redirects, a response
+//! size cap, issuer and resource checks, PKCE S256 required, credentials bound to their issuer.
+//! Secrets are types whose `Debug` is redacted ([`secret`]).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(
@@ -23,35 +38,58 @@
     )
 )]
 
+pub mod authorize;
+pub mod challenge;
 pub mod client;
+pub mod device;
 pub mod discovery;
 pub mod entropy;
 pub mod error;
+pub mod exchange;
+pub mod grant;
 pub mod http;
 pub mod identity;
+pub mod login;
 pub mod metadata;
 pub mod pkce;
 pub mod policy;
 pub mod registration;
 pub(crate) mod response;
+pub mod revocation;
+pub mod scope;
 pub mod secret;
 pub mod time;
 pub mod token;
+pub mod userinfo;
 
+pub use authorize::{AuthorizationParams, AuthorizationResponse, PendingAuthorization};
+pub use challenge::{AuthChallenge, BearerChallenge, Challenge};
 pub use client::{ClientCredentials, TokenEndpointAuthMethod};
+pub use device::{DeviceAuthorization, DevicePoll, DeviceStatus};
+pub use discovery::{Discovered, Discovery};
 pub use entropy::Entropy;
 #[cfg(feature = "getrandom")]
 pub use entropy::OsEntropy;
 pub use error::{Error, OAuthError, ProtocolError, Result, SecurityError, UsageError};
+pub use exchange::{ActorToken, ExchangedToken, TokenExchangeParams};
+pub use grant::Grant;
 pub use http::{HttpRequest, HttpResponse, Method};
 pub use identity::{IdentityOptions, IdentityPlan, is_invalid_client, plan_client_identity};
+pub use login::{LoginOptions, start_authorization};
 pub use metadata::{AuthorizationServerMetadata, ProtectedResourceMetadata};
 pub use pkce::Pkce;
 pub use policy::{Policy, ResourceUri};
 pub use registration::{ApplicationType, ClientMetadata, Registration};
+pub use revocation::{RevocableToken, TokenTypeHint};
+pub use scope::StepUpTracker;
 pub use secret::{
     AccessToken, AuthorizationCode, ClientSecret, DeviceCode, IdToken, PkceVerifier, RefreshToken,
-    RegistrationAccessToken, State,
+    RegistrationAccessToken, SecurityToken, State,
 };
 pub use time::Time;
-pub use token::{DEFAULT_EXPIRY_MARGIN, TokenSet};
+pub use token::{DEFAULT_EXPIRY_MARGIN, Refreshed, TokenSet};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

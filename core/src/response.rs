@@ -2,6 +2,8 @@
 //! size cap, redirect, status and OAuth error body, JSON object, then fields one by one with
 //! messages that name the URL and the field.
 
+use std::time::Duration;
+
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -40,6 +42,27 @@ pub(crate) fn oauth_error(url: &Url, resp: &HttpResponse) -> Option<OAuthError> 
         error_uri: text("error_uri"),
         status: resp.status,
         where_: url.to_string(),
+    })
+}
+
+/// The delay of a `Retry-After` header given in seconds (RFC 9110 §10.2.3). An HTTP-date is
+/// not converted (the core reads no clock to subtract it from) and yields `None`, as does a
+/// malformed value.
+pub(crate) fn retry_after(resp: &HttpResponse) -> Option<Duration> {
+    let value = resp.header("retry-after")?.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// [`ProtocolError::TemporarilyUnavailable`] for a 503 or 429 response, with its
+/// `Retry-After`; `None` for any other status.
+pub(crate) fn temporarily_unavailable(url: &Url, resp: &HttpResponse) -> Option<ProtocolError> {
+    matches!(resp.status, 429 | 503).then(|| ProtocolError::TemporarilyUnavailable {
+        url: url.to_string(),
+        status: resp.status,
+        retry_after: retry_after(resp),
     })
 }
 
@@ -180,22 +203,6 @@ impl Json {
             })
             .transpose()
     }
-
-    /// A URL field that must be present.
-    pub(crate) fn req_url(&self, field: &'static str) -> Result<Url> {
-        self.url_field(field)?.ok_or_else(|| {
-            ProtocolError::MissingField {
-                url: self.url.clone(),
-                field,
-            }
-            .into()
-        })
-    }
-
-    /// The whole object, for callers that keep unknown members.
-    pub(crate) fn into_map(self) -> Map<String, Value> {
-        self.map
-    }
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -280,6 +287,24 @@ mod tests {
                 ..
             }))
         ));
+    }
+
+    #[test]
+    fn retry_after_reads_delay_seconds_only() {
+        let with = |v: &str| HttpResponse::new(503, vec![("Retry-After".into(), v.into())], "");
+        assert_eq!(retry_after(&with("120")), Some(Duration::from_secs(120)));
+        assert_eq!(retry_after(&with(" 7 ")), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after(&with("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(retry_after(&with("-1")), None);
+        assert_eq!(retry_after(&with("99999999999999999999999")), None);
+        assert_eq!(retry_after(&HttpResponse::new(503, vec![], "")), None);
+        let err = temporarily_unavailable(&url(), &with("30")).unwrap();
+        assert_eq!(err.code(), "TEMPORARILY_UNAVAILABLE");
+        assert!(
+            err.to_string().ends_with("(HTTP 503); retry after 30 s"),
+            "{err}"
+        );
+        assert!(temporarily_unavailable(&url(), &HttpResponse::new(500, vec![], "")).is_none());
     }
 
     #[test]

@@ -81,6 +81,12 @@ secret_type!(
     RegistrationAccessToken
 );
 
+secret_type!(
+    /// A security token presented in a token exchange (RFC 8693 §2.1): the subject or actor
+    /// token, of the type its `*_token_type` names (access token, ID token, JWT, SAML, ...).
+    SecurityToken
+);
+
 /// Constant-time equality of two byte strings; lengths are not secret.
 #[must_use]
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

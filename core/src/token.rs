@@ -1,13 +1,17 @@
-//! Token responses (RFC 6749 §5.1), parsed once into a [`TokenSet`] with an absolute expiry.
+//! The token endpoint: responses (RFC 6749 §5.1) parsed once into a [`TokenSet`] with an
+//! absolute expiry, the authorization code exchange (RFC 6749 §4.1.3) and refresh with
+//! rotation (RFC 6749 §6, RFC 9700 §4.14).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::error::{ProtocolError, Result};
-use crate::http::HttpResponse;
-use crate::policy::Policy;
+use crate::authorize::{AuthorizationResponse, PendingAuthorization};
+use crate::client::ClientCredentials;
+use crate::error::{Error, ProtocolError, Result, UsageError};
+use crate::http::{HttpRequest, HttpResponse};
+use crate::policy::{Policy, ResourceUri};
 use crate::response::{Json, success_json};
 use crate::secret::{AccessToken, IdToken, RefreshToken};
 use crate::time::Time;
@@ -22,7 +26,9 @@ pub const DEFAULT_EXPIRY_MARGIN: Duration = Duration::from_secs(30);
 pub struct TokenSet {
     /// The access token.
     pub access_token: AccessToken,
-    /// The token type; always `Bearer` (other types are refused when parsing).
+    /// The token type: `Bearer` (other types are refused when parsing), except for a token
+    /// exchange that issued something other than an access token, where it is `N_A`
+    /// (RFC 8693 §2.2.1; see [`ExchangedToken`](crate::exchange::ExchangedToken)).
     pub token_type: String,
     /// The refresh token, if one was issued.
     pub refresh_token: Option<RefreshToken>,
@@ -68,26 +74,198 @@ pub fn process_token_response(
     parse_token_set(now, &json)
 }
 
+/// The code exchange request (RFC 6749 §4.1.3; RFC 7636 §4.5; RFC 8707 §2.2).
+///
+/// Sends `grant_type=authorization_code`, the code, the `redirect_uri` and `resource` of the
+/// authorization request, and the PKCE `code_verifier` to `pending.token_endpoint`, with the
+/// client's authentication. The response takes the code by value: a code is used once.
+///
+/// The request's response cap is the default
+/// [`DEFAULT_MAX_RESPONSE_BYTES`](crate::http::DEFAULT_MAX_RESPONSE_BYTES);
+/// [`process_authorization_code_response`] applies the policy's cap.
+///
+/// # Errors
+/// [`SecurityError::CredentialsForOtherIssuer`](crate::SecurityError::CredentialsForOtherIssuer)
+/// when `client` belongs to another server than the one that issued the code;
+/// [`UsageError::InvalidState`] when its `client_id` is not the one the code was issued to.
+pub fn authorization_code_grant_request(
+    pending: &PendingAuthorization,
+    response: AuthorizationResponse,
+    client: &ClientCredentials,
+    policy: &Policy,
+) -> Result<HttpRequest> {
+    client.ensure_issuer(&pending.issuer)?;
+    if client.client_id != pending.client_id {
+        return Err(UsageError::InvalidState(
+            "the client_id of these credentials is not the one the authorization request used",
+        )
+        .into());
+    }
+    let code = response.into_code();
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.secret()),
+        ("redirect_uri", pending.redirect_uri.as_str()),
+        ("code_verifier", pending.verifier.secret()),
+    ];
+    if let Some(resource) = &pending.resource {
+        form.push(("resource", resource.as_str()));
+    }
+    let mut request = client.authenticated_post(pending.token_endpoint.clone(), &form);
+    request.max_response_bytes = policy.max_response_bytes;
+    Ok(request)
+}
+
+/// Validates the code exchange response (RFC 6749 §4.1.4, §5.1).
+///
+/// Without a `scope` in the response, the granted scope is the requested one (RFC 6749
+/// §5.1), so it is filled from `pending.scope`.
+///
+/// # Errors
+/// As [`process_token_response`].
+pub fn process_authorization_code_response(
+    now: Time,
+    pending: &PendingAuthorization,
+    url: &Url,
+    resp: &HttpResponse,
+    policy: &Policy,
+) -> Result<TokenSet> {
+    let mut tokens = process_token_response(now, url, resp, policy)?;
+    if tokens.scope.is_none() {
+        tokens.scope.clone_from(&pending.scope);
+    }
+    Ok(tokens)
+}
+
+/// The refresh request (RFC 6749 §6; OAuth 2.1 §4.3).
+///
+/// Sends `grant_type=refresh_token` and the refresh token, with `scope` only to narrow it
+/// (RFC 6749 §6: it may not add scopes) and `resource` for the same audience as before
+/// (RFC 8707 §2.2; MCP requires it), with the client's authentication.
+///
+/// # Errors
+/// [`UsageError::NoRefreshToken`] when `tokens` has none;
+/// [`SecurityError::InsecureUrl`](crate::SecurityError::InsecureUrl) for a plain-http
+/// endpoint off loopback.
+pub fn refresh_token_grant_request(
+    token_endpoint: Url,
+    tokens: &TokenSet,
+    resource: Option<&ResourceUri>,
+    scope: Option<&str>,
+    client: &ClientCredentials,
+    policy: &Policy,
+) -> Result<HttpRequest> {
+    let refresh_token = tokens
+        .refresh_token
+        .as_ref()
+        .ok_or(UsageError::NoRefreshToken)?;
+    policy.check_endpoint("token_endpoint", &token_endpoint)?;
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token.secret()),
+    ];
+    if let Some(scope) = scope {
+        form.push(("scope", scope));
+    }
+    if let Some(resource) = resource {
+        form.push(("resource", resource.as_str()));
+    }
+    let mut req = client.authenticated_post(token_endpoint, &form);
+    req.max_response_bytes = policy.max_response_bytes;
+    Ok(req)
+}
+
+/// The outcome of a refresh: the tokens to store, replacing the previous ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Refreshed {
+    /// The new token set, with what the response omitted carried over from the previous one.
+    pub tokens: TokenSet,
+    /// Whether the server issued a new refresh token (rotation, RFC 9700 §4.14.2). The old
+    /// one is then invalid: store the new set before anything else uses the old token.
+    pub rotated: bool,
+}
+
+/// Validates a refresh response (RFC 6749 §6, §5.1; OAuth 2.1 §4.3.1; RFC 9700 §4.14).
+///
+/// What the response omits is carried over from `previous`: the refresh token (then
+/// `rotated` is false; RFC 6749 §6 lets the server keep it), the scope (unchanged unless a
+/// narrower one was requested, in which case the server should have said), and the ID token.
+///
+/// An `invalid_grant` error stays a typed [`OAuthError`](crate::OAuthError): the refresh
+/// token is expired, revoked or already used, so drop the tokens and authorize again (see
+/// [`is_invalid_grant`]).
+///
+/// # Errors
+/// As [`process_token_response`].
+pub fn process_refresh_response(
+    now: Time,
+    previous: &TokenSet,
+    url: &Url,
+    resp: &HttpResponse,
+    policy: &Policy,
+) -> Result<Refreshed> {
+    let mut tokens = process_token_response(now, url, resp, policy)?;
+    let rotated = match (&tokens.refresh_token, &previous.refresh_token) {
+        (None, _) => {
+            tokens.refresh_token.clone_from(&previous.refresh_token);
+            false
+        }
+        (Some(new), Some(old)) => !old.ct_eq(new.secret()),
+        (Some(_), None) => true,
+    };
+    if tokens.scope.is_none() {
+        tokens.scope.clone_from(&previous.scope);
+    }
+    if tokens.id_token.is_none() {
+        tokens.id_token.clone_from(&previous.id_token);
+    }
+    Ok(Refreshed { tokens, rotated })
+}
+
+/// Whether `err` is the token endpoint's `invalid_grant` (RFC 6749 §5.2): the code or
+/// refresh token is invalid, expired, revoked or already used. Drivers drop the stored
+/// tokens and authorize again.
+#[must_use]
+pub fn is_invalid_grant(err: &Error) -> bool {
+    err.oauth().is_some_and(|e| e.error == "invalid_grant")
+}
+
 /// Parses the members of a successful token response; shared by every grant.
 pub(crate) fn parse_token_set(now: Time, json: &Json) -> Result<TokenSet> {
+    parse_token_set_also_accepting(now, json, None)
+}
+
+/// Like [`parse_token_set`], but also accepts the token type `also` (compared
+/// case-insensitively and kept as given): token exchange uses `N_A` for an issued token that
+/// is not an access token (RFC 8693 §2.2.1).
+pub(crate) fn parse_token_set_also_accepting(
+    now: Time,
+    json: &Json,
+    also: Option<&str>,
+) -> Result<TokenSet> {
     let access_token = json.req_str("access_token")?;
     if access_token.is_empty() {
         return Err(invalid(json, "access_token", "must not be empty"));
     }
     let token_type = json.str("token_type")?.unwrap_or_else(|| "Bearer".into());
-    if !token_type.eq_ignore_ascii_case("bearer") {
-        return Err(invalid(
-            json,
-            "token_type",
-            format!("is `{token_type}`; only Bearer tokens are supported"),
-        ));
-    }
+    let token_type = match also {
+        Some(extra) if token_type.eq_ignore_ascii_case(extra) => extra.to_owned(),
+        _ if token_type.eq_ignore_ascii_case("bearer") => "Bearer".to_owned(),
+        _ => {
+            return Err(invalid(
+                json,
+                "token_type",
+                format!("is `{token_type}`; only Bearer tokens are supported"),
+            ));
+        }
+    };
     let expires_at = json
         .u64("expires_in")?
         .map(|s| now.add(Duration::from_secs(s)));
     Ok(TokenSet {
         access_token: AccessToken::new(access_token),
-        token_type: "Bearer".into(),
+        token_type,
         refresh_token: json
             .str("refresh_token")?
             .filter(|t| !t.is_empty())
@@ -192,5 +370,295 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{t:?}").contains("SECRET"));
+    }
+
+    // --- authorization code exchange (RFC 6749 §4.1.3) ---
+
+    use crate::authorize::tests::{ISSUER, STATE, VERIFIER, client, pending};
+    use crate::authorize::{
+        AuthorizationResponse, PendingAuthorization, validate_authorization_response,
+    };
+    use crate::client::TokenEndpointAuthMethod;
+    use crate::http::Method;
+    use crate::secret::ClientSecret;
+    use base64::Engine as _;
+    use proptest::prelude::*;
+
+    fn response(p: &PendingAuthorization) -> AuthorizationResponse {
+        validate_authorization_response(p, &format!("code=c0de&state={STATE}")).unwrap()
+    }
+
+    fn body(req: &HttpRequest) -> String {
+        String::from_utf8(req.body.clone()).unwrap()
+    }
+
+    fn confidential(method: TokenEndpointAuthMethod) -> ClientCredentials {
+        ClientCredentials::confidential(ISSUER, "client-1", ClientSecret::new("s3cret"), method)
+    }
+
+    fn exchange(client: &ClientCredentials) -> Result<HttpRequest> {
+        let p = pending(false);
+        authorization_code_grant_request(&p, response(&p), client, &Policy::default())
+    }
+
+    fn exchange_form() -> String {
+        format!(
+            "grant_type=authorization_code&code=c0de\
+             &redirect_uri=http%3A%2F%2F127.0.0.1%3A8123%2Fcb&code_verifier={VERIFIER}\
+             &resource=https%3A%2F%2Fmcp.example%2Fmcp"
+        )
+    }
+
+    #[test]
+    fn code_exchange_of_a_public_client_sends_client_id_in_the_body() {
+        let req = exchange(&client()).unwrap();
+        assert_eq!(req.method, Method::Post);
+        assert_eq!(req.url.as_str(), "https://as.example/token");
+        assert_eq!(
+            body(&req),
+            format!("{}&client_id=client-1", exchange_form())
+        );
+        assert_eq!(req.header("authorization"), None);
+        assert_eq!(
+            req.header("content-type"),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert!(!req.follow_redirects);
+    }
+
+    #[test]
+    fn code_exchange_with_client_secret_basic_authenticates_in_the_header() {
+        let req = exchange(&confidential(TokenEndpointAuthMethod::ClientSecretBasic)).unwrap();
+        assert_eq!(body(&req), exchange_form());
+        let basic = base64::engine::general_purpose::STANDARD.encode("client-1:s3cret");
+        assert_eq!(
+            req.header("authorization"),
+            Some(format!("Basic {basic}").as_str())
+        );
+    }
+
+    #[test]
+    fn code_exchange_with_client_secret_post_authenticates_in_the_body() {
+        let req = exchange(&confidential(TokenEndpointAuthMethod::ClientSecretPost)).unwrap();
+        assert_eq!(
+            body(&req),
+            format!(
+                "{}&client_id=client-1&client_secret=s3cret",
+                exchange_form()
+            )
+        );
+        assert_eq!(req.header("authorization"), None);
+    }
+
+    #[test]
+    fn code_exchange_repeats_an_omitted_resource_as_omitted() {
+        let mut p = pending(false);
+        p.resource = None;
+        let req = authorization_code_grant_request(&p, response(&p), &client(), &Policy::default())
+            .unwrap();
+        assert!(!body(&req).contains("resource="), "{}", body(&req));
+    }
+
+    #[test]
+    fn code_exchange_refuses_credentials_of_another_issuer_or_client() {
+        let other = ClientCredentials::public("https://other.example", "client-1");
+        assert_eq!(
+            exchange(&other).unwrap_err().code(),
+            "CREDENTIALS_FOR_OTHER_ISSUER"
+        );
+        // The code came from an issuer other than the credentials' (a mix-up).
+        let mut p = pending(false);
+        p.issuer = "https://evil.example".into();
+        let e = authorization_code_grant_request(&p, response(&p), &client(), &Policy::default())
+            .unwrap_err();
+        assert_eq!(e.code(), "CREDENTIALS_FOR_OTHER_ISSUER");
+        let renamed = ClientCredentials::public(ISSUER, "client-2");
+        assert_eq!(exchange(&renamed).unwrap_err().code(), "INVALID_STATE");
+    }
+
+    fn process_code(p: &PendingAuthorization, status: u16, body: &str) -> Result<TokenSet> {
+        process_authorization_code_response(
+            Time::from_unix_secs(1000),
+            p,
+            &url(),
+            &HttpResponse::json(status, body),
+            &Policy::default(),
+        )
+    }
+
+    #[test]
+    fn granted_scope_defaults_to_the_requested_one() {
+        let p = pending(false);
+        let t = process_code(&p, 200, r#"{"access_token":"at","token_type":"Bearer"}"#).unwrap();
+        assert_eq!(t.scope.as_deref(), Some("mcp:read mcp:write"));
+        let t = process_code(
+            &p,
+            200,
+            r#"{"access_token":"at","token_type":"Bearer","scope":"mcp:read"}"#,
+        )
+        .unwrap();
+        assert_eq!(t.scope.as_deref(), Some("mcp:read"));
+    }
+
+    #[test]
+    fn invalid_grant_is_recognized_and_other_errors_are_not() {
+        let p = pending(false);
+        let e = process_code(&p, 400, r#"{"error":"invalid_grant"}"#).unwrap_err();
+        assert!(is_invalid_grant(&e));
+        assert_eq!(e.oauth().unwrap().status, 400);
+        let e = process_code(&p, 401, r#"{"error":"invalid_client"}"#).unwrap_err();
+        assert!(!is_invalid_grant(&e));
+        let e = process_code(&p, 500, "oops").unwrap_err();
+        assert!(!is_invalid_grant(&e));
+    }
+
+    // --- refresh (RFC 6749 §6, RFC 9700 §4.14) ---
+
+    fn tokens(refresh_token: Option<&str>) -> TokenSet {
+        TokenSet {
+            access_token: AccessToken::new("at-1"),
+            token_type: "Bearer".into(),
+            refresh_token: refresh_token.map(RefreshToken::new),
+            expires_at: Some(Time::from_unix_secs(500)),
+            scope: Some("a b".into()),
+            id_token: Some(IdToken::new("id-1")),
+        }
+    }
+
+    fn mcp() -> ResourceUri {
+        ResourceUri::parse("https://mcp.example/mcp").unwrap()
+    }
+
+    #[test]
+    fn refresh_request_sends_token_scope_and_resource() {
+        let policy = Policy {
+            max_response_bytes: 4096,
+            ..Policy::default()
+        };
+        let t = tokens(Some("rt-1"));
+        let req =
+            refresh_token_grant_request(url(), &t, Some(&mcp()), None, &client(), &policy).unwrap();
+        assert_eq!(
+            body(&req),
+            "grant_type=refresh_token&refresh_token=rt-1\
+             &resource=https%3A%2F%2Fmcp.example%2Fmcp&client_id=client-1"
+        );
+        assert_eq!(req.max_response_bytes, 4096);
+        let req =
+            refresh_token_grant_request(url(), &t, None, Some("a"), &client(), &policy).unwrap();
+        assert_eq!(
+            body(&req),
+            "grant_type=refresh_token&refresh_token=rt-1&scope=a&client_id=client-1"
+        );
+        let basic = confidential(TokenEndpointAuthMethod::ClientSecretBasic);
+        let req = refresh_token_grant_request(url(), &t, None, None, &basic, &policy).unwrap();
+        assert_eq!(body(&req), "grant_type=refresh_token&refresh_token=rt-1");
+        assert!(req.header("authorization").is_some());
+    }
+
+    #[test]
+    fn refresh_needs_a_refresh_token_and_a_secure_endpoint() {
+        let p = Policy::default();
+        let e = refresh_token_grant_request(url(), &tokens(None), None, None, &client(), &p)
+            .unwrap_err();
+        assert_eq!(e.code(), "NO_REFRESH_TOKEN");
+        let plain = Url::parse("http://as.example/token").unwrap();
+        let e = refresh_token_grant_request(plain, &tokens(Some("rt")), None, None, &client(), &p)
+            .unwrap_err();
+        assert_eq!(e.code(), "INSECURE_URL");
+        let loopback = Url::parse("http://127.0.0.1:9000/token").unwrap();
+        assert!(
+            refresh_token_grant_request(loopback, &tokens(Some("rt")), None, None, &client(), &p)
+                .is_ok()
+        );
+    }
+
+    fn refresh(previous: &TokenSet, status: u16, body: &str) -> Result<Refreshed> {
+        process_refresh_response(
+            Time::from_unix_secs(1000),
+            previous,
+            &url(),
+            &HttpResponse::json(status, body),
+            &Policy::default(),
+        )
+    }
+
+    #[test]
+    fn refresh_without_a_new_refresh_token_keeps_the_old_one() {
+        let r = refresh(
+            &tokens(Some("rt-1")),
+            200,
+            r#"{"access_token":"at-2","token_type":"Bearer","expires_in":60}"#,
+        )
+        .unwrap();
+        assert!(!r.rotated);
+        let t = r.tokens;
+        assert_eq!(t.access_token.secret(), "at-2");
+        assert_eq!(t.refresh_token.unwrap().secret(), "rt-1");
+        assert_eq!(t.expires_at, Some(Time::from_unix_secs(1060)));
+        assert_eq!(t.scope.as_deref(), Some("a b"));
+        assert_eq!(t.id_token.unwrap().secret(), "id-1");
+    }
+
+    #[test]
+    fn refresh_with_a_new_refresh_token_reports_rotation() {
+        let r = refresh(
+            &tokens(Some("rt-1")),
+            200,
+            r#"{"access_token":"at-2","token_type":"Bearer","refresh_token":"rt-2","scope":"a","id_token":"id-2"}"#,
+        )
+        .unwrap();
+        assert!(r.rotated);
+        assert_eq!(r.tokens.refresh_token.unwrap().secret(), "rt-2");
+        assert_eq!(r.tokens.scope.as_deref(), Some("a"));
+        assert_eq!(r.tokens.id_token.unwrap().secret(), "id-2");
+        let same = refresh(
+            &tokens(Some("rt-1")),
+            200,
+            r#"{"access_token":"at-2","refresh_token":"rt-1"}"#,
+        )
+        .unwrap();
+        assert!(!same.rotated);
+        assert!(!format!("{same:?}").contains("rt-1"));
+    }
+
+    #[test]
+    fn refresh_with_invalid_grant_stays_a_typed_oauth_error() {
+        let e = refresh(
+            &tokens(Some("rt-1")),
+            400,
+            r#"{"error":"invalid_grant","error_description":"refresh token reused"}"#,
+        )
+        .unwrap_err();
+        assert!(is_invalid_grant(&e));
+        assert_eq!(e.code(), "OAUTH_ERROR");
+        assert!(!e.to_string().contains("rt-1"));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_token_response_bodies_never_panic(
+            status in 100u16..600,
+            body in prop::collection::vec(any::<u8>(), 0..256),
+        ) {
+            let resp = HttpResponse::json(status, body);
+            let now = Time::from_unix_secs(1000);
+            let _ = process_authorization_code_response(
+                now, &pending(false), &url(), &resp, &Policy::default());
+            let _ = process_refresh_response(
+                now, &tokens(Some("rt")), &url(), &resp, &Policy::default());
+        }
+
+        #[test]
+        fn json_shaped_token_response_bodies_never_panic(
+            status in prop::sample::select(vec![200u16, 201, 400, 401, 500]),
+            body in r#"\{("(access_token|refresh_token|token_type|expires_in|scope|id_token|error|error_description)":(null|true|-?[0-9]{1,22}(\.[0-9])?|"[a-zA-Z0-9 ]{0,8}"|\[\]|\{\}),?){0,7}\}"#,
+        ) {
+            let resp = HttpResponse::json(status, body);
+            let now = Time::from_unix_millis(u64::MAX);
+            let _ = process_authorization_code_response(
+                now, &pending(true), &url(), &resp, &Policy::default());
+            let _ = process_refresh_response(now, &tokens(None), &url(), &resp, &Policy::default());
+        }
     }
 }

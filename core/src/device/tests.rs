@@ -1,0 +1,406 @@
+//! Tests of the device authorization grant, written from RFC 8628.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+
+use super::*;
+
+mod polling;
+use crate::client::TokenEndpointAuthMethod;
+use crate::error::SecurityError;
+use crate::secret::ClientSecret;
+
+const ISSUER: &str = "https://server.example.com";
+
+fn server() -> AuthorizationServerMetadata {
+    let mut s = AuthorizationServerMetadata::with_default_endpoints(ISSUER);
+    s.device_authorization_endpoint =
+        Some(Url::parse("https://server.example.com/device_authorization").unwrap());
+    s
+}
+
+fn client() -> ClientCredentials {
+    ClientCredentials::public(ISSUER, "1406020730")
+}
+
+fn device_url() -> Url {
+    Url::parse("https://server.example.com/device_authorization").unwrap()
+}
+
+fn token_url() -> Url {
+    Url::parse("https://server.example.com/token").unwrap()
+}
+
+fn t(secs: u64) -> Time {
+    Time::from_unix_secs(secs)
+}
+
+fn form(req: &HttpRequest) -> BTreeMap<String, String> {
+    url::form_urlencoded::parse(&req.body)
+        .into_owned()
+        .collect()
+}
+
+fn authorize(body: &str) -> Result<DeviceAuthorization> {
+    process_device_authorization_response(
+        t(1000),
+        &device_url(),
+        &HttpResponse::json(200, body),
+        &Policy::default(),
+    )
+}
+
+/// The RFC 8628 §3.2 example response.
+const RFC_RESPONSE: &str = r#"{
+    "device_code": "GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS",
+    "user_code": "WDJB-MJHT",
+    "verification_uri": "https://example.com/device",
+    "verification_uri_complete": "https://example.com/device?user_code=WDJB-MJHT",
+    "expires_in": 1800,
+    "interval": 5
+}"#;
+
+fn rfc_authorization() -> DeviceAuthorization {
+    authorize(RFC_RESPONSE).unwrap()
+}
+
+/// A machine started at t=1000 for the RFC example: polls due every 5 s, deadline t=2800.
+fn machine() -> DevicePoll {
+    DevicePoll::new(t(1000), rfc_authorization(), token_url(), client(), None)
+}
+
+fn error(code: &str) -> HttpResponse {
+    HttpResponse::json(400, format!(r#"{{"error":"{code}"}}"#))
+}
+
+fn ok_tokens() -> HttpResponse {
+    HttpResponse::json(
+        200,
+        r#"{"access_token":"2YotnFZFEjr1zCsicMWpAA","token_type":"Bearer","expires_in":3600,"refresh_token":"tGzv3JOkF0XG5Qx2TlKWIA"}"#,
+    )
+}
+
+/// Sends the poll due at `at` and feeds `resp` back.
+fn poll_once(m: &mut DevicePoll, at: Time, resp: &HttpResponse) -> Result<DeviceStatus> {
+    assert!(m.poll_transmit(at).is_some(), "a poll is due at {at:?}");
+    m.handle_response(at, resp, &Policy::default())
+}
+
+// ---- §3.1 device authorization request ----
+
+#[test]
+fn rfc8628_section_3_1_example_request() {
+    let req = device_authorization_request(
+        &server(),
+        &client(),
+        Some("example_scope"),
+        None,
+        &Policy::default(),
+    )
+    .unwrap();
+    assert_eq!(req.method, crate::http::Method::Post);
+    assert_eq!(req.url, device_url());
+    // The RFC shows `client_id=1406020730&scope=example_scope`; order is not significant.
+    assert_eq!(req.body, b"scope=example_scope&client_id=1406020730");
+    assert_eq!(
+        req.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+}
+
+#[test]
+fn request_carries_resource_and_confidential_client_auth() {
+    let confidential = ClientCredentials::confidential(
+        ISSUER,
+        "s6BhdRkqt3",
+        ClientSecret::new("gX1fBat3bV"),
+        TokenEndpointAuthMethod::ClientSecretBasic,
+    );
+    let resource = ResourceUri::parse("https://mcp.example.com/mcp/").unwrap();
+    let policy = Policy {
+        max_response_bytes: 4096,
+        ..Policy::default()
+    };
+    let req =
+        device_authorization_request(&server(), &confidential, None, Some(&resource), &policy)
+            .unwrap();
+    assert_eq!(req.body, b"resource=https%3A%2F%2Fmcp.example.com%2Fmcp");
+    assert_eq!(
+        req.header("authorization"),
+        Some("Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW")
+    );
+    assert_eq!(req.max_response_bytes, 4096);
+}
+
+#[test]
+fn request_needs_the_endpoint_matching_credentials_and_https() {
+    let bare = AuthorizationServerMetadata::with_default_endpoints(ISSUER);
+    let err =
+        device_authorization_request(&bare, &client(), None, None, &Policy::default()).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::Usage(UsageError::MissingEndpoint {
+            endpoint: "device_authorization_endpoint",
+            ..
+        })
+    ));
+    let other = ClientCredentials::public("https://other.example.com", "x");
+    let err = device_authorization_request(&server(), &other, None, None, &Policy::default())
+        .unwrap_err();
+    assert_eq!(err.code(), "CREDENTIALS_FOR_OTHER_ISSUER");
+    let mut insecure = server();
+    insecure.device_authorization_endpoint =
+        Some(Url::parse("http://server.example.com/device").unwrap());
+    let err = device_authorization_request(&insecure, &client(), None, None, &Policy::default())
+        .unwrap_err();
+    assert_eq!(err.code(), "INSECURE_URL");
+}
+
+// ---- §3.2 device authorization response ----
+
+#[test]
+fn rfc8628_section_3_2_example_response() {
+    let a = rfc_authorization();
+    assert_eq!(
+        a.device_code.secret(),
+        "GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS"
+    );
+    assert_eq!(a.user_code, "WDJB-MJHT");
+    assert_eq!(a.verification_uri.as_str(), "https://example.com/device");
+    assert_eq!(
+        a.verification_uri_complete.as_ref().map(Url::as_str),
+        Some("https://example.com/device?user_code=WDJB-MJHT")
+    );
+    assert_eq!(a.expires_at, t(2800));
+    assert_eq!(a.interval, Duration::from_secs(5));
+}
+
+#[test]
+fn interval_defaults_to_five_seconds_when_absent() {
+    let a = authorize(
+        r#"{"device_code":"d","user_code":"u","verification_uri":"https://example.com/device","expires_in":600}"#,
+    )
+    .unwrap();
+    assert_eq!(a.interval, DEFAULT_INTERVAL);
+    assert_eq!(a.verification_uri_complete, None);
+}
+
+#[test]
+fn zero_interval_is_raised_to_one_second_and_huge_expiry_saturates() {
+    let a = authorize(
+        r#"{"device_code":"d","user_code":"u","verification_uri":"https://example.com/device",
+            "expires_in":18446744073709551615,"interval":0}"#,
+    )
+    .unwrap();
+    assert_eq!(a.interval, MIN_INTERVAL);
+    assert_eq!(a.expires_at, Time::from_unix_millis(u64::MAX));
+}
+
+#[test]
+fn googles_verification_url_is_accepted_as_verification_uri() {
+    let a = authorize(
+        r#"{"device_code":"d","user_code":"GQVQ-JKEC","verification_url":"https://www.google.com/device","expires_in":1800,"interval":5}"#,
+    )
+    .unwrap();
+    assert_eq!(a.verification_uri.as_str(), "https://www.google.com/device");
+    // The RFC name wins when both are present.
+    let both = authorize(
+        r#"{"device_code":"d","user_code":"u","verification_uri":"https://a.example/device",
+            "verification_url":"https://b.example/device","expires_in":60}"#,
+    )
+    .unwrap();
+    assert_eq!(both.verification_uri.as_str(), "https://a.example/device");
+    // A bad alias is reported under its own name.
+    let err =
+        authorize(r#"{"device_code":"d","user_code":"u","verification_url":5,"expires_in":60}"#)
+            .unwrap_err();
+    assert!(err.to_string().contains("`verification_url`"), "{err}");
+}
+
+#[test]
+fn missing_required_fields_are_named() {
+    let full: serde_json::Value = serde_json::from_str(RFC_RESPONSE).unwrap();
+    for field in ["device_code", "user_code", "verification_uri", "expires_in"] {
+        let mut body = full.clone();
+        body.as_object_mut().unwrap().remove(field);
+        let err = authorize(&body.to_string()).unwrap_err();
+        match err {
+            Error::Protocol(ProtocolError::MissingField { field: f, url }) => {
+                assert_eq!(f, field);
+                assert_eq!(url, device_url().as_str());
+            }
+            other => panic!("{field}: unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn mistyped_fields_are_named() {
+    let full: serde_json::Value = serde_json::from_str(RFC_RESPONSE).unwrap();
+    let cases = [
+        ("device_code", serde_json::json!(42)),
+        ("device_code", serde_json::json!("")),
+        ("user_code", serde_json::json!(["WDJB"])),
+        ("verification_uri", serde_json::json!("/device")),
+        ("verification_uri_complete", serde_json::json!({})),
+        ("expires_in", serde_json::json!(-1)),
+        ("expires_in", serde_json::json!("soon")),
+        ("interval", serde_json::json!(2.5)),
+    ];
+    for (field, value) in cases {
+        let mut body = full.clone();
+        body.as_object_mut()
+            .unwrap()
+            .insert(field.into(), value.clone());
+        let err = authorize(&body.to_string()).unwrap_err();
+        match err {
+            Error::Protocol(ProtocolError::InvalidField { field: f, .. }) => {
+                assert_eq!(f, field, "{value}");
+            }
+            other => panic!("{field}={value}: unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn verification_uris_must_be_https_without_credentials() {
+    let with_uri = |uri: &str| {
+        authorize(&format!(
+            r#"{{"device_code":"d","user_code":"u","verification_uri":"{uri}","expires_in":60}}"#
+        ))
+    };
+    for bad in [
+        "javascript:alert(1)",
+        "data:text/html,hi",
+        "file:///etc/passwd",
+        "http://example.com/device",
+    ] {
+        let err = with_uri(bad).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Security(SecurityError::InsecureUrl {
+                    what: "verification_uri",
+                    ..
+                })
+            ),
+            "{bad}: {err:?}"
+        );
+    }
+    let err = with_uri("https://accounts.example.com@evil.example/device").unwrap_err();
+    assert_eq!(err.code(), "INVALID_FIELD");
+    assert!(with_uri("http://localhost:8080/device").is_ok());
+    let err = authorize(
+        r#"{"device_code":"d","user_code":"u","verification_uri":"https://example.com/device",
+            "verification_uri_complete":"javascript:alert(1)","expires_in":60}"#,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("verification_uri_complete"),
+        "{err}"
+    );
+}
+
+#[test]
+fn error_response_to_device_authorization_is_typed() {
+    let err = process_device_authorization_response(
+        t(0),
+        &device_url(),
+        &error("invalid_client"),
+        &Policy::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.oauth().unwrap().error, "invalid_client");
+}
+
+#[test]
+fn debug_hides_the_device_code() {
+    let a = rfc_authorization();
+    let shown = format!("{a:?}");
+    assert!(!shown.contains("GmRhmhcx"), "{shown}");
+    assert!(
+        shown.contains("WDJB-MJHT"),
+        "the user code is meant to be shown"
+    );
+    let m = machine();
+    assert!(!format!("{m:?}").contains("GmRhmhcx"));
+}
+
+#[test]
+fn authorization_and_machine_round_trip_through_serde() {
+    let a = rfc_authorization();
+    let json = serde_json::to_value(&a).unwrap();
+    assert_eq!(json["interval"], 5000);
+    assert_eq!(
+        json["device_code"],
+        "GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS"
+    );
+    assert_eq!(
+        serde_json::from_value::<DeviceAuthorization>(json).unwrap(),
+        a
+    );
+
+    let mut m = machine();
+    let _ = m.poll_transmit(t(1005)).unwrap();
+    let back: DevicePoll = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+    assert_eq!(back, m);
+}
+
+// ---- properties ----
+
+pub(super) fn arb_status() -> impl Strategy<Value = u16> {
+    prop_oneof![
+        Just(200u16),
+        Just(400),
+        Just(401),
+        Just(429),
+        Just(500),
+        Just(503),
+        Just(302),
+        0u16..1000
+    ]
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_authorization_responses_never_panic(
+        status in arb_status(),
+        body in proptest::collection::vec(any::<u8>(), 0..256),
+    ) {
+        let _ = process_device_authorization_response(
+            t(1), &device_url(), &HttpResponse::json(status, body), &Policy::default());
+    }
+
+    #[test]
+    fn json_shaped_authorization_responses_never_panic(
+        device_code in prop_oneof![Just(r#""d""#), Just(r#""""#), Just("7"), Just("null")],
+        uri in prop_oneof![
+            Just(r#""https://ex.com/d""#), Just(r#""javascript:x""#), Just(r#""ex.com""#),
+            Just(r#""http://127.0.0.1/d""#), Just("[]"),
+        ],
+        uri_key in prop_oneof![Just("verification_uri"), Just("verification_url"), Just("other")],
+        expires in prop_oneof![
+            Just("0"), Just("600"), Just("-5"), Just(r#""60""#), Just("1.5"),
+            Just("18446744073709551615"), Just("1e999"),
+        ],
+        interval in prop_oneof![
+            Just(None), Just(Some("0")), Just(Some("5")), Just(Some("18446744073709551615")),
+            Just(Some("\"x\"")),
+        ],
+        now in any::<u64>(),
+    ) {
+        let interval = interval.map(|i| format!(r#","interval":{i}"#)).unwrap_or_default();
+        let body = format!(
+            r#"{{"device_code":{device_code},"user_code":"U","{uri_key}":{uri},"expires_in":{expires}{interval}}}"#
+        );
+        let now = Time::from_unix_millis(now);
+        if let Ok(a) = process_device_authorization_response(
+            now, &device_url(), &HttpResponse::json(200, body), &Policy::default())
+        {
+            prop_assert!(a.interval >= MIN_INTERVAL);
+            prop_assert!(a.expires_at >= now);
+            prop_assert!(matches!(a.verification_uri.scheme(), "https" | "http"));
+        }
+    }
+}

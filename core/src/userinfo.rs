@@ -1,0 +1,154 @@
+//! Who a login belongs to, for display: claims read from an ID token or the userinfo endpoint.
+//!
+//! # Security
+//! Nothing here verifies a signature. The values are shown to the person at the terminal
+//! ("logged in as alice@example.com") and must never decide access.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::Result;
+use crate::http::{HttpRequest, HttpResponse};
+use crate::policy::Policy;
+use crate::response::{Json, success_json};
+use crate::secret::{AccessToken, IdToken};
+
+/// Display claims (OpenID Connect Core §5.1). Unverified: for display only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DisplayIdentity {
+    /// `sub`.
+    pub sub: Option<String>,
+    /// `email`.
+    pub email: Option<String>,
+    /// `name`.
+    pub name: Option<String>,
+}
+
+impl DisplayIdentity {
+    fn from_json(json: &Json) -> Result<Self> {
+        Ok(Self {
+            sub: json.str("sub")?,
+            email: json.str("email")?,
+            name: json.str("name")?,
+        })
+    }
+
+    /// The most readable of the claims: email, then name, then sub.
+    #[must_use]
+    pub fn label(&self) -> Option<&str> {
+        self.email
+            .as_deref()
+            .or(self.name.as_deref())
+            .or(self.sub.as_deref())
+    }
+}
+
+/// Reads the display claims of an ID token's payload without verifying it.
+///
+/// `None` when the token is not a three-part JWS/JWT with a JSON object payload.
+///
+/// ```
+/// use mcpauth_core::{IdToken, userinfo::id_token_identity};
+/// // {"sub":"248289761001","email":"janedoe@example.com"}
+/// let jwt = "eyJhbGciOiJub25lIn0.eyJzdWIiOiIyNDgyODk3NjEwMDEiLCJlbWFpbCI6ImphbmVkb2VAZXhhbXBsZS5jb20ifQ.";
+/// let who = id_token_identity(&IdToken::new(jwt)).unwrap();
+/// assert_eq!(who.label(), Some("janedoe@example.com"));
+/// ```
+#[must_use]
+pub fn id_token_identity(token: &IdToken) -> Option<DisplayIdentity> {
+    let mut parts = token.secret().split('.');
+    let (_header, payload) = (parts.next()?, parts.next()?);
+    parts.next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let url = Url::parse("urn:mcpauth:id_token").ok()?;
+    DisplayIdentity::from_json(&Json::parse(&url, &bytes).ok()?).ok()
+}
+
+/// The userinfo request (OpenID Connect Core §5.3.1), with the access token as a bearer.
+///
+/// # Errors
+/// [`SecurityError::InsecureUrl`](crate::SecurityError::InsecureUrl) for a plain-http endpoint.
+pub fn userinfo_request(
+    endpoint: &Url,
+    token: &AccessToken,
+    policy: &Policy,
+) -> Result<HttpRequest> {
+    policy.check_endpoint("userinfo_endpoint", endpoint)?;
+    let mut req = HttpRequest::get_json(endpoint.clone());
+    req.push_header("authorization", format!("Bearer {}", token.secret()));
+    req.max_response_bytes = policy.max_response_bytes;
+    Ok(req)
+}
+
+/// Parses a userinfo response (OpenID Connect Core §5.3.2). Signed (JWT) responses are not
+/// supported and fail as invalid JSON.
+///
+/// # Errors
+/// [`ProtocolError`](crate::ProtocolError) for a bad status, body or claim type.
+pub fn process_userinfo_response(
+    url: &Url,
+    resp: &HttpResponse,
+    policy: &Policy,
+) -> Result<DisplayIdentity> {
+    DisplayIdentity::from_json(&success_json(url, resp, policy.max_response_bytes)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn jwt(payload: &str) -> IdToken {
+        let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        IdToken::new(format!(
+            "{}.{}.sig",
+            enc(r#"{"alg":"RS256"}"#),
+            enc(payload)
+        ))
+    }
+
+    #[test]
+    fn reads_display_claims_from_id_token() {
+        let who = id_token_identity(&jwt(r#"{"sub":"u1","name":"Jane","iss":"x"}"#)).unwrap();
+        assert_eq!(who.sub.as_deref(), Some("u1"));
+        assert_eq!(who.label(), Some("Jane"));
+    }
+
+    #[test]
+    fn malformed_id_tokens_give_none() {
+        for bad in [
+            "",
+            "a.b",
+            "a.!!!.c",
+            "a.b.c.d",
+            jwt("[1]").secret(),
+            jwt(r#"{"sub":5}"#).secret(),
+        ] {
+            assert_eq!(id_token_identity(&IdToken::new(bad)), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn userinfo_pair_sends_bearer_and_parses_claims() {
+        let url = Url::parse("https://as.example/userinfo").unwrap();
+        let req = userinfo_request(&url, &AccessToken::new("at"), &Policy::default()).unwrap();
+        assert_eq!(req.header("authorization"), Some("Bearer at"));
+        assert!(!format!("{req:?}").contains("Bearer at"));
+        let resp = HttpResponse::json(200, r#"{"sub":"u","email":"a@b.c"}"#);
+        let who = process_userinfo_response(&url, &resp, &Policy::default()).unwrap();
+        assert_eq!(who.label(), Some("a@b.c"));
+        let insecure = Url::parse("http://as.example/userinfo").unwrap();
+        assert!(userinfo_request(&insecure, &AccessToken::new("at"), &Policy::default()).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_id_tokens_never_panic(s in ".*") {
+            let _ = id_token_identity(&IdToken::new(s));
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Misbehaviour switches, and the per-route middleware that counts requests and applies them.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::state::App;
+
+/// An endpoint of the dev server, for counting requests and aiming faults.
+///
+/// Serialized in snake_case (`"token"`, `"authorization_server_metadata"`), which is also what
+/// the binary's `--fail`, `--stall`, `--malformed` and `--oversized` switches take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    /// `POST /mcp`, the protected MCP endpoint.
+    Mcp,
+    /// `/.well-known/oauth-protected-resource/mcp` (RFC 9728).
+    ResourceMetadata,
+    /// Every well-known URL of the AS metadata (RFC 8414 and OpenID Discovery).
+    AuthorizationServerMetadata,
+    /// `POST /register` (RFC 7591).
+    Register,
+    /// `GET /authorize` and `POST /authorize/approve`.
+    Authorize,
+    /// `POST /token`, all grant types.
+    Token,
+    /// `POST /device_authorization` (RFC 8628 §3.1).
+    DeviceAuthorization,
+    /// `GET /device` and `POST /device/approve`, the user's side of the device flow.
+    Device,
+    /// `POST /revoke` (RFC 7009).
+    Revoke,
+    /// `GET|POST /userinfo`.
+    Userinfo,
+}
+
+impl FromStr for Endpoint {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        serde_json::from_value(Value::String(name.to_owned()))
+            .map_err(|_| format!("unknown endpoint {name:?}"))
+    }
+}
+
+/// Ways to make the server misbehave. All off by default.
+///
+/// Set at start in [`crate::Config::faults`], or at run time with
+/// [`crate::DevServerHandle::set_faults`] or `POST /_dev/faults` (a JSON object with any of
+/// these fields; missing ones are off).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Sleep this many milliseconds before answering each request.
+    pub latency_ms: u64,
+    /// Accept requests to these endpoints and never answer (until shutdown), for timeout tests.
+    pub stall: Vec<Endpoint>,
+    /// Answer `500 {"error":"server_error"}` on these endpoints without doing anything.
+    pub server_error: Vec<Endpoint>,
+    /// Cut these endpoints' response bodies in half (keeping `Content-Type`), so JSON breaks.
+    pub malformed_json: Vec<Endpoint>,
+    /// Pad these endpoints' JSON objects with a 5 MiB `x_padding` member (other bodies get
+    /// 5 MiB of trailing spaces), for response size limits.
+    pub oversized: Vec<Endpoint>,
+    /// AS metadata states `<issuer>/not-this-issuer` as its `issuer` (RFC 8414 §3.3 check).
+    pub wrong_issuer: bool,
+    /// PRM states `<base>/other-mcp` as its `resource` (RFC 9728 §3.3 check).
+    pub wrong_resource: bool,
+    /// Leave `iss` out of authorization responses, though the metadata promises it (RFC 9207).
+    pub omit_iss: bool,
+    /// Send `iss=<issuer>/not-this-issuer` in authorization responses (RFC 9207 §2.4).
+    pub wrong_iss: bool,
+    /// Leave `code_challenge_methods_supported` out of the AS metadata; MCP clients must refuse.
+    pub omit_code_challenge_methods: bool,
+}
+
+/// The body size used by [`Faults::oversized`].
+pub const OVERSIZED_BYTES: usize = 5 * 1024 * 1024;
+
+/// Per-route middleware: count the request, then apply latency, stall, 5xx and body faults.
+pub(crate) async fn middleware(
+    State((app, endpoint)): State<(App, Endpoint)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    app.record(|s| {
+        s.total_requests += 1;
+        *s.requests.entry(endpoint).or_default() += 1;
+    });
+    let faults = app.faults();
+    if faults.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+    }
+    if faults.stall.contains(&endpoint) {
+        app.shutting_down().await;
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    if faults.server_error.contains(&endpoint) {
+        let body = json!({ "error": "server_error", "error_description": "injected fault" });
+        return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
+    }
+    let response = next.run(request).await;
+    let malformed = faults.malformed_json.contains(&endpoint);
+    let oversized = faults.oversized.contains(&endpoint);
+    if malformed || oversized {
+        rewrite_body(response, malformed, oversized).await
+    } else {
+        response
+    }
+}
+
+async fn rewrite_body(response: Response, malformed: bool, oversized: bool) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut bytes = bytes.to_vec();
+    if oversized {
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(mut object)) => {
+                object.insert(
+                    "x_padding".into(),
+                    Value::String("x".repeat(OVERSIZED_BYTES)),
+                );
+                bytes = Value::Object(object).to_string().into_bytes();
+            }
+            _ => bytes.resize(bytes.len() + OVERSIZED_BYTES, b' '),
+        }
+    }
+    if malformed {
+        bytes.truncate(bytes.len() / 2);
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(bytes))
+}

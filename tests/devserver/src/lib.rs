@@ -1,0 +1,406 @@
+//! A development OAuth 2.1 authorization server with a protected MCP endpoint, for mcpauth's
+//! integration tests and README demo. Not for production: it keeps everything in memory,
+//! speaks plain http on 127.0.0.1, knows one user, and signs nothing.
+//!
+//! On one origin it serves `/mcp` (401/403 challenges, `initialize`, `tools/list`,
+//! `tools/call`), the RFC 9728 resource metadata, and an AS: RFC 8414 metadata, RFC 7591
+//! registration, `/authorize` with PKCE S256 and RFC 9207 `iss`, `/token` (code, refresh with
+//! rotation and reuse detection, RFC 8628 device code, RFC 8693 token exchange), RFC 7009
+//! revocation and `/userinfo`. The AS can also live on a second port or under a path issuer.
+//! [`Faults`] make it misbehave; [`Stats`] count what clients did. `/_dev/stats`,
+//! `/_dev/reset` and `/_dev/faults` expose both over HTTP.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use mcpauth_devserver::{Config, DevServer};
+//!
+//! let server = DevServer::start(Config { auto_approve: true, ..Config::default() }).await?;
+//! println!("MCP endpoint: {}", server.mcp_url);
+//! // ... drive a client against it ...
+//! assert_eq!(server.stats().refresh_reuse_detected, 0);
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod authorize;
+mod device;
+mod faults;
+mod mcp;
+mod metadata;
+mod register;
+mod state;
+mod token;
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use faults::{Endpoint, Faults, OVERSIZED_BYTES};
+pub use register::{ClientAuth, RegisteredClient};
+pub use state::Stats;
+
+use state::{App, Shared, Urls};
+
+/// How to run the server. `Config::default()` is an ephemeral port, manual consent, 1 h
+/// access tokens, a 5 s device interval, and no faults.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Port of the MCP origin on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Serve the AS from its own listener on this port (0 picks a free one). `None` serves it
+    /// from the MCP origin.
+    pub as_port: Option<u16>,
+    /// Path of the issuer, such as `/tenant1` for issuer `http://127.0.0.1:P/tenant1`. Empty
+    /// for an issuer without a path. The AS metadata is then only at the path-aware
+    /// well-known URLs, so a client that tries the root form hits a 404 (see
+    /// [`Stats::not_found`]).
+    pub issuer_path: String,
+    /// Approve authorization requests without a consent page, and device grants on their
+    /// first poll.
+    pub auto_approve: bool,
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+    /// Issue refresh tokens only when `offline_access` was granted. Off: always issue one.
+    pub refresh_requires_offline_access: bool,
+    /// The `interval` of device authorization responses, and the poll rate enforced with
+    /// `slow_down`.
+    pub device_interval: Duration,
+    /// Lifetime of device codes.
+    pub device_code_ttl: Duration,
+    /// The `scope` of the plain 401 challenge; `None` leaves it out.
+    pub challenge_scope: Option<String>,
+    /// Pre-registered clients.
+    pub static_clients: Vec<RegisteredClient>,
+    /// Faults in force from the start (and after a reset).
+    pub faults: Faults,
+    /// Print one line per request to stderr.
+    pub log_requests: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            as_port: None,
+            issuer_path: String::new(),
+            auto_approve: false,
+            access_token_ttl: Duration::from_secs(3600),
+            refresh_requires_offline_access: false,
+            device_interval: Duration::from_secs(5),
+            device_code_ttl: Duration::from_secs(600),
+            challenge_scope: Some("mcp:read".into()),
+            static_clients: Vec::new(),
+            faults: Faults::default(),
+            log_requests: false,
+        }
+    }
+}
+
+/// Starts dev servers; see [`DevServer::start`].
+#[derive(Debug)]
+pub struct DevServer;
+
+impl DevServer {
+    /// Bind the listener(s) on 127.0.0.1 and serve in the background on the current tokio
+    /// runtime until the handle is dropped or shut down.
+    ///
+    /// # Errors
+    /// When a port cannot be bound.
+    pub async fn start(config: Config) -> io::Result<DevServerHandle> {
+        let listener = TcpListener::bind(("127.0.0.1", config.port)).await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let as_listener = match config.as_port {
+            Some(port) => Some(TcpListener::bind(("127.0.0.1", port)).await?),
+            None => None,
+        };
+        let as_base = match &as_listener {
+            Some(l) => format!("http://{}", l.local_addr()?),
+            None => base.clone(),
+        };
+        let issuer_path = config.issuer_path.trim_end_matches('/');
+        let issuer_path = match issuer_path {
+            "" => String::new(),
+            p if p.starts_with('/') => p.to_owned(),
+            p => format!("/{p}"),
+        };
+        let urls = Urls {
+            mcp: format!("{base}/mcp"),
+            resource_metadata: format!("{base}/.well-known/oauth-protected-resource/mcp"),
+            issuer: format!("{as_base}{issuer_path}"),
+            base,
+        };
+        let (stop, stopped) = watch::channel(false);
+        let app: App = Arc::new(Shared::new(config, urls.clone(), stopped.clone()));
+
+        let mut tasks = Vec::new();
+        let mcp_routes = mcp_router(&app);
+        let as_routes = as_router(&app, &issuer_path);
+        match as_listener {
+            Some(as_listener) => {
+                tasks.push(serve(listener, finish(&app, mcp_routes), stopped.clone()));
+                tasks.push(serve(as_listener, finish(&app, as_routes), stopped));
+            }
+            None => tasks.push(serve(
+                listener,
+                finish(&app, mcp_routes.merge(as_routes)),
+                stopped,
+            )),
+        }
+        Ok(DevServerHandle {
+            base_url: urls.base,
+            mcp_url: urls.mcp,
+            resource_metadata_url: urls.resource_metadata,
+            issuer: urls.issuer,
+            app,
+            stop,
+            tasks,
+        })
+    }
+}
+
+/// A running dev server. Dropping it stops the server; [`DevServerHandle::shutdown`] also
+/// waits for it.
+pub struct DevServerHandle {
+    /// Origin of the MCP endpoint, such as `http://127.0.0.1:8400` (no trailing slash).
+    pub base_url: String,
+    /// The protected MCP endpoint, `<base_url>/mcp`; also the resource the tokens are for.
+    pub mcp_url: String,
+    /// `<base_url>/.well-known/oauth-protected-resource/mcp`.
+    pub resource_metadata_url: String,
+    /// The AS issuer (no trailing slash); its endpoints are `<issuer>/authorize` and so on.
+    pub issuer: String,
+    app: App,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl DevServerHandle {
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        self.app.stats()
+    }
+
+    /// Zero the counters and restore the configured faults. Clients and tokens stay.
+    pub fn reset(&self) {
+        self.app.reset();
+    }
+
+    /// The faults in force.
+    pub fn faults(&self) -> Faults {
+        self.app.faults()
+    }
+
+    /// Replace the faults in force, from the next request on.
+    pub fn set_faults(&self, faults: Faults) {
+        self.app.set_faults(faults);
+    }
+
+    /// Add (or replace) a client, as pre-registration would.
+    pub fn register_client(&self, client: RegisteredClient) {
+        self.app
+            .db()
+            .clients
+            .insert(client.client_id.clone(), client);
+    }
+
+    /// Approve (or deny) the pending device grant with `user_code`, as the user would on the
+    /// `/device` page. False if no such grant is pending.
+    pub fn decide_device(&self, user_code: &str, approve: bool) -> bool {
+        device::decide(&self.app, user_code, approve)
+    }
+
+    /// Make every access token issued so far expire now (refresh tokens stay valid).
+    pub fn expire_access_tokens(&self) {
+        self.app.db().access.clear();
+    }
+
+    /// Stop accepting requests, end stalled ones, and wait (up to 2 s) for the server tasks.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for task in std::mem::take(&mut self.tasks) {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for DevServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevServerHandle")
+            .field("mcp_url", &self.mcp_url)
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for DevServerHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+fn serve(
+    listener: TcpListener,
+    router: Router,
+    mut stopped: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let signal = async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(signal)
+            .await;
+    })
+}
+
+/// Wrap a route in the counting and fault middleware for `endpoint`.
+fn endpoint(app: &App, endpoint: Endpoint, route: MethodRouter<App>) -> MethodRouter<App> {
+    route.layer(middleware::from_fn_with_state(
+        (app.clone(), endpoint),
+        faults::middleware,
+    ))
+}
+
+fn mcp_router(app: &App) -> Router<App> {
+    Router::new()
+        .route("/mcp", endpoint(app, Endpoint::Mcp, post(mcp::mcp)))
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            endpoint(
+                app,
+                Endpoint::ResourceMetadata,
+                get(metadata::protected_resource),
+            ),
+        )
+}
+
+/// The AS routes, under `prefix` (the issuer path), with the metadata at each well-known URL
+/// RFC 8414 §3.1 and OpenID Discovery imply for that issuer.
+fn as_router(app: &App, prefix: &str) -> Router<App> {
+    let metadata_urls = if prefix.is_empty() {
+        vec![
+            "/.well-known/oauth-authorization-server".to_owned(),
+            "/.well-known/openid-configuration".to_owned(),
+        ]
+    } else {
+        vec![
+            format!("/.well-known/oauth-authorization-server{prefix}"),
+            format!("/.well-known/openid-configuration{prefix}"),
+            format!("{prefix}/.well-known/openid-configuration"),
+        ]
+    };
+    let mut router = Router::new();
+    for url in metadata_urls {
+        let route = get(metadata::authorization_server);
+        router = router.route(
+            &url,
+            endpoint(app, Endpoint::AuthorizationServerMetadata, route),
+        );
+    }
+    use Endpoint as E;
+    let routes = [
+        ("/authorize", E::Authorize, get(authorize::authorize)),
+        ("/authorize/approve", E::Authorize, post(authorize::decide)),
+        ("/token", E::Token, post(token::token)),
+        ("/register", E::Register, post(register::register)),
+        ("/revoke", E::Revoke, post(token::revoke)),
+        (
+            "/device_authorization",
+            E::DeviceAuthorization,
+            post(device::device_authorization),
+        ),
+        ("/device", E::Device, get(device::device_page)),
+        ("/device/approve", E::Device, post(device::device_decide)),
+        (
+            "/userinfo",
+            E::Userinfo,
+            get(token::userinfo).post(token::userinfo),
+        ),
+    ];
+    for (path, which, route) in routes {
+        router = router.route(&format!("{prefix}{path}"), endpoint(app, which, route));
+    }
+    router
+}
+
+/// Add the `/_dev` routes, the counting 404, permissive CORS, and the state.
+fn finish(app: &App, router: Router<App>) -> Router {
+    router
+        .route("/_dev/stats", get(dev_stats))
+        .route("/_dev/reset", post(dev_reset))
+        .route("/_dev/faults", get(dev_faults).post(dev_set_faults))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), cors_and_log))
+        .with_state(app.clone())
+}
+
+async fn dev_stats(State(app): State<App>) -> Json<Stats> {
+    Json(app.stats())
+}
+
+async fn dev_reset(State(app): State<App>) {
+    app.reset();
+}
+
+async fn dev_faults(State(app): State<App>) -> Json<Faults> {
+    Json(app.faults())
+}
+
+async fn dev_set_faults(State(app): State<App>, Json(faults): Json<Faults>) {
+    app.set_faults(faults);
+}
+
+async fn not_found(State(app): State<App>, request: Request) -> StatusCode {
+    app.record(|s| {
+        s.total_requests += 1;
+        s.not_found.push(request.uri().path().to_owned());
+    });
+    StatusCode::NOT_FOUND
+}
+
+/// Answer CORS preflights and allow any origin, so browser (wasm) clients can use the
+/// server; log the request if configured.
+async fn cors_and_log(State(app): State<App>, request: Request, next: Next) -> Response {
+    let line = format!("{} {}", request.method(), request.uri());
+    // `Access-Control-Allow-Headers: *` does not cover Authorization, so echo the request.
+    let asked_headers = request
+        .headers()
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned();
+    let mut response = if request.method() == Method::OPTIONS {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    let any = HeaderValue::from_static("*");
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, any.clone());
+    if let Some(asked) = asked_headers {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked);
+    }
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, any);
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("www-authenticate"),
+    );
+    if app.config.log_requests {
+        eprintln!("{line} -> {}", response.status().as_u16());
+    }
+    response
+}

@@ -1,0 +1,102 @@
+//! `mcpauth-devserver`: run the development authorization server and MCP endpoint until
+//! killed. `--help` lists the switches.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use mcpauth_devserver::{Config, DevServer, Endpoint};
+
+const USAGE: &str = "\
+usage: mcpauth-devserver [--port N] [--auto-approve] [switches]
+
+  --port N                          MCP origin port on 127.0.0.1 (default 8400; 0 = any)
+  --as-port N                       serve the authorization server on its own port
+  --issuer-path /P                  issuer with a path, e.g. /tenant1
+  --auto-approve                    no consent page; device grants approve on first poll
+  --access-token-ttl SECS           access token lifetime (default 3600)
+  --device-interval SECS            device polling interval (default 5)
+  --refresh-requires-offline-access issue refresh tokens only for offline_access
+  --challenge-scope S | --no-challenge-scope
+                                    scope in the 401 challenge (default mcp:read)
+  --quiet                           do not log requests
+
+faults (also settable at run time: POST /_dev/faults with JSON):
+  --latency-ms N  --wrong-issuer  --wrong-resource  --omit-iss  --wrong-iss
+  --omit-code-challenge-methods
+  --fail E  --stall E  --malformed E  --oversized E   (repeatable) where E is one of
+      mcp resource_metadata authorization_server_metadata register authorize token
+      device_authorization device revoke userinfo
+";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match parse(std::env::args().skip(1)) {
+        Ok(Some(config)) => config,
+        Ok(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("mcpauth-devserver: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = match DevServer::start(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("mcpauth-devserver: cannot listen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("MCP endpoint:  {}", server.mcp_url);
+    println!("issuer:        {}", server.issuer);
+    println!("stats:         {}/_dev/stats", server.base_url);
+    println!("(Ctrl-C to stop)");
+    let _ = tokio::signal::ctrl_c().await;
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// The config the arguments ask for, or `None` for `--help`.
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, String> {
+    let mut config = Config {
+        port: 8400,
+        log_requests: true,
+        ..Config::default()
+    };
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
+        let number = |v: String| v.parse::<u64>().map_err(|e| format!("{arg}: {e}"));
+        let endpoint = |v: String| v.parse::<Endpoint>();
+        let faults = &mut config.faults;
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--port" => config.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
+            "--as-port" => {
+                config.as_port = Some(value()?.parse().map_err(|e| format!("--as-port: {e}"))?)
+            }
+            "--issuer-path" => config.issuer_path = value()?,
+            "--auto-approve" => config.auto_approve = true,
+            "--access-token-ttl" => {
+                config.access_token_ttl = Duration::from_secs(number(value()?)?)
+            }
+            "--device-interval" => config.device_interval = Duration::from_secs(number(value()?)?),
+            "--refresh-requires-offline-access" => config.refresh_requires_offline_access = true,
+            "--challenge-scope" => config.challenge_scope = Some(value()?),
+            "--no-challenge-scope" => config.challenge_scope = None,
+            "--quiet" => config.log_requests = false,
+            "--latency-ms" => faults.latency_ms = number(value()?)?,
+            "--wrong-issuer" => faults.wrong_issuer = true,
+            "--wrong-resource" => faults.wrong_resource = true,
+            "--omit-iss" => faults.omit_iss = true,
+            "--wrong-iss" => faults.wrong_iss = true,
+            "--omit-code-challenge-methods" => faults.omit_code_challenge_methods = true,
+            "--fail" => faults.server_error.push(endpoint(value()?)?),
+            "--stall" => faults.stall.push(endpoint(value()?)?),
+            "--malformed" => faults.malformed_json.push(endpoint(value()?)?),
+            "--oversized" => faults.oversized.push(endpoint(value()?)?),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(Some(config))
+}

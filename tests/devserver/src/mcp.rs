@@ -1,0 +1,152 @@
+//! The protected MCP endpoint: bearer checks with RFC 6750 / RFC 9728 challenges, and a tiny
+//! JSON-RPC server with two tools.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::state::App;
+use crate::token::bearer_token;
+
+/// `POST /mcp`.
+pub(crate) async fn mcp(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let scope = match granted_scope(&app, &headers) {
+        Ok(scope) => scope,
+        Err(invalid) => {
+            app.record(|s| s.mcp_unauthorized += 1);
+            let error = invalid.map(|why| ("invalid_token", Some(why)));
+            let scope = if invalid.is_none() {
+                app.config.challenge_scope.as_deref()
+            } else {
+                None
+            };
+            return challenge(&app, StatusCode::UNAUTHORIZED, error, scope);
+        }
+    };
+    let Ok(message) = serde_json::from_slice::<Value>(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            rpc_error(&Value::Null, -32700, "parse error"),
+        )
+            .into_response();
+    };
+    let method = message
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(id) = message.get("id") else {
+        // A notification, such as notifications/initialized.
+        return StatusCode::ACCEPTED.into_response();
+    };
+    let result = match method {
+        "initialize" => {
+            let version = message
+                .pointer("/params/protocolVersion")
+                .cloned()
+                .unwrap_or(json!("2025-11-25"));
+            json!({
+                "protocolVersion": version,
+                "capabilities": { "tools": {} },
+                "serverInfo": { "name": "mcpauth-devserver", "version": env!("CARGO_PKG_VERSION") },
+            })
+        }
+        "ping" => json!({}),
+        "tools/list" => json!({ "tools": [
+            tool("echo", "Echo `text` back. Needs scope mcp:read."),
+            tool("admin-tool", "Needs scope mcp:admin."),
+        ]}),
+        "tools/call" => return call_tool(&app, id, &message, &scope),
+        _ => return rpc_error(id, -32601, "method not found").into_response(),
+    };
+    Json(json!({ "jsonrpc": "2.0", "id": id, "result": result })).into_response()
+}
+
+/// The granted scope of a live bearer token meant for this resource. Else `Err(None)` when
+/// there is no token, or `Err(Some(why))` when it is invalid.
+fn granted_scope(app: &App, headers: &HeaderMap) -> Result<String, Option<&'static str>> {
+    let token = bearer_token(headers).ok_or(None)?;
+    match app.db().access_token(token) {
+        Some(t) if t.grant.resource.as_deref() == Some(app.urls.mcp.as_str()) => {
+            Ok(t.grant.scope.clone())
+        }
+        Some(_) => Err(Some("the token's audience is not this resource")),
+        None => Err(Some("the token is unknown, expired or revoked")),
+    }
+}
+
+fn call_tool(app: &App, id: &Value, message: &Value, scope: &str) -> Response {
+    let name = message
+        .pointer("/params/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let (needed, text) = match name {
+        "echo" => {
+            let text = message
+                .pointer("/params/arguments/text")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            (["mcp:read"].as_slice(), text.to_owned())
+        }
+        "admin-tool" => (["mcp:read", "mcp:admin"].as_slice(), "admin ok".to_owned()),
+        _ => return rpc_error(id, -32602, &format!("unknown tool {name:?}")).into_response(),
+    };
+    if !needed.iter().all(|n| scope.split(' ').any(|s| s == *n)) {
+        let error = Some(("insufficient_scope", None));
+        return challenge(app, StatusCode::FORBIDDEN, error, Some(&needed.join(" ")));
+    }
+    let result = json!({ "content": [{ "type": "text", "text": text }], "isError": false });
+    Json(json!({ "jsonrpc": "2.0", "id": id, "result": result })).into_response()
+}
+
+/// A `WWW-Authenticate: Bearer` challenge (RFC 6750 §3) pointing at the PRM (RFC 9728 §5.1).
+/// `error` is the error code and an optional description.
+fn challenge(
+    app: &App,
+    status: StatusCode,
+    error: Option<(&str, Option<&str>)>,
+    scope: Option<&str>,
+) -> Response {
+    let resource_metadata = Some(format!(
+        r#"resource_metadata="{}""#,
+        app.urls.resource_metadata
+    ));
+    let scope = scope.map(|s| format!(r#"scope="{s}""#));
+    let params: Vec<String> = match error {
+        // The plain 401 reads like the MCP spec's example: resource_metadata first.
+        None => [resource_metadata, scope].into_iter().flatten().collect(),
+        Some((code, description)) => {
+            let description = description.map(|d| format!(r#"error_description="{d}""#));
+            [
+                Some(format!(r#"error="{code}""#)),
+                description,
+                scope,
+                resource_metadata,
+            ]
+            .into_iter()
+            .flatten()
+            .collect()
+        }
+    };
+    let body = json!({ "error": error.map_or("unauthorized", |(code, _)| code) });
+    (
+        status,
+        [(
+            header::WWW_AUTHENTICATE,
+            format!("Bearer {}", params.join(", ")),
+        )],
+        Json(body),
+    )
+        .into_response()
+}
+
+fn tool(name: &str, description: &str) -> Value {
+    let schema = json!({ "type": "object", "properties": { "text": { "type": "string" } } });
+    json!({ "name": name, "description": description, "inputSchema": schema })
+}
+
+fn rpc_error(id: &Value, code: i64, message: &str) -> Json<Value> {
+    Json(json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } }))
+}

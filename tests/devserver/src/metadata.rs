@@ -1,0 +1,81 @@
+//! Discovery documents: RFC 9728 protected resource metadata and RFC 8414 AS metadata.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::state::App;
+
+/// Scopes the MCP endpoint knows.
+pub(crate) const RESOURCE_SCOPES: [&str; 2] = ["mcp:read", "mcp:admin"];
+
+/// Scopes the AS advertises. `openid`, `profile` and `email` are accepted too, unadvertised.
+pub(crate) const AS_SCOPES: [&str; 3] = ["mcp:read", "mcp:admin", "offline_access"];
+
+/// Every scope `/authorize` and `/device_authorization` accept.
+pub(crate) fn known_scope(scope: &str) -> bool {
+    AS_SCOPES.contains(&scope) || ["openid", "profile", "email"].contains(&scope)
+}
+
+/// The grant type URN of RFC 8628.
+pub(crate) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// The grant type URN of RFC 8693.
+pub(crate) const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+/// What [`crate::Faults::wrong_issuer`] and [`crate::Faults::wrong_iss`] append to the issuer.
+pub(crate) const WRONG_ISSUER_SUFFIX: &str = "/not-this-issuer";
+
+/// `GET /.well-known/oauth-protected-resource/mcp` (RFC 9728 §3).
+pub(crate) async fn protected_resource(State(app): State<App>) -> Json<Value> {
+    app.record(|s| s.resource_metadata_fetches += 1);
+    let resource = if app.faults().wrong_resource {
+        format!("{}/other-mcp", app.urls.base)
+    } else {
+        app.urls.mcp.clone()
+    };
+    Json(json!({
+        "resource": resource,
+        "authorization_servers": [app.urls.issuer],
+        "scopes_supported": RESOURCE_SCOPES,
+        "bearer_methods_supported": ["header"],
+        "resource_name": "mcpauth devserver",
+    }))
+}
+
+/// AS metadata (RFC 8414 §2), served under every well-known URL the issuer implies.
+pub(crate) async fn authorization_server(State(app): State<App>) -> Json<Value> {
+    app.record(|s| s.metadata_fetches += 1);
+    let faults = app.faults();
+    let iss = &app.urls.issuer;
+    let issuer = if faults.wrong_issuer {
+        format!("{iss}{WRONG_ISSUER_SUFFIX}")
+    } else {
+        iss.clone()
+    };
+    let mut metadata = json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{iss}/authorize"),
+        "token_endpoint": format!("{iss}/token"),
+        "registration_endpoint": format!("{iss}/register"),
+        "revocation_endpoint": format!("{iss}/revoke"),
+        "device_authorization_endpoint": format!("{iss}/device_authorization"),
+        "userinfo_endpoint": format!("{iss}/userinfo"),
+        "scopes_supported": AS_SCOPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["none"],
+    });
+    if faults.omit_code_challenge_methods {
+        if let Some(object) = metadata.as_object_mut() {
+            object.remove("code_challenge_methods_supported");
+        }
+    }
+    Json(metadata)
+}

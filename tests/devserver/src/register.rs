@@ -1,0 +1,272 @@
+//! Clients: dynamic registration (RFC 7591), redirect URI rules, and client authentication
+//! at the token, revocation and device authorization endpoints.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use url::{Host, Url};
+
+use crate::state::{App, Db, OAuthError, Params, random_token};
+
+/// A client the server knows: registered through `/register`, or given in
+/// [`crate::Config::static_clients`] (pre-registration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredClient {
+    /// The `client_id`.
+    pub client_id: String,
+    /// How the client must authenticate at the token endpoint.
+    pub auth: ClientAuth,
+    /// Allowed redirect URIs. Loopback ones match any port (RFC 8252 §7.3).
+    pub redirect_uris: Vec<String>,
+}
+
+/// A client's registered `token_endpoint_auth_method`, with its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `none`: a public client, identified by `client_id` in the form.
+    None,
+    /// `client_secret_basic`: HTTP Basic with this secret (RFC 6749 §2.3.1).
+    ClientSecretBasic(String),
+    /// `client_secret_post`: `client_secret` in the form body.
+    ClientSecretPost(String),
+}
+
+/// `POST /register` (RFC 7591 §3).
+pub(crate) async fn register(
+    State(app): State<App>,
+    body: Bytes,
+) -> Result<
+    (
+        StatusCode,
+        [(header::HeaderName, &'static str); 1],
+        Json<Value>,
+    ),
+    OAuthError,
+> {
+    let metadata_error = |d: String| OAuthError::new("invalid_client_metadata", d);
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| metadata_error(format!("body is not JSON: {e}")))?;
+    let Value::Object(mut metadata) = value else {
+        return Err(metadata_error("body is not a JSON object".into()));
+    };
+    match metadata.get("application_type").and_then(Value::as_str) {
+        Some("native" | "web") => {}
+        Some(other) => {
+            return Err(metadata_error(format!(
+                "application_type {other:?} is not native or web"
+            )));
+        }
+        None => return Err(metadata_error("application_type is missing".into())),
+    }
+    let redirect_uris = redirect_uris(&metadata)?;
+    let method = metadata
+        .get("token_endpoint_auth_method")
+        .and_then(Value::as_str);
+    // RFC 7591 §2: an omitted method means client_secret_basic.
+    let method = method.unwrap_or("client_secret_basic").to_owned();
+    let secret = random_token("cs_");
+    let auth = match method.as_str() {
+        "none" => ClientAuth::None,
+        "client_secret_basic" => ClientAuth::ClientSecretBasic(secret.clone()),
+        "client_secret_post" => ClientAuth::ClientSecretPost(secret.clone()),
+        other => {
+            return Err(metadata_error(format!(
+                "token_endpoint_auth_method {other:?} is not supported"
+            )));
+        }
+    };
+    let client_id = random_token("client_");
+    let issued_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    metadata.insert("client_id".into(), json!(client_id));
+    metadata.insert("client_id_issued_at".into(), json!(issued_at));
+    metadata.insert("token_endpoint_auth_method".into(), json!(method));
+    if auth != ClientAuth::None {
+        metadata.insert("client_secret".into(), json!(secret));
+        metadata.insert("client_secret_expires_at".into(), json!(0));
+    }
+    let client = RegisteredClient {
+        client_id: client_id.clone(),
+        auth,
+        redirect_uris,
+    };
+    app.db().clients.insert(client_id, client);
+    app.record(|s| s.registrations += 1);
+    Ok((
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(Value::Object(metadata)),
+    ))
+}
+
+/// Check `redirect_uris`: required for the code grant, each loopback `http` or `https`.
+fn redirect_uris(metadata: &serde_json::Map<String, Value>) -> Result<Vec<String>, OAuthError> {
+    let invalid = |d: String| OAuthError::new("invalid_redirect_uri", d);
+    let uses_code = match metadata.get("grant_types").and_then(Value::as_array) {
+        Some(grants) => grants.iter().any(|g| g == "authorization_code"),
+        None => true,
+    };
+    let uris = match metadata.get("redirect_uris") {
+        None if !uses_code => return Ok(Vec::new()),
+        None => return Err(invalid("redirect_uris is missing".into())),
+        Some(Value::Array(uris)) if !uris.is_empty() || !uses_code => uris,
+        Some(_) => return Err(invalid("redirect_uris must be a non-empty array".into())),
+    };
+    uris.iter()
+        .map(|uri| {
+            let uri = uri
+                .as_str()
+                .ok_or_else(|| invalid("redirect_uris holds a non-string".into()))?;
+            let url = Url::parse(uri).map_err(|e| invalid(format!("{uri:?} is not a URL: {e}")))?;
+            if url.fragment().is_some() {
+                return Err(invalid(format!("{uri} has a fragment")));
+            }
+            if url.scheme() != "https" && !is_loopback(&url) {
+                return Err(invalid(format!(
+                    "{uri} is neither https nor a loopback http URL"
+                )));
+            }
+            Ok(uri.to_owned())
+        })
+        .collect()
+}
+
+/// An `http` URL on 127.0.0.0/8, `[::1]` or `localhost`.
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    url.scheme() == "http"
+        && match url.host() {
+            Some(Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            None => false,
+        }
+}
+
+/// Does `sent` match the registered URI? Exact match, except that the port of a loopback
+/// URI is ignored (RFC 8252 §7.3).
+pub(crate) fn redirect_matches(registered: &str, sent: &str) -> bool {
+    if registered == sent {
+        return true;
+    }
+    let (Ok(mut registered), Ok(mut sent)) = (Url::parse(registered), Url::parse(sent)) else {
+        return false;
+    };
+    if !is_loopback(&registered) || !is_loopback(&sent) {
+        return false;
+    }
+    // Cannot fail for http URLs.
+    let _ = registered.set_port(None);
+    let _ = sent.set_port(None);
+    registered == sent
+}
+
+/// Authenticate the client of a token, revocation or device authorization request with its
+/// registered method; any other method, or a wrong secret, is `invalid_client`.
+pub(crate) fn authenticate(
+    db: &Db,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<RegisteredClient, OAuthError> {
+    let basic = basic_credentials(headers)?;
+    let (client_id, used) = match (&basic, params.get("client_secret")) {
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_request("client authenticated twice"));
+        }
+        (Some((id, _)), None) => (id.as_str(), "client_secret_basic"),
+        (None, Some(_)) => (params.require("client_id")?, "client_secret_post"),
+        (None, None) => (params.require("client_id")?, "none"),
+    };
+    if params.get("client_id").is_some_and(|id| id != client_id) {
+        return Err(OAuthError::invalid_request(
+            "client_id differs from the authenticated client",
+        ));
+    }
+    let is_basic = basic.is_some();
+    let unknown = || OAuthError::invalid_client(format!("unknown client {client_id}"), is_basic);
+    let client = db.clients.get(client_id).ok_or_else(unknown)?;
+    let ok = match (&client.auth, used) {
+        (ClientAuth::None, "none") => true,
+        (ClientAuth::ClientSecretBasic(secret), "client_secret_basic") => {
+            basic.as_ref().is_some_and(|(_, sent)| sent == secret)
+        }
+        (ClientAuth::ClientSecretPost(secret), "client_secret_post") => {
+            params.get("client_secret") == Some(secret)
+        }
+        _ => {
+            return Err(OAuthError::invalid_client(
+                format!("client must not use {used}"),
+                is_basic,
+            ));
+        }
+    };
+    if !ok {
+        return Err(OAuthError::invalid_client("wrong client secret", is_basic));
+    }
+    Ok(client.clone())
+}
+
+/// `Authorization: Basic` credentials, each part form-decoded (RFC 6749 §2.3.1).
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || OAuthError::invalid_client("malformed Basic credentials", true);
+    let value = value.to_str().map_err(|_| bad())?;
+    let Some((scheme, encoded)) = value.split_once(' ') else {
+        return Err(bad());
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    Ok(Some((form_decode(id), form_decode(secret))))
+}
+
+fn form_decode(part: &str) -> String {
+    // Escape '=' so the whole part decodes as one name.
+    let escaped = part.replace('=', "%3D");
+    url::form_urlencoded::parse(escaped.as_bytes())
+        .next()
+        .map(|(name, _)| name.into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_redirect_ignores_port_only() {
+        assert!(redirect_matches(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:53121/callback"
+        ));
+        assert!(redirect_matches(
+            "http://localhost:1/cb",
+            "http://localhost:2/cb"
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:5/other"
+        ));
+        assert!(!redirect_matches(
+            "https://app.example/cb",
+            "https://app.example:444/cb"
+        ));
+    }
+
+    #[test]
+    fn basic_parts_are_form_decoded() {
+        assert_eq!(form_decode("a%3Ab+c"), "a:b c");
+        assert_eq!(form_decode("x=="), "x==");
+    }
+}

@@ -1,0 +1,388 @@
+//! Shared server state: clients, grants and tokens, counters, and small helpers used by every
+//! endpoint (form parsing, OAuth error bodies, random values).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::Config;
+use crate::faults::{Endpoint, Faults};
+use crate::register::RegisteredClient;
+
+/// Request counters, as served by `GET /_dev/stats` and [`crate::DevServerHandle::stats`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Stats {
+    /// Every request, including unknown paths (but not `/_dev/*`).
+    pub total_requests: u64,
+    /// Requests per endpoint, counted before any fault is applied.
+    pub requests: BTreeMap<Endpoint, u64>,
+    /// `/token` requests per `grant_type` value, as sent.
+    pub token_grants: BTreeMap<String, u64>,
+    /// `/token` requests with `grant_type=refresh_token`, successful or not.
+    pub refreshes: u64,
+    /// Refresh tokens presented a second time; each one revoked a whole grant family.
+    pub refresh_reuse_detected: u64,
+    /// Successful dynamic client registrations.
+    pub registrations: u64,
+    /// Fetches of the AS metadata, under any of its well-known URLs.
+    pub metadata_fetches: u64,
+    /// Fetches of the protected resource metadata.
+    pub resource_metadata_fetches: u64,
+    /// `/mcp` requests answered 401.
+    pub mcp_unauthorized: u64,
+    /// Access tokens issued, by any grant.
+    pub tokens_issued: u64,
+    /// Paths that matched no route (a client probing the wrong well-known URL shows up here).
+    pub not_found: Vec<String>,
+}
+
+impl Stats {
+    /// Requests counted for `endpoint`.
+    pub fn requests_to(&self, endpoint: Endpoint) -> u64 {
+        self.requests.get(&endpoint).copied().unwrap_or(0)
+    }
+
+    /// `/token` requests counted for `grant_type`.
+    pub fn token_requests(&self, grant_type: &str) -> u64 {
+        self.token_grants.get(grant_type).copied().unwrap_or(0)
+    }
+}
+
+/// URLs derived from the bound ports and the configured issuer path. None ends with `/`.
+#[derive(Debug, Clone)]
+pub(crate) struct Urls {
+    /// Origin of the MCP endpoint, e.g. `http://127.0.0.1:8400`.
+    pub base: String,
+    /// The protected MCP endpoint and the canonical resource, `<base>/mcp`.
+    pub mcp: String,
+    /// RFC 9728 metadata URL for `/mcp`.
+    pub resource_metadata: String,
+    /// The AS issuer; its endpoints are `<issuer>/token` and so on.
+    pub issuer: String,
+}
+
+pub(crate) type App = Arc<Shared>;
+
+/// Everything the handlers share.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub urls: Urls,
+    faults: Mutex<Faults>,
+    stats: Mutex<Stats>,
+    db: Mutex<Db>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    pub fn new(config: Config, urls: Urls, shutdown: watch::Receiver<bool>) -> Self {
+        let mut db = Db::default();
+        for client in &config.static_clients {
+            db.clients.insert(client.client_id.clone(), client.clone());
+        }
+        Self {
+            faults: Mutex::new(config.faults.clone()),
+            config,
+            urls,
+            stats: Mutex::default(),
+            db: Mutex::new(db),
+            shutdown,
+        }
+    }
+
+    pub fn db(&self) -> MutexGuard<'_, Db> {
+        lock(&self.db)
+    }
+
+    pub fn faults(&self) -> Faults {
+        lock(&self.faults).clone()
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *lock(&self.faults) = faults;
+    }
+
+    pub fn stats(&self) -> Stats {
+        lock(&self.stats).clone()
+    }
+
+    pub fn record(&self, update: impl FnOnce(&mut Stats)) {
+        update(&mut lock(&self.stats));
+    }
+
+    /// Zero the counters and restore the configured faults; clients and grants stay.
+    pub fn reset(&self) {
+        *lock(&self.stats) = Stats::default();
+        self.set_faults(self.config.faults.clone());
+    }
+
+    /// Resolves when the server is shutting down (or its handle was dropped).
+    pub async fn shutting_down(&self) {
+        let mut rx = self.shutdown.clone();
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// A std mutex that shrugs off poisoning: a panicking handler must not wedge the test server.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What a user approved: the basis of codes, device grants and tokens.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    pub client_id: String,
+    /// Space-separated granted scope.
+    pub scope: String,
+    /// RFC 8707 resource: the audience of the tokens. `None` if the client sent none.
+    pub resource: Option<String>,
+}
+
+impl Grant {
+    pub fn has_scope(&self, wanted: &str) -> bool {
+        self.scope.split(' ').any(|s| s == wanted)
+    }
+}
+
+pub(crate) struct Code {
+    pub grant: Grant,
+    /// `redirect_uri` exactly as sent to `/authorize`, if it was sent.
+    pub redirect_uri: Option<String>,
+    pub challenge: String,
+    pub expires: Instant,
+    /// Set once redeemed: a second redemption revokes this family.
+    pub family: Option<u64>,
+}
+
+pub(crate) struct AccessToken {
+    pub grant: Grant,
+    pub expires: Instant,
+    pub family: u64,
+}
+
+pub(crate) struct RefreshToken {
+    pub grant: Grant,
+    pub family: u64,
+    /// Already exchanged for a new refresh token; presenting it again is reuse.
+    pub rotated: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeviceStatus {
+    Pending,
+    Approved,
+    Denied,
+}
+
+pub(crate) struct DeviceGrant {
+    pub grant: Grant,
+    pub user_code: String,
+    pub expires: Instant,
+    pub interval: Duration,
+    pub last_poll: Option<Instant>,
+    pub status: DeviceStatus,
+}
+
+/// Tokens just issued, ready to be written as a token response.
+pub(crate) struct Issued {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub grant: Grant,
+    pub ttl: Duration,
+}
+
+/// The server's records. One mutex guards all of it, so every grant step is atomic.
+#[derive(Default)]
+pub(crate) struct Db {
+    pub clients: HashMap<String, RegisteredClient>,
+    pub codes: HashMap<String, Code>,
+    pub access: HashMap<String, AccessToken>,
+    pub refresh: HashMap<String, RefreshToken>,
+    /// Keyed by device_code.
+    pub devices: HashMap<String, DeviceGrant>,
+    pub revoked_families: HashSet<u64>,
+    next_family: u64,
+}
+
+impl Db {
+    pub fn new_family(&mut self) -> u64 {
+        self.next_family += 1;
+        self.next_family
+    }
+
+    /// Issue an access token (and a refresh token if `with_refresh`) in `family`.
+    pub fn issue(
+        &mut self,
+        grant: Grant,
+        family: u64,
+        with_refresh: bool,
+        ttl: Duration,
+    ) -> Issued {
+        let access_token = random_token("at_");
+        let expires = Instant::now() + ttl;
+        self.access.insert(
+            access_token.clone(),
+            AccessToken {
+                grant: grant.clone(),
+                expires,
+                family,
+            },
+        );
+        let refresh_token = with_refresh.then(|| {
+            let token = random_token("rt_");
+            let record = RefreshToken {
+                grant: grant.clone(),
+                family,
+                rotated: false,
+            };
+            self.refresh.insert(token.clone(), record);
+            token
+        });
+        Issued {
+            access_token,
+            refresh_token,
+            grant,
+            ttl,
+        }
+    }
+
+    /// A live access token: known, unexpired, and its family not revoked.
+    pub fn access_token(&self, token: &str) -> Option<&AccessToken> {
+        self.access
+            .get(token)
+            .filter(|t| t.expires > Instant::now() && !self.revoked_families.contains(&t.family))
+    }
+
+    /// Revoke every token of a grant family (refresh reuse, code reuse, refresh revocation).
+    pub fn revoke_family(&mut self, family: u64) {
+        self.revoked_families.insert(family);
+        self.access.retain(|_, t| t.family != family);
+        self.refresh.retain(|_, t| t.family != family);
+    }
+}
+
+/// Request parameters from a query string or a form body.
+///
+/// Empty values count as absent and a repeated name is an error (RFC 6749 §3.1).
+pub(crate) struct Params(HashMap<String, String>);
+
+impl Params {
+    pub fn parse(input: &[u8]) -> Result<Self, OAuthError> {
+        let mut map = HashMap::new();
+        for (name, value) in url::form_urlencoded::parse(input) {
+            if !value.is_empty() && map.insert(name.to_string(), value.into_owned()).is_some() {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {name} is repeated"
+                )));
+            }
+        }
+        Ok(Self(map))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name)
+            .ok_or_else(|| OAuthError::invalid_request(format!("{name} is missing")))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter()
+    }
+}
+
+/// An OAuth error response body (RFC 6749 §5.2), with `Cache-Control: no-store`.
+#[derive(Debug)]
+pub(crate) struct OAuthError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub description: String,
+    /// Add `WWW-Authenticate: Basic` (a 401 `invalid_client` after Basic authentication).
+    pub basic_challenge: bool,
+}
+
+impl OAuthError {
+    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
+        let description = description.into();
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            error,
+            description,
+            basic_challenge: false,
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new("invalid_request", description)
+    }
+
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new("invalid_grant", description)
+    }
+
+    pub fn invalid_client(description: impl Into<String>, basic_challenge: bool) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            basic_challenge,
+            ..Self::new("invalid_client", description)
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({ "error": self.error, "error_description": self.description }));
+        let mut response =
+            (self.status, [(header::CACHE_CONTROL, "no-store")], body).into_response();
+        if self.basic_challenge {
+            let challenge = header::HeaderValue::from_static(r#"Basic realm="mcpauth-devserver""#);
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+}
+
+/// `prefix` + 32 random bytes, base64url.
+pub(crate) fn random_token(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+    )
+}
+
+/// Escape text for HTML element content and double-quoted attributes.
+pub(crate) fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A minimal HTML page.
+pub(crate) fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body><h1>{title}</h1>{body}</body></html>"
+    )
+}

@@ -1,0 +1,317 @@
+//! The token endpoint (authorization code with PKCE, refresh with rotation and reuse detection,
+//! device code, token exchange), revocation (RFC 7009) and userinfo.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::metadata::{DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT};
+use crate::register::{RegisteredClient, authenticate};
+use crate::state::{App, Db, Grant, Issued, OAuthError, Params};
+
+/// The one user this server knows.
+const USER: (&str, &str, &str) = ("devuser", "dev@example.com", "Dev User");
+
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// `POST /token`.
+pub(crate) async fn token(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let params = Params::parse(&body)?;
+    let grant_type = params.require("grant_type")?;
+    app.record(|s| {
+        *s.token_grants.entry(grant_type.to_owned()).or_default() += 1;
+        if grant_type == "refresh_token" {
+            s.refreshes += 1;
+        }
+    });
+    let mut db = app.db();
+    let client = authenticate(&db, &headers, &params)?;
+    let issued = match grant_type {
+        "authorization_code" => code_grant(&app, &mut db, &client, &params)?,
+        "refresh_token" => refresh_grant(&app, &mut db, &client, &params)?,
+        DEVICE_CODE_GRANT => {
+            let grant = crate::device::poll(&app, &mut db, &client, &params)?;
+            let family = db.new_family();
+            db.issue(
+                grant.clone(),
+                family,
+                with_refresh(&app, &grant),
+                app.config.access_token_ttl,
+            )
+        }
+        TOKEN_EXCHANGE_GRANT => exchange(&app, &mut db, &client, &params)?,
+        other => {
+            return Err(OAuthError::new(
+                "unsupported_grant_type",
+                format!("grant_type {other} is not supported"),
+            ));
+        }
+    };
+    drop(db);
+    app.record(|s| s.tokens_issued += 1);
+    let id_token = (grant_type != TOKEN_EXCHANGE_GRANT && issued.grant.has_scope("openid"))
+        .then(|| id_token(&app, &client));
+    Ok(token_response(
+        issued,
+        grant_type == TOKEN_EXCHANGE_GRANT,
+        id_token,
+    ))
+}
+
+/// The successful token response (RFC 6749 §5.1; RFC 8693 §2.2.1 for an exchange).
+fn token_response(issued: Issued, exchange: bool, id_token: Option<String>) -> Response {
+    let mut body = json!({
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": issued.ttl.as_secs(),
+        "scope": issued.grant.scope,
+    });
+    if let Some(object) = body.as_object_mut() {
+        if let Some(refresh) = issued.refresh_token {
+            object.insert("refresh_token".into(), json!(refresh));
+        }
+        if exchange {
+            object.insert("issued_token_type".into(), json!(ACCESS_TOKEN_TYPE));
+        }
+        if let Some(id_token) = id_token {
+            object.insert("id_token".into(), json!(id_token));
+        }
+    }
+    (
+        StatusCode::OK,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(body),
+    )
+        .into_response()
+}
+
+fn with_refresh(app: &App, grant: &Grant) -> bool {
+    !app.config.refresh_requires_offline_access || grant.has_scope("offline_access")
+}
+
+/// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6) and RFC 8707 `resource`.
+fn code_grant(
+    app: &App,
+    db: &mut Db,
+    client: &RegisteredClient,
+    params: &Params,
+) -> Result<Issued, OAuthError> {
+    let code = params.require("code")?;
+    let verifier = params.require("code_verifier")?;
+    let record = db
+        .codes
+        .get(code)
+        .ok_or_else(|| OAuthError::invalid_grant("unknown code"))?;
+    if let Some(family) = record.family {
+        db.revoke_family(family);
+        return Err(OAuthError::invalid_grant(
+            "code was already used; its tokens are revoked",
+        ));
+    }
+    if record.expires <= Instant::now() {
+        return Err(OAuthError::invalid_grant("code expired"));
+    }
+    if record.grant.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "code was issued to another client",
+        ));
+    }
+    if params.get("redirect_uri") != record.redirect_uri.as_deref() {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the authorization request",
+        ));
+    }
+    let valid_verifier = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    if !valid_verifier || URL_SAFE_NO_PAD.encode(Sha256::digest(verifier)) != record.challenge {
+        return Err(OAuthError::invalid_grant(
+            "code_verifier does not match code_challenge",
+        ));
+    }
+    if params
+        .get("resource")
+        .is_some_and(|r| Some(r) != record.grant.resource.as_deref())
+    {
+        return Err(OAuthError::new(
+            "invalid_target",
+            "resource differs from the authorization request",
+        ));
+    }
+    let grant = record.grant.clone();
+    let family = db.new_family();
+    if let Some(record) = db.codes.get_mut(code) {
+        record.family = Some(family);
+    }
+    Ok(db.issue(
+        grant.clone(),
+        family,
+        with_refresh(app, &grant),
+        app.config.access_token_ttl,
+    ))
+}
+
+/// RFC 6749 §6 with rotation: the old refresh token dies, and presenting it again revokes
+/// the whole family (OAuth 2.1 §4.3.1).
+fn refresh_grant(
+    app: &App,
+    db: &mut Db,
+    client: &RegisteredClient,
+    params: &Params,
+) -> Result<Issued, OAuthError> {
+    let token = params.require("refresh_token")?;
+    let record = db
+        .refresh
+        .get_mut(token)
+        .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
+    if record.grant.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "refresh token was issued to another client",
+        ));
+    }
+    if record.rotated {
+        let family = record.family;
+        db.revoke_family(family);
+        app.record(|s| s.refresh_reuse_detected += 1);
+        return Err(OAuthError::invalid_grant(
+            "refresh token reused; the grant is revoked",
+        ));
+    }
+    let mut grant = record.grant.clone();
+    if params
+        .get("resource")
+        .is_some_and(|r| Some(r) != grant.resource.as_deref())
+    {
+        return Err(OAuthError::new(
+            "invalid_target",
+            "resource differs from the original grant",
+        ));
+    }
+    if let Some(scope) = params.get("scope") {
+        if let Some(extra) = scope.split(' ').find(|s| !grant.has_scope(s)) {
+            return Err(OAuthError::new(
+                "invalid_scope",
+                format!("scope {extra} was not granted"),
+            ));
+        }
+        grant.scope = scope.to_owned();
+    }
+    record.rotated = true;
+    let family = record.family;
+    Ok(db.issue(grant, family, true, app.config.access_token_ttl))
+}
+
+/// RFC 8693, minimal: a live access token in, a new one out for the requested audience.
+fn exchange(
+    app: &App,
+    db: &mut Db,
+    client: &RegisteredClient,
+    params: &Params,
+) -> Result<Issued, OAuthError> {
+    let subject = params.require("subject_token")?;
+    if params.require("subject_token_type")? != ACCESS_TOKEN_TYPE {
+        return Err(OAuthError::invalid_request(format!(
+            "subject_token_type must be {ACCESS_TOKEN_TYPE}"
+        )));
+    }
+    let (mut grant, family) = match db.access_token(subject) {
+        Some(token) => (token.grant.clone(), token.family),
+        None => {
+            return Err(OAuthError::invalid_grant(
+                "subject_token is not a live access token",
+            ));
+        }
+    };
+    if let Some(scope) = params.get("scope") {
+        if let Some(extra) = scope.split(' ').find(|s| !grant.has_scope(s)) {
+            return Err(OAuthError::new(
+                "invalid_scope",
+                format!("subject token lacks scope {extra}"),
+            ));
+        }
+        grant.scope = scope.to_owned();
+    }
+    if let Some(audience) = params.get("resource").or_else(|| params.get("audience")) {
+        grant.resource = Some(audience.to_owned());
+    }
+    grant.client_id = client.client_id.clone();
+    Ok(db.issue(grant, family, false, app.config.access_token_ttl))
+}
+
+/// An unsecured JWT (`alg: none`, empty signature, RFC 7519 §6) naming the dev user.
+fn id_token(app: &App, client: &RegisteredClient) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let header = json!({ "alg": "none", "typ": "JWT" });
+    let (sub, email, name) = USER;
+    let claims = json!({
+        "iss": app.urls.issuer, "aud": client.client_id, "iat": now, "exp": now + 3600,
+        "sub": sub, "email": email, "name": name,
+    });
+    let encode = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    format!("{}.{}.", encode(&header), encode(&claims))
+}
+
+/// `POST /revoke` (RFC 7009 §2): unknown tokens are fine; a refresh token takes its family
+/// with it.
+pub(crate) async fn revoke(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, OAuthError> {
+    let params = Params::parse(&body)?;
+    let mut db = app.db();
+    let client = authenticate(&db, &headers, &params)?;
+    let token = params.require("token")?;
+    let owned = |grant: &Grant| grant.client_id == client.client_id;
+    if let Some(family) = db
+        .refresh
+        .get(token)
+        .filter(|t| owned(&t.grant))
+        .map(|t| t.family)
+    {
+        db.revoke_family(family);
+    } else if db.access.get(token).is_some_and(|t| owned(&t.grant)) {
+        db.access.remove(token);
+    }
+    Ok(StatusCode::OK)
+}
+
+/// `GET|POST /userinfo` with a bearer token.
+pub(crate) async fn userinfo(State(app): State<App>, headers: HeaderMap) -> Response {
+    let live = bearer_token(&headers).is_some_and(|t| app.db().access_token(t).is_some());
+    if !live {
+        let challenge = r#"Bearer error="invalid_token""#;
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, challenge)],
+        )
+            .into_response();
+    }
+    let (sub, email, name) = USER;
+    Json(json!({ "sub": sub, "email": email, "name": name })).into_response()
+}
+
+/// The token of an `Authorization: Bearer` header (RFC 6750 §2.1); never the query string.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}

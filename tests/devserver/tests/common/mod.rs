@@ -1,0 +1,143 @@
+//! Helpers shared by the devserver's own tests: a raw HTTP client and the steps of the flows.
+#![allow(dead_code)] // each test binary uses its own subset of these helpers
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mcpauth_devserver::{Config, DevServer, DevServerHandle};
+use reqwest::{Client, StatusCode, redirect};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+pub const REDIRECT_URI: &str = "http://127.0.0.1/callback";
+
+pub async fn start(config: Config) -> (DevServerHandle, Client) {
+    let server = DevServer::start(config).await.expect("server starts");
+    let http = Client::builder()
+        .redirect(redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .expect("client");
+    (server, http)
+}
+
+pub async fn auto_approving() -> (DevServerHandle, Client) {
+    start(Config {
+        auto_approve: true,
+        ..Config::default()
+    })
+    .await
+}
+
+/// Register a native public client with the loopback redirect URI.
+pub async fn register_public(server: &DevServerHandle, http: &Client) -> String {
+    let metadata = json!({
+        "client_name": "test", "application_type": "native", "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
+        "token_endpoint_auth_method": "none",
+    });
+    let response = http
+        .post(format!("{}/register", server.issuer))
+        .json(&metadata)
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("json");
+    body["client_id"].as_str().expect("client_id").to_owned()
+}
+
+/// A PKCE verifier and its S256 challenge.
+pub fn pkce() -> (String, String) {
+    let verifier = "a-test-verifier-that-is-long-enough-for-rfc7636-rules".to_owned();
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(&verifier));
+    (verifier, challenge)
+}
+
+/// Send an authorization request and return the redirect's query pairs (auto-approve on).
+pub async fn authorize(
+    server: &DevServerHandle,
+    http: &Client,
+    client_id: &str,
+    challenge: &str,
+    scope: &str,
+) -> Url {
+    let port_redirect = "http://127.0.0.1:49152/callback";
+    let query = [
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", port_redirect),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+        ("scope", scope),
+        ("state", "st4te"),
+        ("resource", &server.mcp_url),
+    ];
+    let response = http
+        .get(format!("{}/authorize", server.issuer))
+        .query(&query)
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = response.headers()["location"].to_str().expect("ascii");
+    Url::parse(location).expect("location is a URL")
+}
+
+pub fn query_param(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Run the code flow for a public client; returns the token response.
+pub async fn code_flow(
+    server: &DevServerHandle,
+    http: &Client,
+    client_id: &str,
+    scope: &str,
+) -> Value {
+    let (verifier, challenge) = pkce();
+    let redirect = authorize(server, http, client_id, &challenge, scope).await;
+    let code = query_param(&redirect, "code").expect("code");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", "http://127.0.0.1:49152/callback"),
+        ("code_verifier", &verifier),
+        ("client_id", client_id),
+        ("resource", &server.mcp_url),
+    ];
+    let (status, body) = token(server, http, &form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+pub async fn token(
+    server: &DevServerHandle,
+    http: &Client,
+    form: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let response = http
+        .post(format!("{}/token", server.issuer))
+        .form(form)
+        .send()
+        .await
+        .expect("token");
+    let status = response.status();
+    (status, response.json().await.expect("token body is JSON"))
+}
+
+/// POST a JSON-RPC request to /mcp with an optional bearer token.
+pub async fn mcp(
+    server: &DevServerHandle,
+    http: &Client,
+    token: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
+    let mut request = http.post(&server.mcp_url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("mcp")
+}
