@@ -45,7 +45,9 @@ pub enum Error {
         reason: String,
     },
     /// The fixed loopback port asked for is taken by another program.
-    #[error("port {port} on 127.0.0.1 is already in use, so the login callback cannot listen there")]
+    #[error(
+        "port {port} on 127.0.0.1 is already in use, so the login callback cannot listen there"
+    )]
     PortInUse {
         /// The port.
         port: u16,
@@ -96,7 +98,9 @@ impl Error {
         match self {
             Error::Core(e) => core_hint(e),
             Error::Transport { .. } => Some("check the URL and your network connection"),
-            Error::Timeout { .. } => Some("the server is slow or unreachable; try again or raise the timeout"),
+            Error::Timeout { .. } => {
+                Some("the server is slow or unreachable; try again or raise the timeout")
+            }
             Error::Store { .. } => Some(
                 "if the store key changed or a file is damaged, run `mcpauth logout` and log in again",
             ),
@@ -105,7 +109,9 @@ impl Error {
                 Some("choose another --port, or omit it to let the system pick a free one")
             }
             Error::NotLoggedIn { .. } => Some("run `mcpauth login`"),
-            Error::Config { .. } => Some("fix the configuration file (`mcpauth status` shows its path)"),
+            Error::Config { .. } => {
+                Some("fix the configuration file (`mcpauth status` shows its path)")
+            }
             Error::Cancelled | Error::Io(_) => None,
         }
     }
@@ -199,12 +205,7 @@ mod tests {
             (Error::Store { reason: "r".into() }, "STORE"),
             (Error::Callback { reason: "r".into() }, "CALLBACK"),
             (Error::PortInUse { port: 8080 }, "PORT_IN_USE"),
-            (
-                Error::NotLoggedIn {
-                    server: "s".into(),
-                },
-                "NOT_LOGGED_IN",
-            ),
+            (Error::NotLoggedIn { server: "s".into() }, "NOT_LOGGED_IN"),
             (Error::Config { reason: "r".into() }, "CONFIG"),
             (Error::Cancelled, "CANCELLED"),
             (Error::Io(std::io::Error::other("x")), "IO"),
@@ -220,10 +221,22 @@ mod tests {
             what: "GET https://as.example/x".into(),
             after: Duration::from_millis(ms),
         };
-        assert_eq!(e(300).to_string(), "GET https://as.example/x timed out after 300ms");
-        assert_eq!(e(1500).to_string(), "GET https://as.example/x timed out after 1.5s");
-        assert_eq!(e(30_000).to_string(), "GET https://as.example/x timed out after 30s");
-        assert_eq!(e(125_000).to_string(), "GET https://as.example/x timed out after 2m 5s");
+        assert_eq!(
+            e(300).to_string(),
+            "GET https://as.example/x timed out after 300ms"
+        );
+        assert_eq!(
+            e(1500).to_string(),
+            "GET https://as.example/x timed out after 1.5s"
+        );
+        assert_eq!(
+            e(30_000).to_string(),
+            "GET https://as.example/x timed out after 30s"
+        );
+        assert_eq!(
+            e(125_000).to_string(),
+            "GET https://as.example/x timed out after 2m 5s"
+        );
     }
 
     #[test]

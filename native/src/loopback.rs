@@ -25,10 +25,11 @@ use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HOST};
+use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use mcpauth_core::{ProtocolError, SecurityError};
+use mcpauth_core::authorize::validate_authorization_response;
+use mcpauth_core::{AuthorizationResponse, PendingAuthorization, ProtocolError, SecurityError};
 
 use crate::error::{Error, Result};
 
@@ -92,6 +93,29 @@ impl LoopbackServer {
     #[must_use]
     pub fn redirect_uri(&self) -> String {
         format!("http://127.0.0.1:{}{}", self.port, self.path)
+    }
+
+    /// Serves the callback path until the authorization response for `pending` arrives, and
+    /// returns it validated (RFC 6749 §4.1.2; RFC 9207 §2.4).
+    ///
+    /// Only GET on the callback path is served (404 elsewhere, 405 for other methods). A
+    /// callback with a missing or wrong state gets an error page and the wait goes on; the
+    /// first callback with the right state ends it, with the code or the error. The port is
+    /// closed when this returns.
+    ///
+    /// # Errors
+    /// [`Error::Core`] with the server's [`OAuthError`](mcpauth_core::OAuthError) (such as
+    /// `access_denied`) or a failed `iss` check; [`Error::Timeout`] when no callback for this
+    /// login arrives within `timeout`; [`Error::Io`] when the socket fails.
+    pub async fn wait(
+        self,
+        pending: &PendingAuthorization,
+        timeout: Duration,
+    ) -> Result<AuthorizationResponse> {
+        self.wait_with(timeout, |target| {
+            validate_authorization_response(pending, target)
+        })
+        .await
     }
 
     /// Serves until one callback belonging to this login arrives, and returns what
@@ -201,7 +225,11 @@ where
         let page = |status, title, message: &str| (Page::new(status, title, message), false);
         let path = target.split_once('?').map_or(target, |(p, _)| p);
         if path != self.path {
-            return page(StatusCode::NOT_FOUND, "Not found", "Nothing is served here.");
+            return page(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "Nothing is served here.",
+            );
         }
         if method != Method::GET {
             return page(

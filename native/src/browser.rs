@@ -1,0 +1,105 @@
+//! Sending the user to the authorization page.
+//!
+//! The URL is always printed to stderr first, so a login works over SSH, in a container, or
+//! when no browser starts. Then, unless told not to, the system browser is asked to open it;
+//! failing to start one is not an error.
+//!
+//! Setting `MCPAUTH_NO_BROWSER=1` (any value but empty or `0`) has the same effect as the
+//! `no_browser` flag; test suites set it so that no browser ever opens.
+
+use std::io::Write;
+
+/// The environment variable that stops [`open`] from starting a browser.
+pub const NO_BROWSER_ENV: &str = "MCPAUTH_NO_BROWSER";
+
+/// Prints `url` to stderr, then opens it in the system browser unless `no_browser` is set or
+/// [`NO_BROWSER_ENV`] is. Returns whether a browser was started.
+pub fn open(url: &str, no_browser: bool) -> bool {
+    let disabled = no_browser || env_disables(std::env::var(NO_BROWSER_ENV).ok().as_deref());
+    open_with(url, disabled, &mut std::io::stderr().lock(), |u| {
+        webbrowser::open(u)
+    })
+}
+
+/// What [`open`] does, with its output and launcher passed in.
+fn open_with(
+    url: &str,
+    disabled: bool,
+    out: &mut dyn Write,
+    launch: impl FnOnce(&str) -> std::io::Result<()>,
+) -> bool {
+    // A closed stderr must not stop the login: the browser may still open.
+    let _ = writeln!(out, "Open this URL to log in:\n\n    {url}\n");
+    if disabled {
+        return false;
+    }
+    match launch(url) {
+        Ok(()) => true,
+        Err(e) => {
+            let _ = writeln!(
+                out,
+                "(could not open a browser: {e}; open the URL above by hand)"
+            );
+            false
+        }
+    }
+}
+
+/// Whether the environment variable's value disables the browser.
+fn env_disables(value: Option<&str>) -> bool {
+    value.is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "https://as.example/authorize?client_id=a&state=s";
+
+    #[test]
+    fn the_url_is_always_printed() {
+        for disabled in [true, false] {
+            let mut out = Vec::new();
+            open_with(URL, disabled, &mut out, |_| Ok(()));
+            assert!(String::from_utf8(out).unwrap().contains(URL));
+        }
+    }
+
+    #[test]
+    fn no_browser_starts_when_disabled() {
+        let mut out = Vec::new();
+        let started = open_with(URL, true, &mut out, |_| panic!("browser launched"));
+        assert!(!started);
+    }
+
+    #[test]
+    fn a_browser_that_fails_to_start_is_not_fatal() {
+        let mut out = Vec::new();
+        let started = open_with(URL, false, &mut out, |_| {
+            Err(std::io::Error::other("no display"))
+        });
+        assert!(!started);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains(URL) && text.contains("no display"), "{text}");
+    }
+
+    #[test]
+    fn the_launcher_gets_the_exact_url() {
+        let mut seen = String::new();
+        let started = open_with(URL, false, &mut Vec::new(), |u| {
+            seen = u.to_owned();
+            Ok(())
+        });
+        assert!(started);
+        assert_eq!(seen, URL);
+    }
+
+    #[test]
+    fn env_values_that_disable_the_browser() {
+        assert!(env_disables(Some("1")));
+        assert!(env_disables(Some("true")));
+        assert!(!env_disables(Some("0")));
+        assert!(!env_disables(Some("")));
+        assert!(!env_disables(None));
+    }
+}

@@ -1,0 +1,419 @@
+//! Named servers, and where mcpauth keeps its files.
+//!
+//! `config.toml` in the [config directory](config_dir) names servers so that `mcpauth login
+//! work` works, and holds what discovery cannot find out: a pre-registered client, a scope,
+//! endpoints for servers without metadata, extra authorization parameters.
+//!
+//! ```toml
+//! [servers.work]
+//! url = "https://mcp.example.com/mcp"
+//! client_id = "mcpauth-cli"
+//! client_secret_file = "work.secret"   # relative to the config directory; `~/` works
+//! scope = "tools:read tools:call"
+//! authorization_endpoint = "https://auth.example.com/authorize"  # with token_endpoint,
+//! token_endpoint = "https://auth.example.com/token"              # for servers without metadata
+//! omit_resource = false
+//!
+//! [servers.work.extra_params]
+//! audience = "mcp"
+//!
+//! [servers.work.headers]
+//! X-Tenant = "acme"
+//! ```
+//!
+//! Directories: `MCPAUTH_CONFIG_DIR` and `MCPAUTH_DATA_DIR` override the platform ones
+//! (`~/.config/mcpauth` and `~/.local/share/mcpauth` on Linux).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use mcpauth_core::{ClientSecret, ResourceUri};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// Overrides the configuration directory.
+pub const CONFIG_DIR_ENV: &str = "MCPAUTH_CONFIG_DIR";
+/// Overrides the data directory (the file token store, lock files).
+pub const DATA_DIR_ENV: &str = "MCPAUTH_DATA_DIR";
+/// The configuration file's name inside the configuration directory.
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// The configuration directory: `$MCPAUTH_CONFIG_DIR`, else the platform's (for example
+/// `~/.config/mcpauth` on Linux, `~/Library/Application Support/dev.mcpauth.mcpauth` on macOS).
+///
+/// # Errors
+/// [`Error::Config`] when neither is available (no home directory).
+pub fn config_dir() -> Result<PathBuf> {
+    dir_from(std::env::var_os(CONFIG_DIR_ENV), |p| p.config_dir())
+}
+
+/// The data directory: `$MCPAUTH_DATA_DIR`, else the platform's (for example
+/// `~/.local/share/mcpauth` on Linux).
+///
+/// # Errors
+/// [`Error::Config`] when neither is available (no home directory).
+pub fn data_dir() -> Result<PathBuf> {
+    dir_from(std::env::var_os(DATA_DIR_ENV), |p| p.data_dir())
+}
+
+fn dir_from(
+    env: Option<std::ffi::OsString>,
+    pick: impl FnOnce(&directories::ProjectDirs) -> &Path,
+) -> Result<PathBuf> {
+    if let Some(dir) = env.filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    directories::ProjectDirs::from("dev", "mcpauth", "mcpauth")
+        .map(|p| pick(&p).to_path_buf())
+        .ok_or_else(|| Error::Config {
+            reason: format!(
+                "no home directory to keep files in; set {CONFIG_DIR_ENV} and {DATA_DIR_ENV}"
+            ),
+        })
+}
+
+/// The parsed configuration file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// Servers by name.
+    #[serde(default)]
+    pub servers: BTreeMap<String, ServerConfig>,
+    /// The file this was read from, for messages; `None` when there was none.
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
+}
+
+/// One server: its URL and the settings discovery cannot find out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The name in the configuration file; `None` for a server given by URL only.
+    #[serde(skip)]
+    pub name: Option<String>,
+    /// The MCP server URL.
+    pub url: Url,
+    /// A client id pre-registered with the server's authorization server.
+    pub client_id: Option<String>,
+    /// A file holding the client secret (its first line), for confidential clients.
+    /// Relative paths are relative to the configuration directory; `~/` is the home directory.
+    pub client_secret_file: Option<PathBuf>,
+    /// The scope to request instead of the one discovery suggests.
+    pub scope: Option<String>,
+    /// The authorization endpoint, for servers that publish no metadata.
+    pub authorization_endpoint: Option<Url>,
+    /// The token endpoint, for servers that publish no metadata.
+    pub token_endpoint: Option<Url>,
+    /// Extra parameters for the authorization request (such as `audience`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra_params: BTreeMap<String, String>,
+    /// Extra headers to send to the MCP server.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Leave out the RFC 8707 `resource` parameter, for authorization servers that reject it.
+    /// This weakens audience binding of the tokens; use it only when a server requires it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub omit_resource: bool,
+}
+
+impl ServerConfig {
+    /// A server known by its URL only, with every setting left to discovery.
+    #[must_use]
+    pub fn for_url(url: Url) -> Self {
+        Self {
+            name: None,
+            url,
+            client_id: None,
+            client_secret_file: None,
+            scope: None,
+            authorization_endpoint: None,
+            token_endpoint: None,
+            extra_params: BTreeMap::new(),
+            headers: BTreeMap::new(),
+            omit_resource: false,
+        }
+    }
+
+    /// Reads the client secret from [`client_secret_file`](Self::client_secret_file): its
+    /// first line, without surrounding whitespace.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the file cannot be read or is empty.
+    pub fn client_secret(&self) -> Result<Option<ClientSecret>> {
+        let Some(path) = &self.client_secret_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+            reason: format!("cannot read client_secret_file {}: {e}", path.display()),
+        })?;
+        let secret = text.lines().next().unwrap_or_default().trim();
+        if secret.is_empty() {
+            return Err(Error::Config {
+                reason: format!("client_secret_file {} is empty", path.display()),
+            });
+        }
+        Ok(Some(ClientSecret::new(secret)))
+    }
+}
+
+impl Config {
+    /// Reads `config.toml` from [`config_dir`]; no file is an empty configuration.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the file cannot be read or is invalid.
+    pub fn load() -> Result<Self> {
+        let dir = config_dir()?;
+        Self::load_from(&dir.join(CONFIG_FILE))
+    }
+
+    /// Reads a configuration file; a missing file is an empty configuration. Relative
+    /// `client_secret_file`s are resolved against the file's directory.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the file cannot be read or is invalid.
+    pub fn load_from(path: &Path) -> Result<Self> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self {
+                    path: Some(path.to_owned()),
+                    ..Self::default()
+                });
+            }
+            Err(e) => {
+                return Err(Error::Config {
+                    reason: format!("cannot read {}: {e}", path.display()),
+                });
+            }
+        };
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        let mut config = Self::parse(&text, base).map_err(|reason| Error::Config {
+            reason: format!("{}: {reason}", path.display()),
+        })?;
+        config.path = Some(path.to_owned());
+        Ok(config)
+    }
+
+    /// Parses configuration text, resolving relative secret files against `base`.
+    fn parse(text: &str, base: &Path) -> std::result::Result<Self, String> {
+        let mut config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        for (name, server) in &mut config.servers {
+            if name.is_empty() || name.contains([':', '/']) {
+                return Err(format!(
+                    "server name `{name}` must be non-empty and contain no `:` or `/` (it would read as a URL)"
+                ));
+            }
+            server.name = Some(name.clone());
+            if let Some(file) = server.client_secret_file.take() {
+                server.client_secret_file = Some(resolve_path(&file, base));
+            }
+        }
+        Ok(config)
+    }
+
+    /// The server a command line argument means: a configured name, or a URL (with the
+    /// settings of the configured server that has this URL, if any).
+    ///
+    /// URLs are compared in their canonical form (RFC 8707 §2: no trailing slash for the
+    /// root, lowercase scheme and host).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the argument is neither a configured name nor an http(s) URL.
+    pub fn resolve(&self, name_or_url: &str) -> Result<ServerConfig> {
+        if let Some(server) = self.servers.get(name_or_url) {
+            return Ok(server.clone());
+        }
+        let url = Url::parse(name_or_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| self.unknown(name_or_url))?;
+        let wanted = ResourceUri::parse(url.as_str()).ok();
+        let configured = self.servers.values().find(|s| {
+            wanted.is_some() && ResourceUri::parse(s.url.as_str()).ok() == wanted || s.url == url
+        });
+        Ok(configured
+            .cloned()
+            .unwrap_or_else(|| ServerConfig::for_url(url)))
+    }
+
+    fn unknown(&self, name: &str) -> Error {
+        let known: Vec<&str> = self.servers.keys().map(String::as_str).collect();
+        let file = self
+            .path
+            .as_deref()
+            .map_or_else(|| CONFIG_FILE.to_owned(), |p| p.display().to_string());
+        let known = if known.is_empty() {
+            "none are configured".to_owned()
+        } else {
+            format!("configured: {}", known.join(", "))
+        };
+        Error::Config {
+            reason: format!("`{name}` is neither a server in {file} ({known}) nor an http(s) URL"),
+        }
+    }
+}
+
+/// `~/x` to the home directory, relative paths to `base`.
+fn resolve_path(path: &Path, base: &Path) -> PathBuf {
+    if let Ok(rest) = path.strip_prefix("~") {
+        if let Some(home) = directories::BaseDirs::new() {
+            return home.home_dir().join(rest);
+        }
+    }
+    if path.is_relative() {
+        base.join(path)
+    } else {
+        path.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+        [servers.work]
+        url = "https://mcp.example.com/mcp"
+        client_id = "cli"
+        client_secret_file = "work.secret"
+        scope = "tools:read"
+        authorization_endpoint = "https://auth.example.com/authorize"
+        token_endpoint = "https://auth.example.com/token"
+        omit_resource = true
+
+        [servers.work.extra_params]
+        audience = "mcp"
+
+        [servers.work.headers]
+        X-Tenant = "acme"
+
+        [servers.local]
+        url = "http://127.0.0.1:3000/"
+    "#;
+
+    fn sample() -> Config {
+        Config::parse(SAMPLE, Path::new("/etc/mcpauth")).unwrap()
+    }
+
+    #[test]
+    fn every_documented_field_is_read() {
+        let work = sample().resolve("work").unwrap();
+        assert_eq!(work.name.as_deref(), Some("work"));
+        assert_eq!(work.url.as_str(), "https://mcp.example.com/mcp");
+        assert_eq!(work.client_id.as_deref(), Some("cli"));
+        assert_eq!(
+            work.client_secret_file.as_deref(),
+            Some(Path::new("/etc/mcpauth/work.secret"))
+        );
+        assert_eq!(work.scope.as_deref(), Some("tools:read"));
+        assert!(work.authorization_endpoint.is_some() && work.token_endpoint.is_some());
+        assert_eq!(work.extra_params["audience"], "mcp");
+        assert_eq!(work.headers["X-Tenant"], "acme");
+        assert!(work.omit_resource);
+    }
+
+    #[test]
+    fn a_url_resolves_to_the_configured_server_with_that_url() {
+        let config = sample();
+        let by_url = config.resolve("https://MCP.example.com/mcp").unwrap();
+        assert_eq!(by_url.name.as_deref(), Some("work"));
+        let root = config.resolve("http://127.0.0.1:3000").unwrap();
+        assert_eq!(root.name.as_deref(), Some("local"));
+    }
+
+    #[test]
+    fn an_unconfigured_url_resolves_to_a_bare_server() {
+        let server = sample().resolve("https://other.example/mcp").unwrap();
+        assert_eq!(server, ServerConfig::for_url(server.url.clone()));
+    }
+
+    #[test]
+    fn an_unknown_name_lists_the_configured_ones() {
+        let err = sample().resolve("wrok").unwrap_err();
+        assert_eq!(err.code(), "CONFIG");
+        let msg = err.to_string();
+        assert!(msg.contains("wrok") && msg.contains("local, work"), "{msg}");
+        let err = Config::default().resolve("ftp://x").unwrap_err();
+        assert!(err.to_string().contains("none are configured"), "{err}");
+    }
+
+    #[test]
+    fn typos_in_field_names_are_errors() {
+        let err = Config::parse(
+            "[servers.a]\nurl = \"https://a.example\"\nscopes = \"x\"\n",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(err.contains("scopes"), "{err}");
+    }
+
+    #[test]
+    fn urls_are_parsed_at_load_time() {
+        let err = Config::parse("[servers.a]\nurl = \"not a url\"\n", Path::new(".")).unwrap_err();
+        assert!(err.contains("url") || err.contains("relative"), "{err}");
+    }
+
+    #[test]
+    fn names_that_read_as_urls_are_refused() {
+        let err = Config::parse(
+            "[servers.\"https://a\"]\nurl = \"https://a.example\"\n",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(err.contains("server name"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_file_is_an_empty_config_and_a_bad_one_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE);
+        let empty = Config::load_from(&path).unwrap();
+        assert!(empty.servers.is_empty());
+        std::fs::write(&path, "[servers.a]\n").unwrap();
+        let err = Config::load_from(&path).unwrap_err();
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn client_secrets_are_read_from_their_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("s"), "  top-secret \nignored\n").unwrap();
+        let text = "[servers.a]\nurl = \"https://a.example\"\nclient_secret_file = \"s\"\n";
+        std::fs::write(dir.path().join(CONFIG_FILE), text).unwrap();
+        let config = Config::load_from(&dir.path().join(CONFIG_FILE)).unwrap();
+        let secret = config
+            .resolve("a")
+            .unwrap()
+            .client_secret()
+            .unwrap()
+            .unwrap();
+        assert_eq!(secret.secret(), "top-secret");
+        std::fs::write(dir.path().join("s"), "\n").unwrap();
+        assert!(config.resolve("a").unwrap().client_secret().is_err());
+    }
+
+    #[test]
+    fn env_overrides_win_over_platform_dirs() {
+        let dir = dir_from(Some("/tmp/x".into()), |p| p.config_dir()).unwrap();
+        assert_eq!(dir, PathBuf::from("/tmp/x"));
+        // An empty override is ignored rather than meaning the current directory.
+        if let Ok(platform) = dir_from(Some("".into()), |p| p.config_dir()) {
+            assert_ne!(platform, PathBuf::new());
+        }
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let config = sample();
+        let text = toml::to_string(&config).unwrap();
+        let back = Config::parse(&text, Path::new("/")).unwrap();
+        assert_eq!(back.servers, config.servers);
+    }
+}

@@ -1,0 +1,147 @@
+//! Where logins are kept between runs.
+//!
+//! A [`TokenStore`] maps record keys to opaque bytes (the session serializes grants and
+//! registrations into them). Keys are `"{canonical resource}#{issuer}"` for logins
+//! ([`grant_key`](mcpauth_core::grant::grant_key)) and `"client#{issuer}"` for cached
+//! registrations ([`registration_key`](mcpauth_core::grant::registration_key)).
+//!
+//! - [`KeyringStore`] (feature `keychain`, on by default): the OS keychain.
+//! - [`FileStore`]: one encrypted file per record in the data directory.
+//! - [`MemoryStore`]: nothing persists; for tests and short-lived embedders.
+//!
+//! [`default_store`] picks the keychain when it works and the file store otherwise.
+//!
+//! Every method is synchronous and may block (on disk, on D-Bus, on a lock): from async code,
+//! call it through `tokio::task::spawn_blocking`.
+
+mod file;
+#[cfg(feature = "keychain")]
+mod keychain;
+mod lock;
+mod memory;
+
+use std::sync::Arc;
+
+pub use file::{FileStore, STORE_KEY_ENV};
+#[cfg(feature = "keychain")]
+pub use keychain::KeyringStore;
+pub use lock::StoreLock;
+pub use memory::MemoryStore;
+
+use crate::error::{Error, Result};
+
+/// Selects the store [`default_store`] returns: `keyring`, `file` or `memory`.
+pub const STORE_ENV: &str = "MCPAUTH_STORE";
+
+/// Key-value storage for login records, safe to share between threads.
+pub trait TokenStore: Send + Sync + std::fmt::Debug {
+    /// The value stored under `key`, if any.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the record exists but cannot be read, decrypted or verified.
+    fn load(&self, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Stores `value` under `key`, replacing any previous value atomically: a reader (or a
+    /// crash) sees the old value or the new one, never a mix.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when it cannot be written.
+    fn save(&self, key: &str, value: &[u8]) -> Result<()>;
+
+    /// Removes `key`; removing a missing key is not an error.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when it cannot be removed.
+    fn delete(&self, key: &str) -> Result<()>;
+
+    /// Every stored key, sorted.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the store cannot be listed.
+    fn keys(&self) -> Result<Vec<String>>;
+
+    /// Takes the cross-process lock for `key`, blocking until it is free. Hold it across a
+    /// load, a refresh and the save of its result, so that two processes never use the same
+    /// refresh token. Released when the guard drops.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the lock file cannot be opened or locked.
+    fn lock(&self, key: &str) -> Result<StoreLock>;
+}
+
+/// The OS keychain if it works here (a write, read and delete of a probe entry succeed),
+/// otherwise the [`FileStore`] in the [data directory](crate::config::data_dir).
+///
+/// `MCPAUTH_STORE` ([`STORE_ENV`]) forces a choice: `keyring` (an error if it does not work),
+/// `file` or `memory`.
+///
+/// # Errors
+/// [`Error::Store`] or [`Error::Config`] when the chosen store cannot be opened.
+pub fn default_store() -> Result<Arc<dyn TokenStore>> {
+    let choice = std::env::var(STORE_ENV).unwrap_or_default();
+    match choice.as_str() {
+        "file" => Ok(Arc::new(FileStore::open_default()?)),
+        "memory" => Ok(Arc::new(MemoryStore::new())),
+        #[cfg(feature = "keychain")]
+        "keyring" => {
+            let store = KeyringStore::open_default()?;
+            store.probe()?;
+            Ok(Arc::new(store))
+        }
+        "" => {
+            #[cfg(feature = "keychain")]
+            if let Ok(store) = KeyringStore::open_default() {
+                if store.probe().is_ok() {
+                    return Ok(Arc::new(store));
+                }
+            }
+            Ok(Arc::new(FileStore::open_default()?))
+        }
+        other => Err(Error::Config {
+            reason: format!(
+                "{STORE_ENV}=`{other}` is not a store; use {}",
+                if cfg!(feature = "keychain") {
+                    "keyring, file or memory"
+                } else {
+                    "file or memory (this build has no keychain support)"
+                }
+            ),
+        }),
+    }
+}
+
+/// A file name for `key` that cannot escape its directory, whatever the key holds
+/// (`/`, `:`, `..`): the SHA-256 of the key, in hex.
+pub(crate) fn hashed_name(key: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An I/O failure as a store error naming what was done to which path.
+pub(crate) fn io_error(action: &str, path: &std::path::Path, e: &std::io::Error) -> Error {
+    Error::Store {
+        reason: format!("cannot {action} {}: {e}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashed_names_are_fixed_length_hex() {
+        for key in [
+            "",
+            "a",
+            "https://x/mcp#https://as",
+            "../../etc/passwd",
+            "c:\\x",
+        ] {
+            let name = hashed_name(key);
+            assert_eq!(name.len(), 64);
+            assert!(name.bytes().all(|b| b.is_ascii_hexdigit()), "{name}");
+        }
+        assert_ne!(hashed_name("a"), hashed_name("b"));
+    }
+}
