@@ -478,9 +478,6 @@ impl Session {
                 self.save_json(&registration_key(&server.issuer), &cached)?;
                 Ok(credentials)
             }
-            _ => Err(Error::Config {
-                reason: "unsupported client identity plan".into(),
-            }),
         }
     }
 
