@@ -89,7 +89,11 @@ impl AuthClient {
                 Some(AuthChallenge::Unauthorized(challenge)) => {
                     if let (Some(rejected), false) = (&token, refreshed) {
                         refreshed = true;
-                        match self.session.refresh_after_rejection(server_url, rejected).await {
+                        match self
+                            .session
+                            .refresh_after_rejection(server_url, rejected)
+                            .await
+                        {
                             Ok(fresh) => {
                                 token = Some(fresh);
                                 continue;
@@ -98,7 +102,10 @@ impl AuthClient {
                             Err(e) => return Err(e),
                         }
                     }
-                    token = Some(self.authorize(server_url, &resource, challenge, None).await?);
+                    token = Some(
+                        self.authorize(server_url, &resource, challenge, None)
+                            .await?,
+                    );
                     refreshed = true;
                 }
                 Some(AuthChallenge::InsufficientScope(challenge)) => {
@@ -110,7 +117,10 @@ impl AuthClient {
                         .current_grant(server_url)
                         .ok()
                         .and_then(|g| g.tokens.scope);
-                    token = Some(self.authorize(server_url, &resource, challenge, held).await?);
+                    token = Some(
+                        self.authorize(server_url, &resource, challenge, held)
+                            .await?,
+                    );
                 }
                 Some(_) => return Ok(resp),
             }

@@ -6,19 +6,49 @@
 //!
 //! Setting `MCPAUTH_NO_BROWSER=1` (any value but empty or `0`) has the same effect as the
 //! `no_browser` flag; test suites set it so that no browser ever opens.
+//!
+//! `MCPAUTH_BROWSER` names a command to run instead of the system browser, with the URL as
+//! its last argument (like git's `BROWSER`). The demo and tests use `curl -fsSL -o /dev/null`
+//! with an authorization server that approves at once: the "browser" follows the redirect to
+//! the loopback server and the login completes with no person involved.
 
 use std::io::Write;
 
 /// The environment variable that stops [`open`] from starting a browser.
 pub const NO_BROWSER_ENV: &str = "MCPAUTH_NO_BROWSER";
 
+/// The environment variable naming a command to open URLs with instead of the system browser.
+pub const BROWSER_ENV: &str = "MCPAUTH_BROWSER";
+
 /// Prints `url` to stderr, then opens it in the system browser unless `no_browser` is set or
 /// [`NO_BROWSER_ENV`] is. Returns whether a browser was started.
 pub fn open(url: &str, no_browser: bool) -> bool {
     let disabled = no_browser || env_disables(std::env::var(NO_BROWSER_ENV).ok().as_deref());
-    open_with(url, disabled, &mut std::io::stderr().lock(), |u| {
-        webbrowser::open(u)
-    })
+    let command = std::env::var(BROWSER_ENV)
+        .ok()
+        .filter(|c| !c.trim().is_empty());
+    open_with(
+        url,
+        disabled,
+        &mut std::io::stderr().lock(),
+        |u| match command {
+            Some(command) => run_command(&command, u),
+            None => webbrowser::open(u),
+        },
+    )
+}
+
+/// Starts `command` (split on whitespace) with `url` appended, without waiting for it: the
+/// login goes on listening for the callback while it runs.
+fn run_command(command: &str, url: &str) -> std::io::Result<()> {
+    let mut words = command.split_whitespace();
+    let program = words.next().unwrap_or_default();
+    std::process::Command::new(program)
+        .args(words)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .map(drop)
 }
 
 /// What [`open`] does, with its output and launcher passed in.

@@ -17,23 +17,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use mcpauth_core::authorize::validate_authorization_response;
 use mcpauth_core::challenge::{BearerChallenge, classify_response};
 use mcpauth_core::device::{
     DevicePoll, device_authorization_request, process_device_authorization_response,
 };
 use mcpauth_core::grant::registration_key;
 use mcpauth_core::login::{login_resource, login_scope};
-use mcpauth_core::registration::{choose_token_endpoint_auth_method, process_registration_response};
+use mcpauth_core::registration::{
+    GRANT_REFRESH_TOKEN, choose_token_endpoint_auth_method, process_registration_response,
+};
 use mcpauth_core::token::{
     authorization_code_grant_request, is_invalid_grant, process_authorization_code_response,
 };
-use mcpauth_core::authorize::validate_authorization_response;
 use mcpauth_core::userinfo::{process_userinfo_response, userinfo_request};
 use mcpauth_core::{
-    AccessToken, ClientCredentials, ClientMetadata, ClientSecret, Discovered, Discovery,
-    DeviceStatus, Grant, HttpRequest, HttpResponse, IdentityOptions, IdentityPlan, OAuthError,
-    OsEntropy, Policy, Registration, ResourceUri, Time, TokenEndpointAuthMethod,
-    is_invalid_client, plan_client_identity, start_authorization,
+    AccessToken, ClientCredentials, ClientMetadata, ClientSecret, DeviceStatus, Discovered,
+    Discovery, Grant, HttpRequest, HttpResponse, IdentityOptions, IdentityPlan, OAuthError,
+    OsEntropy, Policy, Registration, ResourceUri, Time, TokenEndpointAuthMethod, is_invalid_client,
+    plan_client_identity, start_authorization,
 };
 use serde::{Deserialize, Serialize};
 
@@ -318,12 +320,17 @@ impl Session {
         let mut core_options = mcpauth_core::LoginOptions::default();
         core_options.scope.clone_from(&options.scope);
         core_options.challenge_scope = challenge.and_then(|c| c.scope);
-        core_options.previous_scope.clone_from(&options.previous_scope);
+        core_options
+            .previous_scope
+            .clone_from(&options.previous_scope);
         core_options.extra_params.clone_from(&options.extra_params);
         core_options.dangerously_omit_resource = options.dangerously_omit_resource;
 
         let tokens = match options.flow {
-            Flow::Device => self.device_flow(&discovered, options, &core_options).await?,
+            Flow::Device => {
+                self.device_flow(&discovered, options, &core_options)
+                    .await?
+            }
             Flow::Browser | Flow::Paste => {
                 self.code_flow(&discovered, options, &core_options).await?
             }
@@ -339,7 +346,10 @@ impl Session {
         )?;
         self.save_grant(&grant)?;
         self.forget_other_issuers(&grant)?;
-        let identity = match grant.display_identity().and_then(|i| i.label().map(str::to_owned)) {
+        let identity = match grant
+            .display_identity()
+            .and_then(|i| i.label().map(str::to_owned))
+        {
             Some(label) => Some(label),
             None => self.userinfo(&discovered, &grant).await,
         };
@@ -375,10 +385,12 @@ impl Session {
             let policy = &self.inner.policy;
             policy.check_endpoint("authorization_endpoint", &manual.authorization_endpoint)?;
             policy.check_endpoint("token_endpoint", &manual.token_endpoint)?;
-            let issuer = manual.issuer.clone().unwrap_or_else(|| {
-                manual.authorization_endpoint.origin().ascii_serialization()
-            });
-            let mut metadata = mcpauth_core::AuthorizationServerMetadata::with_default_endpoints(&issuer);
+            let issuer = manual
+                .issuer
+                .clone()
+                .unwrap_or_else(|| manual.authorization_endpoint.origin().ascii_serialization());
+            let mut metadata =
+                mcpauth_core::AuthorizationServerMetadata::with_default_endpoints(&issuer);
             metadata.authorization_endpoint = Some(manual.authorization_endpoint.clone());
             metadata.token_endpoint = Some(manual.token_endpoint.clone());
             metadata.registration_endpoint = None;
@@ -452,8 +464,15 @@ impl Session {
             .cached_client(&server.issuer)?
             .filter(|c| redirect_uri.is_none() || c.redirect_uri.as_deref() == redirect_uri)
             .filter(|c| !c.registration.is_secret_expired(self.now()));
-        let mut metadata =
-            ClientMetadata::native(&self.inner.client_name, redirect_uri.into_iter().map(str::to_owned).collect());
+        let mut metadata = ClientMetadata::native(
+            &self.inner.client_name,
+            redirect_uri.into_iter().map(str::to_owned).collect(),
+        );
+        if redirect_uri.is_none() {
+            // A device-flow-only client: no redirect URI, so no authorization_code grant.
+            metadata.grant_types = vec![GRANT_REFRESH_TOKEN.to_owned()];
+            metadata.response_types = Vec::new();
+        }
         if server.device_authorization_endpoint.is_some() {
             metadata = metadata.with_device_code_grant();
         }
@@ -512,7 +531,9 @@ impl Session {
     ) -> Result<(ClientCredentials, mcpauth_core::TokenSet)> {
         let server = self.bind_loopback(&discovered.issuer, options)?;
         let redirect_uri = server.redirect_uri();
-        let client = self.client_for(discovered, options, Some(&redirect_uri)).await?;
+        let client = self
+            .client_for(discovered, options, Some(&redirect_uri))
+            .await?;
         let (url, pending) = start_authorization(
             discovered,
             &client,
@@ -601,7 +622,9 @@ impl Session {
             let Some(next) = poll.poll_timeout() else {
                 return Err(device_error("expired_token", &where_));
             };
-            self.inner.ui.device_waiting(self.now().until(poll.deadline()));
+            self.inner
+                .ui
+                .device_waiting(self.now().until(poll.deadline()));
             let wait = self.now().until(next).min(Duration::from_secs(1));
             tokio::time::sleep(wait).await;
         }
@@ -661,7 +684,11 @@ impl Session {
 
     /// Single-flight refresh of the grant at `key`. With `rejected`, refreshes unless the
     /// stored token already differs from it; without, refreshes unless it is fresh.
-    async fn refresh_grant(&self, key: &str, rejected: Option<&AccessToken>) -> Result<AccessToken> {
+    async fn refresh_grant(
+        &self,
+        key: &str,
+        rejected: Option<&AccessToken>,
+    ) -> Result<AccessToken> {
         let gate = self.gate(key);
         let _in_process = gate.lock().await;
         let store = Arc::clone(&self.inner.store);

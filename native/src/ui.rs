@@ -52,7 +52,9 @@ impl LoginUi for ConsoleUi {
 
     fn paste_redirect(&self, url: &Url) -> BoxFuture<'_, Result<String>> {
         eprintln!("Open this URL in a browser and log in:\n\n  {url}\n");
-        eprintln!("Then paste the full address the browser ends up on (it may show an error page):");
+        eprintln!(
+            "Then paste the full address the browser ends up on (it may show an error page):"
+        );
         self.paste_line()
     }
 

@@ -240,7 +240,10 @@ async fn token(
 ) -> Result<()> {
     let token = if let Some(path) = bearer_token_file {
         read_secret(&path)?.secret().to_owned()
-    } else if let Some(token) = std::env::var(BEARER_TOKEN_ENV).ok().filter(|t| !t.is_empty()) {
+    } else if let Some(token) = std::env::var(BEARER_TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.is_empty())
+    {
         token
     } else {
         let server = config.resolve(server)?;
