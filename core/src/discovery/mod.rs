@@ -63,6 +63,29 @@ pub struct Discovered {
     pub legacy_2025_03_26: bool,
 }
 
+impl Discovered {
+    /// A server configured by hand, where discovery is absent or unwanted: `metadata` holds
+    /// the configured endpoints (see
+    /// [`AuthorizationServerMetadata::with_default_endpoints`]) and the resource is the server.
+    ///
+    /// Configuring endpoints by hand asserts that the server follows OAuth 2.1, which requires
+    /// PKCE; when the metadata does not list PKCE methods, S256 is recorded.
+    #[must_use]
+    pub fn configured(server: ResourceUri, mut metadata: AuthorizationServerMetadata) -> Self {
+        if metadata.code_challenge_methods_supported.is_none() {
+            metadata.code_challenge_methods_supported = Some(vec!["S256".into()]);
+        }
+        Self {
+            resource: server.clone(),
+            server,
+            resource_metadata: None,
+            issuer: metadata.issuer.clone(),
+            metadata,
+            legacy_2025_03_26: false,
+        }
+    }
+}
+
 /// Sans-IO discovery of an MCP server's authorization server (MCP authorization server
 /// discovery; RFC 9728; RFC 8414; OpenID Connect Discovery 1.0).
 ///

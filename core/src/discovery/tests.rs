@@ -806,3 +806,14 @@ proptest! {
         prop_assert!(sent <= 7, "{sent} requests");
     }
 }
+
+#[test]
+fn configured_servers_need_no_requests_and_assume_s256() {
+    let server = ResourceUri::parse("https://mcp.example/mcp").unwrap();
+    let mut metadata = AuthorizationServerMetadata::with_default_endpoints("https://login.example");
+    metadata.token_endpoint = Some(Url::parse("https://login.example/oauth2/token").unwrap());
+    let d = Discovered::configured(server.clone(), metadata);
+    assert_eq!(d.issuer, "https://login.example");
+    assert_eq!(d.resource, server);
+    assert!(crate::pkce::ensure_s256(&d.metadata, &Policy::default()).is_ok());
+}
