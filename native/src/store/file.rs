@@ -93,7 +93,7 @@ impl FileStore {
     ///
     /// # Errors
     /// [`Error::Store`] when the directory cannot be created.
-    pub fn with_key(dir: impl Into<PathBuf>, key: &[u8; KEY_LEN]) -> Result<Self> {
+    pub fn with_key(dir: impl Into<PathBuf>, key: &[u8; 32]) -> Result<Self> {
         let dir = dir.into();
         create_private_dir(&dir)?;
         Ok(Self::new(dir, key))
