@@ -59,3 +59,8 @@ pub use session::{Flow, LoginOptions, LoginSummary, Session};
 #[cfg(feature = "keychain")]
 pub use store::KeyringStore;
 pub use store::{FileStore, MemoryStore, StoreLock, TokenStore, default_store};
+
+/// The README's examples, compiled (and run where they need no network) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
