@@ -1,14 +1,24 @@
-//! # mcpauth-wasm: proof that mcpauth-core builds and runs on wasm32
+//! # mcpauth-wasm: mcpauth-core for JavaScript
 //!
-//! This crate only drives [`mcpauth_core`]; it makes no protocol decision of its own. For now it
-//! exports three functions that exercise the parts of the core most likely to break on
-//! `wasm32-unknown-unknown`: hashing ([`pkce_challenge`]), the getrandom `wasm_js` backend
-//! ([`generate_pkce`]) and JSON parsing with URL checks ([`parse_authorization_server_metadata`]).
-//! `scripts/test` builds it, runs wasm-bindgen and calls the exports from Node
-//! (`wasm/tests/proof.test.mjs`). The real npm binding replaces these exports later.
+//! The WebAssembly binding behind the `mcpauth` npm package (Layer 1 of its design). It only
+//! drives [`mcpauth_core`]: every OAuth decision stays in the core, this crate converts values
+//! and does the I/O the core leaves to drivers.
 //!
-//! Each export is a thin wrapper over a plain Rust function, so the logic is unit-tested
-//! natively and the wrappers only convert errors to `JsError`.
+//! | JS export | module | what it is |
+//! |---|---|---|
+//! | `processXxxResponse`, `xxxRequest`, `xxxUrls` | [`discovery`], [`client`], [`authorize`], [`grant`], [`device`] | the core's pairs, one to one |
+//! | `Discovery`, `DevicePoll`, `StepUpTracker`, `AuthorizationResponse` | same | the core's machines and opaque values as classes |
+//! | `discover`, `obtainClient`, `exchangeCode`, `refreshGrant`, `revokeGrant`, `exchangeToken`, `deviceLogin`, `sendRequest` | [`flows`] | async functions over `fetch` ([`fetch`]) |
+//! | `McpAuthError` (`mcpAuthErrorClass()`) | [`error`] | the one error class, with the core's `code` |
+//!
+//! Values cross as described in [`convert`]: records in the core's serde shape (persistable
+//! with `JSON.stringify`), options camelCase. The time comes from `Date.now()` (most functions
+//! also take an explicit `now` in milliseconds, for tests) and randomness from
+//! `crypto.getRandomValues` (getrandom's `wasm_js` backend, enabled by the core on wasm32).
+//!
+//! The exported functions are thin: parse arguments, call the core, convert the result. Their
+//! behaviour is tested in `tests/binding.rs` (wasm-bindgen-test, run in Node by
+//! `scripts/test`); the npm package's TypeScript types live in `npm/src/core.ts`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(
@@ -21,121 +31,30 @@
     )
 )]
 
-use mcpauth_core::discovery::process_authorization_server_metadata_response;
-use mcpauth_core::{HttpResponse, OsEntropy, Pkce, Policy};
-use url::Url;
-use wasm_bindgen::prelude::*;
-
-/// A PKCE verifier and its S256 challenge, as handed to JavaScript.
-#[wasm_bindgen]
-#[derive(Debug)]
-pub struct PkcePair {
-    verifier: String,
-    challenge: String,
-}
-
-#[wasm_bindgen]
-impl PkcePair {
-    /// The verifier, to keep until the code exchange.
-    #[wasm_bindgen(getter)]
-    pub fn verifier(&self) -> String {
-        self.verifier.clone()
-    }
-
-    /// `BASE64URL(SHA256(verifier))`, for the authorization request.
-    #[wasm_bindgen(getter)]
-    pub fn challenge(&self) -> String {
-        self.challenge.clone()
-    }
-}
-
-/// The S256 challenge of `verifier` (RFC 7636 §4.2).
-#[wasm_bindgen(js_name = pkceChallenge)]
-#[must_use]
-pub fn pkce_challenge(verifier: &str) -> String {
-    mcpauth_core::pkce::s256_challenge(verifier)
-}
-
-/// A fresh verifier and challenge drawn from `crypto.getRandomValues`.
-///
-/// # Errors
-/// When the JavaScript host has no `crypto.getRandomValues`.
-#[wasm_bindgen(js_name = generatePkce)]
-pub fn generate_pkce() -> Result<PkcePair, JsError> {
-    let pkce = Pkce::generate(&mut OsEntropy).map_err(to_js)?;
-    Ok(PkcePair {
-        verifier: pkce.verifier.secret().to_owned(),
-        challenge: pkce.challenge,
-    })
-}
-
-/// Validates an authorization server metadata response fetched from `url` for `issuer` and
-/// returns the metadata as JSON.
-///
-/// # Errors
-/// When `url` is not a URL, or the core refuses the response (for example an issuer mismatch).
-#[wasm_bindgen(js_name = parseAuthorizationServerMetadata)]
-pub fn parse_authorization_server_metadata(
-    issuer: &str,
-    url: &str,
-    status: u16,
-    body: &str,
-) -> Result<String, JsError> {
-    metadata_json(issuer, url, status, body).map_err(|e| JsError::new(&e))
-}
-
-/// The logic of [`parse_authorization_server_metadata`], free of JavaScript types.
-fn metadata_json(issuer: &str, url: &str, status: u16, body: &str) -> Result<String, String> {
-    let url = Url::parse(url).map_err(|e| format!("invalid url `{url}`: {e}"))?;
-    let response = HttpResponse::json(status, body);
-    let metadata =
-        process_authorization_server_metadata_response(issuer, &url, &response, &Policy::default())
-            .map_err(|e| e.to_string())?;
-    serde_json::to_string(&metadata).map_err(|e| e.to_string())
-}
-
-/// The core's message becomes the JavaScript `Error` message.
-fn to_js(error: mcpauth_core::Error) -> JsError {
-    JsError::new(&error.to_string())
-}
+pub mod authorize;
+pub mod client;
+pub mod convert;
+pub mod device;
+pub mod discovery;
+pub mod error;
+pub mod fetch;
+pub mod flows;
+pub mod grant;
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    const ISSUER: &str = "https://as.example";
-    const URL: &str = "https://as.example/.well-known/oauth-authorization-server";
-
-    fn doc(issuer: &str) -> String {
-        format!(
-            r#"{{"issuer":"{issuer}","authorization_endpoint":"{issuer}/authorize","token_endpoint":"{issuer}/token","code_challenge_methods_supported":["S256"]}}"#
-        )
-    }
-
+    /// `idna_adapter` is pinned to its no-Unicode stream (wasm/Cargo.toml) to halve the module:
+    /// ASCII and punycode hosts parse as before, non-ASCII hosts are refused. This test fails if
+    /// the pin is dropped, so the README's statement stays true.
     #[test]
-    fn challenge_matches_rfc7636_appendix_b() {
-        assert_eq!(
-            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
-    }
-
-    #[test]
-    fn valid_metadata_comes_back_as_json() {
-        let json = metadata_json(ISSUER, URL, 200, &doc(ISSUER)).unwrap();
-        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(value["token_endpoint"], "https://as.example/token");
-    }
-
-    #[test]
-    fn issuer_mismatch_is_refused_with_a_message_naming_the_issuer() {
-        let err = metadata_json(ISSUER, URL, 200, &doc("https://evil.example")).unwrap_err();
-        assert!(err.contains("issuer"), "{err}");
-    }
-
-    #[test]
-    fn unparsable_url_is_refused() {
-        let err = metadata_json(ISSUER, "not a url", 200, &doc(ISSUER)).unwrap_err();
-        assert!(err.contains("invalid url"), "{err}");
+    fn ascii_and_punycode_hosts_parse_but_unicode_hosts_are_refused() {
+        for ok in [
+            "https://MCP.Example.com/mcp",
+            "https://xn--bcher-kva.example/mcp",
+            "http://127.0.0.1:8080/",
+        ] {
+            assert!(url::Url::parse(ok).is_ok(), "{ok}");
+        }
+        assert!(url::Url::parse("https://bücher.example/mcp").is_err());
     }
 }

@@ -1,0 +1,151 @@
+// The package as users get it: `npm pack` in npm/, the tarball installed into a scratch project
+// under target/ (not committed), imported from plain Node ESM by its public names, and a usage
+// file type-checked with the pinned TypeScript. Needs npm/dist (the package build).
+
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const npmDir = fileURLToPath(new URL('..', import.meta.url));
+const root = join(npmDir, '..');
+const scratch = join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'npm-package-check');
+const consumer = join(scratch, 'consumer');
+const run = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+let tarball;
+
+before(() => {
+  assert.ok(existsSync(join(npmDir, 'dist/index.js')), 'npm/dist is missing: build the package first (npm/build.sh)');
+  rmSync(scratch, { recursive: true, force: true });
+  mkdirSync(consumer, { recursive: true });
+  const packed = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', scratch], npmDir));
+  tarball = packed[0];
+  writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+  // No network: mcpauth has no dependencies, and its one peer (the MCP SDK) is optional.
+  run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=error', join(scratch, tarball.filename)], consumer);
+});
+
+test('the tarball holds the built package and nothing else', () => {
+  const files = tarball.files.map((f) => f.path).sort();
+  assert.ok(files.includes('package.json') && files.includes('README.md'));
+  assert.ok(files.includes('dist/wasm/mcpauth_wasm_bg.wasm'), 'the .wasm ships');
+  for (const entry of ['index', 'node', 'sdk', 'core']) {
+    assert.ok(files.includes(`dist/${entry}.js`) && files.includes(`dist/${entry}.d.ts`), `dist/${entry}`);
+  }
+  const stray = files.filter((f) => !f.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(f));
+  assert.deepEqual(stray, [], 'no sources, tests or lockfiles in the tarball');
+  const installed = JSON.parse(readFileSync(join(consumer, 'node_modules/mcpauth/package.json'), 'utf8'));
+  assert.deepEqual(installed.dependencies ?? {}, {}, 'no runtime dependencies');
+});
+
+test('plain Node ESM imports every public entry, and the core answers', () => {
+  const script = `
+    const m = await import('mcpauth');
+    const node = await import('mcpauth/node');
+    const sdk = await import('mcpauth/sdk');
+    const core = await import('mcpauth/core');
+    const auth = new m.McpAuth();
+    const challenge = auth.challenge(new Response(null, {
+      status: 401,
+      headers: { 'www-authenticate': 'Bearer resource_metadata="https://mcp.example/.well-known/oauth-protected-resource", scope="a b"' },
+    }));
+    let error;
+    try { core.canonicalResourceUri('not a url'); } catch (e) { error = e; }
+    console.log(JSON.stringify({
+      exports: Object.keys(m).sort(),
+      node: Object.keys(node).sort(),
+      sdk: Object.keys(sdk).sort(),
+      challenge,
+      canonical: core.canonicalResourceUri('HTTPS://MCP.Example:443/mcp/'),
+      errorIsMcpAuthError: error instanceof m.McpAuthError,
+      errorCode: error.code,
+    }));
+  `;
+  const out = JSON.parse(run(process.execPath, ['--input-type=module', '-e', script], consumer));
+  for (const name of ['McpAuth', 'McpAuthError', 'MemoryStorage', 'WebStorage', 'redirectLogin', 'completeRedirectLogin', 'popupLogin', 'postCallbackToOpener']) {
+    assert.ok(out.exports.includes(name), `mcpauth exports ${name}`);
+  }
+  assert.deepEqual(out.node, ['loopbackLogin']);
+  assert.deepEqual(out.sdk, ['McpAuthProvider']);
+  assert.equal(out.challenge.kind, 'unauthorized');
+  assert.equal(out.challenge.challenge.scope, 'a b');
+  assert.equal(out.canonical, 'https://mcp.example/mcp');
+  assert.equal(out.errorIsMcpAuthError, true);
+  assert.equal(out.errorCode, 'INVALID_URL');
+});
+
+test('a TypeScript usage file type-checks against the published declarations', () => {
+  // The types the usage file needs besides mcpauth's own: Node's and the (optional peer) SDK's,
+  // linked from npm/node_modules rather than downloaded again.
+  for (const dep of ['@types', '@modelcontextprotocol']) {
+    symlinkSync(join(npmDir, 'node_modules', dep), join(consumer, 'node_modules', dep), 'dir');
+  }
+  writeFileSync(join(consumer, 'usage.ts'), USAGE);
+  writeFileSync(
+    join(consumer, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        lib: ['ES2022', 'DOM', 'DOM.Iterable'],
+        types: ['node'],
+        strict: true,
+        noEmit: true,
+      },
+      files: ['usage.ts'],
+    }),
+  );
+  try {
+    run(join(npmDir, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], consumer);
+  } catch (err) {
+    assert.fail(`tsc --noEmit failed:\n${err.stdout}${err.stderr}`);
+  }
+});
+
+const USAGE = `
+import { McpAuth, McpAuthError, MemoryStorage, WebStorage, popupLogin, type Grant, type Storage } from 'mcpauth';
+import { loopbackLogin } from 'mcpauth/node';
+import { McpAuthProvider } from 'mcpauth/sdk';
+import { canonicalResourceUri, type Discovered } from 'mcpauth/core';
+import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+
+const storage: Storage = new MemoryStorage();
+const auth = new McpAuth({ clientName: 'usage', storage, policy: { legacy20250326Fallbacks: true } });
+const server = canonicalResourceUri('https://mcp.example.com/mcp');
+
+async function cli(): Promise<string> {
+  const grant: Grant = await loopbackLogin(auth, server, { openBrowser: true, timeoutMs: 60_000 });
+  const issuer: string = grant.issuer;
+  const discovered: Discovered = await auth.discover(server);
+  void discovered.metadata.token_endpoint;
+  return issuer + (await auth.accessToken(server));
+}
+
+const mcpFetch: typeof fetch = auth.authFetch(undefined, {
+  onAuthorizationRequired: (required) => loopbackLogin(auth, required.serverUrl, required.options),
+});
+
+const provider: OAuthClientProvider = new McpAuthProvider(auth, server, {
+  login: (ctx) => loopbackLogin(auth, ctx.serverUrl, ctx.options),
+});
+
+function web(): Promise<Grant> {
+  const webAuth = new McpAuth({ redirectUri: 'https://app.example/cb', sessionStorage: new WebStorage(sessionStorage) });
+  return popupLogin(webAuth, server);
+}
+
+function handle(err: unknown): string | undefined {
+  return err instanceof McpAuthError ? err.code + (err.error ?? '') : undefined;
+}
+
+// @ts-expect-error redirectUri is a string
+new McpAuth({ redirectUri: 42 });
+// @ts-expect-error Storage needs get/set/delete
+const notStorage: Storage = { get: async () => undefined };
+
+export { cli, mcpFetch, provider, web, handle, notStorage };
+`;
