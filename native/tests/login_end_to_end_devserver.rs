@@ -19,8 +19,9 @@ use mcpauth::{Flow, MemoryStore, Session};
 use mcpauth_devserver::{Config, DevServerHandle, Endpoint};
 
 /// Requests a first login to the co-hosted dev server sends itself (the browser's GET of the
-/// authorization URL is not among them): the 401 probe, the protected resource metadata, the
-/// AS metadata, dynamic registration, the code exchange and userinfo (no ID token without
+/// authorization URL is not among them): the 401 probe; the protected resource metadata and,
+/// alongside it, the origin's AS metadata (speculative, and right here because the AS is
+/// co-hosted); dynamic registration; the code exchange; userinfo (no ID token without
 /// `openid`, so the display name comes from there).
 const FIRST_LOGIN_REQUESTS: u64 = 6;
 
