@@ -88,8 +88,3 @@ pub use secret::{
 };
 pub use time::Time;
 pub use token::{DEFAULT_EXPIRY_MARGIN, Refreshed, TokenSet};
-
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

@@ -122,9 +122,9 @@ fn core_hint(e: &mcpauth_core::Error) -> Option<&'static str> {
         "INSECURE_URL" => Some("use an https URL; plain http is accepted only for localhost"),
         "STATE_MISMATCH" | "STATE_MISSING" => Some("start the login again from this terminal"),
         "NO_REFRESH_TOKEN" => Some("run `mcpauth login`"),
-        "DISCOVERY_FAILED" => {
-            Some("check that the URL is the MCP endpoint, or configure the issuer by hand")
-        }
+        "DISCOVERY_FAILED" => Some(
+            "check that the URL is the MCP endpoint, or set authorization_endpoint and token_endpoint in the configuration",
+        ),
         "NO_CLIENT_IDENTITY" => {
             Some("pre-register a client and set client_id in the configuration")
         }

@@ -11,10 +11,14 @@
 //! honoured.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
 use futures_util::future::join_all;
-use mcpauth_core::{HttpRequest, HttpResponse, Method};
+use futures_util::stream::FuturesUnordered;
+use mcpauth_core::discovery::{Discovered, Discovery};
+use mcpauth_core::{HttpRequest, HttpResponse, Method, UsageError};
 
 use crate::error::{Error, Result};
 
@@ -29,6 +33,8 @@ pub struct HttpDriver {
     /// Follows up to [`MAX_REDIRECTS`], for requests with `follow_redirects`.
     following: reqwest::Client,
     timeout: Duration,
+    /// Requests sent through this driver and its clones, for measurements.
+    sent: Arc<AtomicU64>,
 }
 
 impl HttpDriver {
@@ -50,6 +56,7 @@ impl HttpDriver {
             client: build(reqwest::redirect::Policy::none())?,
             following: build(reqwest::redirect::Policy::limited(MAX_REDIRECTS))?,
             timeout,
+            sent: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -57,6 +64,12 @@ impl HttpDriver {
     #[must_use]
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// How many requests this driver (and its clones) has sent.
+    #[must_use]
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// Sends `req` exactly as given and returns the response, its body cut at
@@ -68,6 +81,7 @@ impl HttpDriver {
     /// [`Error::Timeout`] when the request does not complete in time;
     /// [`Error::Transport`] when it cannot be sent or its response cannot be read.
     pub async fn send(&self, req: HttpRequest) -> Result<HttpResponse> {
+        self.sent.fetch_add(1, Ordering::Relaxed);
         let what = describe(&req);
         match tokio::time::timeout(self.timeout, self.exchange(req)).await {
             Ok(Ok(resp)) => Ok(resp),
@@ -77,7 +91,8 @@ impl HttpDriver {
             }),
             Ok(Err(e)) => Err(Error::Transport {
                 url: what,
-                reason: error_chain(&e),
+                // The URL is in `what` already, without its query.
+                reason: error_chain(&e.without_url()),
             }),
             Err(_elapsed) => Err(Error::Timeout {
                 what,
@@ -97,6 +112,40 @@ impl HttpDriver {
                 .map(|(id, req)| async move { (id, self.send(req).await) }),
         )
         .await
+    }
+
+    /// Runs `discovery` to its result (MCP authorization server discovery; RFC 9728; RFC 8414):
+    /// the canonical driver loop of the core's machine.
+    ///
+    /// 1. Drain [`poll_transmit`](Discovery::poll_transmit) and start every request at once.
+    /// 2. As each finishes, hand it back: [`handle_response`](Discovery::handle_response), or
+    ///    [`handle_failure`](Discovery::handle_failure) for a transport error or time-out
+    ///    (the core decides whether to move on).
+    /// 3. Check [`poll_result`](Discovery::poll_result); requests still in flight when it is
+    ///    ready are dropped.
+    ///
+    /// # Errors
+    /// [`Error::Core`] with the core's verdict (such as `DISCOVERY_FAILED` or
+    /// `ISSUER_MISMATCH`).
+    pub async fn discover(&self, mut discovery: Discovery) -> Result<Discovered> {
+        let mut in_flight = FuturesUnordered::new();
+        loop {
+            if let Some(result) = discovery.poll_result() {
+                return result.map_err(Error::from);
+            }
+            while let Some((id, req)) = discovery.poll_transmit() {
+                in_flight.push(async move { (id, self.send(req).await) });
+            }
+            let Some((id, outcome)) = in_flight.next().await else {
+                let stuck =
+                    UsageError::InvalidState("discovery neither finished nor asked for a request");
+                return Err(Error::Core(stuck.into()));
+            };
+            match outcome {
+                Ok(resp) => discovery.handle_response(id, resp),
+                Err(e) => discovery.handle_failure(id, &e.to_string()),
+            }
+        }
     }
 
     async fn exchange(&self, req: HttpRequest) -> reqwest::Result<HttpResponse> {

@@ -1,9 +1,23 @@
 //! # mcpauth: OAuth 2.1 for MCP clients and CLIs
 //!
-//! Drives the sans-IO [`mcpauth_core`] with reqwest and tokio: discovery, client
-//! registration, the browser (loopback, RFC 8252), paste and device (RFC 8628) flows, token
-//! storage in the OS keychain or an encrypted file, single-flight refresh, and an HTTP
-//! wrapper that authenticates requests to MCP servers. No protocol decision is made here.
+//! This crate drives the sans-IO protocol core, [`mcpauth_core`], with real I/O: every
+//! protocol decision (which URL to try next, what to accept, when a token is expired) is the
+//! core's; this crate sends requests, listens for the browser's redirect, and keeps tokens.
+//!
+//! - [`Session`] (in [`session`]): log in (browser, paste or device flow), get a fresh access
+//!   token (single-flight refresh, in-process and across processes), log out, list logins.
+//! - [`AuthClient`]: requests to MCP servers with the bearer token; one refresh and retry on
+//!   401, step-up authorization on 403 `insufficient_scope`.
+//! - [`HttpDriver`] (in [`http`]): sends the core's requests with reqwest and rustls (no
+//!   OpenSSL), following no redirect, capping bodies, bounding each request by a time-out,
+//!   and runs the core's state machines ([`HttpDriver::discover`]).
+//! - [`LoopbackServer`] (in [`loopback`]): the RFC 8252 redirect receiver on `127.0.0.1`.
+//! - [`browser::open`] and [`ui::LoginUi`]: how a login reaches the person.
+//! - [`store`]: [`TokenStore`] with the OS keychain, an encrypted file store and a memory
+//!   store, and cross-process locks so that two processes never spend one refresh token.
+//! - [`config`]: named servers and the directories mcpauth uses.
+//! - [`Error`]: one error type with stable [`code()`](Error::code)s and CLI
+//!   [`hint()`](Error::hint)s.
 //!
 //! ```no_run
 //! # async fn demo() -> mcpauth::Result<()> {
@@ -45,3 +59,8 @@ pub use session::{Flow, LoginOptions, LoginSummary, Session};
 #[cfg(feature = "keychain")]
 pub use store::KeyringStore;
 pub use store::{FileStore, MemoryStore, StoreLock, TokenStore, default_store};
+
+/// The README's examples, compiled (and run where they need no network) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -3,7 +3,7 @@
 //! [`LoopbackServer`] listens on `127.0.0.1` only (never `0.0.0.0`, never `localhost`, which
 //! could resolve elsewhere), serves one path, and delivers exactly one authorization
 //! response. The checks on that response (state, RFC 9207 `iss`, the OAuth error) are the
-//! core's [`validate_authorization_response`](mcpauth_core::authorize::validate_authorization_response);
+//! core's [`mcpauth_core::authorize::validate_authorization_response`];
 //! this module only decides when to stop listening:
 //!
 //! - a callback whose state does not match gets an error page and the wait goes on, so a page

@@ -13,7 +13,6 @@
 //! is never sent (servers such as oidc-provider revoke the whole grant when one is replayed).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -192,7 +191,6 @@ struct Inner {
     ui: Arc<dyn LoginUi>,
     clock: Arc<dyn Fn() -> Time + Send + Sync>,
     gates: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    requests: AtomicU64,
 }
 
 impl std::fmt::Debug for Session {
@@ -260,7 +258,6 @@ impl SessionBuilder {
                 ui: self.ui,
                 clock: self.clock,
                 gates: Mutex::new(HashMap::new()),
-                requests: AtomicU64::new(0),
             }),
         })
     }
@@ -288,7 +285,7 @@ impl Session {
     /// How many HTTP requests this session has sent so far.
     #[must_use]
     pub fn requests_sent(&self) -> u64 {
-        self.inner.requests.load(Ordering::Relaxed)
+        self.inner.http.requests_sent()
     }
 
     fn now(&self) -> Time {
@@ -296,7 +293,6 @@ impl Session {
     }
 
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse> {
-        self.inner.requests.fetch_add(1, Ordering::Relaxed);
         self.inner.http.send(req).await
     }
 
@@ -405,38 +401,7 @@ impl Session {
                 policy,
             )?,
         };
-        self.drive(discovery).await
-    }
-
-    /// The canonical sans-IO loop: drain the machine's requests, send each batch
-    /// concurrently, feed every outcome back, until it has a result.
-    async fn drive(&self, mut discovery: Discovery) -> Result<Discovered> {
-        loop {
-            if let Some(result) = discovery.poll_result() {
-                return result.map_err(Error::from);
-            }
-            let mut batch = Vec::new();
-            while let Some(transmit) = discovery.poll_transmit() {
-                batch.push(transmit);
-            }
-            if batch.is_empty() {
-                return Err(Error::Core(
-                    mcpauth_core::UsageError::InvalidState(
-                        "discovery stalled with no request in flight",
-                    )
-                    .into(),
-                ));
-            }
-            self.inner
-                .requests
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            for (id, outcome) in self.inner.http.send_all(batch).await {
-                match outcome {
-                    Ok(resp) => discovery.handle_response(id, resp),
-                    Err(e) => discovery.handle_failure(id, &e.to_string()),
-                }
-            }
-        }
+        self.inner.http.discover(discovery).await
     }
 
     /// Pre-registered, CIMD, cached or new registration (the core's priority), for a client

@@ -90,7 +90,7 @@ async fn a_401_that_survives_the_refresh_is_not_retried_again() {
         server.resource_metadata_url
     );
     let always_401 = CannedServer::start(
-        401,
+        "401 Unauthorized",
         &[("www-authenticate", &challenge)],
         r#"{"error":"invalid_token"}"#,
     )
@@ -155,7 +155,7 @@ async fn a_server_that_always_answers_403_stops_after_three_authorizations() {
         server.resource_metadata_url
     );
     let always_403 = CannedServer::start(
-        403,
+        "403 Forbidden",
         &[("www-authenticate", &challenge)],
         r#"{"error":"insufficient_scope"}"#,
     )

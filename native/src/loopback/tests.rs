@@ -214,13 +214,20 @@ fn a_fixed_port_in_use_is_reported_as_such() {
 
 #[test]
 fn a_fixed_free_port_is_used_and_named_in_the_redirect_uri() {
-    let port = StdTcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port(); // freed again when the probe drops
-    let server = LoopbackServer::bind(Some(port), "/cb").unwrap();
-    assert_eq!(server.redirect_uri(), format!("http://127.0.0.1:{port}/cb"));
+    // A probe finds a free port; another process could take it before we do, so retry.
+    for _ in 0..5 {
+        let port = StdTcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if let Ok(server) = LoopbackServer::bind(Some(port), "/cb") {
+            assert_eq!(server.port(), port);
+            assert_eq!(server.redirect_uri(), format!("http://127.0.0.1:{port}/cb"));
+            return;
+        }
+    }
+    panic!("no free fixed port could be bound");
 }
 
 #[test]

@@ -1,25 +1,4 @@
 //! The encrypted file store.
-//!
-//! # Layout
-//! ```text
-//! <dir>/key                     32 random bytes, 0600 (absent when MCPAUTH_STORE_KEY is set)
-//! <dir>/records/<sha256>.rec    one record per key, 0600
-//! <dir>/locks/<sha256>.lock     lock files
-//! ```
-//! File names are the SHA-256 of the record key, so a key holding `/`, `:` or `..` cannot
-//! name a file outside the directory. A record is `MCPAUTH\x01`, the key's length (u32, big
-//! endian), the key, a 24-byte random nonce, and the XChaCha20-Poly1305 ciphertext of the
-//! value with the key as associated data: a record moved to another key's file, or altered in
-//! any byte, fails to decrypt. Writes go to a temporary file in the same directory, are
-//! fsynced, then renamed over the record, so a crash leaves the old record or the new one.
-//!
-//! # Threat model
-//! The encryption protects tokens from casual disclosure: a backup, a synced or shared folder,
-//! or a support bundle that has the records but not the key file (keep `key` out of backups,
-//! or set `MCPAUTH_STORE_KEY` from a secret manager instead). It does **not** protect against
-//! malware or another program running as the same user, which can read the key as easily as
-//! the records; on a shared machine it relies on the 0700/0600 permissions like any dotfile.
-//! Prefer the OS keychain where there is one.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
@@ -45,8 +24,30 @@ const RECORD_EXT: &str = ".rec";
 const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 24;
 
-/// One encrypted file per record under a directory (see the [module docs](self) for the
-/// format and the threat model).
+/// One encrypted file per record under a directory.
+///
+/// # Layout
+/// ```text
+/// <dir>/key                     32 random bytes, 0600 (absent when MCPAUTH_STORE_KEY is set)
+/// <dir>/records/<sha256>.rec    one record per key, 0600
+/// <dir>/locks/<sha256>.lock     lock files
+/// ```
+/// File names are the SHA-256 of the record key, so a key holding `/`, `:` or `..` cannot
+/// name a file outside the directory. A record is `MCPAUTH\x01`, the key's length (u32, big
+/// endian), the key, a 24-byte random nonce, and the XChaCha20-Poly1305 ciphertext of the
+/// value with the key as associated data: a record moved to another key's file, or altered in
+/// any byte, fails to decrypt. Writes go to a temporary file in the same directory, are
+/// fsynced, then renamed over the record, so a crash leaves the old record or the new one.
+///
+/// # Threat model
+/// The encryption protects tokens from casual disclosure: a backup, a synced or shared folder,
+/// or a support bundle that has the records but not the key file (keep `key` out of backups,
+/// or set `MCPAUTH_STORE_KEY` from a secret manager instead). It does **not** protect against
+/// malware or another program running as the same user, which can read the key as easily as
+/// the records; on a shared machine it relies on the 0700/0600 permissions like any dotfile.
+/// Record keys (server URL and issuer) are kept in clear in each file's header, so that
+/// [`keys`](TokenStore::keys) works without the store key: they show which servers a user
+/// logs in to, never a token. Prefer the OS keychain where there is one.
 pub struct FileStore {
     dir: PathBuf,
     cipher: XChaCha20Poly1305,
@@ -92,7 +93,7 @@ impl FileStore {
     ///
     /// # Errors
     /// [`Error::Store`] when the directory cannot be created.
-    pub fn with_key(dir: impl Into<PathBuf>, key: &[u8; KEY_LEN]) -> Result<Self> {
+    pub fn with_key(dir: impl Into<PathBuf>, key: &[u8; 32]) -> Result<Self> {
         let dir = dir.into();
         create_private_dir(&dir)?;
         Ok(Self::new(dir, key))

@@ -1,6 +1,6 @@
 //! Helpers shared by the native crate's scenario and interop tests: a headless [`TestUi`], a
-//! movable clock, HTTP clients, deadlines, the dev server, the Node interop servers, and a
-//! canned-response server for behaviour no real server has (a 403 that never ends).
+//! movable clock, HTTP clients, deadlines, the dev server, the Node interop servers, and raw
+//! HTTP servers ([`raw`]) for behaviour no real server has (a 403 that never ends).
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
 use std::future::Future;
@@ -18,8 +18,12 @@ use mcpauth::{Error, Result};
 use mcpauth_core::{DeviceAuthorization, Time};
 use mcpauth_devserver::{Config, DevServer, DevServerHandle};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use url::Url;
+
+mod raw;
+
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use raw::{Request, respond, serve};
 
 /// How long any one login may take before the test calls it a hang. Generous: a loaded
 /// two-core machine running Node servers and several test binaries is slow, and oidc-provider's
@@ -510,49 +514,40 @@ impl Drop for NodeServer {
 
 // ----- canned responses -----
 
-/// A server on 127.0.0.1 that answers every request with the same response and counts them;
-/// for behaviour no real server shows on purpose. Stops when dropped.
+/// A server on 127.0.0.1 that answers every request with the same JSON response and counts
+/// them; for behaviour no real server shows on purpose (a 403 that never ends).
 pub struct CannedServer {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     requests: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl CannedServer {
-    /// Serves `status` with `headers` and a JSON `body`.
-    pub async fn start(status: u16, headers: &[(&str, &str)], body: &str) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind canned server");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        let mut head = format!("HTTP/1.1 {status} Canned\r\n");
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str(&format!(
-            "content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-            body.len()
-        ));
-        let response: Arc<[u8]> = [head.as_bytes(), body.as_bytes()].concat().into();
+    /// Serves `status` (such as `403 Forbidden`) with `headers` and a JSON `body`.
+    pub async fn start(status: &'static str, headers: &[(&str, &str)], body: &str) -> Self {
         let requests = Arc::new(AtomicUsize::new(0));
         let counter = requests.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let (response, counter) = (response.clone(), counter.clone());
-                tokio::spawn(async move {
-                    if read_request(&mut stream).await {
-                        counter.fetch_add(1, Ordering::SeqCst);
-                        let _ = stream.write_all(&response).await;
-                        let _ = stream.shutdown().await;
-                    }
-                });
+        let mut headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        headers.push(("content-type".into(), "application/json".into()));
+        let (headers, body): (Arc<[(String, String)]>, Arc<str>) = (headers.into(), body.into());
+        let addr = serve(move |_request, stream| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let (headers, body) = (headers.clone(), body.clone());
+            async move {
+                let headers: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                respond(stream, status, &headers, body.as_bytes()).await;
             }
-        });
+        })
+        .await;
         Self {
-            url,
+            url: format!("http://{addr}"),
             requests,
-            task,
         }
     }
 
@@ -560,37 +555,4 @@ impl CannedServer {
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
-}
-
-impl Drop for CannedServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Reads one request (head and `content-length` body); false if the peer went away.
-async fn read_request(stream: &mut tokio::net::TcpStream) -> bool {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = find(&buf, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + length {
-                return true;
-            }
-        }
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }

@@ -12,6 +12,10 @@ use url::Url;
 pub const REDIRECT_URI: &str = "http://127.0.0.1/callback";
 
 pub async fn start(config: Config) -> (DevServerHandle, Client) {
+    // In a workspace build, cargo unifies reqwest's features with the native crate's
+    // `rustls-no-provider`, and reqwest then needs a process-wide crypto provider even for
+    // plain http. Installing ring's is harmless when another test did it first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let server = DevServer::start(config).await.expect("server starts");
     let http = Client::builder()
         .redirect(redirect::Policy::none())

@@ -1,0 +1,257 @@
+//! `HttpDriver` against local servers: exactly the request, no redirects, capped bodies,
+//! time-outs, concurrency, and the discovery loop.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Request, respond, serve};
+use mcpauth::{Error, HttpDriver};
+use mcpauth_core::discovery::Discovery;
+use mcpauth_core::{HttpRequest, Policy};
+use tokio::io::AsyncWriteExt as _;
+use tokio::sync::Mutex;
+use url::Url;
+
+fn driver() -> HttpDriver {
+    HttpDriver::new(Duration::from_secs(5)).unwrap()
+}
+
+fn url(addr: std::net::SocketAddr, path: &str) -> Url {
+    Url::parse(&format!("http://{addr}{path}")).unwrap()
+}
+
+#[tokio::test]
+async fn redirects_are_handed_to_the_core_not_followed() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let addr = serve(move |req: Request, stream| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            match req.target() {
+                "/start" => respond(stream, "302 Found", &[("location", "/target")], b"").await,
+                _ => respond(stream, "200 OK", &[], b"{}").await,
+            }
+        }
+    })
+    .await;
+    let resp = driver()
+        .send(HttpRequest::get_json(url(addr, "/start")))
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 302);
+    assert_eq!(resp.header("location"), Some("/target"));
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "the redirect must not be followed"
+    );
+
+    let mut follow = HttpRequest::get_json(url(addr, "/start"));
+    follow.follow_redirects = true;
+    let resp = driver().send(follow).await.unwrap();
+    assert_eq!((resp.status, resp.body.as_slice()), (200, &b"{}"[..]));
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn an_endless_body_is_cut_at_the_cap_plus_one_byte() {
+    let written = Arc::new(AtomicUsize::new(0));
+    let counter = written.clone();
+    let addr = serve(move |_req, mut stream| {
+        let counter = counter.clone();
+        async move {
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n";
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let chunk = vec![b'x'; 16 * 1024];
+            // Until the client hangs up.
+            while stream.write_all(&chunk).await.is_ok() {
+                counter.fetch_add(chunk.len(), Ordering::SeqCst);
+            }
+        }
+    })
+    .await;
+    let mut req = HttpRequest::get_json(url(addr, "/huge"));
+    req.max_response_bytes = 1000;
+    let resp = driver().send(req).await.unwrap();
+    assert_eq!(resp.body.len(), 1001);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The server stopped when the client hung up: only socket buffers' worth went out.
+    let sent = written.load(Ordering::SeqCst);
+    assert!(
+        sent < 64 * 1024 * 1024,
+        "the client kept reading: {sent} bytes"
+    );
+}
+
+#[tokio::test]
+async fn a_body_within_the_cap_arrives_whole() {
+    let addr = serve(|_req, stream| async move {
+        respond(stream, "200 OK", &[], &[b'y'; 1000]).await;
+    })
+    .await;
+    let mut req = HttpRequest::get_json(url(addr, "/"));
+    req.max_response_bytes = 1000;
+    assert_eq!(driver().send(req).await.unwrap().body.len(), 1000);
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out() {
+    let addr = serve(|_req, stream| async move {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(stream);
+    })
+    .await;
+    let driver = HttpDriver::new(Duration::from_millis(300)).unwrap();
+    let started = Instant::now();
+    let err = driver
+        .send(HttpRequest::get_json(url(addr, "/stall")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(err.to_string().contains("/stall"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_past_the_deadline_times_out() {
+    let addr = serve(|_req, mut stream| async move {
+        let head = "HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n";
+        stream.write_all(head.as_bytes()).await.unwrap();
+        while stream.write_all(b"x").await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let driver = HttpDriver::new(Duration::from_millis(400)).unwrap();
+    let err = driver
+        .send(HttpRequest::get_json(url(addr, "/trickle")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn send_all_sends_concurrently() {
+    // Each request is held 300 ms; the server notes when each arrived and was answered.
+    let spans: Arc<Mutex<Vec<(Instant, Instant)>>> = Arc::default();
+    let log = spans.clone();
+    let addr = serve(move |_req, stream| {
+        let log = log.clone();
+        async move {
+            let arrived = Instant::now();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            log.lock().await.push((arrived, Instant::now()));
+            respond(stream, "200 OK", &[], b"{}").await;
+        }
+    })
+    .await;
+    let reqs = vec![
+        ("a", HttpRequest::get_json(url(addr, "/a"))),
+        ("b", HttpRequest::get_json(url(addr, "/b"))),
+        ("c", HttpRequest::get_json(url(addr, "/c"))),
+    ];
+    let results = driver().send_all(reqs).await;
+    let ids: Vec<&str> = results.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    assert!(
+        results
+            .iter()
+            .all(|(_, r)| r.as_ref().unwrap().status == 200)
+    );
+    let spans = spans.lock().await;
+    let last_arrival = spans.iter().map(|s| s.0).max().unwrap();
+    let first_answer = spans.iter().map(|s| s.1).min().unwrap();
+    assert!(
+        last_arrival < first_answer,
+        "every request must arrive before the first is answered"
+    );
+}
+
+#[tokio::test]
+async fn the_request_is_sent_exactly_as_built() {
+    let seen: Arc<Mutex<Option<Request>>> = Arc::default();
+    let log = seen.clone();
+    let addr = serve(move |req, stream| {
+        let log = log.clone();
+        async move {
+            *log.lock().await = Some(req);
+            respond(
+                stream,
+                "400 Bad Request",
+                &[("x-answer", "42")],
+                br#"{"error":"x"}"#,
+            )
+            .await;
+        }
+    })
+    .await;
+    let mut req = HttpRequest::post_form(url(addr, "/token?a=1"), &[("grant_type", "x y")]);
+    req.push_header("Authorization", "Basic abc");
+    let resp = driver().send(req).await.unwrap();
+    assert_eq!(resp.status, 400, "a non-2xx status is the core's to judge");
+    assert_eq!(resp.header("X-Answer"), Some("42"));
+    assert_eq!(resp.body, br#"{"error":"x"}"#);
+    let req = seen.lock().await.take().unwrap();
+    assert_eq!((req.method(), req.target()), ("POST", "/token?a=1"));
+    assert_eq!(req.header("authorization"), Some("Basic abc"));
+    assert_eq!(
+        req.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(req.body, b"grant_type=x+y");
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_transport_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let target = Url::parse(&format!("http://127.0.0.1:{port}/x?secret=1")).unwrap();
+    let err = driver()
+        .send(HttpRequest::get_json(target))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    assert_eq!(err.code(), "TRANSPORT");
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("127.0.0.1:{port}/x")), "{msg}");
+    assert!(
+        !msg.contains("secret"),
+        "queries stay out of messages: {msg}"
+    );
+}
+
+#[tokio::test]
+async fn discover_finds_the_dev_servers_authorization_server() {
+    let server = mcpauth_devserver::DevServer::start(mcpauth_devserver::Config::default())
+        .await
+        .unwrap();
+    let discovery = Discovery::new(&server.mcp_url, None, Policy::default()).unwrap();
+    let found = driver().discover(discovery).await.unwrap();
+    assert_eq!(found.issuer, server.issuer);
+    assert_eq!(found.resource.as_str(), server.mcp_url);
+    assert!(found.resource_metadata.is_some());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn discover_returns_the_cores_verdict_when_nothing_is_found() {
+    let addr = serve(|_req, stream| async move {
+        respond(stream, "404 Not Found", &[], b"").await;
+    })
+    .await;
+    let discovery = Discovery::new(&format!("http://{addr}/mcp"), None, Policy::default()).unwrap();
+    let err = driver().discover(discovery).await.unwrap_err();
+    assert!(matches!(err, Error::Core(_)), "{err:?}");
+}
