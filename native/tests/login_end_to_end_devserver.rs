@@ -1,5 +1,6 @@
 //! A login works end to end against the dev server, in each of the three ways a user can
-//! authorize (browser through the loopback server, device code, pasted redirect), and the
+//! authorize (browser through the loopback server, device code, pasted redirect; a device
+//! login also waits for the user's approval, or reports their denial), and the
 //! stored login then serves `status`, `access_token` and `logout` (with revocation). A first
 //! login from a bare 401 costs a small, fixed number of requests.
 #![allow(
@@ -14,8 +15,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{TestClock, TestUi, login, login_options, mcp_status};
-use mcpauth::{Flow, MemoryStore, Session};
+use common::{
+    LOGIN_DEADLINE, TestClock, TestUi, login, login_options, mcp_status, wait_until, within,
+};
+use mcpauth::{Error, Flow, MemoryStore, Session};
 use mcpauth_devserver::{Config, DevServerHandle, Endpoint};
 
 /// Requests a first login to the co-hosted dev server sends itself (the browser's GET of the
@@ -98,6 +101,73 @@ async fn device_login_gets_a_working_token() {
     let polls = stats.token_requests("urn:ietf:params:oauth:grant-type:device_code");
     assert_eq!(polls, 2, "{stats:#?}");
     assert_token_works(&server, &session).await;
+}
+
+/// Starts a device login on a dev server that waits for the user, and returns the running
+/// login and the user code once the session has polled at least once.
+async fn pending_device_login(
+    server: &DevServerHandle,
+) -> (
+    tokio::task::JoinHandle<mcpauth::Result<mcpauth::LoginSummary>>,
+    String,
+    Arc<TestUi>,
+) {
+    let (session, ui) = new_session();
+    let mut options = login_options();
+    options.flow = Flow::Device;
+    let url = server.mcp_url.clone();
+    let login = tokio::spawn(async move { session.login(&url, &options).await });
+    let polled = || {
+        server
+            .stats()
+            .token_requests("urn:ietf:params:oauth:grant-type:device_code")
+            > 0
+    };
+    wait_until(Duration::from_secs(60), "the first device poll", polled).await;
+    let code = ui.log().user_codes.first().cloned().expect("a user code");
+    (login, code, ui)
+}
+
+fn waiting_devserver_config() -> Config {
+    Config {
+        auto_approve: false,
+        device_interval: Duration::from_secs(1),
+        ..Config::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_login_waits_for_the_users_approval() {
+    let server = common::devserver(waiting_devserver_config()).await;
+    let (login, user_code, _ui) = pending_device_login(&server).await;
+    assert!(server.decide_device(&user_code, true));
+    let summary = within(LOGIN_DEADLINE, "the device login", login)
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e} [{}]", e.code()));
+    assert!(summary.grant.tokens.refresh_token.is_some());
+    let stats = server.stats();
+    let polls = stats.token_requests("urn:ietf:params:oauth:grant-type:device_code");
+    assert!(polls >= 2, "{stats:#?}");
+    let token = summary.grant.tokens.access_token;
+    assert_eq!(mcp_status(&server.mcp_url, Some(token.secret())).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_device_login_reports_access_denied() {
+    let server = common::devserver(waiting_devserver_config()).await;
+    let (login, user_code, ui) = pending_device_login(&server).await;
+    assert!(server.decide_device(&user_code, false));
+    let err = within(LOGIN_DEADLINE, "the device login", login)
+        .await
+        .unwrap()
+        .expect_err("a denied login must fail");
+    assert_eq!(err.code(), "OAUTH_ERROR", "{err}");
+    let Error::Core(core) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(core.oauth().unwrap().error, "access_denied");
+    assert_eq!(ui.log().done, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -160,7 +160,8 @@ pub fn session(store: Arc<dyn TokenStore>, ui: &Arc<TestUi>, clock: &TestClock) 
 pub enum Approver {
     /// The authorization server approves at once (the dev server with `auto_approve`, the MCP
     /// SDK's demo AS): the "browser" GETs the authorization URL and follows the redirect to the
-    /// loopback server. Device grants are approved by the server itself on the first poll.
+    /// loopback server. Device grants are approved by the server itself on the first poll
+    /// (`auto_approve`), or by the test through `DevServerHandle::decide_device`.
     Immediate,
     /// oidc-provider's login and consent pages, walked by `tests/interop/approve.mjs`; the
     /// callback URL it prints is then fetched like a browser would.
