@@ -102,10 +102,28 @@ pub fn registration_request(
     if metadata.token_endpoint_auth_method.is_none() {
         metadata.token_endpoint_auth_method = Some(requested_auth_method(server));
     }
-    let body = serde_json::to_vec(&metadata).map_err(|e| UsageError::InvalidClientMetadata {
+    let encoding_error = |e: serde_json::Error| UsageError::InvalidClientMetadata {
         field: "client metadata",
         reason: e.to_string(),
-    })?;
+    };
+    let mut body = serde_json::to_value(&metadata).map_err(encoding_error)?;
+    // RFC 7591 §2: an omitted `response_types` means `code`, which needs redirect URIs. A
+    // client without the code grant (device flow only) must send the empty list, or servers
+    // such as oidc-provider refuse it for having no redirect URIs.
+    let without_code = !metadata.grant_types.is_empty()
+        && !metadata
+            .grant_types
+            .iter()
+            .any(|g| g == GRANT_AUTHORIZATION_CODE);
+    if metadata.response_types.is_empty() && without_code {
+        if let Some(object) = body.as_object_mut() {
+            object.insert(
+                "response_types".into(),
+                serde_json::Value::Array(Vec::new()),
+            );
+        }
+    }
+    let body = serde_json::to_vec(&body).map_err(encoding_error)?;
     let mut req = HttpRequest::post_json(endpoint, body);
     req.max_response_bytes = policy.max_response_bytes;
     Ok(req)
@@ -350,6 +368,30 @@ mod tests {
             web.token_endpoint_auth_method,
             Some(TokenEndpointAuthMethod::None)
         );
+    }
+
+    #[test]
+    fn a_client_without_the_code_grant_says_it_uses_no_response_type() {
+        // Omitted, `response_types` would default to `code` (RFC 7591 §2) and oidc-provider
+        // would demand redirect URIs.
+        let mut client = ClientMetadata::native("device only", Vec::new()).with_device_code_grant();
+        client.grant_types = vec![GRANT_REFRESH_TOKEN.into(), GRANT_DEVICE_CODE.into()];
+        client.response_types = Vec::new();
+        let body =
+            body_json(&registration_request(&server(), &client, &Policy::default()).unwrap());
+        assert_eq!(body["response_types"], json!([]));
+        assert!(body.get("redirect_uris").is_none());
+
+        // With the code grant, or with no grant types at all, nothing changes.
+        let browser = ClientMetadata::native("cli", vec!["http://127.0.0.1:1/cb".into()]);
+        let body =
+            body_json(&registration_request(&server(), &browser, &Policy::default()).unwrap());
+        assert_eq!(body["response_types"], json!(["code"]));
+        let mut bare = browser.clone();
+        bare.grant_types = Vec::new();
+        bare.response_types = Vec::new();
+        let body = body_json(&registration_request(&server(), &bare, &Policy::default()).unwrap());
+        assert!(body.get("response_types").is_none());
     }
 
     #[test]

@@ -1,108 +1,559 @@
-//! A raw HTTP/1.1 test server on 127.0.0.1, for behaviour a framework would hide: endless
-//! bodies, stalls, exact timestamps.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! Helpers shared by the native crate's scenario and interop tests: a headless [`TestUi`], a
+//! movable clock, HTTP clients, deadlines, the dev server, the Node interop servers, and raw
+//! HTTP servers ([`raw`]) for behaviour no real server has (a 403 that never ends).
+#![allow(dead_code)] // each test binary uses its own subset of these helpers
 
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use mcpauth::session::{LoginOptions, LoginSummary, Session};
+use mcpauth::store::TokenStore;
+use mcpauth::ui::{BoxFuture, LoginUi};
+use mcpauth::{Error, Result};
+use mcpauth_core::{DeviceAuthorization, Time};
+use mcpauth_devserver::{Config, DevServer, DevServerHandle};
+use serde_json::Value;
+use url::Url;
 
-/// A request as received.
-#[derive(Debug, Clone)]
-pub struct Request {
-    /// The request line and headers, as text.
-    pub head: String,
-    /// The body (by Content-Length).
-    pub body: Vec<u8>,
+mod raw;
+
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use raw::{Request, respond, serve};
+
+/// How long any one login may take before the test calls it a hang. Generous: a loaded
+/// two-core machine running Node servers and several test binaries is slow, and oidc-provider's
+/// device flow alone waits 5 s between polls.
+pub const LOGIN_DEADLINE: Duration = Duration::from_secs(90);
+
+/// What tests give a login to wait for the user (the loopback callback, the device grant).
+pub const USER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Installs the *ring* TLS provider that the crate's reqwest build (`rustls-no-provider`)
+/// needs before any `reqwest::Client` outside [`mcpauth::HttpDriver`] can be built.
+pub fn init() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-impl Request {
-    /// The request line's method.
-    pub fn method(&self) -> &str {
-        self.head.split(' ').next().unwrap_or_default()
+/// A plain HTTP client for tests: no proxy, a generous time-out, redirects followed or not.
+pub fn http_client(follow_redirects: bool) -> reqwest::Client {
+    init();
+    let policy = if follow_redirects {
+        reqwest::redirect::Policy::limited(10)
+    } else {
+        reqwest::redirect::Policy::none()
+    };
+    reqwest::Client::builder()
+        .redirect(policy)
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("test HTTP client")
+}
+
+/// Login options for tests: the user "answers" within [`USER_TIMEOUT`].
+pub fn login_options() -> LoginOptions {
+    let mut options = LoginOptions::default();
+    options.timeout = USER_TIMEOUT;
+    options
+}
+
+/// Runs `fut`, failing the test (not hanging it) if it takes longer than `limit`.
+pub async fn within<F: Future>(limit: Duration, what: &str, fut: F) -> F::Output {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(out) => out,
+        Err(_) => panic!("{what} did not finish within {limit:?}"),
+    }
+}
+
+/// Polls `check` every 10 ms until it holds, failing the test after `limit`.
+pub async fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    within(limit, what, async {
+        while !check() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+/// Logs in, failing the test with the error, its code and what the UI saw.
+pub async fn login(
+    session: &Session,
+    ui: &TestUi,
+    server_url: &str,
+    options: &LoginOptions,
+) -> LoginSummary {
+    let outcome = within(LOGIN_DEADLINE, "login", session.login(server_url, options)).await;
+    match outcome {
+        Ok(summary) => summary,
+        Err(e) => panic!(
+            "login to {server_url} failed: {e} [{}]\nUI: {:#?}",
+            e.code(),
+            ui.log()
+        ),
+    }
+}
+
+/// A short, non-secret fingerprint of a token for comparisons in output.
+pub fn fingerprint(token: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(token.as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+// ----- time -----
+
+/// A clock that starts at the system time and can be moved forward, for
+/// [`SessionBuilder::clock`](mcpauth::session::SessionBuilder::clock).
+#[derive(Clone, Debug, Default)]
+pub struct TestClock {
+    offset_ms: Arc<AtomicU64>,
+}
+
+impl TestClock {
+    /// A clock running `offset` ahead of the system clock.
+    pub fn ahead_by(offset: Duration) -> Self {
+        let clock = Self::default();
+        clock.advance(offset);
+        clock
     }
 
-    /// The request target.
-    pub fn target(&self) -> &str {
-        self.head.split(' ').nth(1).unwrap_or_default()
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).expect("a test-sized duration");
+        self.offset_ms.fetch_add(ms, Ordering::SeqCst);
     }
 
-    /// The first value of header `name`.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().skip(1).find_map(|line| {
-            let (n, v) = line.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    /// The current (moved) time.
+    pub fn now(&self) -> Time {
+        Time::from(SystemTime::now())
+            .add(Duration::from_millis(self.offset_ms.load(Ordering::SeqCst)))
+    }
+
+    /// The clock as a session takes it.
+    pub fn source(&self) -> impl Fn() -> Time + Send + Sync + 'static {
+        let clock = self.clone();
+        move || clock.now()
+    }
+}
+
+/// A session over `store` with `ui` and `clock`.
+pub fn session(store: Arc<dyn TokenStore>, ui: &Arc<TestUi>, clock: &TestClock) -> Session {
+    let ui: Arc<dyn LoginUi> = ui.clone();
+    Session::builder(store)
+        .ui(ui)
+        .clock(clock.source())
+        .timeout(Duration::from_secs(30))
+        .client_name("mcpauth tests")
+        .build()
+        .expect("session")
+}
+
+// ----- the headless user -----
+
+/// How the [`TestUi`] approves authorizations.
+#[derive(Clone, Debug)]
+pub enum Approver {
+    /// The authorization server approves at once (the dev server with `auto_approve`, the MCP
+    /// SDK's demo AS): the "browser" GETs the authorization URL and follows the redirect to the
+    /// loopback server. Device grants are approved by the server itself on the first poll
+    /// (`auto_approve`), or by the test through `DevServerHandle::decide_device`.
+    Immediate,
+    /// oidc-provider's login and consent pages, walked by `tests/interop/approve.mjs`; the
+    /// callback URL it prints is then fetched like a browser would.
+    OidcProvider {
+        /// The issuer, for the device page.
+        issuer: String,
+    },
+}
+
+/// What the [`TestUi`] was asked to do, and what went wrong on its side.
+#[derive(Clone, Debug, Default)]
+pub struct UiLog {
+    /// Every authorization URL shown (browser and paste flows), in order.
+    pub authorization_urls: Vec<Url>,
+    /// Every device user code shown.
+    pub user_codes: Vec<String>,
+    /// Failures of the approval tasks (a login waiting on the loopback then times out).
+    pub failures: Vec<String>,
+    /// How many logins finished successfully.
+    pub done: usize,
+}
+
+impl UiLog {
+    /// The `scope` parameter of the `n`th authorization URL.
+    pub fn scope_of(&self, n: usize) -> Option<String> {
+        let url = self.authorization_urls.get(n)?;
+        url.query_pairs()
+            .find(|(k, _)| k == "scope")
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+/// A [`LoginUi`] that approves headlessly, as a person clicking "approve" would.
+pub struct TestUi {
+    approver: Approver,
+    browser: reqwest::Client,
+    manual: reqwest::Client,
+    log: Arc<Mutex<UiLog>>,
+}
+
+impl TestUi {
+    /// A UI for servers that approve at once.
+    pub fn immediate() -> Arc<Self> {
+        Self::new(Approver::Immediate)
+    }
+
+    /// A UI for oidc-provider at `issuer`.
+    pub fn oidc_provider(issuer: &str) -> Arc<Self> {
+        Self::new(Approver::OidcProvider {
+            issuer: issuer.to_owned(),
         })
     }
+
+    fn new(approver: Approver) -> Arc<Self> {
+        Arc::new(Self {
+            approver,
+            browser: http_client(true),
+            manual: http_client(false),
+            log: Arc::default(),
+        })
+    }
+
+    /// A snapshot of what happened so far.
+    pub fn log(&self) -> UiLog {
+        lock(&self.log).clone()
+    }
+
+    fn record(&self, update: impl FnOnce(&mut UiLog)) {
+        update(&mut lock(&self.log));
+    }
+
+    /// The callback URL for the authorization at `url`, without visiting it.
+    async fn approve(&self, url: &Url) -> std::result::Result<String, String> {
+        match &self.approver {
+            Approver::Immediate => {
+                let resp = self
+                    .manual
+                    .get(url.as_str())
+                    .send()
+                    .await
+                    .map_err(|e| format!("GET {url}: {e}"))?;
+                let location = resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| format!("GET {url}: {} without Location", resp.status()))?;
+                Ok(location.to_owned())
+            }
+            Approver::OidcProvider { .. } => approve_mjs(&["authorize", url.as_str()]).await,
+        }
+    }
 }
 
-/// Serves every connection with `handler` until the runtime ends; returns the address.
-pub async fn serve<F, Fut>(handler: F) -> SocketAddr
-where
-    F: Fn(Request, TcpStream) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let handler = Arc::new(handler);
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let handler = handler.clone();
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl LoginUi for TestUi {
+    fn authorize(&self, url: &Url) {
+        self.record(|l| l.authorization_urls.push(url.clone()));
+        let approver = self.approver.clone();
+        let (browser, manual, log) = (self.browser.clone(), self.manual.clone(), self.log.clone());
+        let url = url.clone();
+        tokio::spawn(async move {
+            let visited = match approver {
+                // Follows the redirect chain, so the last hop lands on the loopback server.
+                Approver::Immediate => visit(&browser, url.as_str()).await,
+                Approver::OidcProvider { .. } => {
+                    match approve_mjs(&["authorize", url.as_str()]).await {
+                        Ok(callback) => visit(&manual, &callback).await,
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            if let Err(e) = visited {
+                lock(&log).failures.push(e);
+            }
+        });
+    }
+
+    fn paste_redirect(&self, url: &Url) -> BoxFuture<'_, Result<String>> {
+        self.record(|l| l.authorization_urls.push(url.clone()));
+        let url = url.clone();
+        Box::pin(async move {
+            self.approve(&url).await.map_err(|reason| {
+                self.record(|l| l.failures.push(reason.clone()));
+                Error::Callback { reason }
+            })
+        })
+    }
+
+    fn device_code(&self, authorization: &DeviceAuthorization) {
+        let user_code = authorization.user_code.clone();
+        self.record(|l| l.user_codes.push(user_code.clone()));
+        if let Approver::OidcProvider { issuer } = &self.approver {
+            let (issuer, log) = (issuer.clone(), self.log.clone());
             tokio::spawn(async move {
-                if let Some(req) = read_request(&mut stream).await {
-                    handler(req, stream).await;
+                if let Err(e) = approve_mjs(&["device", &issuer, &user_code]).await {
+                    lock(&log).failures.push(e);
                 }
             });
         }
-    });
-    addr
+    }
+
+    fn done(&self) {
+        self.record(|l| l.done += 1);
+    }
 }
 
-async fn read_request(stream: &mut TcpStream) -> Option<Request> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let end = loop {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-    let mut req = Request {
-        head,
-        body: buf[end..].to_vec(),
-    };
-    let len: usize = req
-        .header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    while req.body.len() < len {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            break;
-        }
-        req.body.extend_from_slice(&chunk[..n]);
+/// GETs `url` (the loopback callback, possibly through redirects); a non-2xx page is a failure.
+async fn visit(client: &reqwest::Client, url: &str) -> std::result::Result<(), String> {
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("GET {url}: {status}: {}", truncate(&body, 300)))
     }
-    Some(req)
 }
 
-/// Writes a complete response with a Content-Length and closes.
-pub async fn respond(mut stream: TcpStream, status: &str, headers: &[(&str, &str)], body: &[u8]) {
-    let mut head = format!(
-        "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n",
-        body.len()
-    );
-    for (n, v) in headers {
-        head.push_str(&format!("{n}: {v}\r\n"));
+/// Runs `node tests/interop/approve.mjs <args>` and returns its one line of output.
+async fn approve_mjs(args: &[&str]) -> std::result::Result<String, String> {
+    let run = tokio::process::Command::new("node")
+        .arg(interop_path("approve.mjs"))
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = match tokio::time::timeout(Duration::from_secs(60), run).await {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => return Err(format!("approve.mjs {}: cannot run node: {e}", args[0])),
+        Err(_) => return Err(format!("approve.mjs {} did not finish in 60 s", args[0])),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if out.status.success() && !stdout.is_empty() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "approve.mjs {} failed ({}): {}",
+            args[0],
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
-    head.push_str("\r\n");
-    let _ = stream.write_all(head.as_bytes()).await;
-    let _ = stream.write_all(body).await;
-    let _ = stream.shutdown().await;
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => s.get(..i).unwrap_or(s),
+        None => s,
+    }
+}
+
+// ----- the dev server and MCP requests -----
+
+/// Starts the dev server with `config`.
+pub async fn devserver(config: Config) -> DevServerHandle {
+    DevServer::start(config).await.expect("dev server starts")
+}
+
+/// The dev server with automatic approval and otherwise default settings.
+pub async fn auto_approving_devserver() -> DevServerHandle {
+    devserver(Config {
+        auto_approve: true,
+        ..Config::default()
+    })
+    .await
+}
+
+/// A JSON-RPC request body.
+pub fn rpc(id: u64, method: &str, params: Value) -> String {
+    serde_json::json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params })
+        .to_string()
+}
+
+/// A `tools/call` body for `name`.
+pub fn tool_call(name: &str) -> String {
+    rpc(
+        1,
+        "tools/call",
+        serde_json::json!({ "name": name, "arguments": { "text": "hi" } }),
+    )
+}
+
+/// An MCP POST as streamable HTTP clients send it.
+pub fn mcp_post(http: &reqwest::Client, url: &str, body: String) -> reqwest::RequestBuilder {
+    http.post(url)
+        .header(
+            reqwest::header::ACCEPT,
+            "application/json, text/event-stream",
+        )
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+}
+
+/// The status of an MCP `tools/list` sent with `token` (or none).
+pub async fn mcp_status(url: &str, token: Option<&str>) -> u16 {
+    let mut request = mcp_post(&http_client(false), url, rpc(1, "tools/list", Value::Null));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("MCP request").status().as_u16()
+}
+
+// ----- Node interop servers -----
+
+/// `tests/interop/<name>`.
+pub fn interop_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/interop")
+        .join(name)
+}
+
+/// Fails the test, with what to do, when Node or the interop packages are missing. Interop
+/// tests never skip: a missing peer would otherwise pass silently.
+pub fn require_interop() {
+    match Command::new("node").arg("--version").output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!(
+            "interop tests need Node 20+, but `node --version` failed ({}); install Node and run scripts/setup",
+            out.status
+        ),
+        Err(e) => panic!(
+            "interop tests need Node 20+ on PATH, but `node` cannot run ({e}); install Node and run scripts/setup"
+        ),
+    }
+    for package in ["oidc-provider", "@modelcontextprotocol/sdk", "express"] {
+        let manifest = interop_path("node_modules")
+            .join(package)
+            .join("package.json");
+        assert!(
+            manifest.is_file(),
+            "interop tests need tests/interop/node_modules ({package} is missing): run \
+             `npm ci --prefix tests/interop` (scripts/setup does it)"
+        );
+    }
+}
+
+/// A Node server from `tests/interop`, killed when dropped.
+pub struct NodeServer {
+    child: Child,
+    /// The JSON ready line.
+    pub ready: Value,
+}
+
+impl NodeServer {
+    /// Starts `node tests/interop/<script>` with `env` and waits (up to 60 s) for its ready line.
+    pub fn start(script: &str, env: &[(&str, &str)]) -> Self {
+        require_interop();
+        let stderr = if std::env::var_os("INTEROP_DEBUG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        };
+        let mut child = Command::new("node")
+            .arg(interop_path(script))
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start node {script}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = tx.send(reader.read_line(&mut line).map(|_| line));
+            // Keep the pipe open (and drained) for as long as the server lives.
+            let mut sink = String::new();
+            while matches!(reader.read_line(&mut sink), Ok(n) if n > 0) {
+                sink.clear();
+            }
+        });
+        let mut server = Self {
+            child,
+            ready: Value::Null,
+        };
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(line)) if !line.trim().is_empty() => line,
+            Ok(_) => panic!(
+                "{script} exited before its ready line; rerun with INTEROP_DEBUG=1 to see why"
+            ),
+            Err(_) => panic!("{script} printed no ready line within 60 s"),
+        };
+        server.ready = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("{script}: ready line is not JSON ({e}): {line}"));
+        server
+    }
+
+    /// A string field of the ready line.
+    pub fn field(&self, name: &str) -> String {
+        self.ready[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("ready line has no {name}: {}", self.ready))
+            .to_owned()
+    }
+}
+
+impl Drop for NodeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ----- canned responses -----
+
+/// A server on 127.0.0.1 that answers every request with the same JSON response and counts
+/// them; for behaviour no real server shows on purpose (a 403 that never ends).
+pub struct CannedServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    requests: Arc<AtomicUsize>,
+}
+
+impl CannedServer {
+    /// Serves `status` (such as `403 Forbidden`) with `headers` and a JSON `body`.
+    pub async fn start(status: &'static str, headers: &[(&str, &str)], body: &str) -> Self {
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = requests.clone();
+        let mut headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        headers.push(("content-type".into(), "application/json".into()));
+        let (headers, body): (Arc<[(String, String)]>, Arc<str>) = (headers.into(), body.into());
+        let addr = serve(move |_request, stream| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let (headers, body) = (headers.clone(), body.clone());
+            async move {
+                let headers: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                respond(stream, status, &headers, body.as_bytes()).await;
+            }
+        })
+        .await;
+        Self {
+            url: format!("http://{addr}"),
+            requests,
+        }
+    }
+
+    /// Requests answered so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
 }
