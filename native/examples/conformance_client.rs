@@ -189,7 +189,10 @@ impl LoginUi for FollowRedirect {
 struct Mcp {
     auth: AuthClient,
     url: String,
+    /// The `MCP-Protocol-Version` sent: the runner's, then the one `initialize` negotiated.
     version: String,
+    /// The 2026-07-28 wire, chosen once at the start.
+    stateless: bool,
     session_id: Option<String>,
     next_id: u64,
 }
@@ -199,19 +202,16 @@ impl Mcp {
         Self {
             auth,
             url,
+            stateless: version == STATELESS_VERSION,
             version,
             session_id: None,
             next_id: 1,
         }
     }
 
-    fn stateless(&self) -> bool {
-        self.version == STATELESS_VERSION
-    }
-
     /// The 2025-11-25 handshake; nothing on the stateless wire.
     async fn connect(&mut self) -> Result<()> {
-        if self.stateless() {
+        if self.stateless {
             return Ok(());
         }
         let params = json!({
@@ -283,7 +283,7 @@ impl Mcp {
         if let Some(session_id) = &self.session_id {
             headers.push(("mcp-session-id", session_id.clone()));
         }
-        if let (true, Some(params)) = (self.stateless(), params.as_object_mut()) {
+        if let (true, Some(params)) = (self.stateless, params.as_object_mut()) {
             let meta = json!({
                 "io.modelcontextprotocol/protocolVersion": self.version,
                 "io.modelcontextprotocol/clientCapabilities": {},
