@@ -26,7 +26,8 @@ pub struct AuthClient {
 }
 
 impl AuthClient {
-    /// A client over `session` that refreshes but never starts a login by itself.
+    /// A client over `session` that refreshes but never starts a login by itself. `http`
+    /// sends the MCP requests; start it from [`crate::http::client_builder`].
     #[must_use]
     pub fn new(session: Session, http: reqwest::Client) -> Self {
         Self {

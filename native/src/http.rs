@@ -45,10 +45,8 @@ impl HttpDriver {
     /// (for example, when the platform's certificate store cannot be opened).
     pub fn new(timeout: Duration) -> Result<Self> {
         let build = |policy| {
-            reqwest::Client::builder()
-                .tls_backend_preconfigured(tls_config()?)
+            client_builder()?
                 .redirect(policy)
-                .user_agent(concat!("mcpauth/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .map_err(|e| client_error(&e))
         };
@@ -180,6 +178,22 @@ impl HttpDriver {
     }
 }
 
+/// A reqwest client builder with mcpauth's TLS set up (rustls with *ring*, the OS trust store)
+/// and its user agent: for the client an [`AuthClient`](crate::AuthClient) sends MCP requests
+/// with.
+///
+/// The crate builds reqwest without a default TLS provider, so a plain
+/// `reqwest::Client::builder()` would panic on its first https request; start from this one.
+/// It follows redirects by default (reqwest's policy); set `.redirect(..)` to change that.
+///
+/// # Errors
+/// [`Error::Transport`] when the platform's certificate store cannot be opened.
+pub fn client_builder() -> Result<reqwest::ClientBuilder> {
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(tls_config()?)
+        .user_agent(concat!("mcpauth/", env!("CARGO_PKG_VERSION"))))
+}
+
 /// Reads at most `limit` bytes of the body, chunk by chunk, then drops the connection.
 async fn read_capped(resp: &mut reqwest::Response, limit: usize) -> reqwest::Result<Vec<u8>> {
     const INITIAL_CAPACITY: usize = 16 * 1024;
@@ -260,5 +274,6 @@ mod tests {
     #[test]
     fn tls_builds_with_ring_and_the_platform_verifier() {
         HttpDriver::new(Duration::from_secs(1)).unwrap();
+        client_builder().unwrap().build().unwrap();
     }
 }
