@@ -193,8 +193,8 @@ async function deviceFlow({ auth, rec }) {
 test('device flow (client with a redirect URI too): user code, approval, polling, grant', () =>
   deviceFlow(client({ redirectUri: 'http://127.0.0.1:9/callback' })));
 
-// A device-only client registers without redirect URIs; oidc-provider then needs an explicit
-// `response_types: []`, which the core does not send yet (core-requests R15).
+// A device-only client registers without redirect URIs; oidc-provider then needs the explicit
+// `response_types: []` the core sends (RFC 7591 would otherwise default it to `code`).
 test('device flow (device-only client, no redirect URI)', () =>
   deviceFlow(client()));
 
