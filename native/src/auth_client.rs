@@ -26,6 +26,20 @@ pub struct AuthClient {
 }
 
 impl AuthClient {
+    /// A client over `session` with mcpauth's own HTTP client (rustls, the platform's roots).
+    ///
+    /// # Errors
+    /// [`Error::Transport`] when the platform's certificate store cannot be opened.
+    pub fn with_session(session: Session) -> Result<Self> {
+        let http = crate::http::client_builder()?
+            .build()
+            .map_err(|e| Error::Transport {
+                url: String::new(),
+                reason: format!("cannot build the HTTP client: {e}"),
+            })?;
+        Ok(Self::new(session, http))
+    }
+
     /// A client over `session` that refreshes but never starts a login by itself. `http`
     /// sends the MCP requests; start it from [`crate::http::client_builder`].
     #[must_use]

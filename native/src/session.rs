@@ -24,7 +24,7 @@ use mcpauth_core::device::{
 use mcpauth_core::grant::registration_key;
 use mcpauth_core::login::{login_resource, login_scope};
 use mcpauth_core::registration::{
-    GRANT_REFRESH_TOKEN, choose_token_endpoint_auth_method, process_registration_response,
+    choose_token_endpoint_auth_method, process_registration_response,
 };
 use mcpauth_core::token::{
     authorization_code_grant_request, is_invalid_grant, process_authorization_code_response,
@@ -429,18 +429,14 @@ impl Session {
             .cached_client(&server.issuer)?
             .filter(|c| redirect_uri.is_none() || c.redirect_uri.as_deref() == redirect_uri)
             .filter(|c| !c.registration.is_secret_expired(self.now()));
-        let mut metadata = ClientMetadata::native(
-            &self.inner.client_name,
-            redirect_uri.into_iter().map(str::to_owned).collect(),
-        );
-        if redirect_uri.is_none() {
-            // A device-flow-only client: no redirect URI, so no authorization_code grant.
-            metadata.grant_types = vec![GRANT_REFRESH_TOKEN.to_owned()];
-            metadata.response_types = Vec::new();
-        }
-        if server.device_authorization_endpoint.is_some() {
-            metadata = metadata.with_device_code_grant();
-        }
+        let name = &self.inner.client_name;
+        let metadata = match redirect_uri {
+            None => ClientMetadata::device_only(name),
+            Some(uri) if server.device_authorization_endpoint.is_some() => {
+                ClientMetadata::native(name, vec![uri.to_owned()]).with_device_code_grant()
+            }
+            Some(uri) => ClientMetadata::native(name, vec![uri.to_owned()]),
+        };
         let identity = IdentityOptions {
             preregistered,
             cached_registration: cached.map(|c| c.registration.credentials),

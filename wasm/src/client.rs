@@ -3,8 +3,7 @@
 
 use mcpauth_core::identity::client_id_metadata_document;
 use mcpauth_core::registration::{
-    GRANT_REFRESH_TOKEN, choose_token_endpoint_auth_method, process_registration_response,
-    registration_request,
+    choose_token_endpoint_auth_method, process_registration_response, registration_request,
 };
 use mcpauth_core::{
     ApplicationType, AuthorizationServerMetadata, ClientCredentials, ClientMetadata,
@@ -155,17 +154,15 @@ pub fn client_metadata(options: JsValue) -> Result<JsValue, JsValue> {
     let options: ClientMetadataOptions = from_js("options", options)?;
     let device_only = options.redirect_uris.is_empty() && options.device_grant;
     let mut metadata = match options.application_type {
+        _ if device_only => ClientMetadata::device_only(options.client_name),
         Some(ApplicationType::Web) => {
             ClientMetadata::web(options.client_name, options.redirect_uris)
         }
         _ => ClientMetadata::native(options.client_name, options.redirect_uris),
     };
-    metadata.application_type = options.application_type;
-    if device_only {
-        // The same shape as the native driver's device-only client (native/src/session.rs);
-        // see /work/notes/core-requests.md for moving this rule into the core.
-        metadata.grant_types = vec![GRANT_REFRESH_TOKEN.to_owned()];
-        metadata.response_types = Vec::new();
+    if !device_only {
+        // Unset means "infer from the redirect URIs" at registration.
+        metadata.application_type = options.application_type;
     }
     if options.device_grant {
         metadata = metadata.with_device_code_grant();

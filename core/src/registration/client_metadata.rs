@@ -98,6 +98,25 @@ impl ClientMetadata {
         Self::public(ApplicationType::Web, client_name.into(), redirect_uris)
     }
 
+    /// A native public client that only uses the device authorization grant (RFC 8628): no
+    /// redirect URI, so no `authorization_code` grant and an explicit empty `response_types`
+    /// (RFC 7591 §2 would otherwise default it to `code`, which needs a redirect URI).
+    ///
+    /// ```
+    /// let m = mcpauth_core::ClientMetadata::device_only("my-cli");
+    /// assert_eq!(m.grant_types, ["refresh_token", "urn:ietf:params:oauth:grant-type:device_code"]);
+    /// assert!(m.redirect_uris.is_empty() && m.response_types.is_empty());
+    /// ```
+    #[must_use]
+    pub fn device_only(client_name: impl Into<String>) -> Self {
+        Self {
+            grant_types: vec![GRANT_REFRESH_TOKEN.into()],
+            response_types: Vec::new(),
+            ..Self::public(ApplicationType::Native, client_name.into(), Vec::new())
+        }
+        .with_device_code_grant()
+    }
+
     fn public(
         application_type: ApplicationType,
         client_name: String,
