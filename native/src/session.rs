@@ -118,6 +118,9 @@ pub struct LoginOptions {
     /// Send one unauthenticated request to the server first, to read its `WWW-Authenticate`
     /// challenge (its `resource_metadata` and `scope`). On by default.
     pub probe: bool,
+    /// Extra headers for requests to the MCP server itself (the probe), such as an API
+    /// gateway's key. Never sent to the authorization server.
+    pub server_headers: Vec<(String, String)>,
 }
 
 impl Default for LoginOptions {
@@ -136,6 +139,7 @@ impl Default for LoginOptions {
             issuer: None,
             endpoints: None,
             probe: true,
+            server_headers: Vec::new(),
         }
     }
 }
@@ -309,7 +313,7 @@ impl Session {
         let server = ResourceUri::parse(server_url)?;
         let challenge = match (&options.challenge, options.probe) {
             (Some(c), _) => Some(c.clone()),
-            (None, true) => self.probe(&server).await,
+            (None, true) => self.probe(&server, &options.server_headers).await,
             (None, false) => None,
         };
         let discovered = self.discover(&server, challenge.as_ref(), options).await?;
@@ -359,11 +363,18 @@ impl Session {
 
     /// One unauthenticated request to learn the server's challenge. Failures are not errors:
     /// discovery then starts from the well-known URLs.
-    async fn probe(&self, server: &ResourceUri) -> Option<BearerChallenge> {
+    async fn probe(
+        &self,
+        server: &ResourceUri,
+        headers: &[(String, String)],
+    ) -> Option<BearerChallenge> {
         let body = br#"{"jsonrpc":"2.0","id":0,"method":"ping"}"#.to_vec();
         let mut req = HttpRequest::post_json(server.url().clone(), body);
         req.headers.retain(|(n, _)| n != "accept");
         req.push_header("accept", "application/json, text/event-stream");
+        for (name, value) in headers {
+            req.push_header(name, value.clone());
+        }
         let resp = self.send(req).await.ok()?;
         classify_response(&resp)
             .ok()

@@ -181,6 +181,7 @@ async fn login(session: &Session, config: &Config, args: LoginArgs) -> Result<()
     options.extra_params = server.extra_params.clone().into_iter().collect();
     options.extra_params.extend(args.params);
     options.dangerously_omit_resource = args.omit_resource || server.omit_resource;
+    options.server_headers = server.headers.clone().into_iter().collect();
     if let (Some(authorization_endpoint), Some(token_endpoint)) =
         (&server.authorization_endpoint, &server.token_endpoint)
     {
