@@ -51,7 +51,7 @@ use crate::secret::{PkceVerifier, State};
 
 mod response;
 
-pub use response::{AuthorizationResponse, validate_authorization_response};
+pub use response::{AuthorizationResponse, callback_belongs_to, validate_authorization_response};
 
 /// Parameter names the authorization request sets itself. Extra parameters may not use them:
 /// the security parameters must not be overridden, and `response_mode`, `request` and

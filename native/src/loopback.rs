@@ -28,8 +28,8 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use mcpauth_core::authorize::validate_authorization_response;
-use mcpauth_core::{AuthorizationResponse, PendingAuthorization, ProtocolError, SecurityError};
+use mcpauth_core::authorize::{callback_belongs_to, validate_authorization_response};
+use mcpauth_core::{AuthorizationResponse, PendingAuthorization};
 
 use crate::error::{Error, Result};
 
@@ -113,7 +113,8 @@ impl LoopbackServer {
         timeout: Duration,
     ) -> Result<AuthorizationResponse> {
         self.wait_with(timeout, |target| {
-            validate_authorization_response(pending, target)
+            callback_belongs_to(pending, target)
+                .then(|| validate_authorization_response(pending, target))
         })
         .await
     }
@@ -121,11 +122,13 @@ impl LoopbackServer {
     /// Serves until one callback belonging to this login arrives, and returns what
     /// `validate` made of it.
     ///
-    /// `validate` gets the request target (`/callback?code=...&state=...`). Its error ends the
-    /// wait unless [`ends_wait`] says the callback may be a forgery.
+    /// `validate` gets the request target (`/callback?code=...&state=...`) and returns `None`
+    /// for a callback that does not carry this login's state (the core's
+    /// [`callback_belongs_to`]): it may be forged by any page that knows the port, so it gets
+    /// an error page and the wait goes on. Anything else ends the wait.
     pub(crate) async fn wait_with<T, F>(self, timeout: Duration, validate: F) -> Result<T>
     where
-        F: Fn(&str) -> mcpauth_core::Result<T>,
+        F: Fn(&str) -> Option<mcpauth_core::Result<T>>,
     {
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
         let callback = Callback {
@@ -171,25 +174,6 @@ impl LoopbackServer {
     }
 }
 
-/// Whether a failed validation ends the wait.
-///
-/// Only an outcome that the core reaches *after* the state matched may end it: the server's
-/// OAuth error, an RFC 9207 `iss` problem, or a missing code. A missing or wrong state, and a
-/// malformed query (checked before the state), keep waiting: the page may be a forgery.
-pub(crate) fn ends_wait(e: &mcpauth_core::Error) -> bool {
-    match e {
-        mcpauth_core::Error::OAuth(_) => true,
-        mcpauth_core::Error::Security(s) => matches!(
-            s,
-            SecurityError::IssMissing { .. } | SecurityError::IssMismatch { .. }
-        ),
-        mcpauth_core::Error::Protocol(ProtocolError::MissingField { field, .. }) => {
-            *field == "code"
-        }
-        _ => false,
-    }
-}
-
 /// Where the one result stands.
 enum Slot<T> {
     /// No callback for this login yet.
@@ -218,7 +202,7 @@ struct Page {
 
 impl<F, T> Callback<F, T>
 where
-    F: Fn(&str) -> mcpauth_core::Result<T>,
+    F: Fn(&str) -> Option<mcpauth_core::Result<T>>,
 {
     /// The page for one request, and whether it ended the wait.
     fn handle(&self, method: &Method, host: Option<&str>, target: &str) -> (Page, bool) {
@@ -255,7 +239,16 @@ where
             );
         }
         match (self.validate)(target) {
-            Ok(value) => {
+            None => (
+                Page::new(
+                    StatusCode::BAD_REQUEST,
+                    "Not this login's callback",
+                    "This response does not carry the state of the login in progress, so it was \
+                     ignored. If you started the login, finish it in the browser tab it opened.",
+                ),
+                false,
+            ),
+            Some(Ok(value)) => {
                 *slot = Slot::Ready(Ok(value));
                 let done = Page::new(
                     StatusCode::OK,
@@ -264,13 +257,10 @@ where
                 );
                 (done, true)
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 let failed = Page::new(StatusCode::BAD_REQUEST, "Login failed", e.to_string());
-                let ends = ends_wait(&e);
-                if ends {
-                    *slot = Slot::Ready(Err(Error::Core(e)));
-                }
-                (failed, ends)
+                *slot = Slot::Ready(Err(Error::Core(e)));
+                (failed, true)
             }
         }
     }
@@ -298,7 +288,7 @@ where
 /// Serves one connection (one request: keep-alive is off); true when it delivered the result.
 async fn serve<F, T>(stream: tokio::net::TcpStream, callback: &Callback<F, T>) -> bool
 where
-    F: Fn(&str) -> mcpauth_core::Result<T>,
+    F: Fn(&str) -> Option<mcpauth_core::Result<T>>,
 {
     let delivered = AtomicBool::new(false);
     let service = hyper::service::service_fn(|req: Request<Incoming>| {

@@ -313,6 +313,16 @@ export class McpAuth {
    * latest one, so the failure is the core's `STATE_MISMATCH` or `STATE_MISSING`; the
    * genuine pending authorization is kept for the real callback.
    */
+  /**
+   * Whether `callbackUrl` answers the login started with `state` (the core compares the state
+   * in constant time). Listeners for the redirect use it to ignore forged callbacks and keep
+   * waiting, instead of letting any page that knows the port end the login.
+   */
+  async callbackBelongs(callbackUrl: string, state: string): Promise<boolean> {
+    const record = await this.#read<PendingRecord>(this.#session, PENDING + state);
+    return record !== undefined && core.callbackBelongsTo(record.pending, callbackUrl);
+  }
+
   async handleCallback(callbackUrl: string): Promise<Grant> {
     const state = new URL(callbackUrl).searchParams.get('state');
     let record = state === null ? undefined : await this.#read<PendingRecord>(this.#session, PENDING + state);

@@ -605,6 +605,14 @@ export function validateAuthorizationResponse(pending: PendingAuthorization, cal
   return wasm.validateAuthorizationResponse(pending, callback);
 }
 
+/**
+ * Whether `callback` carries the state of the login `pending` (constant-time compare): a
+ * listener for the redirect ignores, and keeps waiting after, a callback that does not.
+ */
+export function callbackBelongsTo(pending: PendingAuthorization, callback: string): boolean {
+  return wasm.callbackBelongsTo(pending, callback);
+}
+
 /** The code exchange request; spends `response`. */
 export function authorizationCodeGrantRequest(
   pending: PendingAuthorization,

@@ -106,8 +106,20 @@ export async function loopbackLogin(
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
       return;
     }
-    answered = true; // one result: whatever this request carries ends the login
     const callback = `${redirectUri}${url.search}`;
+    void (async () => {
+      // A request without this login's state may come from any page that knows the port: it
+      // gets an error page and the wait goes on.
+      const ours = state !== undefined && (await auth.callbackBelongs(callback, state).catch(() => false));
+      if (!ours || answered) {
+        res.writeHead(400, headers).end(page(false, 'This response does not belong to the login in progress; it was ignored.'));
+        return;
+      }
+      answered = true; // one result: whatever this login's callback carries ends the login
+      handle(callback, res);
+    })();
+  });
+  const handle = (callback: string, res: ServerResponse) =>
     auth.handleCallback(callback).then(
       (grant) => {
         // Settled once the page is flushed: closing the server earlier could cut it off.
@@ -119,7 +131,6 @@ export async function loopbackLogin(
         res.writeHead(400, headers).end(page(false, 'The application reports the reason.'), () => settle.reject(err));
       },
     );
-  });
   const headers = { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', connection: 'close' };
 
   await new Promise<void>((resolve, reject) => {

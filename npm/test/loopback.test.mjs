@@ -42,6 +42,26 @@ test('answers only GET on the callback path, takes one result, then stops listen
   await assert.rejects(fetch(`http://127.0.0.1:${port}/callback`), /fetch failed/, 'the server is closed after one result');
 });
 
+test('a callback without the login\'s state is refused and does not end the login', async () => {
+  const auth = newAuth();
+  const grant = await loopbackLogin(auth, mcpUrl, {
+    print: quiet,
+    openBrowser: async (url) => {
+      const callback = new URL(await callbackOf(url));
+      const forged = new URL(callback);
+      forged.searchParams.set('state', 'forged');
+      forged.searchParams.set('code', 'attacker-code');
+      assert.equal((await fetch(forged)).status, 400);
+      const missing = new URL(callback);
+      missing.searchParams.delete('state');
+      assert.equal((await fetch(missing)).status, 400);
+      // The real callback still completes the login.
+      assert.equal((await fetch(callback)).status, 200);
+    },
+  });
+  assert.ok(grant.tokens.access_token);
+});
+
 test('listens on 127.0.0.1 only, not on other interfaces', async (t) => {
   const external = Object.values(networkInterfaces()).flat().find((i) => i.family === 'IPv4' && !i.internal);
   if (!external) return t.skip('no non-loopback IPv4 interface on this machine');

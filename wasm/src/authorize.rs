@@ -158,6 +158,19 @@ pub fn validate_authorization_response_js(
     })
 }
 
+/// Whether `callback` carries the state of the login `pending` (compared in constant time):
+/// a listener for the redirect ignores, and keeps waiting after, a callback that does not.
+///
+/// # Errors
+/// `INVALID_ARGUMENT` for a malformed `pending`.
+#[wasm_bindgen(js_name = callbackBelongsTo)]
+pub fn callback_belongs_to_js(pending: JsValue, callback: &str) -> Result<bool, JsValue> {
+    let pending: PendingAuthorization = from_js("pending", pending)?;
+    Ok(mcpauth_core::authorize::callback_belongs_to(
+        &pending, callback,
+    ))
+}
+
 /// The token request exchanging the code (RFC 6749 §4.1.3, RFC 7636 §4.5). Spends `response`.
 ///
 /// # Errors

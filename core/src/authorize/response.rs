@@ -91,6 +91,33 @@ pub fn validate_authorization_response(
     })
 }
 
+/// Whether `callback` carries this login's `state` (compared in constant time) and parses.
+///
+/// Drivers that listen for the redirect (loopback servers) use it to decide whether a request
+/// ends the wait: one that does not carry the state may be forged by any page that knows the
+/// port, so it gets an error page and the wait goes on; one that does ends the login with
+/// whatever [`validate_authorization_response`] makes of it (a code, the server's error, or a
+/// failed `iss` check).
+///
+/// ```
+/// use mcpauth_core::authorize::{PendingAuthorization, callback_belongs_to};
+/// let pending: PendingAuthorization = serde_json::from_str(r#"{"issuer":"https://as.example",
+///     "iss_parameter_supported":false,"token_endpoint":"https://as.example/token",
+///     "client_id":"c","redirect_uri":"http://127.0.0.1:9/cb","resource":null,"scope":null,
+///     "state":"s-123","verifier":"v"}"#).unwrap();
+/// assert!(callback_belongs_to(&pending, "/cb?error=access_denied&state=s-123"));
+/// assert!(!callback_belongs_to(&pending, "/cb?code=x&state=forged"));
+/// assert!(!callback_belongs_to(&pending, "/cb?code=x"));
+/// assert!(!callback_belongs_to(&pending, "/cb?state=s-123&state=s-123"));
+/// ```
+#[must_use]
+pub fn callback_belongs_to(pending: &PendingAuthorization, callback: &str) -> bool {
+    CallbackParams::parse(callback)
+        .ok()
+        .and_then(|params| params.state)
+        .is_some_and(|state| pending.state.ct_eq(&state))
+}
+
 /// RFC 9207 §2.4: compare when present, refuse when advertised but absent.
 fn check_iss(pending: &PendingAuthorization, iss: Option<&str>) -> Result<()> {
     match iss {

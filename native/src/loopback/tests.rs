@@ -141,7 +141,7 @@ fn a_callback_after_the_result_gets_a_refusal_page() {
     let callback = Callback {
         path: "/callback".into(),
         port: 1,
-        validate: |_: &str| Ok::<_, mcpauth_core::Error>(()),
+        validate: |_: &str| Some(Ok::<_, mcpauth_core::Error>(())),
         slot: Mutex::new(Slot::Waiting),
     };
     let (page, ended) = callback.handle(&Method::GET, None, "/callback?code=a&state=s");
@@ -177,7 +177,7 @@ fn a_foreign_host_header_is_refused() {
     let callback = Callback {
         path: "/callback".into(),
         port: 4321,
-        validate: |_: &str| Ok::<_, mcpauth_core::Error>(()),
+        validate: |_: &str| Some(Ok::<_, mcpauth_core::Error>(())),
         slot: Mutex::new(Slot::Waiting),
     };
     let target = "/callback?code=a&state=s";
@@ -259,29 +259,16 @@ fn escaping_covers_html_metacharacters() {
 }
 
 #[test]
-fn only_outcomes_after_the_state_check_end_the_wait() {
-    use mcpauth_core::OAuthError;
-    assert!(!ends_wait(&SecurityError::StateMismatch.into()));
-    assert!(!ends_wait(&SecurityError::StateMissing.into()));
-    let repeated = ProtocolError::InvalidField {
-        url: "authorization response".into(),
-        field: "state",
-        reason: "appears more than once".into(),
+fn a_callback_without_this_logins_state_gets_a_page_and_does_not_end_the_wait() {
+    let callback = Callback {
+        path: "/callback".into(),
+        port: 1,
+        validate: |_: &str| None::<mcpauth_core::Result<()>>,
+        slot: Mutex::new(Slot::Waiting),
     };
-    assert!(!ends_wait(&repeated.into()));
-    let denied = OAuthError {
-        error: "access_denied".into(),
-        error_description: None,
-        error_uri: None,
-        status: 0,
-        where_: "authorization response".into(),
-    };
-    assert!(ends_wait(&denied.into()));
-    let mix_up = SecurityError::IssMismatch {
-        expected: "a".into(),
-        found: "b".into(),
-    };
-    assert!(ends_wait(&mix_up.into()));
+    let (page, ended) = callback.handle(&Method::GET, None, "/callback?code=a&state=forged");
+    assert_eq!((page.status, ended), (StatusCode::BAD_REQUEST, false));
+    assert!(matches!(*callback.slot.lock().unwrap(), Slot::Waiting));
 }
 
 #[test]
