@@ -201,14 +201,16 @@ pub fn bearer_challenge(resp: &HttpResponse) -> Result<Option<BearerChallenge>> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn parse(header: &str) -> Vec<Challenge> {
+    /// Parses a header that must be valid (shared with `parse.rs`'s tests).
+    pub(crate) fn parse(header: &str) -> Vec<Challenge> {
         parse_www_authenticate(header).unwrap()
     }
 
-    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    /// Owned parameter pairs, for comparing with [`Challenge::params`].
+    pub(crate) fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
             .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))

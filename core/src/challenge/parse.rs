@@ -285,17 +285,7 @@ mod tests {
 
     use super::*;
     use crate::challenge::BearerChallenge;
-
-    fn parse(header: &str) -> Vec<Challenge> {
-        parse_www_authenticate(header).unwrap()
-    }
-
-    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::challenge::tests::{params, parse};
 
     fn reason(header: &str) -> String {
         match parse_www_authenticate(header).unwrap_err() {
