@@ -29,6 +29,9 @@ pub enum Error {
     /// The caller misused the API.
     #[error(transparent)]
     Usage(#[from] UsageError),
+    /// A flow could not finish: a deadline, the transport, a login needed.
+    #[error(transparent)]
+    Flow(#[from] crate::flow::error::FlowError),
     /// The entropy source failed, so no verifier or state could be drawn.
     #[error("the entropy source failed: {reason}")]
     Entropy {
@@ -46,6 +49,7 @@ impl Error {
             Error::Protocol(e) => e.code(),
             Error::Security(e) => e.code(),
             Error::Usage(e) => e.code(),
+            Error::Flow(e) => e.code(),
             Error::Entropy { .. } => "ENTROPY_UNAVAILABLE",
         }
     }

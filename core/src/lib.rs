@@ -46,6 +46,7 @@ pub mod discovery;
 pub mod entropy;
 pub mod error;
 pub mod exchange;
+pub mod flow;
 pub mod grant;
 pub mod http;
 pub mod identity;

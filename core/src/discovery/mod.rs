@@ -34,9 +34,23 @@ pub use server::{
     process_authorization_server_metadata_response,
 };
 
-/// Identifies one request of a [`Discovery`], to hand its outcome back.
+/// Identifies one request of a machine ([`Discovery`], the [`flow`](crate::flow) machines), to
+/// hand its outcome back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RequestId(u32);
+
+impl RequestId {
+    /// An id from its number (the flow machines number their own requests).
+    pub(crate) const fn new(n: u32) -> Self {
+        Self(n)
+    }
+
+    /// The id as a number, for drivers that key maps by it.
+    #[must_use]
+    pub const fn index(self) -> u32 {
+        self.0
+    }
+}
 
 /// What discovery found: everything the later steps need about the server and its
 /// authorization server.

@@ -1,0 +1,272 @@
+//! [`Access`]: a usable access token for a server, refreshing it when needed, one refresh at a
+//! time however many callers ask.
+//!
+//! # The single-flight rules
+//! 1. Read the grant without a lock. A token that is not near expiry is used as it is.
+//! 2. Otherwise take the refresh lock ([`Event::Lock`]; in-process and across processes) and
+//!    read the grant again.
+//! 3. If the stored token differs from the one read first (or from the one the server
+//!    refused), another caller has just refreshed: take its token, send nothing. This holds
+//!    however short the lifetime is, so N waiters make one refresh, not N.
+//! 4. Otherwise refresh, store the new grant, and only then hand out its token: a rotated-out
+//!    refresh token is never sent again (RFC 9700 §4.14.2).
+//!
+//! A refresh that fails for any reason but `invalid_grant` while the token is still valid
+//! (inside the margin) hands out the still-valid token with a [`Event::Warning`]. An
+//! `invalid_grant` deletes the grant: only a new login helps.
+
+use std::collections::VecDeque;
+
+use super::error::FlowError;
+use super::outbox::Outbox;
+use super::store::{GrantRecord, encode, grant_key, refresh_lock};
+use super::{DEFAULT_REQUEST_TIMEOUT, Event, Failure, Machine, RequestId};
+use crate::error::{Error, Result};
+use crate::grant::Grant;
+use crate::http::{HttpRequest, HttpResponse};
+use crate::policy::{Policy, ResourceUri};
+use crate::secret::AccessToken;
+use crate::time::Time;
+use crate::token::is_invalid_grant;
+
+/// What to do about a stored grant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Use the stored access token.
+    Use,
+    /// Refresh first.
+    Refresh,
+    /// Only a new login helps; the reason is for messages.
+    LoginRequired(&'static str),
+}
+
+/// The access decision for `grant` at `now`.
+///
+/// `first_read` is the token the caller read before taking the refresh lock, `rejected` the
+/// one a server just refused with a 401. A stored token that differs from either was put there
+/// by another caller's refresh, and is used as it is while it has not expired.
+#[must_use]
+pub fn decide(
+    grant: &Grant,
+    now: Time,
+    first_read: Option<&AccessToken>,
+    rejected: Option<&AccessToken>,
+) -> Decision {
+    let stored = &grant.tokens.access_token;
+    let replaced = rejected.or(first_read).is_some_and(|seen| seen != stored);
+    let refreshable = grant.tokens.refresh_token.is_some();
+    if replaced && !grant.is_expired(now) {
+        return Decision::Use;
+    }
+    if rejected.is_some() || grant.needs_refresh(now) || grant.is_expired(now) {
+        return if refreshable {
+            Decision::Refresh
+        } else if rejected.is_some() {
+            Decision::LoginRequired("the server refused the token, and there is no refresh token")
+        } else {
+            Decision::LoginRequired("the token expired, and there is no refresh token")
+        };
+    }
+    Decision::Use
+}
+
+/// Where an [`Access`] stands.
+#[derive(Debug)]
+enum Step {
+    /// Waiting for the first read.
+    Read,
+    /// Waiting for the lock.
+    Lock,
+    /// Waiting for the read under the lock.
+    ReadLocked,
+    /// Waiting for the refresh response.
+    Refresh,
+    /// Over.
+    Done,
+}
+
+/// A usable access token for one server (see the [module docs](self) for the rules).
+#[derive(Debug)]
+pub struct Access {
+    server: ResourceUri,
+    rejected: Option<AccessToken>,
+    policy: Policy,
+    step: Step,
+    first_read: Option<AccessToken>,
+    record: Option<GrantRecord>,
+    outbox: Outbox<()>,
+    events: VecDeque<Event<Grant>>,
+}
+
+impl Access {
+    /// Starts: a token for `server`. `rejected` is the token a 401 just refused, if that is why
+    /// the caller asks.
+    #[must_use]
+    pub fn new(server: ResourceUri, rejected: Option<AccessToken>, policy: Policy) -> Self {
+        let mut this = Self {
+            events: VecDeque::new(),
+            outbox: Outbox::new(DEFAULT_REQUEST_TIMEOUT),
+            server,
+            rejected,
+            policy,
+            step: Step::Read,
+            first_read: None,
+            record: None,
+        };
+        this.load();
+        this
+    }
+
+    /// Sets how long the refresh request may take (default [`DEFAULT_REQUEST_TIMEOUT`]).
+    #[must_use]
+    pub fn with_request_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.outbox = Outbox::new(timeout);
+        self
+    }
+
+    fn load(&mut self) {
+        self.events.push_back(Event::Load {
+            key: grant_key(&self.server),
+        });
+    }
+
+    fn finish(&mut self, result: Result<Grant>) {
+        self.step = Step::Done;
+        self.outbox.clear();
+        self.events.push_back(Event::Done(result));
+    }
+
+    fn login_required(&self, reason: &'static str) -> Error {
+        FlowError::LoginRequired {
+            server: self.server.to_string(),
+            reason,
+        }
+        .into()
+    }
+
+    fn on_record(&mut self, now: Time, key: &str, text: Option<String>) {
+        let record = match text.map(|t| GrantRecord::parse(key, &t)).transpose() {
+            Ok(Some(record)) => record,
+            Ok(None) => return self.finish(Err(self.login_required("nothing is stored"))),
+            Err(e) => return self.finish(Err(e)),
+        };
+        let locked = matches!(self.step, Step::ReadLocked);
+        let decision = decide(
+            &record.grant,
+            now,
+            self.first_read.as_ref(),
+            self.rejected.as_ref(),
+        );
+        match decision {
+            Decision::Use => self.finish(Ok(record.grant)),
+            Decision::LoginRequired(reason) => self.finish(Err(self.login_required(reason))),
+            Decision::Refresh if !locked => {
+                self.first_read = Some(record.grant.tokens.access_token.clone());
+                self.record = Some(record);
+                self.step = Step::Lock;
+                self.events.push_back(Event::Lock {
+                    key: refresh_lock(&self.server),
+                });
+            }
+            Decision::Refresh => match record.grant.refresh_request(&self.policy) {
+                Ok(request) => {
+                    self.record = Some(record);
+                    self.step = Step::Refresh;
+                    self.outbox.send(now, request, ());
+                }
+                Err(e) => self.finish(Err(e)),
+            },
+        }
+    }
+
+    fn on_refresh(&mut self, now: Time, outcome: std::result::Result<HttpResponse, Failure>) {
+        let Some(mut record) = self.record.take() else {
+            return self.finish(Err(self.login_required("nothing is stored")));
+        };
+        let key = grant_key(&self.server);
+        let result = match outcome {
+            Ok(resp) => record
+                .grant
+                .process_refresh_response(now, &resp, &self.policy),
+            Err(failure) => Err(super::error::failure_error(
+                &record.grant.token_endpoint,
+                &failure,
+            )),
+        };
+        match result {
+            Ok(_rotated) => {
+                self.events.push_back(Event::Save {
+                    key,
+                    record: encode(&record),
+                });
+                self.finish(Ok(record.grant));
+            }
+            Err(e) if is_invalid_grant(&e) => {
+                self.events.push_back(Event::Delete { key });
+                self.events.push_back(Event::Warning(e));
+                let error =
+                    self.login_required("the authorization server refused the refresh token");
+                self.finish(Err(error));
+            }
+            Err(e) if self.rejected.is_none() && !record.grant.is_expired(now) => {
+                self.events.push_back(Event::Warning(e));
+                self.finish(Ok(record.grant));
+            }
+            Err(e) => self.finish(Err(e)),
+        }
+    }
+}
+
+impl Machine for Access {
+    type Output = Grant;
+
+    fn poll_transmit(&mut self) -> Option<(RequestId, HttpRequest)> {
+        self.outbox.pop()
+    }
+
+    fn handle_response(&mut self, now: Time, id: RequestId, response: HttpResponse) {
+        if self.outbox.take(id).is_some() && matches!(self.step, Step::Refresh) {
+            self.on_refresh(now, Ok(response));
+        }
+    }
+
+    fn handle_failure(&mut self, now: Time, id: RequestId, failure: Failure) {
+        if self.outbox.take(id).is_some() && matches!(self.step, Step::Refresh) {
+            self.on_refresh(now, Err(failure));
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Time> {
+        self.outbox.deadline()
+    }
+
+    fn handle_timeout(&mut self, now: Time) {
+        if let Some((_, (), failure)) = self.outbox.expired(now).into_iter().next() {
+            self.on_refresh(now, Err(failure));
+        }
+    }
+
+    fn handle_loaded(&mut self, now: Time, key: &str, record: Option<String>) {
+        match self.step {
+            Step::Read | Step::ReadLocked => self.on_record(now, key, record),
+            _ => {}
+        }
+    }
+
+    fn handle_locked(&mut self, _now: Time) {
+        if matches!(self.step, Step::Lock) {
+            self.step = Step::ReadLocked;
+            self.load();
+        }
+    }
+
+    fn abort(&mut self) {
+        if !matches!(self.step, Step::Done) {
+            self.finish(Err(FlowError::Aborted.into()));
+        }
+    }
+
+    fn poll_event(&mut self) -> Option<Event<Grant>> {
+        self.events.pop_front()
+    }
+}

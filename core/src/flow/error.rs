@@ -1,0 +1,110 @@
+//! Errors of the flow as a whole: deadlines, transport, the caller giving up, a login that is
+//! needed, a 401 nothing cures, a stored record that cannot be read.
+
+use thiserror::Error;
+
+/// A flow could not finish.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum FlowError {
+    /// The operation's deadline passed (a local time-out, never the server's `expired_token`).
+    #[error("the {operation} did not finish in time{}", foreign(*.foreign_callbacks))]
+    Timeout {
+        /// What timed out: `login`, `device login`, ...
+        operation: &'static str,
+        /// Callbacks with a mismatched `state` that arrived and were ignored.
+        foreign_callbacks: u32,
+    },
+    /// One request's deadline passed: the server accepted it but did not answer in time.
+    #[error("{url} did not answer in time")]
+    RequestTimeout {
+        /// The request URL, without its query.
+        url: String,
+    },
+    /// A request failed in transport.
+    #[error("cannot reach {url}: {reason}")]
+    Transport {
+        /// The request URL, without its query.
+        url: String,
+        /// What the transport reported.
+        reason: String,
+    },
+    /// The caller cancelled the operation.
+    #[error("the operation was cancelled")]
+    Aborted,
+    /// There is no usable token and only a new login can get one.
+    #[error("not logged in to {server}: {reason}")]
+    LoginRequired {
+        /// The MCP server.
+        server: String,
+        /// Why: nothing stored, expired without a refresh token, refresh refused, ...
+        reason: &'static str,
+    },
+    /// The server kept answering 401 after a refresh and after a fresh login.
+    #[error(
+        "{server} answered 401 again with a freshly obtained token; it does not accept the \
+         tokens its authorization server issues (check the server's audience and resource configuration)"
+    )]
+    PersistentUnauthorized {
+        /// The MCP server.
+        server: String,
+    },
+    /// A stored record cannot be read.
+    #[error("the stored record {key} cannot be read ({reason}); log in again")]
+    UnreadableRecord {
+        /// Its key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl FlowError {
+    /// The stable code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            FlowError::Timeout { .. } | FlowError::RequestTimeout { .. } => "TIMEOUT",
+            FlowError::Transport { .. } => "TRANSPORT",
+            FlowError::Aborted => "ABORTED",
+            FlowError::LoginRequired { .. } => "LOGIN_REQUIRED",
+            FlowError::PersistentUnauthorized { .. } => "PERSISTENT_UNAUTHORIZED",
+            FlowError::UnreadableRecord { .. } => "STORE_RECORD_UNREADABLE",
+        }
+    }
+}
+
+fn foreign(count: u32) -> String {
+    match count {
+        0 => String::new(),
+        1 => "; meanwhile a callback with a mismatched state arrived and was ignored (a forged \
+              request, or a browser tab of an earlier login)"
+            .to_owned(),
+        n => format!(
+            "; meanwhile {n} callbacks with a mismatched state arrived and were ignored (forged \
+             requests, or browser tabs of earlier logins)"
+        ),
+    }
+}
+
+/// A URL for messages: no query, which may carry codes or tokens.
+pub(crate) fn display_url(url: &url::Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
+}
+
+/// The error a failed request means.
+pub(crate) fn failure_error(url: &url::Url, failure: &super::Failure) -> crate::Error {
+    let url = display_url(url);
+    match failure {
+        super::Failure::Transport { reason } => FlowError::Transport {
+            url,
+            reason: reason.clone(),
+        },
+        super::Failure::Timeout => FlowError::RequestTimeout { url },
+        super::Failure::Aborted => FlowError::Aborted,
+    }
+    .into()
+}

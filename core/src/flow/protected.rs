@@ -1,0 +1,253 @@
+//! [`ProtectedRequest`]: what to do with an MCP server's answer to an authorized request.
+//!
+//! The driver owns the MCP request itself (its body, streaming, the MCP transport); this
+//! machine decides around it:
+//!
+//! | answer | action |
+//! |---|---|
+//! | not 401, not a 403 `insufficient_scope` | [`McpAction::Return`] the response |
+//! | 401 to a token not yet refreshed | [`McpAction::Refresh`] it (single-flight, [`Access`](super::Access)) and send again |
+//! | 401 that a refresh cannot cure, or to no token | [`McpAction::Login`] with the challenge, then send again |
+//! | 401 to a token a login just issued | [`McpAction::Fail`] with `PERSISTENT_UNAUTHORIZED` |
+//! | 403 `insufficient_scope` | [`McpAction::Login`] for the union of the held and challenged scopes (step-up) |
+//!
+//! A `WWW-Authenticate` that cannot be parsed on a 401 still means "authorize" (with nothing
+//! learned from it); on a 403 it is no step-up challenge, so the response is returned.
+//! Step-ups are counted per server and MCP operation (the `Mcp-Method` and `Mcp-Name` request
+//! headers of the 2026-07-28 transport), at most
+//! [`MAX_AUTHORIZATION_ATTEMPTS`](crate::scope::MAX_AUTHORIZATION_ATTEMPTS), by the
+//! caller's [`StepUpTracker`], which outlives single requests.
+
+use super::error::FlowError;
+use crate::challenge::{AuthChallenge, BearerChallenge, classify_response};
+use crate::error::{Error, Result};
+use crate::grant::Grant;
+use crate::http::HttpResponse;
+use crate::policy::ResourceUri;
+use crate::scope::StepUpTracker;
+use crate::secret::AccessToken;
+
+/// What the driver does next with a protected request.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum McpAction {
+    /// Send the request (again) with this `Authorization` header value, or none.
+    Send {
+        /// `Bearer <token>`, or `None` to send without (to learn the server's challenge).
+        authorization: Option<String>,
+    },
+    /// Run [`Access`](super::Access) with this rejected token, then
+    /// [`ProtectedRequest::handle_refreshed`].
+    Refresh {
+        /// The token the server refused.
+        rejected: AccessToken,
+    },
+    /// Run a [`Login`](super::Login) with this challenge and previous scope, then
+    /// [`ProtectedRequest::handle_login`].
+    Login {
+        /// The challenge to log in for (its `scope` and `resource_metadata` steer the login).
+        challenge: BearerChallenge,
+        /// The scope held, for a step-up (the login asks for the union).
+        previous_scope: Option<String>,
+        /// Which attempt this is for the server and operation, from 1.
+        attempt: u32,
+        /// `true` for a 403 `insufficient_scope` step-up, `false` for a 401.
+        step_up: bool,
+    },
+    /// Hand the last response to the caller.
+    Return,
+    /// Give up with this error.
+    Fail(Error),
+}
+
+/// One MCP request's authorization (see the [module docs](self)).
+#[derive(Debug)]
+pub struct ProtectedRequest {
+    server: ResourceUri,
+    operation: Option<String>,
+    login_allowed: bool,
+    sent: Option<AccessToken>,
+    scope: Option<String>,
+    refreshed: bool,
+    logged_in: bool,
+    challenge: Option<BearerChallenge>,
+}
+
+impl ProtectedRequest {
+    /// A request to `server` with these request headers (for the MCP operation). With
+    /// `login_allowed`, a login is asked for where one is needed; without, that is an error.
+    #[must_use]
+    pub fn new(server: ResourceUri, headers: &[(String, String)], login_allowed: bool) -> Self {
+        Self {
+            operation: operation(headers),
+            server,
+            login_allowed,
+            sent: None,
+            scope: None,
+            refreshed: false,
+            logged_in: false,
+            challenge: None,
+        }
+    }
+
+    /// The step-up key: the MCP operation of the request, if its headers name one.
+    #[must_use]
+    pub fn operation(&self) -> Option<&str> {
+        self.operation.as_deref()
+    }
+
+    /// Starts with the outcome of [`Access`](super::Access): a token, or why there is none.
+    pub fn start(&mut self, access: Result<Grant>) -> McpAction {
+        match access {
+            Ok(grant) => self.send(Some(&grant)),
+            Err(e) if is_login_required(&e) && self.login_allowed => self.send(None),
+            Err(e) => McpAction::Fail(e),
+        }
+    }
+
+    /// The server answered `status` with these `WWW-Authenticate` field values.
+    pub fn handle_response(
+        &mut self,
+        tracker: &mut StepUpTracker,
+        status: u16,
+        www_authenticate: &[String],
+    ) -> McpAction {
+        let headers = www_authenticate
+            .iter()
+            .map(|v| ("www-authenticate".to_owned(), v.clone()))
+            .collect();
+        let classified = match classify_response(&HttpResponse::new(status, headers, Vec::new())) {
+            Ok(found) => found,
+            Err(_) if status == 401 => {
+                Some(AuthChallenge::Unauthorized(BearerChallenge::default()))
+            }
+            Err(_) => None,
+        };
+        match classified {
+            None => {
+                tracker.succeeded(&self.server, self.operation.as_deref());
+                McpAction::Return
+            }
+            Some(AuthChallenge::Unauthorized(challenge)) => self.unauthorized(tracker, challenge),
+            Some(AuthChallenge::InsufficientScope(challenge)) => {
+                if !self.login_allowed {
+                    return McpAction::Return;
+                }
+                let previous = self.scope.clone();
+                self.login(tracker, challenge, previous, true)
+            }
+        }
+    }
+
+    /// The outcome of the refresh asked for with [`McpAction::Refresh`].
+    pub fn handle_refreshed(
+        &mut self,
+        tracker: &mut StepUpTracker,
+        access: Result<Grant>,
+    ) -> McpAction {
+        match access {
+            Ok(grant) if Some(&grant.tokens.access_token) != self.sent.as_ref() => {
+                self.send(Some(&grant))
+            }
+            Ok(_) => self.after_failed_refresh(tracker),
+            Err(e) if is_login_required(&e) => self.after_failed_refresh(tracker),
+            Err(e) => McpAction::Fail(e),
+        }
+    }
+
+    /// The outcome of the login asked for with [`McpAction::Login`].
+    pub fn handle_login(&mut self, login: Result<Grant>) -> McpAction {
+        match login {
+            Ok(grant) => {
+                self.logged_in = true;
+                self.refreshed = true;
+                self.send(Some(&grant))
+            }
+            Err(e) => McpAction::Fail(e),
+        }
+    }
+
+    fn send(&mut self, grant: Option<&Grant>) -> McpAction {
+        self.sent = grant.map(|g| g.tokens.access_token.clone());
+        self.scope = grant.and_then(|g| g.tokens.scope.clone());
+        McpAction::Send {
+            authorization: grant.map(|g| format!("Bearer {}", g.tokens.access_token.secret())),
+        }
+    }
+
+    fn unauthorized(
+        &mut self,
+        tracker: &mut StepUpTracker,
+        challenge: BearerChallenge,
+    ) -> McpAction {
+        if self.logged_in {
+            return McpAction::Fail(
+                FlowError::PersistentUnauthorized {
+                    server: self.server.to_string(),
+                }
+                .into(),
+            );
+        }
+        self.challenge = Some(challenge.clone());
+        match &self.sent {
+            Some(rejected) if !self.refreshed => {
+                self.refreshed = true;
+                McpAction::Refresh {
+                    rejected: rejected.clone(),
+                }
+            }
+            _ => self.after_failed_refresh(tracker),
+        }
+    }
+
+    fn after_failed_refresh(&mut self, tracker: &mut StepUpTracker) -> McpAction {
+        if !self.login_allowed {
+            return McpAction::Fail(
+                FlowError::LoginRequired {
+                    server: self.server.to_string(),
+                    reason: "the server refused the token, and a refresh did not help",
+                }
+                .into(),
+            );
+        }
+        let challenge = self.challenge.clone().unwrap_or_default();
+        self.login(tracker, challenge, None, false)
+    }
+
+    fn login(
+        &mut self,
+        tracker: &mut StepUpTracker,
+        challenge: BearerChallenge,
+        previous_scope: Option<String>,
+        step_up: bool,
+    ) -> McpAction {
+        match tracker.begin_attempt(&self.server, self.operation.as_deref()) {
+            Ok(attempt) => McpAction::Login {
+                challenge,
+                previous_scope,
+                attempt,
+                step_up,
+            },
+            Err(e) => McpAction::Fail(e),
+        }
+    }
+}
+
+fn is_login_required(e: &Error) -> bool {
+    e.code() == "LOGIN_REQUIRED"
+}
+
+/// The MCP operation of a request, from the 2026-07-28 transport headers.
+fn operation(headers: &[(String, String)]) -> Option<String> {
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let method = find("mcp-method")?;
+    Some(match find("mcp-name") {
+        Some(name) => format!("{method} {name}"),
+        None => method.to_owned(),
+    })
+}

@@ -1,0 +1,295 @@
+//! What is stored, under which key, in one versioned format that both drivers read.
+//!
+//! | key | record | written by |
+//! |---|---|---|
+//! | `grant#<server>` | [`GrantRecord`]: the one current grant of an MCP server | login, refresh; deleted by logout and `invalid_grant` |
+//! | `client#<issuer>#<flow>` | [`RegistrationRecord`]: a dynamic registration for one flow | login |
+//! | `pending#<state>` | [`PendingLogin`]: a login waiting for its redirect | a login with a fixed redirect URI |
+//!
+//! One grant per server: a new login replaces the old one (and revokes it), also when the
+//! server moved to another authorization server, so "which grant is current" has one answer.
+//! Registrations are kept per flow because some authorization servers allow one non-refresh
+//! grant type per client: a browser login registers a code-flow client, a device login a
+//! device-flow client, and neither reuses the other's.
+//!
+//! Every record carries `"v": 1`. A record from a newer version, or one that does not parse,
+//! is reported as [`FlowError::UnreadableRecord`](super::error::FlowError) for grants (never
+//! silently overwritten by a refresh) and ignored for registrations (a new one is made).
+
+use serde::{Deserialize, Serialize};
+
+use crate::authorize::PendingAuthorization;
+use crate::client::ClientCredentials;
+use crate::discovery::Discovered;
+use crate::error::Result;
+use crate::grant::Grant;
+use crate::policy::{Policy, ResourceUri};
+use crate::registration::Registration;
+use crate::time::Time;
+
+use super::error::FlowError;
+
+/// The record format version written by this crate.
+pub const RECORD_VERSION: u32 = 1;
+
+/// The prefix of every grant key; list keys with it for `status`.
+pub const GRANT_PREFIX: &str = "grant#";
+
+/// The key of the current grant of `server`.
+#[must_use]
+pub fn grant_key(server: &ResourceUri) -> String {
+    format!("{GRANT_PREFIX}{}", server.as_str())
+}
+
+/// The lock that serializes refreshes of `server`'s grant, in-process and across processes.
+#[must_use]
+pub fn refresh_lock(server: &ResourceUri) -> String {
+    format!("refresh#{}", server.as_str())
+}
+
+/// Which flow a registration was made for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegisteredFlow {
+    /// Authorization code with PKCE, for one redirect URI.
+    Code,
+    /// The device authorization grant.
+    Device,
+}
+
+/// The key of the registration made at `issuer` for `flow`.
+#[must_use]
+pub fn registration_key(issuer: &str, flow: RegisteredFlow) -> String {
+    let flow = match flow {
+        RegisteredFlow::Code => "code",
+        RegisteredFlow::Device => "device",
+    };
+    format!("client#{issuer}#{flow}")
+}
+
+/// The key of a login waiting for the redirect that carries `state`.
+#[must_use]
+pub fn pending_key(state: &str) -> String {
+    format!("pending#{state}")
+}
+
+/// The key of the pending login a callback URL answers, from its `state` parameter.
+#[must_use]
+pub fn pending_key_for_callback(callback: &str) -> Option<String> {
+    let query = callback.split_once('?')?.1;
+    let query = query.split('#').next().unwrap_or(query);
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(name, _)| name == "state")
+        .map(|(_, state)| pending_key(&state))
+}
+
+/// A stored grant, with who it belongs to as the login showed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct GrantRecord {
+    /// [`RECORD_VERSION`].
+    pub v: u32,
+    /// The grant.
+    pub grant: Grant,
+    /// Who logged in (ID token or userinfo), for display.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+}
+
+impl GrantRecord {
+    /// A record of `grant`.
+    #[must_use]
+    pub fn new(grant: Grant, identity: Option<String>) -> Self {
+        Self {
+            v: RECORD_VERSION,
+            grant,
+            identity,
+        }
+    }
+
+    /// Reads the record stored under `key`.
+    ///
+    /// # Errors
+    /// [`FlowError::UnreadableRecord`] for a record of another version or shape.
+    pub fn parse(key: &str, text: &str) -> Result<Self> {
+        parse(key, text)
+    }
+}
+
+/// A dynamic registration, with what it was made for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RegistrationRecord {
+    /// [`RECORD_VERSION`].
+    pub v: u32,
+    /// What the server returned.
+    pub registration: Registration,
+    /// The flow it was registered for.
+    pub flow: RegisteredFlow,
+    /// The one redirect URI registered (code flow): a loopback login binds its port again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+}
+
+impl RegistrationRecord {
+    /// Whether the record can identify the client for a login of `flow` redirecting to
+    /// `redirect_uri` at `now`.
+    #[must_use]
+    pub fn fits(&self, flow: RegisteredFlow, redirect_uri: Option<&str>, now: Time) -> bool {
+        self.flow == flow
+            && (flow == RegisteredFlow::Device || self.redirect_uri.as_deref() == redirect_uri)
+            && !self.registration.is_secret_expired(now)
+    }
+
+    /// The loopback port this registration's redirect URI names, for binding it again.
+    #[must_use]
+    pub fn loopback_port(&self) -> Option<u16> {
+        let uri = url::Url::parse(self.redirect_uri.as_deref()?).ok()?;
+        crate::policy::is_loopback(&uri)
+            .then(|| uri.port())
+            .flatten()
+    }
+}
+
+/// A login between the authorization URL and its redirect: everything the callback needs
+/// after a page load. It holds the PKCE verifier: keep it as confidential as a token.
+#[derive(Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PendingLogin {
+    /// [`RECORD_VERSION`].
+    pub v: u32,
+    /// What discovery found.
+    pub discovered: Discovered,
+    /// The client identity used.
+    pub client: ClientCredentials,
+    /// The registration to drop if the server no longer knows the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_key: Option<String>,
+    /// The authorization request.
+    pub pending: PendingAuthorization,
+    /// The checks in force.
+    pub policy: Policy,
+    /// The per-request timeout, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// The operation's deadline, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Time>,
+}
+
+impl PendingLogin {
+    /// Reads a pending login.
+    ///
+    /// # Errors
+    /// [`FlowError::UnreadableRecord`].
+    pub fn parse(key: &str, text: &str) -> Result<Self> {
+        parse(key, text)
+    }
+}
+
+/// What `status` shows of one stored login.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LoginStatus {
+    /// The MCP server.
+    pub server: String,
+    /// The issuer.
+    pub issuer: String,
+    /// Granted scopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Milliseconds left on the access token (`None`: no expiry given; 0: expired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_ms: Option<u64>,
+    /// Whether a refresh token is stored.
+    pub refreshable: bool,
+    /// Who logged in, as the login showed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+}
+
+impl LoginStatus {
+    /// The status of a stored grant at `now`.
+    #[must_use]
+    pub fn of(record: &GrantRecord, now: Time) -> Self {
+        let grant = &record.grant;
+        let expires_in_ms = grant
+            .tokens
+            .expires_at
+            .map(|at| u64::try_from(now.until(at).as_millis()).unwrap_or(u64::MAX));
+        Self {
+            server: grant.server.to_string(),
+            issuer: grant.issuer.clone(),
+            scope: grant.tokens.scope.clone(),
+            expires_in_ms,
+            refreshable: grant.tokens.refresh_token.is_some(),
+            identity: record.identity.clone(),
+        }
+    }
+}
+
+/// Encodes a record. Records hold only serde-safe data, so this cannot fail in practice; the
+/// error is kept for a future field that could.
+pub(crate) fn encode<T: Serialize>(record: &T) -> String {
+    serde_json::to_string(record).unwrap_or_default()
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(key: &str, text: &str) -> Result<T> {
+    #[derive(Deserialize)]
+    struct Version {
+        v: Option<u32>,
+    }
+    let version = serde_json::from_str::<Version>(text).ok().and_then(|v| v.v);
+    if version != Some(RECORD_VERSION) {
+        return Err(FlowError::UnreadableRecord {
+            key: key.to_owned(),
+            reason: match version {
+                Some(v) => {
+                    format!("it is of format version {v}, this version reads {RECORD_VERSION}")
+                }
+                None => "it has no format version (written by an older mcpauth)".to_owned(),
+            },
+        }
+        .into());
+    }
+    serde_json::from_str(text).map_err(|e| {
+        FlowError::UnreadableRecord {
+            key: key.to_owned(),
+            reason: e.to_string(),
+        }
+        .into()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_name_the_server_issuer_and_flow() {
+        let server = ResourceUri::parse("https://mcp.example/mcp/").unwrap();
+        assert_eq!(grant_key(&server), "grant#https://mcp.example/mcp");
+        assert_eq!(
+            registration_key("https://as.example", RegisteredFlow::Device),
+            "client#https://as.example#device"
+        );
+        assert_eq!(
+            pending_key_for_callback("http://127.0.0.1:5/cb?code=c&state=a%2Bb#x").as_deref(),
+            Some("pending#a+b")
+        );
+        assert_eq!(
+            pending_key_for_callback("http://127.0.0.1:5/cb?code=c"),
+            None
+        );
+    }
+
+    #[test]
+    fn records_of_another_version_are_unreadable_not_misread() {
+        let err = GrantRecord::parse("grant#x", r#"{"v":2,"grant":{}}"#).unwrap_err();
+        assert_eq!(err.code(), "STORE_RECORD_UNREADABLE");
+        assert!(err.to_string().contains("version 2"), "{err}");
+        let err = GrantRecord::parse("grant#x", r#"{"server":"x"}"#).unwrap_err();
+        assert!(err.to_string().contains("older mcpauth"), "{err}");
+        let err = GrantRecord::parse("grant#x", "not json").unwrap_err();
+        assert_eq!(err.code(), "STORE_RECORD_UNREADABLE");
+    }
+}

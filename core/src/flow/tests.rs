@@ -1,0 +1,1 @@
+//! Scenario tests of the flow machines on fake time, in `tests/`.
