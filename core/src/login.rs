@@ -36,12 +36,13 @@ pub struct LoginOptions {
     pub dangerously_omit_resource: bool,
 }
 
-/// The scope to request: the explicit one, else the selection rules of the MCP spec
+/// The scope to request: the explicit one (`""`: none at all), else the selection rules of the MCP spec
 /// ([`select_scope`]); for a step-up, the union with what was requested before.
 #[must_use]
 pub fn login_scope(discovered: &Discovered, options: &LoginOptions) -> Option<String> {
     if let Some(explicit) = &options.scope {
-        return Some(explicit.clone());
+        // An explicit empty scope means "send none", not `scope=`.
+        return (!explicit.trim().is_empty()).then(|| explicit.clone());
     }
     let prm_scopes = discovered
         .resource_metadata

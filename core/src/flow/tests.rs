@@ -1,1 +1,0 @@
-//! Scenario tests of the flow machines on fake time, in `tests/`.

@@ -1,0 +1,350 @@
+//! A fake MCP server with a co-hosted authorization server, and the test driver loop.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::flow::{Event, Failure, Login, Machine, RequestId};
+use crate::http::{HttpRequest, HttpResponse};
+use crate::time::Time;
+
+pub(super) const MCP: &str = "https://mcp.example/mcp";
+pub(super) const ISSUER: &str = "https://mcp.example";
+
+/// Switches and state of the fake server.
+#[derive(Debug, Default)]
+pub(super) struct Fake {
+    /// Refuse registrations that ask for more than one non-refresh grant type.
+    pub one_grant_type: bool,
+    /// Deny at /authorize with this error, leaving `iss` out of the error redirect.
+    pub deny_without_iss: Option<&'static str>,
+    /// Access token lifetime.
+    pub lifetime: u64,
+    /// Polls answered `authorization_pending` before the device grant is approved.
+    pub pending_polls: u32,
+    /// Answer device polls with access_denied.
+    pub device_denied: bool,
+    /// Never answer these paths.
+    pub stall: Vec<&'static str>,
+    /// Answer these paths 503 `temporarily_unavailable`.
+    pub unavailable: Vec<&'static str>,
+    /// `scopes_supported` of the resource metadata.
+    pub prm_scopes: Vec<&'static str>,
+    /// `scope` of the MCP endpoint's 401 challenge.
+    pub challenge_scope: Option<&'static str>,
+    /// Leave `code_challenge_methods_supported` out.
+    pub no_pkce: bool,
+    /// Every request, as `METHOD path`.
+    pub log: Vec<String>,
+    /// Registered clients: id → grant types.
+    pub clients: BTreeMap<String, Vec<String>>,
+    /// Live refresh tokens.
+    pub refresh_live: Vec<String>,
+    /// Revoked tokens.
+    pub revoked: Vec<String>,
+    /// The last authorization request's query.
+    pub last_authorize: BTreeMap<String, String>,
+    pub counter: u32,
+    pub polls: u32,
+}
+
+impl Fake {
+    pub(super) fn new() -> Self {
+        Self {
+            lifetime: 3600,
+            prm_scopes: vec!["mcp:read"],
+            ..Self::default()
+        }
+    }
+
+    pub(super) fn count(&self, what: &str) -> usize {
+        self.log.iter().filter(|l| l.as_str() == what).count()
+    }
+
+    fn next(&mut self, prefix: &str) -> String {
+        self.counter += 1;
+        format!("{prefix}-{}", self.counter)
+    }
+
+    fn tokens(&mut self, scope: Option<&str>) -> HttpResponse {
+        let refresh = self.next("rt");
+        self.refresh_live.push(refresh.clone());
+        let mut body = json!({
+            "access_token": self.next("at"),
+            "token_type": "Bearer",
+            "expires_in": self.lifetime,
+            "refresh_token": refresh,
+        });
+        if let Some(scope) = scope {
+            body["scope"] = json!(scope);
+        }
+        HttpResponse::json(200, body.to_string())
+    }
+
+    /// Answers `req` at `now`; `None` for a stalled request.
+    pub(super) fn handle(&mut self, req: &HttpRequest) -> Option<HttpResponse> {
+        let path = req.url.path().to_owned();
+        self.log.push(format!("{} {path}", req.method.as_str()));
+        if self.stall.iter().any(|p| *p == path) {
+            return None;
+        }
+        if self.unavailable.iter().any(|p| *p == path) {
+            let body = json!({ "error": "temporarily_unavailable" }).to_string();
+            return Some(HttpResponse::json(503, body));
+        }
+        let form: BTreeMap<String, String> = url::form_urlencoded::parse(&req.body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let error = |status: u16, error: &str| {
+            HttpResponse::json(status, json!({ "error": error }).to_string())
+        };
+        Some(match path.as_str() {
+            "/mcp" => {
+                let mut challenge = format!(
+                    r#"Bearer resource_metadata="{ISSUER}/.well-known/oauth-protected-resource/mcp""#
+                );
+                if let Some(scope) = self.challenge_scope {
+                    challenge.push_str(&format!(r#", scope="{scope}""#));
+                }
+                HttpResponse::new(
+                    401,
+                    vec![("www-authenticate".into(), challenge)],
+                    Vec::new(),
+                )
+            }
+            "/.well-known/oauth-protected-resource/mcp" => HttpResponse::json(
+                200,
+                json!({ "resource": MCP, "authorization_servers": [ISSUER],
+                        "scopes_supported": self.prm_scopes })
+                .to_string(),
+            ),
+            "/.well-known/oauth-authorization-server" => {
+                let mut meta = json!({
+                    "issuer": ISSUER,
+                    "authorization_endpoint": format!("{ISSUER}/authorize"),
+                    "token_endpoint": format!("{ISSUER}/token"),
+                    "registration_endpoint": format!("{ISSUER}/register"),
+                    "device_authorization_endpoint": format!("{ISSUER}/device"),
+                    "revocation_endpoint": format!("{ISSUER}/revoke"),
+                    "userinfo_endpoint": format!("{ISSUER}/userinfo"),
+                    "response_types_supported": ["code"],
+                    "authorization_response_iss_parameter_supported": true,
+                });
+                if !self.no_pkce {
+                    meta["code_challenge_methods_supported"] = json!(["S256"]);
+                }
+                HttpResponse::json(200, meta.to_string())
+            }
+            "/register" => {
+                let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+                let grants: Vec<String> = body["grant_types"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|g| g.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let main = grants.iter().filter(|g| *g != "refresh_token").count();
+                if self.one_grant_type && main > 1 {
+                    return Some(error(400, "invalid_client_metadata"));
+                }
+                let id = self.next("client");
+                self.clients.insert(id.clone(), grants);
+                let mut answer = body.clone();
+                answer["client_id"] = json!(id);
+                HttpResponse::json(201, answer.to_string())
+            }
+            "/device" => {
+                let client = form.get("client_id").cloned().unwrap_or_default();
+                if !self.allows(&client, "urn:ietf:params:oauth:grant-type:device_code") {
+                    return Some(error(400, "unauthorized_client"));
+                }
+                HttpResponse::json(
+                    200,
+                    json!({ "device_code": self.next("dc"), "user_code": "ABCD-EFGH",
+                            "verification_uri": format!("{ISSUER}/verify"),
+                            "expires_in": 600, "interval": 5 })
+                    .to_string(),
+                )
+            }
+            "/token" => self.token(&form),
+            "/revoke" => {
+                let token = form.get("token").cloned().unwrap_or_default();
+                self.refresh_live.retain(|t| *t != token);
+                self.revoked.push(token);
+                HttpResponse::new(200, Vec::new(), Vec::new())
+            }
+            "/userinfo" => HttpResponse::json(200, r#"{"sub":"1"}"#),
+            _ => error(404, "not_found"),
+        })
+    }
+
+    fn allows(&self, client: &str, grant: &str) -> bool {
+        self.clients
+            .get(client)
+            .is_some_and(|g| g.iter().any(|x| x == grant))
+    }
+
+    fn token(&mut self, form: &BTreeMap<String, String>) -> HttpResponse {
+        let client = form.get("client_id").cloned().unwrap_or_default();
+        let grant = form
+            .get("grant_type")
+            .map(String::as_str)
+            .unwrap_or_default();
+        let error = |error: &str| HttpResponse::json(400, json!({ "error": error }).to_string());
+        match grant {
+            "authorization_code" if !self.allows(&client, grant) => error("unauthorized_client"),
+            "authorization_code" => {
+                let scope = self.last_authorize.get("scope").cloned();
+                self.tokens(scope.as_deref())
+            }
+            "refresh_token" => {
+                let old = form.get("refresh_token").cloned().unwrap_or_default();
+                if !self.refresh_live.contains(&old) {
+                    return error("invalid_grant");
+                }
+                self.refresh_live.retain(|t| *t != old);
+                self.tokens(None)
+            }
+            "urn:ietf:params:oauth:grant-type:device_code" => {
+                if !self.allows(&client, grant) {
+                    return error("unauthorized_client");
+                }
+                if self.device_denied {
+                    return error("access_denied");
+                }
+                self.polls += 1;
+                if self.polls <= self.pending_polls {
+                    return error("authorization_pending");
+                }
+                self.tokens(None)
+            }
+            _ => error("unsupported_grant_type"),
+        }
+    }
+
+    /// What /authorize does with `url`: the redirect the browser would follow.
+    pub(super) fn authorize(&mut self, url: &str) -> String {
+        let url = url::Url::parse(url).unwrap();
+        self.log.push(format!("GET {}", url.path()));
+        self.last_authorize = url.query_pairs().into_owned().collect();
+        let q = &self.last_authorize;
+        let redirect = q.get("redirect_uri").cloned().unwrap_or_default();
+        let state = q.get("state").cloned().unwrap_or_default();
+        let state = url::form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>();
+        match self.deny_without_iss {
+            Some(error) => format!("{redirect}?error={error}&state={state}"),
+            None => {
+                let code = self.next("code");
+                format!("{redirect}?code={code}&state={state}&iss={ISSUER}")
+            }
+        }
+    }
+}
+
+/// The driver's side: a store, a clock, the fake server.
+#[derive(Debug)]
+pub(super) struct Env {
+    pub now: Time,
+    pub store: BTreeMap<String, String>,
+    pub fake: Fake,
+    pub events: Vec<String>,
+    pub stalled: Vec<RequestId>,
+}
+
+impl Env {
+    pub(super) fn new(fake: Fake) -> Self {
+        Self {
+            now: Time::from_unix_secs(1_000_000),
+            store: BTreeMap::new(),
+            fake,
+            events: Vec::new(),
+            stalled: Vec::new(),
+        }
+    }
+
+    pub(super) fn advance(&mut self, secs: u64) {
+        self.now = self.now.add(Duration::from_secs(secs));
+    }
+
+    /// Runs `m` to its end. `hook` sees every event the loop does not handle itself.
+    pub(super) fn drive<M: Machine>(
+        &mut self,
+        m: &mut M,
+        mut hook: impl FnMut(&mut M, &mut Env, &Event<M::Output>),
+    ) -> crate::Result<M::Output> {
+        for _ in 0..10_000 {
+            while let Some((id, req)) = m.poll_transmit() {
+                match self.fake.handle(&req) {
+                    Some(resp) => m.handle_response(self.now, id, resp),
+                    None => self.stalled.push(id),
+                }
+            }
+            if let Some(event) = m.poll_event() {
+                match &event {
+                    Event::Load { key } => {
+                        self.events.push(format!("load {key}"));
+                        let record = self.store.get(key).cloned();
+                        m.handle_loaded(self.now, key, record);
+                    }
+                    Event::Save { key, record } => {
+                        self.events.push(format!("save {key}"));
+                        self.store.insert(key.clone(), record.clone());
+                    }
+                    Event::Delete { key } => {
+                        self.events.push(format!("delete {key}"));
+                        self.store.remove(key);
+                    }
+                    Event::Lock { key } => {
+                        self.events.push(format!("lock {key}"));
+                        m.handle_locked(self.now);
+                    }
+                    Event::Done(_) => {
+                        let Event::Done(result) = event else {
+                            unreachable!()
+                        };
+                        return result;
+                    }
+                    _ => hook(m, self, &event),
+                }
+                continue;
+            }
+            let at = m
+                .poll_timeout()
+                .expect("a machine with nothing to do must have ended");
+            self.now = self.now.max(at);
+            m.handle_timeout(self.now);
+        }
+        panic!("the machine did not end");
+    }
+
+    /// Runs a login, answering Listen with port 50000 (or the one asked) and Authorize with
+    /// the fake server's redirect.
+    pub(super) fn login(&mut self, m: &mut Login) -> crate::Result<crate::flow::LoginOutcome> {
+        self.drive(m, |m, env, event| match event {
+            Event::Listen { port, .. } => {
+                env.events.push(format!("listen {port:?}"));
+                let uri = format!("http://127.0.0.1:{}/callback", port.unwrap_or(50000));
+                m.set_redirect_uri(env.now, &uri);
+            }
+            Event::Authorize { url } => {
+                let callback = env.fake.authorize(url);
+                m.handle_callback(env.now, &callback);
+            }
+            Event::DeviceCode(_) => env.events.push("device code".into()),
+            Event::ForeignCallback => env.events.push("foreign callback".into()),
+            Event::Warning(e) => env.events.push(format!("warning {}", e.code())),
+            _ => {}
+        })
+    }
+
+    /// Fails every stalled request as the driver's transport would.
+    #[allow(dead_code)]
+    pub(super) fn fail_stalled<M: Machine>(&mut self, m: &mut M) {
+        for id in std::mem::take(&mut self.stalled) {
+            m.handle_failure(self.now, id, Failure::Timeout);
+        }
+    }
+}

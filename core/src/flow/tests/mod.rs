@@ -1,0 +1,5 @@
+//! The flow machines end to end, on fake time, against a fake authorization server
+//! ([`fake`]): no sockets, no sleeps.
+
+mod fake;
+mod scenarios;

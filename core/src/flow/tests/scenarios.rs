@@ -1,0 +1,499 @@
+//! One test per behaviour the flow promises; the names say which.
+
+use super::fake::{Env, Fake, ISSUER, MCP};
+use crate::flow::access::{Access, Decision, decide};
+use crate::flow::login::{Login, LoginConfig, Redirect};
+use crate::flow::logout::Logout;
+use crate::flow::protected::{McpAction, ProtectedRequest};
+use crate::flow::store::{GrantRecord, grant_key};
+use crate::flow::{Event, Machine};
+use crate::grant::Grant;
+use crate::policy::ResourceUri;
+use crate::scope::StepUpTracker;
+
+fn config(redirect: Redirect) -> LoginConfig {
+    LoginConfig {
+        redirect,
+        ..LoginConfig::new(MCP)
+    }
+}
+
+fn login(env: &mut Env, config: LoginConfig) -> crate::Result<crate::flow::LoginOutcome> {
+    let mut zero = |b: &mut [u8]| b.fill(7);
+    let mut m = Login::new(config, env.now, &mut zero)?;
+    env.login(&mut m)
+}
+
+fn browser() -> Redirect {
+    Redirect::Loopback { port: None }
+}
+
+fn stored_grant(env: &Env) -> Grant {
+    let key = grant_key(&ResourceUri::parse(MCP).unwrap());
+    GrantRecord::parse(&key, &env.store[&key]).unwrap().grant
+}
+
+fn access(env: &mut Env) -> crate::Result<Grant> {
+    let mut m = Access::new(ResourceUri::parse(MCP).unwrap(), None, Default::default());
+    env.drive(&mut m, |_, env, event| {
+        if let Event::Warning(e) = event {
+            env.events.push(format!("warning {}", e.code()));
+        }
+    })
+}
+
+#[test]
+fn browser_login_discovers_registers_and_stores_one_grant() {
+    let mut env = Env::new(Fake::new());
+    let outcome = login(&mut env, config(browser())).unwrap();
+    assert_eq!(outcome.grant.issuer, ISSUER);
+    assert_eq!(stored_grant(&env), outcome.grant);
+    assert_eq!(env.fake.count("POST /register"), 1);
+    assert_eq!(env.fake.count("POST /mcp"), 1, "one probe");
+}
+
+#[test]
+fn browser_login_on_a_one_grant_type_server_registers_only_the_code_grant() {
+    let mut env = Env::new(Fake {
+        one_grant_type: true,
+        ..Fake::new()
+    });
+    login(&mut env, config(browser())).unwrap();
+    let grants: Vec<_> = env.fake.clients.values().flatten().cloned().collect();
+    assert_eq!(grants, ["authorization_code", "refresh_token"]);
+}
+
+#[test]
+fn device_login_does_not_reuse_a_client_registered_for_the_code_flow() {
+    let mut env = Env::new(Fake {
+        one_grant_type: true,
+        ..Fake::new()
+    });
+    login(&mut env, config(browser())).unwrap();
+    login(&mut env, config(Redirect::Device)).unwrap();
+    assert_eq!(env.fake.count("POST /register"), 2);
+    login(&mut env, config(Redirect::Device)).unwrap();
+    assert_eq!(
+        env.fake.count("POST /register"),
+        2,
+        "the device client is reused"
+    );
+}
+
+#[test]
+fn a_cached_client_the_server_refuses_is_dropped() {
+    let mut env = Env::new(Fake::new());
+    login(&mut env, config(Redirect::Device)).unwrap();
+    env.fake.clients.clear();
+    let err = login(&mut env, config(Redirect::Device)).unwrap_err();
+    assert_eq!(err.oauth().unwrap().error, "unauthorized_client");
+    assert!(
+        !env.store.keys().any(|k| k.starts_with("client#")),
+        "{:?}",
+        env.store.keys()
+    );
+    login(&mut env, config(Redirect::Device)).unwrap();
+}
+
+#[test]
+fn a_loopback_registration_is_reused_on_its_port_and_renewed_on_another() {
+    let mut env = Env::new(Fake::new());
+    login(&mut env, config(browser())).unwrap();
+    login(&mut env, config(browser())).unwrap();
+    assert!(
+        env.events.contains(&"listen Some(50000)".to_owned()),
+        "{:?}",
+        env.events
+    );
+    assert_eq!(env.fake.count("POST /register"), 1);
+    login(&mut env, config(Redirect::Loopback { port: Some(50001) })).unwrap();
+    assert_eq!(env.fake.count("POST /register"), 2);
+}
+
+#[test]
+fn a_new_login_replaces_the_old_grant_and_revokes_it() {
+    let mut env = Env::new(Fake::new());
+    let first = login(&mut env, config(browser())).unwrap();
+    let second = login(&mut env, config(browser())).unwrap();
+    let old = first.grant.tokens.refresh_token.unwrap();
+    assert_eq!(env.fake.revoked, [old.secret().to_owned()]);
+    assert_eq!(stored_grant(&env), second.grant);
+    assert_eq!(
+        env.store.keys().filter(|k| k.starts_with("grant#")).count(),
+        1
+    );
+}
+
+#[test]
+fn a_forged_callback_does_not_end_the_login_and_the_timeout_says_so() {
+    let mut env = Env::new(Fake::new());
+    let mut zero = |b: &mut [u8]| b.fill(7);
+    let mut m = Login::new(
+        LoginConfig {
+            timeout_ms: Some(60_000),
+            ..config(browser())
+        },
+        env.now,
+        &mut zero,
+    )
+    .unwrap();
+    let err = env
+        .drive(&mut m, |m, env, event| match event {
+            Event::Listen { .. } => m.set_redirect_uri(env.now, "http://127.0.0.1:5/callback"),
+            Event::Authorize { .. } => {
+                assert!(!m.handle_callback(env.now, "/callback?code=x&state=forged"));
+                env.events.push("authorize".into());
+            }
+            Event::ForeignCallback => env.events.push("foreign".into()),
+            _ => {}
+        })
+        .unwrap_err();
+    assert_eq!(err.code(), "TIMEOUT");
+    assert!(err.to_string().contains("mismatched state"), "{err}");
+    assert!(
+        env.events
+            .ends_with(&["authorize".into(), "foreign".into()])
+    );
+}
+
+#[test]
+fn device_login_honours_the_overall_timeout_as_a_local_timeout() {
+    let mut env = Env::new(Fake {
+        pending_polls: u32::MAX,
+        ..Fake::new()
+    });
+    let start = env.now;
+    let err = login(
+        &mut env,
+        LoginConfig {
+            timeout_ms: Some(20_000),
+            ..config(Redirect::Device)
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "TIMEOUT");
+    assert!(err.oauth().is_none());
+    assert_eq!(start.until(env.now).as_secs(), 20);
+    assert_eq!(env.fake.count("POST /token"), 3, "polls at 5, 10 and 15 s");
+}
+
+#[test]
+fn device_denial_names_the_token_endpoint() {
+    let mut env = Env::new(Fake {
+        device_denied: true,
+        ..Fake::new()
+    });
+    let err = login(&mut env, config(Redirect::Device)).unwrap_err();
+    let oauth = err.oauth().unwrap();
+    assert_eq!(oauth.error, "access_denied");
+    assert_eq!(oauth.where_, format!("{ISSUER}/token"));
+}
+
+#[test]
+fn a_stalled_server_fails_the_login_with_a_request_timeout() {
+    let mut env = Env::new(Fake {
+        stall: vec!["/register"],
+        ..Fake::new()
+    });
+    let start = env.now;
+    let err = login(&mut env, config(browser())).unwrap_err();
+    assert_eq!(err.code(), "TIMEOUT");
+    assert!(
+        err.to_string().contains("/register did not answer"),
+        "{err}"
+    );
+    assert_eq!(start.until(env.now).as_secs(), 30);
+}
+
+#[test]
+fn first_login_scope_is_the_challenges_then_the_resources_and_empty_sends_none() {
+    let mut env = Env::new(Fake {
+        challenge_scope: Some("mcp:write"),
+        ..Fake::new()
+    });
+    login(&mut env, config(browser())).unwrap();
+    assert_eq!(env.fake.last_authorize["scope"], "mcp:write");
+
+    let mut env = Env::new(Fake::new());
+    login(&mut env, config(browser())).unwrap();
+    assert_eq!(env.fake.last_authorize["scope"], "mcp:read");
+
+    let mut env = Env::new(Fake::new());
+    login(
+        &mut env,
+        LoginConfig {
+            scope: Some(String::new()),
+            ..config(browser())
+        },
+    )
+    .unwrap();
+    assert!(!env.fake.last_authorize.contains_key("scope"));
+}
+
+#[test]
+fn pkce_support_is_checked_before_registering() {
+    let mut env = Env::new(Fake {
+        no_pkce: true,
+        ..Fake::new()
+    });
+    let err = login(&mut env, config(browser())).unwrap_err();
+    assert_eq!(err.code(), "PKCE_NOT_SUPPORTED");
+    assert_eq!(env.fake.count("POST /register"), 0);
+}
+
+#[test]
+fn omitting_resource_leaves_it_out_of_the_authorization_request() {
+    let mut env = Env::new(Fake::new());
+    login(
+        &mut env,
+        LoginConfig {
+            dangerously_omit_resource: true,
+            ..config(browser())
+        },
+    )
+    .unwrap();
+    assert!(!env.fake.last_authorize.contains_key("resource"));
+    assert!(!stored_grant(&env).send_resource);
+}
+
+#[test]
+fn a_numeric_sub_is_shown_with_its_issuer() {
+    let mut env = Env::new(Fake::new());
+    let outcome = login(&mut env, config(browser())).unwrap();
+    let label = format!("sub 1 at {ISSUER}");
+    assert_eq!(outcome.identity.as_deref(), Some(label.as_str()));
+    let key = grant_key(&ResourceUri::parse(MCP).unwrap());
+    let record = GrantRecord::parse(&key, &env.store[&key]).unwrap();
+    assert_eq!(
+        record.identity.as_deref(),
+        Some(label.as_str()),
+        "status shows it too"
+    );
+}
+
+// ----- access -----
+
+#[test]
+fn a_fresh_token_is_used_without_a_lock_or_a_request() {
+    let mut env = Env::new(Fake::new());
+    let grant = login(&mut env, config(browser())).unwrap().grant;
+    let before = env.fake.log.len();
+    env.events.clear();
+    assert_eq!(access(&mut env).unwrap(), grant);
+    assert_eq!(env.fake.log.len(), before);
+    assert!(!env.events.iter().any(|e| e.starts_with("lock")));
+}
+
+#[test]
+fn waiters_take_the_token_another_caller_just_stored_even_at_short_lifetimes() {
+    let mut env = Env::new(Fake {
+        lifetime: 4,
+        ..Fake::new()
+    });
+    login(&mut env, config(browser())).unwrap();
+    env.advance(3);
+    let server = ResourceUri::parse(MCP).unwrap();
+    let mut waiters: Vec<Access> = (0..8)
+        .map(|_| Access::new(server.clone(), None, Default::default()))
+        .collect();
+    // Every waiter reads the expiring grant and asks for the lock before anyone refreshes.
+    for w in &mut waiters {
+        let Some(Event::Load { key }) = w.poll_event() else {
+            panic!()
+        };
+        w.handle_loaded(env.now, &key, env.store.get(&key).cloned());
+        assert!(matches!(w.poll_event(), Some(Event::Lock { .. })));
+    }
+    // They get the lock one after the other.
+    let mut tokens = Vec::new();
+    for w in &mut waiters {
+        w.handle_locked(env.now);
+        tokens.push(env.drive(w, |_, _, _| {}).unwrap().tokens.access_token);
+    }
+    assert_eq!(
+        env.fake.count("POST /token"),
+        2,
+        "the login's exchange and one refresh"
+    );
+    assert!(tokens.windows(2).all(|w| w[0] == w[1]));
+}
+
+#[test]
+fn a_refresh_that_fails_inside_the_margin_uses_the_still_valid_token() {
+    let mut env = Env::new(Fake::new());
+    let grant = login(&mut env, config(browser())).unwrap().grant;
+    env.advance(3600 - 10);
+    env.fake.unavailable.push("/token");
+    let got = access(&mut env).unwrap();
+    assert_eq!(got.tokens.access_token, grant.tokens.access_token);
+    let warning = "warning OAUTH_ERROR".to_owned();
+    assert!(env.events.contains(&warning), "{:?}", env.events);
+    env.advance(10);
+    assert_eq!(
+        access(&mut env).unwrap_err().code(),
+        "OAUTH_ERROR",
+        "expired now"
+    );
+}
+
+#[test]
+fn a_refused_refresh_token_deletes_the_grant() {
+    let mut env = Env::new(Fake::new());
+    login(&mut env, config(browser())).unwrap();
+    env.fake.refresh_live.clear();
+    env.advance(3600);
+    let err = access(&mut env).unwrap_err();
+    assert_eq!(err.code(), "LOGIN_REQUIRED");
+    assert!(!env.store.keys().any(|k| k.starts_with("grant#")));
+}
+
+#[test]
+fn decisions_compare_with_the_token_the_caller_saw() {
+    let mut env = Env::new(Fake::new());
+    let grant = login(&mut env, config(browser())).unwrap().grant;
+    let now = env.now;
+    let token = grant.tokens.access_token.clone();
+    assert_eq!(decide(&grant, now, None, None), Decision::Use);
+    assert_eq!(decide(&grant, now, None, Some(&token)), Decision::Refresh);
+    let other = crate::AccessToken::new("other");
+    assert_eq!(decide(&grant, now, None, Some(&other)), Decision::Use);
+    let expired = now.add(std::time::Duration::from_secs(3600));
+    assert_eq!(
+        decide(&grant, expired, Some(&other), None),
+        Decision::Refresh
+    );
+}
+
+// ----- protected requests -----
+
+fn grant_with(env: &mut Env) -> Grant {
+    login(env, config(browser())).unwrap().grant
+}
+
+#[test]
+fn a_401_that_survives_a_refresh_and_a_login_is_persistent_unauthorized() {
+    let mut env = Env::new(Fake::new());
+    let first = grant_with(&mut env);
+    let second = grant_with(&mut env);
+    let third = grant_with(&mut env);
+    let mut tracker = StepUpTracker::default();
+    let server = ResourceUri::parse(MCP).unwrap();
+    let mut p = ProtectedRequest::new(server, &[], true);
+    assert!(matches!(
+        p.start(Ok(first)),
+        McpAction::Send {
+            authorization: Some(_)
+        }
+    ));
+    assert!(matches!(
+        p.handle_response(&mut tracker, 401, &[]),
+        McpAction::Refresh { .. }
+    ));
+    assert!(matches!(
+        p.handle_refreshed(&mut tracker, Ok(second)),
+        McpAction::Send { .. }
+    ));
+    let McpAction::Login {
+        attempt, step_up, ..
+    } = p.handle_response(&mut tracker, 401, &[])
+    else {
+        panic!()
+    };
+    assert_eq!((attempt, step_up), (1, false));
+    assert!(matches!(p.handle_login(Ok(third)), McpAction::Send { .. }));
+    let McpAction::Fail(err) = p.handle_response(&mut tracker, 401, &[]) else {
+        panic!()
+    };
+    assert_eq!(err.code(), "PERSISTENT_UNAUTHORIZED");
+}
+
+#[test]
+fn a_malformed_challenge_on_a_401_still_means_unauthorized() {
+    let mut env = Env::new(Fake::new());
+    let grant = grant_with(&mut env);
+    let mut tracker = StepUpTracker::default();
+    let mut p = ProtectedRequest::new(ResourceUri::parse(MCP).unwrap(), &[], false);
+    let _ = p.start(Ok(grant));
+    let bad = ["Bearer realm=\"unterminated".to_owned()];
+    assert!(matches!(
+        p.handle_response(&mut tracker, 401, &bad),
+        McpAction::Refresh { .. }
+    ));
+    let mut p = ProtectedRequest::new(ResourceUri::parse(MCP).unwrap(), &[], true);
+    let _ = p.start(Ok(grant_with(&mut env)));
+    assert!(matches!(
+        p.handle_response(&mut tracker, 403, &bad),
+        McpAction::Return
+    ));
+}
+
+#[test]
+fn step_ups_are_counted_per_server_and_operation() {
+    let mut env = Env::new(Fake::new());
+    let mut tracker = StepUpTracker::default();
+    let scope = ["Bearer error=\"insufficient_scope\", scope=\"mcp:write\"".to_owned()];
+    let headers = |name: &str| {
+        vec![
+            ("Mcp-Method".to_owned(), "tools/call".to_owned()),
+            ("Mcp-Name".to_owned(), name.to_owned()),
+        ]
+    };
+    for attempt in 1..=3 {
+        let mut p = ProtectedRequest::new(ResourceUri::parse(MCP).unwrap(), &headers("a"), true);
+        let _ = p.start(Ok(grant_with(&mut env)));
+        let McpAction::Login {
+            attempt: n,
+            step_up: true,
+            ..
+        } = p.handle_response(&mut tracker, 403, &scope)
+        else {
+            panic!()
+        };
+        assert_eq!(n, attempt);
+    }
+    let mut p = ProtectedRequest::new(ResourceUri::parse(MCP).unwrap(), &headers("a"), true);
+    let _ = p.start(Ok(grant_with(&mut env)));
+    let McpAction::Fail(err) = p.handle_response(&mut tracker, 403, &scope) else {
+        panic!()
+    };
+    assert_eq!(err.code(), "STEP_UP_LIMIT");
+    let mut p = ProtectedRequest::new(ResourceUri::parse(MCP).unwrap(), &headers("b"), true);
+    let _ = p.start(Ok(grant_with(&mut env)));
+    assert!(matches!(
+        p.handle_response(&mut tracker, 403, &scope),
+        McpAction::Login { attempt: 1, .. }
+    ));
+}
+
+// ----- logout -----
+
+#[test]
+fn logout_forgets_first_then_revokes_and_a_refusal_is_only_a_warning() {
+    let mut env = Env::new(Fake::new());
+    login(&mut env, config(browser())).unwrap();
+    env.fake.stall.push("/revoke");
+    env.events.clear();
+    let mut m = Logout::new(ResourceUri::parse(MCP).unwrap(), true, Default::default());
+    let outcome = env
+        .drive(&mut m, |_, env, event| {
+            if let Event::Warning(e) = event {
+                env.events.push(format!("warning {}", e.code()));
+            }
+        })
+        .unwrap();
+    assert!(!outcome.revoked);
+    assert!(
+        env.events[1].starts_with("delete grant#"),
+        "{:?}",
+        env.events
+    );
+    assert_eq!(
+        env.events.last().map(String::as_str),
+        Some("warning TIMEOUT")
+    );
+    let mut m = Logout::new(ResourceUri::parse(MCP).unwrap(), true, Default::default());
+    assert_eq!(
+        env.drive(&mut m, |_, _, _| {}).unwrap_err().code(),
+        "LOGIN_REQUIRED"
+    );
+}
