@@ -87,6 +87,16 @@ fn describe(description: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+fn iss_missing(expected: &str, reported: Option<&OAuthError>) -> String {
+    let missing = format!(
+        "authorization server `{expected}` advertises authorization_response_iss_parameter_supported, but the response has no iss"
+    );
+    match reported {
+        None => missing,
+        Some(error) => format!("{error} (unverified: {missing})"),
+    }
+}
+
 fn retry_hint(retry_after: &Option<std::time::Duration>) -> String {
     retry_after
         .map(|d| format!("; retry after {} s", d.as_secs()))
@@ -247,12 +257,19 @@ pub enum SecurityError {
     )]
     StateMismatch,
     /// RFC 9207: the server advertises `iss` but the response lacks it.
-    #[error(
-        "authorization server `{expected}` advertises authorization_response_iss_parameter_supported, but the response has no iss"
-    )]
+    ///
+    /// The response is refused either way. When it carried an OAuth error (the user declined,
+    /// a scope was refused), that error is in `oauth_error` and leads the message, so the user
+    /// reads why the login failed; the code stays `ISS_MISSING`, because nothing ties the error
+    /// to the expected server.
+    #[error("{}", iss_missing(.expected, .oauth_error.as_deref()))]
     IssMissing {
         /// The expected issuer.
         expected: String,
+        /// The `error`, `error_description` and `error_uri` the response carried, if it was an
+        /// error response (status 0, `where_` = `authorization response`). Unverified: control
+        /// characters are escaped and each value is cut at 200 characters.
+        oauth_error: Option<Box<OAuthError>>,
     },
     /// RFC 9207: the response's `iss` is not the expected issuer.
     #[error(
@@ -477,7 +494,10 @@ mod tests {
             SecurityError::PkceNotSupported { issuer: s() },
             SecurityError::StateMissing,
             SecurityError::StateMismatch,
-            SecurityError::IssMissing { expected: s() },
+            SecurityError::IssMissing {
+                expected: s(),
+                oauth_error: Some(Box::new(oauth.clone())),
+            },
             SecurityError::IssMismatch {
                 expected: s(),
                 found: s(),

@@ -49,7 +49,8 @@ pub const PKCE_NOT_SUPPORTED: &str = "PKCE_NOT_SUPPORTED";
 pub const STATE_MISSING: &str = "STATE_MISSING";
 /// The authorization response's `state` is not the one sent.
 pub const STATE_MISMATCH: &str = "STATE_MISMATCH";
-/// The server advertises RFC 9207 `iss` but the authorization response lacks it.
+/// The server advertises RFC 9207 `iss` but the authorization response lacks it (an OAuth
+/// error the response carried is reported along, unverified).
 pub const ISS_MISSING: &str = "ISS_MISSING";
 /// The authorization response's `iss` is not the expected issuer (RFC 9207).
 pub const ISS_MISMATCH: &str = "ISS_MISMATCH";
@@ -175,7 +176,7 @@ pub static ALL: &[(&str, &str)] = &[
     ),
     (
         ISS_MISSING,
-        "the server advertises RFC 9207 iss but the authorization response lacks it",
+        "the server advertises RFC 9207 iss but the authorization response lacks it (an error it carried is reported, unverified)",
     ),
     (
         ISS_MISMATCH,
