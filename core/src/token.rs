@@ -20,7 +20,19 @@ use crate::time::Time;
 /// the request that carries it takes.
 pub const DEFAULT_EXPIRY_MARGIN: Duration = Duration::from_secs(30);
 
+/// The largest duration a server may give in seconds (`expires_in`, the device `interval`):
+/// 2^32 − 1 s, about 136 years. A larger value is a server bug (often a timestamp in
+/// milliseconds sent as a lifetime) and is refused rather than read as "never".
+pub const MAX_DURATION_SECS: u64 = 4_294_967_295;
+
 /// Tokens from a token endpoint.
+///
+/// `expires_in` is read by one rule wherever a server sends it (here and in
+/// [`DeviceAuthorization`](crate::device::DeviceAuthorization)): a whole number of seconds,
+/// as a JSON number (`3600`, also `3600.0`) or a string of ASCII digits (`"3600"`, which some
+/// deployed servers send), at most [`MAX_DURATION_SECS`]. Anything else (`"3600.5"`, `-1`,
+/// `"1h"`, `" 60"`, `""`, `true`, a larger value) is a
+/// [`ProtocolError::InvalidField`] naming `expires_in` and the URL.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct TokenSet {
@@ -59,11 +71,14 @@ impl TokenSet {
 
 /// Validates a token endpoint response and parses it (RFC 6749 §5.1, §5.2).
 ///
-/// `now` is when the response arrived; `expires_at` is computed from it.
+/// `now` is when the response arrived; `expires_at` is `now + expires_in`. `expires_in` is a
+/// whole number of seconds, as a JSON number or a string of digits, at most
+/// [`MAX_DURATION_SECS`] (the rule is on [`TokenSet`]).
 ///
 /// # Errors
 /// [`OAuthError`](crate::OAuthError) for an error body; [`ProtocolError`] for a missing or
-/// mistyped field or a token type other than `Bearer`.
+/// mistyped field (including an `expires_in` that breaks the rule) or a token type other
+/// than `Bearer`.
 pub fn process_token_response(
     now: Time,
     url: &Url,
@@ -261,8 +276,8 @@ pub(crate) fn parse_token_set_also_accepting(
         }
     };
     let expires_at = json
-        .u64("expires_in")?
-        .map(|s| now.add(Duration::from_secs(s)));
+        .seconds("expires_in")?
+        .map(|lifetime| now.add(lifetime));
     Ok(TokenSet {
         access_token: AccessToken::new(access_token),
         token_type,
@@ -324,6 +339,59 @@ mod tests {
         assert!(t.is_expired(Time::from_unix_secs(1060), Duration::ZERO));
         let forever = parse(200, r#"{"access_token":"at","token_type":"Bearer"}"#).unwrap();
         assert!(!forever.is_expired(Time::from_unix_secs(u64::MAX / 1000), DEFAULT_EXPIRY_MARGIN));
+    }
+
+    #[test]
+    fn expires_in_as_a_numeric_string_counts_like_a_number() {
+        for expires_in in ["3600", r#""3600""#, "3600.0", r#""03600""#] {
+            let t = parse(
+                200,
+                &format!(r#"{{"access_token":"at","expires_in":{expires_in}}}"#),
+            )
+            .unwrap();
+            assert_eq!(
+                t.expires_at,
+                Some(Time::from_unix_secs(4600)),
+                "{expires_in}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_or_absurd_expires_in_is_refused_naming_field_and_url() {
+        for (expires_in, reason) in [
+            (r#""3600.5""#, r#"got the string "3600.5""#),
+            ("3600.5", "got 3600.5"),
+            ("-1", "got -1"),
+            (r#""-1""#, r#"got the string "-1""#),
+            (r#""abc""#, r#"got the string "abc""#),
+            ("[]", "got array"),
+            ("4294967296", "is more than 4294967295 seconds"),
+            ("18446744073709551615", "is more than 4294967295 seconds"),
+            (
+                r#""184467440737095516150""#,
+                "is more than 4294967295 seconds",
+            ),
+            ("1e300", "is more than 4294967295 seconds"),
+        ] {
+            let e = parse(
+                200,
+                &format!(r#"{{"access_token":"at","expires_in":{expires_in}}}"#),
+            )
+            .unwrap_err();
+            assert_eq!(e.code(), "INVALID_FIELD", "{expires_in}");
+            let message = e.to_string();
+            assert!(
+                message.starts_with("https://as.example/token: field `expires_in` "),
+                "{message}"
+            );
+            assert!(message.contains(reason), "{expires_in}: {message}");
+        }
+        let largest = parse(200, r#"{"access_token":"at","expires_in":4294967295}"#).unwrap();
+        assert_eq!(
+            largest.expires_at,
+            Some(Time::from_unix_secs(1000 + MAX_DURATION_SECS))
+        );
     }
 
     #[test]
