@@ -181,9 +181,16 @@ impl Grant {
     }
 
     /// Who the login belongs to, from the ID token if there is one. For display only.
+    ///
+    /// Without `iss` in the token, the grant's issuer fills it, so that a bare subject is
+    /// labelled `sub 1 at https://as.example` ([`DisplayIdentity::label`]).
     #[must_use]
     pub fn display_identity(&self) -> Option<DisplayIdentity> {
-        self.tokens.id_token.as_ref().and_then(id_token_identity)
+        self.tokens
+            .id_token
+            .as_ref()
+            .and_then(id_token_identity)
+            .map(|identity| identity.or_issuer(&self.issuer))
     }
 }
 
@@ -297,6 +304,18 @@ mod tests {
             String::from_utf8(req.body).unwrap(),
             "token=rt1&token_type_hint=refresh_token&client_id=cid"
         );
+    }
+
+    #[test]
+    fn display_identity_of_a_bare_subject_names_the_grants_issuer() {
+        use base64::Engine as _;
+        let mut g = grant();
+        assert_eq!(g.display_identity(), None);
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"sub":"1"}"#);
+        g.tokens.id_token = Some(crate::IdToken::new(format!("e30.{payload}.")));
+        let who = g.display_identity().unwrap();
+        assert_eq!(who.iss.as_deref(), Some("https://as.example"));
+        assert_eq!(who.label().as_deref(), Some("sub 1 at https://as.example"));
     }
 
     #[test]
