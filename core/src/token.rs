@@ -17,8 +17,28 @@ use crate::secret::{AccessToken, IdToken, RefreshToken};
 use crate::time::Time;
 
 /// How long before `expires_at` a token already counts as expired: clock skew plus the time
-/// the request that carries it takes.
+/// the request that carries it takes. The most [`expiry_margin`] gives.
 pub const DEFAULT_EXPIRY_MARGIN: Duration = Duration::from_secs(30);
+
+/// How long before its expiry a token of `lifetime` is refreshed: [`DEFAULT_EXPIRY_MARGIN`],
+/// but never more than half the lifetime, so that a short-lived token (a few seconds, as some
+/// test servers and tight deployments issue) is used for a while before it counts as due,
+/// instead of counting as due the moment it arrives. [`DEFAULT_EXPIRY_MARGIN`] when the
+/// lifetime is unknown.
+///
+/// ```
+/// use std::time::Duration;
+/// use mcpauth_core::token::expiry_margin;
+/// assert_eq!(expiry_margin(Some(Duration::from_secs(4))), Duration::from_secs(2));
+/// assert_eq!(expiry_margin(Some(Duration::from_secs(3600))), Duration::from_secs(30));
+/// assert_eq!(expiry_margin(None), Duration::from_secs(30));
+/// ```
+#[must_use]
+pub fn expiry_margin(lifetime: Option<Duration>) -> Duration {
+    lifetime.map_or(DEFAULT_EXPIRY_MARGIN, |lifetime| {
+        DEFAULT_EXPIRY_MARGIN.min(lifetime / 2)
+    })
+}
 
 /// The largest duration a server may give in seconds (`expires_in`, the device `interval`):
 /// 2^32 − 1 s, about 136 years. A larger value is a server bug (often a timestamp in
@@ -46,6 +66,11 @@ pub struct TokenSet {
     pub refresh_token: Option<RefreshToken>,
     /// When the access token expires, if the server said (`now + expires_in`).
     pub expires_at: Option<Time>,
+    /// When the response that carried these tokens arrived (the `now` it was processed with),
+    /// so that [`lifetime`](Self::lifetime) is known. `None` in records stored before it was
+    /// kept.
+    #[serde(default)]
+    pub issued_at: Option<Time>,
     /// The granted scope, space-separated, if the server said.
     pub scope: Option<String>,
     /// An OpenID Connect ID token, for display only.
@@ -58,6 +83,13 @@ impl TokenSet {
     #[must_use]
     pub fn is_expired(&self, now: Time, margin: Duration) -> bool {
         self.expires_at.is_some_and(|at| now.add(margin) >= at)
+    }
+
+    /// How long the access token was issued for (`expires_at - issued_at`), when both are
+    /// known; the input of [`expiry_margin`].
+    #[must_use]
+    pub fn lifetime(&self) -> Option<Duration> {
+        Some(self.issued_at?.until(self.expires_at?))
     }
 
     /// The granted scopes, split on spaces.
@@ -286,6 +318,7 @@ pub(crate) fn parse_token_set_also_accepting(
             .filter(|t| !t.is_empty())
             .map(RefreshToken::new),
         expires_at,
+        issued_at: Some(now),
         scope: json.str("scope")?,
         id_token: json.str("id_token")?.map(IdToken::new),
     })
@@ -392,6 +425,33 @@ mod tests {
             largest.expires_at,
             Some(Time::from_unix_secs(1000 + MAX_DURATION_SECS))
         );
+    }
+
+    #[test]
+    fn expiry_margin_is_half_the_lifetime_up_to_thirty_seconds() {
+        let secs = Duration::from_secs;
+        assert_eq!(expiry_margin(Some(secs(4))), secs(2));
+        assert_eq!(expiry_margin(Some(secs(3600))), secs(30));
+        assert_eq!(expiry_margin(Some(secs(60))), secs(30));
+        assert_eq!(expiry_margin(Some(secs(59))), Duration::from_millis(29_500));
+        assert_eq!(expiry_margin(Some(Duration::ZERO)), Duration::ZERO);
+        assert_eq!(expiry_margin(None), DEFAULT_EXPIRY_MARGIN);
+    }
+
+    #[test]
+    fn token_sets_record_when_they_were_issued_and_for_how_long() {
+        let t = parse(200, r#"{"access_token":"at","expires_in":4}"#).unwrap();
+        assert_eq!(t.issued_at, Some(Time::from_unix_secs(1000)));
+        assert_eq!(t.lifetime(), Some(Duration::from_secs(4)));
+        let forever = parse(200, r#"{"access_token":"at"}"#).unwrap();
+        assert_eq!(forever.lifetime(), None);
+        let stored_before: TokenSet = serde_json::from_str(
+            r#"{"access_token":"at","token_type":"Bearer","refresh_token":null,
+                "expires_at":5000,"scope":null,"id_token":null}"#,
+        )
+        .unwrap();
+        assert_eq!(stored_before.issued_at, None);
+        assert_eq!(stored_before.lifetime(), None);
     }
 
     #[test]
@@ -588,6 +648,7 @@ mod tests {
             token_type: "Bearer".into(),
             refresh_token: refresh_token.map(RefreshToken::new),
             expires_at: Some(Time::from_unix_secs(500)),
+            issued_at: Some(Time::from_unix_secs(440)),
             scope: Some("a b".into()),
             id_token: Some(IdToken::new("id-1")),
         }
