@@ -53,6 +53,12 @@ pub const MAX_BACKOFF_INTERVAL: Duration = Duration::from_secs(60);
 ///
 /// It serializes so that a driver can persist a pending login; the device code inside is a
 /// [`DeviceCode`], redacted in `Debug`. The interval serializes as milliseconds.
+///
+/// `expires_in` and `interval` are read by the same rule as a token response's `expires_in`
+/// (see [`TokenSet`]): a whole number of seconds, as a JSON number (`600`) or a string of
+/// ASCII digits (`"600"`), at most [`MAX_DURATION_SECS`](crate::token::MAX_DURATION_SECS);
+/// `"600.5"`, `-1`, `"10m"` or a larger value is a [`ProtocolError::InvalidField`] naming the
+/// field and the URL.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct DeviceAuthorization {
@@ -65,7 +71,7 @@ pub struct DeviceAuthorization {
     /// The verification URI with the user code already in it (for a link or QR code), if the
     /// server sent one.
     pub verification_uri_complete: Option<Url>,
-    /// When the device code expires (`now + expires_in`, saturating).
+    /// When the device code expires (`now + expires_in`).
     pub expires_at: Time,
     /// How long to wait between polls: the server's `interval`, [`DEFAULT_INTERVAL`] when it
     /// sent none, at least [`MIN_INTERVAL`].
@@ -119,7 +125,10 @@ pub fn device_authorization_request(
 ///   `https` (or `http` on a loopback host, per [`Policy::check_endpoint`]) and must not carry
 ///   `user@` credentials, which can disguise the real host. Other schemes (`javascript:`,
 ///   `data:`, `file:`) are refused.
-/// - An `interval` below [`MIN_INTERVAL`] is raised to it; a huge `expires_in` saturates.
+/// - An `interval` below [`MIN_INTERVAL`] is raised to it.
+/// - `expires_in` and `interval` are whole seconds, as JSON numbers or strings of digits, at
+///   most [`MAX_DURATION_SECS`](crate::token::MAX_DURATION_SECS) (the rule is on
+///   [`DeviceAuthorization`]).
 ///
 /// # Errors
 /// [`OAuthError`] for an error body; [`ProtocolError::MissingField`] or
@@ -141,17 +150,17 @@ pub fn process_device_authorization_response(
         .map(|u| checked_verification_url(&json, "verification_uri_complete", u, policy))
         .transpose()?;
     let expires_in = json
-        .u64("expires_in")?
+        .seconds("expires_in")?
         .ok_or_else(|| missing(&json, "expires_in"))?;
-    let interval = json.u64("interval")?.map_or(DEFAULT_INTERVAL, |s| {
-        Duration::from_secs(s).max(MIN_INTERVAL)
-    });
+    let interval = json
+        .seconds("interval")?
+        .map_or(DEFAULT_INTERVAL, |interval| interval.max(MIN_INTERVAL));
     Ok(DeviceAuthorization {
         device_code: DeviceCode::new(device_code),
         user_code,
         verification_uri,
         verification_uri_complete,
-        expires_at: now.add(Duration::from_secs(expires_in)),
+        expires_at: now.add(expires_in),
         interval,
     })
 }

@@ -9,9 +9,12 @@
 //! - [`UsageError`]: the caller misused the API or asked for something the server cannot do.
 //!
 //! Every error has a stable [`code()`](Error::code), which the npm package exposes as
-//! `err.code`. Messages never contain a secret.
+//! `err.code`; [`codes`] lists every code of the core and of the drivers. Messages never
+//! contain a secret.
 
 use thiserror::Error;
+
+pub mod codes;
 
 /// Any error of the core.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -41,16 +44,17 @@ pub enum Error {
 }
 
 impl Error {
-    /// A stable, machine-readable code, such as `ISSUER_MISMATCH` or `OAUTH_ERROR`.
+    /// A stable, machine-readable code, such as `ISSUER_MISMATCH` or `OAUTH_ERROR`: one of
+    /// [`codes::ALL`].
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
-            Error::OAuth(_) => "OAUTH_ERROR",
+            Error::OAuth(_) => codes::OAUTH_ERROR,
             Error::Protocol(e) => e.code(),
             Error::Security(e) => e.code(),
             Error::Usage(e) => e.code(),
             Error::Flow(e) => e.code(),
-            Error::Entropy { .. } => "ENTROPY_UNAVAILABLE",
+            Error::Entropy { .. } => codes::ENTROPY_UNAVAILABLE,
         }
     }
 
@@ -85,6 +89,16 @@ fn describe(description: &Option<String>) -> String {
         .as_deref()
         .map(|d| format!(": {d}"))
         .unwrap_or_default()
+}
+
+fn iss_missing(expected: &str, reported: Option<&OAuthError>) -> String {
+    let missing = format!(
+        "authorization server `{expected}` advertises authorization_response_iss_parameter_supported, but the response has no iss"
+    );
+    match reported {
+        None => missing,
+        Some(error) => format!("{error} (unverified: {missing})"),
+    }
 }
 
 fn retry_hint(retry_after: &Option<std::time::Duration>) -> String {
@@ -185,15 +199,15 @@ impl ProtocolError {
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
-            ProtocolError::UnexpectedStatus { .. } => "UNEXPECTED_STATUS",
-            ProtocolError::UnexpectedRedirect { .. } => "UNEXPECTED_REDIRECT",
-            ProtocolError::ResponseTooLarge { .. } => "RESPONSE_TOO_LARGE",
-            ProtocolError::InvalidJson { .. } => "INVALID_JSON",
-            ProtocolError::MissingField { .. } => "MISSING_FIELD",
-            ProtocolError::InvalidField { .. } => "INVALID_FIELD",
-            ProtocolError::InvalidHeader { .. } => "INVALID_HEADER",
-            ProtocolError::TemporarilyUnavailable { .. } => "TEMPORARILY_UNAVAILABLE",
-            ProtocolError::DiscoveryFailed { .. } => "DISCOVERY_FAILED",
+            ProtocolError::UnexpectedStatus { .. } => codes::UNEXPECTED_STATUS,
+            ProtocolError::UnexpectedRedirect { .. } => codes::UNEXPECTED_REDIRECT,
+            ProtocolError::ResponseTooLarge { .. } => codes::RESPONSE_TOO_LARGE,
+            ProtocolError::InvalidJson { .. } => codes::INVALID_JSON,
+            ProtocolError::MissingField { .. } => codes::MISSING_FIELD,
+            ProtocolError::InvalidField { .. } => codes::INVALID_FIELD,
+            ProtocolError::InvalidHeader { .. } => codes::INVALID_HEADER,
+            ProtocolError::TemporarilyUnavailable { .. } => codes::TEMPORARILY_UNAVAILABLE,
+            ProtocolError::DiscoveryFailed { .. } => codes::DISCOVERY_FAILED,
         }
     }
 }
@@ -247,12 +261,19 @@ pub enum SecurityError {
     )]
     StateMismatch,
     /// RFC 9207: the server advertises `iss` but the response lacks it.
-    #[error(
-        "authorization server `{expected}` advertises authorization_response_iss_parameter_supported, but the response has no iss"
-    )]
+    ///
+    /// The response is refused either way. When it carried an OAuth error (the user declined,
+    /// a scope was refused), that error is in `oauth_error` and leads the message, so the user
+    /// reads why the login failed; the code stays `ISS_MISSING`, because nothing ties the error
+    /// to the expected server.
+    #[error("{}", iss_missing(.expected, .oauth_error.as_deref()))]
     IssMissing {
         /// The expected issuer.
         expected: String,
+        /// The `error`, `error_description` and `error_uri` the response carried, if it was an
+        /// error response (status 0, `where_` = `authorization response`). Unverified: control
+        /// characters are escaped and each value is cut at 200 characters.
+        oauth_error: Option<Box<OAuthError>>,
     },
     /// RFC 9207: the response's `iss` is not the expected issuer.
     #[error(
@@ -289,16 +310,16 @@ impl SecurityError {
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
-            SecurityError::InsecureUrl { .. } => "INSECURE_URL",
-            SecurityError::IssuerMismatch { .. } => "ISSUER_MISMATCH",
-            SecurityError::ResourceMismatch { .. } => "RESOURCE_MISMATCH",
-            SecurityError::PkceNotSupported { .. } => "PKCE_NOT_SUPPORTED",
-            SecurityError::StateMissing => "STATE_MISSING",
-            SecurityError::StateMismatch => "STATE_MISMATCH",
-            SecurityError::IssMissing { .. } => "ISS_MISSING",
-            SecurityError::IssMismatch { .. } => "ISS_MISMATCH",
-            SecurityError::CredentialsForOtherIssuer { .. } => "CREDENTIALS_FOR_OTHER_ISSUER",
-            SecurityError::StepUpLimit { .. } => "STEP_UP_LIMIT",
+            SecurityError::InsecureUrl { .. } => codes::INSECURE_URL,
+            SecurityError::IssuerMismatch { .. } => codes::ISSUER_MISMATCH,
+            SecurityError::ResourceMismatch { .. } => codes::RESOURCE_MISMATCH,
+            SecurityError::PkceNotSupported { .. } => codes::PKCE_NOT_SUPPORTED,
+            SecurityError::StateMissing => codes::STATE_MISSING,
+            SecurityError::StateMismatch => codes::STATE_MISMATCH,
+            SecurityError::IssMissing { .. } => codes::ISS_MISSING,
+            SecurityError::IssMismatch { .. } => codes::ISS_MISMATCH,
+            SecurityError::CredentialsForOtherIssuer { .. } => codes::CREDENTIALS_FOR_OTHER_ISSUER,
+            SecurityError::StepUpLimit { .. } => codes::STEP_UP_LIMIT,
         }
     }
 }
@@ -363,13 +384,13 @@ impl UsageError {
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
-            UsageError::InvalidUrl { .. } => "INVALID_URL",
-            UsageError::MissingEndpoint { .. } => "MISSING_ENDPOINT",
-            UsageError::NoClientIdentity { .. } => "NO_CLIENT_IDENTITY",
-            UsageError::InvalidClientMetadata { .. } => "INVALID_CLIENT_METADATA",
-            UsageError::InvalidState(_) => "INVALID_STATE",
-            UsageError::NoRefreshToken => "NO_REFRESH_TOKEN",
-            UsageError::InvalidParameter { .. } => "INVALID_PARAMETER",
+            UsageError::InvalidUrl { .. } => codes::INVALID_URL,
+            UsageError::MissingEndpoint { .. } => codes::MISSING_ENDPOINT,
+            UsageError::NoClientIdentity { .. } => codes::NO_CLIENT_IDENTITY,
+            UsageError::InvalidClientMetadata { .. } => codes::INVALID_CLIENT_METADATA,
+            UsageError::InvalidState(_) => codes::INVALID_STATE,
+            UsageError::NoRefreshToken => codes::NO_REFRESH_TOKEN,
+            UsageError::InvalidParameter { .. } => codes::INVALID_PARAMETER,
         }
     }
 }
@@ -408,5 +429,249 @@ mod tests {
         });
         assert_eq!(e.code(), "MISSING_FIELD");
         assert_eq!(e.to_string(), "u: required field `issuer` is missing");
+    }
+
+    /// One error of each variant. The match in [`variant_name`] has no wildcard, so a new
+    /// variant does not compile until it is added here too.
+    use crate::flow::error::FlowError;
+
+    fn one_of_each() -> Vec<Error> {
+        let s = || String::from("x");
+        let oauth = OAuthError {
+            error: s(),
+            error_description: None,
+            error_uri: None,
+            status: 400,
+            where_: s(),
+        };
+        let protocol = [
+            ProtocolError::UnexpectedStatus {
+                url: s(),
+                status: 500,
+                expected: "2xx",
+            },
+            ProtocolError::UnexpectedRedirect {
+                url: s(),
+                status: 302,
+            },
+            ProtocolError::ResponseTooLarge { url: s(), limit: 1 },
+            ProtocolError::InvalidJson {
+                url: s(),
+                reason: s(),
+            },
+            ProtocolError::MissingField {
+                url: s(),
+                field: "f",
+            },
+            ProtocolError::InvalidField {
+                url: s(),
+                field: "f",
+                reason: s(),
+            },
+            ProtocolError::InvalidHeader {
+                header: "h",
+                reason: s(),
+            },
+            ProtocolError::TemporarilyUnavailable {
+                url: s(),
+                status: 503,
+                retry_after: None,
+            },
+            ProtocolError::DiscoveryFailed {
+                what: "w",
+                tried: vec![],
+            },
+        ];
+        let security = [
+            SecurityError::InsecureUrl {
+                what: "w",
+                url: s(),
+            },
+            SecurityError::IssuerMismatch {
+                url: s(),
+                expected: s(),
+                found: s(),
+            },
+            SecurityError::ResourceMismatch {
+                url: s(),
+                expected: s(),
+                found: s(),
+            },
+            SecurityError::PkceNotSupported { issuer: s() },
+            SecurityError::StateMissing,
+            SecurityError::StateMismatch,
+            SecurityError::IssMissing {
+                expected: s(),
+                oauth_error: Some(Box::new(oauth.clone())),
+            },
+            SecurityError::IssMismatch {
+                expected: s(),
+                found: s(),
+            },
+            SecurityError::CredentialsForOtherIssuer {
+                registered_for: s(),
+                issuer: s(),
+            },
+            SecurityError::StepUpLimit {
+                resource: s(),
+                attempts: 3,
+            },
+        ];
+        let usage = [
+            UsageError::InvalidUrl {
+                what: "w",
+                url: s(),
+                reason: s(),
+            },
+            UsageError::MissingEndpoint {
+                issuer: s(),
+                endpoint: "e",
+            },
+            UsageError::NoClientIdentity { issuer: s() },
+            UsageError::InvalidClientMetadata {
+                field: "f",
+                reason: s(),
+            },
+            UsageError::InvalidState("s"),
+            UsageError::NoRefreshToken,
+            UsageError::InvalidParameter {
+                name: s(),
+                reason: "r",
+            },
+        ];
+        let mut all = vec![Error::from(oauth), Error::Entropy { reason: s() }];
+        all.extend(protocol.into_iter().map(Error::from));
+        all.extend(security.into_iter().map(Error::from));
+        all.extend(usage.into_iter().map(Error::from));
+        let flow = [
+            FlowError::Timeout {
+                operation: "login",
+                foreign_callbacks: 0,
+            },
+            FlowError::RequestTimeout { url: s() },
+            FlowError::Transport {
+                url: s(),
+                reason: s(),
+            },
+            FlowError::Aborted,
+            FlowError::LoginRequired {
+                server: s(),
+                reason: "r",
+            },
+            FlowError::PersistentUnauthorized { server: s() },
+            FlowError::UnreadableRecord {
+                key: s(),
+                reason: s(),
+            },
+        ];
+        all.extend(flow.into_iter().map(Error::from));
+        all
+    }
+
+    fn variant_name(e: &Error) -> String {
+        let name = match e {
+            Error::OAuth(_) => "OAuth",
+            Error::Entropy { .. } => "Entropy",
+            Error::Protocol(p) => match p {
+                ProtocolError::UnexpectedStatus { .. } => "UnexpectedStatus",
+                ProtocolError::UnexpectedRedirect { .. } => "UnexpectedRedirect",
+                ProtocolError::ResponseTooLarge { .. } => "ResponseTooLarge",
+                ProtocolError::InvalidJson { .. } => "InvalidJson",
+                ProtocolError::MissingField { .. } => "MissingField",
+                ProtocolError::InvalidField { .. } => "InvalidField",
+                ProtocolError::InvalidHeader { .. } => "InvalidHeader",
+                ProtocolError::TemporarilyUnavailable { .. } => "TemporarilyUnavailable",
+                ProtocolError::DiscoveryFailed { .. } => "DiscoveryFailed",
+            },
+            Error::Security(p) => match p {
+                SecurityError::InsecureUrl { .. } => "InsecureUrl",
+                SecurityError::IssuerMismatch { .. } => "IssuerMismatch",
+                SecurityError::ResourceMismatch { .. } => "ResourceMismatch",
+                SecurityError::PkceNotSupported { .. } => "PkceNotSupported",
+                SecurityError::StateMissing => "StateMissing",
+                SecurityError::StateMismatch => "StateMismatch",
+                SecurityError::IssMissing { .. } => "IssMissing",
+                SecurityError::IssMismatch { .. } => "IssMismatch",
+                SecurityError::CredentialsForOtherIssuer { .. } => "CredentialsForOtherIssuer",
+                SecurityError::StepUpLimit { .. } => "StepUpLimit",
+            },
+            Error::Usage(u) => match u {
+                UsageError::InvalidUrl { .. } => "InvalidUrl",
+                UsageError::MissingEndpoint { .. } => "MissingEndpoint",
+                UsageError::NoClientIdentity { .. } => "NoClientIdentity",
+                UsageError::InvalidClientMetadata { .. } => "InvalidClientMetadata",
+                UsageError::InvalidState(_) => "InvalidState",
+                UsageError::NoRefreshToken => "NoRefreshToken",
+                UsageError::InvalidParameter { .. } => "InvalidParameter",
+            },
+            Error::Flow(f) => match f {
+                FlowError::Timeout { .. } => "Timeout",
+                FlowError::RequestTimeout { .. } => "RequestTimeout",
+                FlowError::Transport { .. } => "Transport",
+                FlowError::Aborted => "Aborted",
+                FlowError::LoginRequired { .. } => "LoginRequired",
+                FlowError::PersistentUnauthorized { .. } => "PersistentUnauthorized",
+                FlowError::UnreadableRecord { .. } => "UnreadableRecord",
+            },
+        };
+        name.to_owned()
+    }
+
+    #[test]
+    fn every_code_the_core_returns_is_in_the_catalogue() {
+        let errors = one_of_each();
+        let variants: std::collections::BTreeSet<_> = errors.iter().map(variant_name).collect();
+        assert_eq!(variants.len(), errors.len(), "one error per variant");
+        for e in &errors {
+            assert!(
+                codes::meaning(e.code()).is_some(),
+                "{} returns `{}`, which codes::ALL lacks",
+                variant_name(e),
+                e.code()
+            );
+        }
+    }
+
+    #[test]
+    fn catalogue_codes_are_unique_screaming_snake_case_and_explained() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (code, meaning) in codes::ALL {
+            assert!(seen.insert(*code), "`{code}` is listed twice");
+            let screaming_snake = code.split('_').all(|word| {
+                !word.is_empty()
+                    && word
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            }) && code.starts_with(|c: char| c.is_ascii_uppercase());
+            assert!(screaming_snake, "`{code}` is not SCREAMING_SNAKE_CASE");
+            assert!(
+                !meaning.is_empty() && !meaning.ends_with('.') && !meaning.contains('\n'),
+                "`{code}`: the meaning is one line without a final period"
+            );
+        }
+    }
+
+    #[test]
+    fn driver_synonyms_are_unified_under_one_name() {
+        for old in [
+            "NOT_LOGGED_IN",
+            "CANCELLED",
+            "LOGIN_TIMEOUT",
+            "FETCH_FAILED",
+        ] {
+            assert_eq!(codes::meaning(old), None, "{old}");
+        }
+        for unified in [
+            codes::LOGIN_REQUIRED,
+            codes::ABORTED,
+            codes::TIMEOUT,
+            codes::TRANSPORT,
+        ] {
+            assert!(codes::meaning(unified).is_some(), "{unified}");
+        }
+        assert!(
+            codes::meaning(codes::TIMEOUT).is_some_and(|m| m.contains("local deadline")),
+            "TIMEOUT is about a local deadline, not the server's expired_token"
+        );
     }
 }

@@ -6,6 +6,8 @@
 //! authorization server are never presented to another (MCP: "separate registration state for
 //! each authorization server").
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -17,7 +19,7 @@ use crate::policy::{Policy, ResourceUri};
 use crate::revocation::{RevocableToken, revocation_request_at};
 use crate::time::Time;
 use crate::token::{
-    DEFAULT_EXPIRY_MARGIN, TokenSet, process_refresh_response, refresh_token_grant_request,
+    TokenSet, expiry_margin, process_refresh_response, refresh_token_grant_request,
 };
 use crate::userinfo::{DisplayIdentity, id_token_identity};
 
@@ -109,18 +111,47 @@ impl Grant {
         grant_key(&self.server, &self.issuer)
     }
 
+    /// How long the access token was issued for: [`TokenSet::lifetime`], or for a record
+    /// stored before tokens kept `issued_at`, the time from `updated_at` to `expires_at`.
+    /// `None` when the server gave no `expires_in`.
+    #[must_use]
+    pub fn token_lifetime(&self) -> Option<Duration> {
+        let expires_at = self.tokens.expires_at?;
+        let issued_at = self.tokens.issued_at.unwrap_or(self.updated_at);
+        Some(issued_at.until(expires_at))
+    }
+
+    /// How long before expiry the access token is refreshed: [`expiry_margin`] of its
+    /// [`token_lifetime`](Self::token_lifetime), at most
+    /// [`DEFAULT_EXPIRY_MARGIN`](crate::token::DEFAULT_EXPIRY_MARGIN) and at most half the
+    /// lifetime.
+    #[must_use]
+    pub fn expiry_margin(&self) -> Duration {
+        expiry_margin(self.token_lifetime())
+    }
+
     /// Whether the access token should be refreshed before use: it expires within
-    /// [`DEFAULT_EXPIRY_MARGIN`] of `now` and a refresh token is at hand.
+    /// [`expiry_margin`](Self::expiry_margin) of `now` and a refresh token is at hand. A token
+    /// just obtained never needs it, however short its lifetime.
     #[must_use]
     pub fn needs_refresh(&self, now: Time) -> bool {
-        self.tokens.refresh_token.is_some() && self.tokens.is_expired(now, DEFAULT_EXPIRY_MARGIN)
+        self.tokens.refresh_token.is_some() && self.tokens.is_expired(now, self.expiry_margin())
+    }
+
+    /// When [`needs_refresh`](Self::needs_refresh) turns true, for a driver that refreshes
+    /// in the background: `expires_at` minus the [`expiry_margin`](Self::expiry_margin).
+    /// `None` without a refresh token or without an expiry.
+    #[must_use]
+    pub fn refresh_at(&self) -> Option<Time> {
+        self.tokens.refresh_token.as_ref()?;
+        Some(self.tokens.expires_at?.sub(self.expiry_margin()))
     }
 
     /// Whether the access token is past its expiry (no margin): it cannot be used and, without
     /// a refresh token, only a new login helps.
     #[must_use]
     pub fn is_expired(&self, now: Time) -> bool {
-        self.tokens.is_expired(now, std::time::Duration::ZERO)
+        self.tokens.is_expired(now, Duration::ZERO)
     }
 
     /// The refresh request (RFC 6749 §6), with `resource` unless the grant omits it.
@@ -181,9 +212,16 @@ impl Grant {
     }
 
     /// Who the login belongs to, from the ID token if there is one. For display only.
+    ///
+    /// Without `iss` in the token, the grant's issuer fills it, so that a bare subject is
+    /// labelled `sub 1 at https://as.example` ([`DisplayIdentity::label`]).
     #[must_use]
     pub fn display_identity(&self) -> Option<DisplayIdentity> {
-        self.tokens.id_token.as_ref().and_then(id_token_identity)
+        self.tokens
+            .id_token
+            .as_ref()
+            .and_then(id_token_identity)
+            .map(|identity| identity.or_issuer(&self.issuer))
     }
 }
 
@@ -253,6 +291,75 @@ mod tests {
         assert!(!no_rt.needs_refresh(Time::from_unix_secs(5000)));
     }
 
+    fn grant_with(expires_in: u64) -> Grant {
+        let mut g = grant();
+        g.tokens = tokens(&format!(
+            r#"{{"access_token":"at","expires_in":{expires_in},"refresh_token":"rt"}}"#
+        ));
+        g
+    }
+
+    #[test]
+    fn a_four_second_token_gets_a_two_second_margin_and_is_not_due_when_fresh() {
+        let g = grant_with(4);
+        assert_eq!(g.token_lifetime(), Some(Duration::from_secs(4)));
+        assert_eq!(g.expiry_margin(), Duration::from_secs(2));
+        assert!(!g.needs_refresh(Time::from_unix_secs(1000)));
+        assert!(!g.needs_refresh(Time::from_unix_millis(1_001_999)));
+        assert!(g.needs_refresh(Time::from_unix_secs(1002)));
+        assert_eq!(g.refresh_at(), Some(Time::from_unix_secs(1002)));
+    }
+
+    #[test]
+    fn a_freshly_refreshed_short_token_does_not_need_refreshing_again() {
+        let mut g = grant_with(4);
+        let resp = HttpResponse::json(
+            200,
+            r#"{"access_token":"at2","expires_in":4,"refresh_token":"rt2"}"#,
+        );
+        g.process_refresh_response(Time::from_unix_secs(1003), &resp, &Policy::default())
+            .unwrap();
+        assert!(!g.needs_refresh(Time::from_unix_secs(1003)));
+        assert!(g.needs_refresh(Time::from_unix_secs(1005)));
+    }
+
+    #[test]
+    fn a_one_hour_token_keeps_the_thirty_second_margin() {
+        let g = grant_with(3600);
+        assert_eq!(g.expiry_margin(), Duration::from_secs(30));
+        assert!(!g.needs_refresh(Time::from_unix_secs(4569)));
+        assert!(g.needs_refresh(Time::from_unix_secs(4570)));
+        assert_eq!(g.refresh_at(), Some(Time::from_unix_secs(4570)));
+    }
+
+    #[test]
+    fn records_stored_without_issued_at_take_the_lifetime_from_updated_at() {
+        let g = grant_with(4);
+        let mut json = serde_json::to_value(&g).unwrap();
+        json["tokens"].as_object_mut().unwrap().remove("issued_at");
+        let old: Grant = serde_json::from_value(json).unwrap();
+        assert_eq!(old.tokens.issued_at, None);
+        assert_eq!(old.token_lifetime(), Some(Duration::from_secs(4)));
+        assert!(!old.needs_refresh(Time::from_unix_secs(1000)));
+        assert!(old.needs_refresh(Time::from_unix_secs(1002)));
+    }
+
+    #[test]
+    fn without_expiry_or_refresh_token_there_is_no_refresh_time() {
+        let mut g = grant_with(60);
+        g.tokens.refresh_token = None;
+        assert_eq!(g.refresh_at(), None);
+        let forever = {
+            let mut g = grant();
+            g.tokens = tokens(r#"{"access_token":"at","refresh_token":"rt"}"#);
+            g
+        };
+        assert_eq!(forever.token_lifetime(), None);
+        assert_eq!(forever.expiry_margin(), Duration::from_secs(30));
+        assert_eq!(forever.refresh_at(), None);
+        assert!(!forever.needs_refresh(Time::from_unix_secs(u64::MAX / 1000)));
+    }
+
     #[test]
     fn refresh_sends_resource_unless_omitted_and_applies_rotation() {
         let mut g = grant();
@@ -297,6 +404,18 @@ mod tests {
             String::from_utf8(req.body).unwrap(),
             "token=rt1&token_type_hint=refresh_token&client_id=cid"
         );
+    }
+
+    #[test]
+    fn display_identity_of_a_bare_subject_names_the_grants_issuer() {
+        use base64::Engine as _;
+        let mut g = grant();
+        assert_eq!(g.display_identity(), None);
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"sub":"1"}"#);
+        g.tokens.id_token = Some(crate::IdToken::new(format!("e30.{payload}.")));
+        let who = g.display_identity().unwrap();
+        assert_eq!(who.iss.as_deref(), Some("https://as.example"));
+        assert_eq!(who.label().as_deref(), Some("sub 1 at https://as.example"));
     }
 
     #[test]

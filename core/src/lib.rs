@@ -88,4 +88,4 @@ pub use secret::{
     RegistrationAccessToken, SecurityToken, State,
 };
 pub use time::Time;
-pub use token::{DEFAULT_EXPIRY_MARGIN, Refreshed, TokenSet};
+pub use token::{DEFAULT_EXPIRY_MARGIN, Refreshed, TokenSet, expiry_margin};

@@ -175,6 +175,47 @@ impl Json {
         }
     }
 
+    /// An optional duration in whole seconds (`expires_in`, `interval`), read by one rule for
+    /// every endpoint: a JSON number with no fractional part (`3600`, `3600.0`) or a string of
+    /// ASCII digits only (`"3600"`, as some deployed servers send), at most
+    /// [`MAX_DURATION_SECS`](crate::token::MAX_DURATION_SECS). Anything else (`"3600.5"`,
+    /// `-1`, `"1h"`, `" 60"`, `""`, `true`, larger values) is
+    /// [`ProtocolError::InvalidField`] naming the URL and the field.
+    pub(crate) fn seconds(&self, field: &'static str) -> Result<Option<Duration>> {
+        const RULE: &str =
+            "must be a whole number of seconds (a JSON number or a string of digits)";
+        let secs = match self.present(field) {
+            None => return Ok(None),
+            Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+                (Some(secs), _) => Some(secs),
+                // An integral float (`3600.0`); the cast is exact once bounded by the maximum.
+                (None, Some(f)) if f.fract() == 0.0 && f >= 0.0 => {
+                    (f <= crate::token::MAX_DURATION_SECS as f64).then_some(f as u64)
+                }
+                _ => return Err(self.invalid(field, format!("{RULE}, got {n}"))),
+            },
+            Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                s.parse::<u64>().ok()
+            }
+            Some(Value::String(s)) => {
+                let shown: String = s.chars().take(20).collect();
+                return Err(self.invalid(field, format!("{RULE}, got the string {shown:?}")));
+            }
+            Some(v) => return Err(self.invalid(field, format!("{RULE}, got {}", kind(v)))),
+        };
+        // `secs` is `None` for an integral value too large to convert.
+        match secs.filter(|&s| s <= crate::token::MAX_DURATION_SECS) {
+            Some(secs) => Ok(Some(Duration::from_secs(secs))),
+            None => Err(self.invalid(
+                field,
+                format!(
+                    "is more than {} seconds (about 136 years), which is taken for a server bug",
+                    crate::token::MAX_DURATION_SECS
+                ),
+            )),
+        }
+    }
+
     /// An optional array of strings.
     pub(crate) fn str_array(&self, field: &'static str) -> Result<Option<Vec<String>>> {
         match self.present(field) {

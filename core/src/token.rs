@@ -17,10 +17,42 @@ use crate::secret::{AccessToken, IdToken, RefreshToken};
 use crate::time::Time;
 
 /// How long before `expires_at` a token already counts as expired: clock skew plus the time
-/// the request that carries it takes.
+/// the request that carries it takes. The most [`expiry_margin`] gives.
 pub const DEFAULT_EXPIRY_MARGIN: Duration = Duration::from_secs(30);
 
+/// How long before its expiry a token of `lifetime` is refreshed: [`DEFAULT_EXPIRY_MARGIN`],
+/// but never more than half the lifetime, so that a short-lived token (a few seconds, as some
+/// test servers and tight deployments issue) is used for a while before it counts as due,
+/// instead of counting as due the moment it arrives. [`DEFAULT_EXPIRY_MARGIN`] when the
+/// lifetime is unknown.
+///
+/// ```
+/// use std::time::Duration;
+/// use mcpauth_core::token::expiry_margin;
+/// assert_eq!(expiry_margin(Some(Duration::from_secs(4))), Duration::from_secs(2));
+/// assert_eq!(expiry_margin(Some(Duration::from_secs(3600))), Duration::from_secs(30));
+/// assert_eq!(expiry_margin(None), Duration::from_secs(30));
+/// ```
+#[must_use]
+pub fn expiry_margin(lifetime: Option<Duration>) -> Duration {
+    lifetime.map_or(DEFAULT_EXPIRY_MARGIN, |lifetime| {
+        DEFAULT_EXPIRY_MARGIN.min(lifetime / 2)
+    })
+}
+
+/// The largest duration a server may give in seconds (`expires_in`, the device `interval`):
+/// 2^32 − 1 s, about 136 years. A larger value is a server bug (often a timestamp in
+/// milliseconds sent as a lifetime) and is refused rather than read as "never".
+pub const MAX_DURATION_SECS: u64 = 4_294_967_295;
+
 /// Tokens from a token endpoint.
+///
+/// `expires_in` is read by one rule wherever a server sends it (here and in
+/// [`DeviceAuthorization`](crate::device::DeviceAuthorization)): a whole number of seconds,
+/// as a JSON number (`3600`, also `3600.0`) or a string of ASCII digits (`"3600"`, which some
+/// deployed servers send), at most [`MAX_DURATION_SECS`]. Anything else (`"3600.5"`, `-1`,
+/// `"1h"`, `" 60"`, `""`, `true`, a larger value) is a
+/// [`ProtocolError::InvalidField`] naming `expires_in` and the URL.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct TokenSet {
@@ -34,6 +66,11 @@ pub struct TokenSet {
     pub refresh_token: Option<RefreshToken>,
     /// When the access token expires, if the server said (`now + expires_in`).
     pub expires_at: Option<Time>,
+    /// When the response that carried these tokens arrived (the `now` it was processed with),
+    /// so that [`lifetime`](Self::lifetime) is known. `None` in records stored before it was
+    /// kept.
+    #[serde(default)]
+    pub issued_at: Option<Time>,
     /// The granted scope, space-separated, if the server said.
     pub scope: Option<String>,
     /// An OpenID Connect ID token, for display only.
@@ -48,6 +85,13 @@ impl TokenSet {
         self.expires_at.is_some_and(|at| now.add(margin) >= at)
     }
 
+    /// How long the access token was issued for (`expires_at - issued_at`), when both are
+    /// known; the input of [`expiry_margin`].
+    #[must_use]
+    pub fn lifetime(&self) -> Option<Duration> {
+        Some(self.issued_at?.until(self.expires_at?))
+    }
+
     /// The granted scopes, split on spaces.
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.scope
@@ -59,11 +103,14 @@ impl TokenSet {
 
 /// Validates a token endpoint response and parses it (RFC 6749 §5.1, §5.2).
 ///
-/// `now` is when the response arrived; `expires_at` is computed from it.
+/// `now` is when the response arrived; `expires_at` is `now + expires_in`. `expires_in` is a
+/// whole number of seconds, as a JSON number or a string of digits, at most
+/// [`MAX_DURATION_SECS`] (the rule is on [`TokenSet`]).
 ///
 /// # Errors
 /// [`OAuthError`](crate::OAuthError) for an error body; [`ProtocolError`] for a missing or
-/// mistyped field or a token type other than `Bearer`.
+/// mistyped field (including an `expires_in` that breaks the rule) or a token type other
+/// than `Bearer`.
 pub fn process_token_response(
     now: Time,
     url: &Url,
@@ -261,8 +308,8 @@ pub(crate) fn parse_token_set_also_accepting(
         }
     };
     let expires_at = json
-        .u64("expires_in")?
-        .map(|s| now.add(Duration::from_secs(s)));
+        .seconds("expires_in")?
+        .map(|lifetime| now.add(lifetime));
     Ok(TokenSet {
         access_token: AccessToken::new(access_token),
         token_type,
@@ -271,6 +318,7 @@ pub(crate) fn parse_token_set_also_accepting(
             .filter(|t| !t.is_empty())
             .map(RefreshToken::new),
         expires_at,
+        issued_at: Some(now),
         scope: json.str("scope")?,
         id_token: json.str("id_token")?.map(IdToken::new),
     })
@@ -324,6 +372,86 @@ mod tests {
         assert!(t.is_expired(Time::from_unix_secs(1060), Duration::ZERO));
         let forever = parse(200, r#"{"access_token":"at","token_type":"Bearer"}"#).unwrap();
         assert!(!forever.is_expired(Time::from_unix_secs(u64::MAX / 1000), DEFAULT_EXPIRY_MARGIN));
+    }
+
+    #[test]
+    fn expires_in_as_a_numeric_string_counts_like_a_number() {
+        for expires_in in ["3600", r#""3600""#, "3600.0", r#""03600""#] {
+            let t = parse(
+                200,
+                &format!(r#"{{"access_token":"at","expires_in":{expires_in}}}"#),
+            )
+            .unwrap();
+            assert_eq!(
+                t.expires_at,
+                Some(Time::from_unix_secs(4600)),
+                "{expires_in}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_or_absurd_expires_in_is_refused_naming_field_and_url() {
+        for (expires_in, reason) in [
+            (r#""3600.5""#, r#"got the string "3600.5""#),
+            ("3600.5", "got 3600.5"),
+            ("-1", "got -1"),
+            (r#""-1""#, r#"got the string "-1""#),
+            (r#""abc""#, r#"got the string "abc""#),
+            ("[]", "got array"),
+            ("4294967296", "is more than 4294967295 seconds"),
+            ("18446744073709551615", "is more than 4294967295 seconds"),
+            (
+                r#""184467440737095516150""#,
+                "is more than 4294967295 seconds",
+            ),
+            ("1e300", "is more than 4294967295 seconds"),
+        ] {
+            let e = parse(
+                200,
+                &format!(r#"{{"access_token":"at","expires_in":{expires_in}}}"#),
+            )
+            .unwrap_err();
+            assert_eq!(e.code(), "INVALID_FIELD", "{expires_in}");
+            let message = e.to_string();
+            assert!(
+                message.starts_with("https://as.example/token: field `expires_in` "),
+                "{message}"
+            );
+            assert!(message.contains(reason), "{expires_in}: {message}");
+        }
+        let largest = parse(200, r#"{"access_token":"at","expires_in":4294967295}"#).unwrap();
+        assert_eq!(
+            largest.expires_at,
+            Some(Time::from_unix_secs(1000 + MAX_DURATION_SECS))
+        );
+    }
+
+    #[test]
+    fn expiry_margin_is_half_the_lifetime_up_to_thirty_seconds() {
+        let secs = Duration::from_secs;
+        assert_eq!(expiry_margin(Some(secs(4))), secs(2));
+        assert_eq!(expiry_margin(Some(secs(3600))), secs(30));
+        assert_eq!(expiry_margin(Some(secs(60))), secs(30));
+        assert_eq!(expiry_margin(Some(secs(59))), Duration::from_millis(29_500));
+        assert_eq!(expiry_margin(Some(Duration::ZERO)), Duration::ZERO);
+        assert_eq!(expiry_margin(None), DEFAULT_EXPIRY_MARGIN);
+    }
+
+    #[test]
+    fn token_sets_record_when_they_were_issued_and_for_how_long() {
+        let t = parse(200, r#"{"access_token":"at","expires_in":4}"#).unwrap();
+        assert_eq!(t.issued_at, Some(Time::from_unix_secs(1000)));
+        assert_eq!(t.lifetime(), Some(Duration::from_secs(4)));
+        let forever = parse(200, r#"{"access_token":"at"}"#).unwrap();
+        assert_eq!(forever.lifetime(), None);
+        let stored_before: TokenSet = serde_json::from_str(
+            r#"{"access_token":"at","token_type":"Bearer","refresh_token":null,
+                "expires_at":5000,"scope":null,"id_token":null}"#,
+        )
+        .unwrap();
+        assert_eq!(stored_before.issued_at, None);
+        assert_eq!(stored_before.lifetime(), None);
     }
 
     #[test]
@@ -520,6 +648,7 @@ mod tests {
             token_type: "Bearer".into(),
             refresh_token: refresh_token.map(RefreshToken::new),
             expires_at: Some(Time::from_unix_secs(500)),
+            issued_at: Some(Time::from_unix_secs(440)),
             scope: Some("a b".into()),
             id_token: Some(IdToken::new("id-1")),
         }

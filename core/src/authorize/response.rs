@@ -47,7 +47,10 @@ impl AuthorizationResponse {
 /// | false | absent | proceed |
 ///
 /// On an `iss` mismatch the server's `error`, `error_description` and `error_uri` are not
-/// surfaced: they come from a server the client did not talk to.
+/// surfaced: they come from a server the client did not talk to. When `iss` is only missing,
+/// the error is still refused with `ISS_MISSING`, but an `error` it carried is kept in
+/// [`SecurityError::IssMissing`]'s `oauth_error` and leads its message, so the user reads
+/// that the login was declined (`access_denied`) rather than only that `iss` was absent.
 ///
 /// # Errors
 /// [`SecurityError::StateMissing`], [`SecurityError::StateMismatch`],
@@ -63,16 +66,16 @@ pub fn validate_authorization_response(
     if !pending.state.ct_eq(&state) {
         return Err(SecurityError::StateMismatch.into());
     }
-    check_iss(pending, params.iss.as_deref())?;
-    if let Some(error) = params.error {
-        return Err(OAuthError {
-            error,
-            error_description: params.error_description,
-            error_uri: params.error_uri,
-            status: 0,
-            where_: RESPONSE.into(),
-        }
-        .into());
+    let reported = params.error.map(|error| OAuthError {
+        error,
+        error_description: params.error_description,
+        error_uri: params.error_uri,
+        status: 0,
+        where_: RESPONSE.into(),
+    });
+    check_iss(pending, params.iss.as_deref(), reported.as_ref())?;
+    if let Some(error) = reported {
+        return Err(error.into());
     }
     let code = params.code.ok_or_else(|| ProtocolError::MissingField {
         url: RESPONSE.into(),
@@ -119,7 +122,15 @@ pub fn callback_belongs_to(pending: &PendingAuthorization, callback: &str) -> bo
 }
 
 /// RFC 9207 §2.4: compare when present, refuse when advertised but absent.
-fn check_iss(pending: &PendingAuthorization, iss: Option<&str>) -> Result<()> {
+///
+/// `reported` is the OAuth error the response carries, if any. It is dropped on a mismatch
+/// (it comes from a server the client did not talk to) and passed along, made safe for
+/// display, when `iss` is only missing.
+fn check_iss(
+    pending: &PendingAuthorization,
+    iss: Option<&str>,
+    reported: Option<&OAuthError>,
+) -> Result<()> {
     match iss {
         Some(iss) if iss == pending.issuer => Ok(()),
         Some(iss) => Err(SecurityError::IssMismatch {
@@ -129,9 +140,22 @@ fn check_iss(pending: &PendingAuthorization, iss: Option<&str>) -> Result<()> {
         .into()),
         None if pending.iss_parameter_supported => Err(SecurityError::IssMissing {
             expected: pending.issuer.clone(),
+            oauth_error: reported.map(|e| Box::new(unverified(e))),
         }
         .into()),
         None => Ok(()),
+    }
+}
+
+/// An OAuth error from a response that failed the `iss` check, with every value passed
+/// through [`for_display`].
+fn unverified(error: &OAuthError) -> OAuthError {
+    OAuthError {
+        error: for_display(&error.error),
+        error_description: error.error_description.as_deref().map(for_display),
+        error_uri: error.error_uri.as_deref().map(for_display),
+        status: error.status,
+        where_: error.where_.clone(),
     }
 }
 
@@ -404,9 +428,6 @@ mod tests {
             );
             assert!(!shown.contains("help"), "{shown}");
         }
-        let e = err(&pending(true), &format!("{error}&state={STATE}"));
-        assert_eq!(e.code(), "ISS_MISSING");
-        assert!(!format!("{e:?}").contains("access_denied"));
         let e = err(
             &pending(true),
             &format!("{error}&state={STATE}&iss={ISSUER}"),
@@ -424,6 +445,94 @@ mod tests {
         assert_eq!(
             (oauth.status, oauth.where_.as_str()),
             (0, "authorization response")
+        );
+    }
+
+    #[test]
+    fn error_redirect_without_iss_is_refused_but_names_the_servers_error() {
+        let e = err(
+            &pending(true),
+            &format!(
+                "error=access_denied&error_description=The+user+declined\
+                 &error_uri=https%3A%2F%2Fas.example%2Fhelp&state={STATE}"
+            ),
+        );
+        assert_eq!(e.code(), "ISS_MISSING");
+        assert!(e.oauth().is_none(), "unverified, so not an OAUTH_ERROR");
+        assert_eq!(
+            e.to_string(),
+            "authorization response returned OAuth error `access_denied`: The user declined \
+             (unverified: authorization server `https://as.example` advertises \
+             authorization_response_iss_parameter_supported, but the response has no iss)"
+        );
+        let crate::Error::Security(SecurityError::IssMissing {
+            oauth_error: Some(reported),
+            ..
+        }) = &e
+        else {
+            panic!("{e:?}");
+        };
+        assert_eq!(reported.error, "access_denied");
+        assert_eq!(
+            reported.error_description.as_deref(),
+            Some("The user declined")
+        );
+        assert_eq!(
+            reported.error_uri.as_deref(),
+            Some("https://as.example/help")
+        );
+        assert_eq!(
+            (reported.status, reported.where_.as_str()),
+            (0, "authorization response")
+        );
+    }
+
+    #[test]
+    fn unverified_error_text_is_escaped_in_the_iss_missing_message() {
+        let e = err(
+            &pending(true),
+            &format!("error=access_denied&error_description=a%0Ab%1B%5B31m&state={STATE}"),
+        );
+        assert_eq!(e.code(), "ISS_MISSING");
+        let shown = e.to_string();
+        assert!(shown.contains("a\\nb\\u{1b}[31m"), "{shown}");
+        assert!(
+            !shown.contains('\n') && !shown.contains('\u{1b}'),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn success_redirect_without_iss_is_refused_with_the_plain_message() {
+        let e = err(&pending(true), &format!("code=c0de&state={STATE}"));
+        assert_eq!(e.code(), "ISS_MISSING");
+        assert!(matches!(
+            &e,
+            crate::Error::Security(SecurityError::IssMissing {
+                oauth_error: None,
+                ..
+            })
+        ));
+        assert_eq!(
+            e.to_string(),
+            "authorization server `https://as.example` advertises \
+             authorization_response_iss_parameter_supported, but the response has no iss"
+        );
+    }
+
+    #[test]
+    fn error_redirect_with_the_right_iss_is_an_oauth_error() {
+        let e = err(
+            &pending(true),
+            &format!("error=access_denied&error_description=no&state={STATE}&iss={ISSUER}"),
+        );
+        assert_eq!(e.code(), "OAUTH_ERROR");
+        let oauth = e.oauth().unwrap();
+        assert_eq!(oauth.error, "access_denied");
+        assert_eq!(oauth.error_description.as_deref(), Some("no"));
+        assert_eq!(
+            e.to_string(),
+            "authorization response returned OAuth error `access_denied`: no"
         );
     }
 

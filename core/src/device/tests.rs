@@ -187,14 +187,64 @@ fn interval_defaults_to_five_seconds_when_absent() {
 }
 
 #[test]
-fn zero_interval_is_raised_to_one_second_and_huge_expiry_saturates() {
+fn zero_interval_is_raised_to_one_second() {
     let a = authorize(
         r#"{"device_code":"d","user_code":"u","verification_uri":"https://example.com/device",
-            "expires_in":18446744073709551615,"interval":0}"#,
+            "expires_in":600,"interval":0}"#,
     )
     .unwrap();
     assert_eq!(a.interval, MIN_INTERVAL);
-    assert_eq!(a.expires_at, Time::from_unix_millis(u64::MAX));
+}
+
+fn with_timing(expires_in: &str, interval: &str) -> Result<DeviceAuthorization> {
+    authorize(&format!(
+        r#"{{"device_code":"d","user_code":"u","verification_uri":"https://example.com/device",
+            "expires_in":{expires_in},"interval":{interval}}}"#
+    ))
+}
+
+#[test]
+fn expires_in_and_interval_accept_numbers_and_numeric_strings_alike() {
+    for (expires_in, interval) in [("600", "7"), (r#""600""#, r#""7""#), ("600.0", "7.0")] {
+        let a = with_timing(expires_in, interval).unwrap();
+        assert_eq!(a.expires_at, t(1600), "{expires_in}");
+        assert_eq!(a.interval, Duration::from_secs(7), "{interval}");
+    }
+    let largest = crate::token::MAX_DURATION_SECS;
+    let a = with_timing(&largest.to_string(), "5").unwrap();
+    assert_eq!(a.expires_at, t(1000 + largest));
+}
+
+#[test]
+fn malformed_or_absurd_expires_in_and_interval_are_refused_by_name() {
+    let bad = [
+        r#""600.5""#,
+        "600.5",
+        "-1",
+        r#""-1""#,
+        r#""abc""#,
+        r#""10m""#,
+        r#"" 600""#,
+        r#""""#,
+        "true",
+        "4294967296",
+        "18446744073709551615",
+        r#""99999999999999999999999""#,
+        "1e20",
+    ];
+    for value in bad {
+        for (field, body) in [
+            ("expires_in", with_timing(value, "5")),
+            ("interval", with_timing("600", value)),
+        ] {
+            match body {
+                Err(Error::Protocol(ProtocolError::InvalidField { field: f, url, .. })) => {
+                    assert_eq!((f, url.as_str()), (field, device_url().as_str()), "{value}");
+                }
+                other => panic!("{field} = {value}: unexpected {other:?}"),
+            }
+        }
+    }
 }
 
 #[test]

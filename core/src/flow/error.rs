@@ -3,6 +3,8 @@
 
 use thiserror::Error;
 
+use crate::error::codes;
+
 /// A flow could not finish.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -64,12 +66,12 @@ impl FlowError {
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
-            FlowError::Timeout { .. } | FlowError::RequestTimeout { .. } => "TIMEOUT",
-            FlowError::Transport { .. } => "TRANSPORT",
-            FlowError::Aborted => "ABORTED",
-            FlowError::LoginRequired { .. } => "LOGIN_REQUIRED",
-            FlowError::PersistentUnauthorized { .. } => "PERSISTENT_UNAUTHORIZED",
-            FlowError::UnreadableRecord { .. } => "STORE_RECORD_UNREADABLE",
+            FlowError::Timeout { .. } | FlowError::RequestTimeout { .. } => codes::TIMEOUT,
+            FlowError::Transport { .. } => codes::TRANSPORT,
+            FlowError::Aborted => codes::ABORTED,
+            FlowError::LoginRequired { .. } => codes::LOGIN_REQUIRED,
+            FlowError::PersistentUnauthorized { .. } => codes::PERSISTENT_UNAUTHORIZED,
+            FlowError::UnreadableRecord { .. } => codes::STORE_RECORD_UNREADABLE,
         }
     }
 }

@@ -1089,13 +1089,9 @@ impl Machine for Login {
     }
 }
 
-/// A label for who logged in: email, name, or `sub` with the issuer (a bare number tells the
-/// user nothing).
+/// A label for who logged in: email, username, name, or `sub` with the issuer.
 fn display_label(who: &DisplayIdentity, issuer: &str) -> Option<String> {
-    who.email
-        .clone()
-        .or_else(|| who.name.clone())
-        .or_else(|| who.sub.as_ref().map(|sub| format!("sub {sub} at {issuer}")))
+    who.clone().or_issuer(issuer).label()
 }
 
 fn failure_reason(failure: &Failure) -> String {

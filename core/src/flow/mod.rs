@@ -19,20 +19,25 @@
 //!
 //! ```
 //! use mcpauth_core::flow::{Access, Event, Machine};
-//! use mcpauth_core::{ResourceUri, Time};
+//! use mcpauth_core::{Policy, ResourceUri, Time};
 //!
 //! let server = ResourceUri::parse("https://mcp.example/mcp")?;
-//! let mut access = Access::new(server, None, Time::from_unix_secs(1_000));
+//! let mut access = Access::new(server, None, Policy::default());
+//! let now = Time::from_unix_secs(1_000); // a real driver reads its clock here
 //! let result = loop {
 //!     while let Some((_id, _request)) = access.poll_transmit() {
 //!         // send it; later: access.handle_response(now, id, response)
 //!     }
 //!     match access.poll_event() {
-//!         // Nothing is stored yet in this example.
-//!         Some(Event::Load { key }) => access.handle_loaded(Time::from_unix_secs(1_000), &key, None),
+//!         // Nothing is stored in this example.
+//!         Some(Event::Load { key }) => access.handle_loaded(now, &key, None),
 //!         Some(Event::Done(result)) => break result,
-//!         Some(_other) => {}
-//!         None => { /* sleep until access.poll_timeout(), then handle_timeout */ break Err(unreachable!()) }
+//!         Some(_other) => {} // Save, Delete, Lock, ...
+//!         None => {
+//!             // Wait for a response, or until poll_timeout(), then handle_timeout().
+//!             let at = access.poll_timeout().expect("something to wait for");
+//!             access.handle_timeout(at);
+//!         }
 //!     }
 //! };
 //! assert_eq!(result.unwrap_err().code(), "LOGIN_REQUIRED");
