@@ -54,6 +54,7 @@ pub const MAX_BACKOFF_INTERVAL: Duration = Duration::from_secs(60);
 /// It serializes so that a driver can persist a pending login; the device code inside is a
 /// [`DeviceCode`], redacted in `Debug`. The interval serializes as milliseconds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
 #[non_exhaustive]
 pub struct DeviceAuthorization {
     /// The device verification code, sent with every poll. Never shown to the user.
@@ -70,6 +71,7 @@ pub struct DeviceAuthorization {
     /// How long to wait between polls: the server's `interval`, [`DEFAULT_INTERVAL`] when it
     /// sent none, at least [`MIN_INTERVAL`].
     #[serde(with = "millis")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub interval: Duration,
 }
 

@@ -22,6 +22,7 @@ pub const DEFAULT_EXPIRY_MARGIN: Duration = Duration::from_secs(30);
 
 /// Tokens from a token endpoint.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
 #[non_exhaustive]
 pub struct TokenSet {
     /// The access token.

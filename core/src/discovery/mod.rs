@@ -36,11 +36,13 @@ pub use server::{
 
 /// Identifies one request of a [`Discovery`], to hand its outcome back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct RequestId(u32);
 
 /// What discovery found: everything the later steps need about the server and its
 /// authorization server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
 #[non_exhaustive]
 pub struct Discovered {
     /// The MCP server's canonical URI, as the caller gave it: the key its grants are stored
