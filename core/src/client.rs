@@ -14,6 +14,7 @@ use crate::secret::ClientSecret;
 
 /// How the client authenticates at the token endpoint (RFC 7591 §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum TokenEndpointAuthMethod {
@@ -51,6 +52,7 @@ impl TokenEndpointAuthMethod {
 
 /// A client identity at one authorization server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
 #[non_exhaustive]
 pub struct ClientCredentials {
     /// The issuer these credentials belong to. They are never sent to another server.

@@ -60,6 +60,7 @@ pub const MAX_BACKOFF_INTERVAL: Duration = Duration::from_secs(60);
 /// `"600.5"`, `-1`, `"10m"` or a larger value is a [`ProtocolError::InvalidField`] naming the
 /// field and the URL.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
 #[non_exhaustive]
 pub struct DeviceAuthorization {
     /// The device verification code, sent with every poll. Never shown to the user.
@@ -76,6 +77,7 @@ pub struct DeviceAuthorization {
     /// How long to wait between polls: the server's `interval`, [`DEFAULT_INTERVAL`] when it
     /// sent none, at least [`MIN_INTERVAL`].
     #[serde(with = "millis")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub interval: Duration,
 }
 

@@ -111,6 +111,7 @@ impl TokenExchangeParams {
 
 /// The result of a token exchange (RFC 8693 §2.2.1).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[non_exhaustive]
 pub struct ExchangedToken {
     /// The issued token, in `tokens.access_token` whatever its type (the RFC keeps the member

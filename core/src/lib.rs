@@ -26,6 +26,14 @@
 //! Security is on by default ([`Policy`]): HTTPS except loopback, no redirects, a response
 //! size cap, issuer and resource checks, PKCE S256 required, credentials bound to their issuer.
 //! Secrets are types whose `Debug` is redacted ([`secret`]).
+//!
+//! The TypeScript types of the npm package's records are generated from this crate's types, so
+//! they cannot drift. With the `ts` feature, every record that crosses to JavaScript in its serde
+//! shape or is stored ([`Discovered`], [`ClientCredentials`], [`PendingAuthorization`],
+//! [`Grant`], ...) derives `ts_rs::TS`; `scripts/gen-types` writes the types into
+//! `npm/src/generated/`, and `scripts/gen-types --check` fails when the committed ones are stale.
+//! A new record takes, under its `#[derive(..)]`:
+//! `#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(

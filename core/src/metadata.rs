@@ -13,6 +13,7 @@ use crate::response::Json;
 
 /// Authorization server metadata (RFC 8414 §2, OpenID Connect Discovery §3).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub struct AuthorizationServerMetadata {
@@ -128,6 +129,7 @@ impl AuthorizationServerMetadata {
 
 /// Protected resource metadata (RFC 9728 §2).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub struct ProtectedResourceMetadata {

@@ -10,6 +10,7 @@ use crate::http::DEFAULT_MAX_RESPONSE_BYTES;
 
 /// The checks the core applies. `Policy::default()` is what production code should use.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(default, rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct Policy {
@@ -18,17 +19,21 @@ pub struct Policy {
     /// # Security
     /// For tests against non-loopback test hosts only. Tokens and codes then cross the network
     /// in clear. Loopback hosts (`localhost`, `127.0.0.0/8`, `::1`) are always allowed.
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub dangerously_allow_insecure_http: bool,
     /// Assumes PKCE S256 when the server's metadata has no `code_challenge_methods_supported`.
     ///
     /// # Security
     /// The MCP spec requires refusing such servers: without the field the client cannot know
     /// that the code is bound to the verifier. Enable only for a known legacy server.
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub dangerously_assume_pkce_s256: bool,
     /// Enables the 2025-03-26 MCP fallbacks: authorization server metadata at the MCP server's
     /// origin, then the default `/authorize`, `/token` and `/register` paths.
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub legacy_2025_03_26_fallbacks: bool,
     /// The largest response body accepted.
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub max_response_bytes: usize,
 }
 
@@ -102,6 +107,7 @@ pub fn is_loopback(url: &Url) -> bool {
 /// assert_eq!(r.as_str(), "https://mcp.example.com/Server");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, type = "string"))]
 #[serde(try_from = "String", into = "String")]
 pub struct ResourceUri {
     url: Url,

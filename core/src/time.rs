@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// Milliseconds match JavaScript's `Date.now()`; drivers convert from their clock once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(transparent)]
 pub struct Time(u64);
 

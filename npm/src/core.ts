@@ -15,14 +15,37 @@
  *
  * Records (metadata, {@link Discovered}, {@link TokenSet}, {@link Grant}, ...) are plain objects in
  * the core's own shape, snake_case like the OAuth wire names; `JSON.stringify` them to store them
- * and pass the parsed value back. Times are milliseconds since the epoch. Options objects are
- * camelCase. Every failure is a {@link McpAuthError} with a stable `code`.
+ * and pass the parsed value back. Their types are generated from the core's Rust types. Times are
+ * milliseconds since the epoch. Options objects are camelCase. Every failure is a
+ * {@link McpAuthError} with a stable `code`.
  *
  * @module
  */
 
+import type {
+  ApplicationType,
+  AuthorizationServerMetadata,
+  BearerChallenge,
+  Challenge,
+  ClientCredentials,
+  ClientMetadata,
+  DeviceAuthorization,
+  Discovered,
+  DisplayIdentity,
+  ExchangedToken,
+  Grant,
+  PendingAuthorization,
+  Policy,
+  ProtectedResourceMetadata,
+  Registration,
+  RequestId,
+  TokenEndpointAuthMethod,
+  TokenSet,
+} from './generated/index.js';
 import type { AuthorizationResponse as WasmAuthorizationResponse } from './wasm/mcpauth_wasm.js';
 import { bindings as wasm } from './wasm.js';
+
+export type * from './generated/index.js';
 
 // ----- HTTP -------------------------------------------------------------------------------------
 
@@ -67,96 +90,10 @@ export interface IoOptions {
 
 // ----- Records ----------------------------------------------------------------------------------
 
-/**
- * The security policy. Everything is safe by default; each option that weakens a check says so
- * in its name.
- */
-export interface Policy {
-  /** Plain `http://` on any host (loopback is always allowed). For test servers only. */
-  dangerouslyAllowInsecureHttp?: boolean;
-  /** Assume PKCE S256 when the metadata has no `code_challenge_methods_supported`. */
-  dangerouslyAssumePkceS256?: boolean;
-  /** The 2025-03-26 MCP fallbacks: metadata at the MCP origin, then `/authorize`, `/token`, `/register`. */
-  legacy20250326Fallbacks?: boolean;
-  /** The largest response body accepted (default 1 MiB). */
-  maxResponseBytes?: number;
-}
-
-/** Authorization server metadata (RFC 8414 §2). */
-export interface AuthorizationServerMetadata {
-  issuer: string;
-  authorization_endpoint?: string;
-  token_endpoint?: string;
-  registration_endpoint?: string;
-  revocation_endpoint?: string;
-  device_authorization_endpoint?: string;
-  userinfo_endpoint?: string;
-  scopes_supported?: string[];
-  response_types_supported?: string[];
-  grant_types_supported?: string[];
-  token_endpoint_auth_methods_supported?: string[];
-  code_challenge_methods_supported?: string[];
-  authorization_response_iss_parameter_supported: boolean;
-  client_id_metadata_document_supported: boolean;
-}
-
-/** Protected resource metadata (RFC 9728 §2). */
-export interface ProtectedResourceMetadata {
-  resource: string;
-  authorization_servers: string[];
-  scopes_supported?: string[];
-  bearer_methods_supported?: string[];
-  resource_name?: string;
-}
-
-/** What discovery found: everything the later steps need. */
-export interface Discovered {
-  /** The MCP server's canonical URI. */
-  server: string;
-  /** The resource to send as RFC 8707 `resource` (the PRM's, else the server). */
-  resource: string;
-  resource_metadata?: ProtectedResourceMetadata;
-  issuer: string;
-  metadata: AuthorizationServerMetadata;
-  /** Found through the 2025-03-26 fallbacks. */
-  legacy_2025_03_26: boolean;
-}
-
-/** How the client authenticates at the token endpoint (RFC 7591 §2). */
-export type TokenEndpointAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
-
-/** A client identity at one authorization server; never sent to another. */
-export interface ClientCredentials {
-  issuer: string;
-  client_id: string;
-  client_secret?: string;
-  auth_method: TokenEndpointAuthMethod;
-}
-
-/** RFC 7591 §2 client metadata. */
-export interface ClientMetadata {
-  redirect_uris?: string[];
-  client_name?: string;
-  application_type?: 'native' | 'web';
-  grant_types?: string[];
-  response_types?: string[];
-  token_endpoint_auth_method?: TokenEndpointAuthMethod;
-  scope?: string;
-  client_uri?: string;
-  logo_uri?: string;
-  software_id?: string;
-  software_version?: string;
-}
-
-/** A dynamic client registration (RFC 7591 §3.2.1). */
-export interface Registration {
-  credentials: ClientCredentials;
-  client_id_issued_at?: number;
-  /** Absent when the secret does not expire. */
-  client_secret_expires_at?: number;
-  registration_access_token?: string;
-  registration_client_uri?: string;
-}
+// The records the core produces and takes back in its own serde shape (metadata, Discovered,
+// ClientCredentials, Registration, PendingAuthorization, TokenSet, Grant, ...) are generated
+// from the Rust types into ./generated/ by scripts/gen-types; they cannot drift from the core.
+// The types below are this package's own: options objects and results the binding assembles.
 
 /** Inputs of the MCP client identity choice. */
 export interface IdentityOptions {
@@ -197,44 +134,6 @@ export interface LoginOptions {
   dangerouslyOmitResource?: boolean;
 }
 
-/** Kept between the authorization URL and the callback. Holds the verifier: store it like a secret. */
-export interface PendingAuthorization {
-  issuer: string;
-  iss_parameter_supported: boolean;
-  token_endpoint: string;
-  client_id: string;
-  redirect_uri: string;
-  resource?: string;
-  scope?: string;
-  state: string;
-  verifier: string;
-}
-
-/** Tokens from a token endpoint. */
-export interface TokenSet {
-  access_token: string;
-  token_type: string;
-  refresh_token?: string;
-  /** Milliseconds since the epoch. */
-  expires_at?: number;
-  scope?: string;
-  id_token?: string;
-}
-
-/** The persisted login record for one MCP server at one issuer. */
-export interface Grant {
-  server: string;
-  resource: string;
-  issuer: string;
-  client: ClientCredentials;
-  token_endpoint: string;
-  revocation_endpoint?: string;
-  /** Whether `resource` is sent on refresh (as the login did). */
-  send_resource: boolean;
-  tokens: TokenSet;
-  updated_at: number;
-}
-
 /** The outcome of a refresh. */
 export interface Refreshed {
   grant: Grant;
@@ -242,45 +141,10 @@ export interface Refreshed {
   rotated: boolean;
 }
 
-/** Who is logged in, from the ID token, for display only (never verified). */
-export interface DisplayIdentity {
-  sub?: string;
-  email?: string;
-  name?: string;
-}
-
-/** One challenge of a `WWW-Authenticate` header (RFC 9110 §11.6.1). */
-export interface Challenge {
-  scheme: string;
-  token68?: string;
-  params: [string, string][];
-}
-
-/** The parameters of a Bearer challenge (RFC 6750 §3, RFC 9728 §5.1). */
-export interface BearerChallenge {
-  realm?: string;
-  scope?: string;
-  error?: string;
-  error_description?: string;
-  error_uri?: string;
-  resource_metadata?: string;
-}
-
 /** What a 401 or 403 asks for. */
 export interface AuthChallenge {
   kind: 'unauthorized' | 'insufficient_scope';
   challenge: BearerChallenge;
-}
-
-/** A device authorization (RFC 8628 §3.2). Holds the device code: a secret. */
-export interface DeviceAuthorization {
-  device_code: string;
-  user_code: string;
-  verification_uri: string;
-  verification_uri_complete?: string;
-  expires_at: number;
-  /** Milliseconds. */
-  interval: number;
 }
 
 /** What to show the user in a device login. */
@@ -317,12 +181,6 @@ export interface TokenExchangeParams {
   resource?: string;
   audience?: string;
   scope?: string;
-}
-
-/** The outcome of a token exchange (RFC 8693 §2.2). */
-export interface ExchangedToken {
-  tokens: TokenSet;
-  issued_token_type: string;
 }
 
 // ----- Errors -----------------------------------------------------------------------------------
@@ -484,10 +342,10 @@ export function classifyResponse(response: { status: number; headers: HeadersLik
 /** The discovery state machine (MCP order, fallbacks, concurrent batches). */
 export interface Discovery {
   /** The next request to send, or `undefined`; poll again after each `handle*`. */
-  pollTransmit(): { id: number; request: HttpRequest } | undefined;
-  handleResponse(id: number, response: HttpResponse): void;
+  pollTransmit(): { id: RequestId; request: HttpRequest } | undefined;
+  handleResponse(id: RequestId, response: HttpResponse): void;
   /** The request got no response (network error, CORS, timeout). */
-  handleFailure(id: number, reason: string): void;
+  handleFailure(id: RequestId, reason: string): void;
   /** `Discovered` when done, `undefined` while running; throws discovery's error. */
   pollResult(): Discovered | undefined;
   free(): void;
@@ -550,7 +408,7 @@ export interface ClientMetadataOptions {
   /** None: a device-only client (with `deviceGrant`). */
   redirectUris?: string[];
   /** Default: inferred at registration from the redirect URIs (all loopback: native). */
-  applicationType?: 'native' | 'web';
+  applicationType?: ApplicationType;
   /** Add the device code grant. */
   deviceGrant?: boolean;
 }

@@ -37,6 +37,7 @@ pub use server::{
 /// Identifies one request of a machine ([`Discovery`], the [`flow`](crate::flow) machines), to
 /// hand its outcome back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct RequestId(u32);
 
 impl RequestId {
@@ -55,6 +56,7 @@ impl RequestId {
 /// What discovery found: everything the later steps need about the server and its
 /// authorization server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
 #[non_exhaustive]
 pub struct Discovered {
     /// The MCP server's canonical URI, as the caller gave it: the key its grants are stored

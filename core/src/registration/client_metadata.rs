@@ -20,6 +20,7 @@ pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_cod
 /// localhost apps, `web` for remotely hosted web apps
 /// (MCP client-registration#dynamic-client-registration).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "lowercase")]
 pub enum ApplicationType {
     /// A desktop, mobile or command-line app; redirects go to loopback hosts.
@@ -42,10 +43,12 @@ pub enum ApplicationType {
 /// assert!(m.grant_types.iter().any(|g| g == "urn:ietf:params:oauth:grant-type:device_code"));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
 #[non_exhaustive]
 pub struct ClientMetadata {
     /// Redirection URIs for redirect-based flows; https, or http on a loopback host (MCP).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub redirect_uris: Vec<String>,
     /// A human-readable name shown to the user on the consent screen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,9 +58,11 @@ pub struct ClientMetadata {
     pub application_type: Option<ApplicationType>,
     /// Grant types the client uses; RFC 7591 defaults to `authorization_code` when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub grant_types: Vec<String>,
     /// Response types the client uses; RFC 7591 defaults to `code` when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub response_types: Vec<String>,
     /// How the client authenticates at the token endpoint; chosen by
     /// [`registration_request`](super::registration_request) from the server's metadata when unset.

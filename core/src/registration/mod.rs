@@ -42,6 +42,7 @@ pub use client_metadata::{
 /// It serializes with the client secret and registration access token in clear: store it as
 /// securely as tokens.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
 #[non_exhaustive]
 pub struct Registration {
     /// The client id, secret and auth method, bound to the issuing server's issuer.
