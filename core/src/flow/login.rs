@@ -53,6 +53,7 @@ pub const CALLBACK_PATH: &str = "/callback";
 
 /// How the user agent comes back, or that it does not (device flow).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Redirect {
     /// A loopback listener (RFC 8252 §7.3), on `port` if given, else on the port of the
@@ -79,6 +80,7 @@ impl Default for Redirect {
 
 /// Credentials registered out of band.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct PreRegistered {
     /// The issuer they belong to; `None` binds them to whichever one the server names.
@@ -96,6 +98,7 @@ pub struct PreRegistered {
 
 /// Endpoints configured by hand, for servers without discovery.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct ManualEndpoints {
     /// The issuer (default: the authorization endpoint's origin).
@@ -109,21 +112,26 @@ pub struct ManualEndpoints {
 
 /// Everything a login is told at the start. The same fields, camelCase, in the npm package.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
 #[serde(default, rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct LoginConfig {
     /// The MCP server URL.
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub server: String,
     /// How the user agent comes back.
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub redirect: Redirect,
     /// An explicit scope, replacing the MCP selection rules; `""` sends no `scope` at all.
     pub scope: Option<String>,
     /// Pre-registered clients: the one for the server's issuer (or without an issuer) is used.
     /// A single entry for another issuer is an error, not a silent fallback.
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub preregistered: Vec<PreRegistered>,
     /// The https URL of this client's ID metadata document (CIMD).
     pub client_metadata_url: Option<String>,
     /// The `client_name` of dynamic registrations.
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub client_name: String,
     /// `native` or `web`, for dynamic registration (default: native, or web for a fixed
     /// https redirect URI).
@@ -133,11 +141,13 @@ pub struct LoginConfig {
     /// The scope held before, for a step-up.
     pub previous_scope: Option<String>,
     /// Extra authorization request parameters.
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub extra_params: Vec<(String, String)>,
     /// Leaves out RFC 8707 `resource`.
     ///
     /// # Security
     /// MCP requires `resource`; only for authorization servers that reject it (Entra ID).
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub dangerously_omit_resource: bool,
     /// Skips protected resource metadata and uses this issuer.
     pub issuer: Option<String>,
@@ -145,15 +155,19 @@ pub struct LoginConfig {
     pub endpoints: Option<ManualEndpoints>,
     /// Sends one unauthenticated request to the server first (when no challenge is given), to
     /// read its `WWW-Authenticate`: its `resource_metadata` and `scope`. On by default.
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub probe: bool,
     /// Headers for requests to the MCP server itself (the probe). Never sent to the
     /// authorization server.
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub server_headers: Vec<(String, String)>,
     /// How long the whole login may take, in milliseconds (default 5 minutes).
     pub timeout_ms: Option<u64>,
     /// How long each request may take, in milliseconds.
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub request_timeout_ms: u64,
     /// The checks in force.
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub policy: Policy,
 }
 

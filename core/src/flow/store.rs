@@ -49,6 +49,7 @@ pub fn refresh_lock(server: &ResourceUri) -> String {
 
 /// Which flow a registration was made for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
 pub enum RegisteredFlow {
     /// Authorization code with PKCE, for one redirect URI.
@@ -85,6 +86,7 @@ pub fn pending_key_for_callback(callback: &str) -> Option<String> {
 
 /// A stored grant, with who it belongs to as the login showed it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
 #[non_exhaustive]
 pub struct GrantRecord {
     /// [`RECORD_VERSION`].
@@ -118,6 +120,7 @@ impl GrantRecord {
 
 /// A dynamic registration, with what it was made for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
 #[non_exhaustive]
 pub struct RegistrationRecord {
     /// [`RECORD_VERSION`].
@@ -154,6 +157,7 @@ impl RegistrationRecord {
 /// A login between the authorization URL and its redirect: everything the callback needs
 /// after a page load. It holds the PKCE verifier: keep it as confidential as a token.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
 #[non_exhaustive]
 pub struct PendingLogin {
     /// [`RECORD_VERSION`].
@@ -188,6 +192,7 @@ impl PendingLogin {
 
 /// What `status` shows of one stored login.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
 #[non_exhaustive]
 pub struct LoginStatus {
     /// The MCP server.

@@ -8,6 +8,12 @@ import type { Time } from "./Time.js";
  *
  * It serializes so that a driver can persist a pending login; the device code inside is a
  * [`DeviceCode`], redacted in `Debug`. The interval serializes as milliseconds.
+ *
+ * `expires_in` and `interval` are read by the same rule as a token response's `expires_in`
+ * (see [`TokenSet`]): a whole number of seconds, as a JSON number (`600`) or a string of
+ * ASCII digits (`"600"`), at most [`MAX_DURATION_SECS`](crate::token::MAX_DURATION_SECS);
+ * `"600.5"`, `-1`, `"10m"` or a larger value is a [`ProtocolError::InvalidField`] naming the
+ * field and the URL.
  */
 export type DeviceAuthorization = { 
 /**
@@ -28,7 +34,7 @@ verification_uri: string,
  */
 verification_uri_complete?: string, 
 /**
- * When the device code expires (`now + expires_in`, saturating).
+ * When the device code expires (`now + expires_in`).
  */
 expires_at: Time, 
 /**

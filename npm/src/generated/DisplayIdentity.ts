@@ -5,7 +5,7 @@
  */
 export type DisplayIdentity = { 
 /**
- * `sub`.
+ * `sub`: unique only together with the issuer (OpenID Connect Core §2).
  */
 sub?: string, 
 /**
@@ -15,4 +15,13 @@ email?: string,
 /**
  * `name`.
  */
-name?: string, };
+name?: string, 
+/**
+ * `preferred_username`.
+ */
+preferred_username?: string, 
+/**
+ * `iss` of the ID token, or the issuer the login was made with
+ * ([`or_issuer`](Self::or_issuer)); it qualifies `sub` in [`label`](Self::label).
+ */
+iss?: string, };

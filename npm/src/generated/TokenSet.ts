@@ -6,6 +6,13 @@ import type { Time } from "./Time.js";
 
 /**
  * Tokens from a token endpoint.
+ *
+ * `expires_in` is read by one rule wherever a server sends it (here and in
+ * [`DeviceAuthorization`](crate::device::DeviceAuthorization)): a whole number of seconds,
+ * as a JSON number (`3600`, also `3600.0`) or a string of ASCII digits (`"3600"`, which some
+ * deployed servers send), at most [`MAX_DURATION_SECS`]. Anything else (`"3600.5"`, `-1`,
+ * `"1h"`, `" 60"`, `""`, `true`, a larger value) is a
+ * [`ProtocolError::InvalidField`] naming `expires_in` and the URL.
  */
 export type TokenSet = { 
 /**
@@ -26,6 +33,12 @@ refresh_token?: RefreshToken,
  * When the access token expires, if the server said (`now + expires_in`).
  */
 expires_at?: Time, 
+/**
+ * When the response that carried these tokens arrived (the `now` it was processed with),
+ * so that [`lifetime`](Self::lifetime) is known. `None` in records stored before it was
+ * kept.
+ */
+issued_at?: Time, 
 /**
  * The granted scope, space-separated, if the server said.
  */
