@@ -1,7 +1,7 @@
 //! The authorization endpoint (RFC 6749 §4.1, OAuth 2.1): request checks, a consent page, and
 //! the redirect back with `code`, `state` and `iss` (RFC 9207).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -156,7 +156,7 @@ fn approve(app: &App, request: AuthRequest, status: StatusCode) -> Response {
         grant: request.grant,
         redirect_uri: request.redirect_uri,
         challenge: request.challenge,
-        expires: Instant::now() + CODE_TTL,
+        expires: app.now() + CODE_TTL,
         family: None,
     };
     app.db().codes.insert(code.clone(), record);

@@ -10,6 +10,12 @@
 //! [`Faults`] make it misbehave; [`Stats`] count what clients did. `/_dev/stats`,
 //! `/_dev/reset` and `/_dev/faults` expose both over HTTP.
 //!
+//! Time is an input here too: every lifetime the server enforces runs on one injected clock,
+//! the system clock plus an offset that only moves forward. A test advances it with
+//! [`DevServerHandle::advance_clock`] or `POST /_dev/clock {"advance_ms": N}` and reads it
+//! with `GET /_dev/clock` (`{"now_ms": N}`, Unix milliseconds), instead of sleeping until a
+//! token expires or a device poll interval passes.
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use mcpauth_devserver::{Config, DevServer};
@@ -23,6 +29,7 @@
 //! ```
 
 mod authorize;
+mod clock;
 mod device;
 mod faults;
 mod mcp;
@@ -33,7 +40,7 @@ mod token;
 
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -41,10 +48,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use clock::MAX_CLOCK_ADVANCE;
 pub use faults::{Endpoint, Faults, OVERSIZED_BYTES};
 pub use register::{ClientAuth, RegisteredClient};
 pub use state::Stats;
@@ -224,6 +233,19 @@ impl DevServerHandle {
         self.app.db().access.clear();
     }
 
+    /// Move the server's clock forward by `by` (in total at most [`MAX_CLOCK_ADVANCE`]), as
+    /// `POST /_dev/clock` does. Everything with a lifetime ages by `by` at once, so a test
+    /// can expire a one-hour token or let a device poll interval pass without sleeping.
+    /// The clock never goes back, not even on [`DevServerHandle::reset`].
+    pub fn advance_clock(&self, by: Duration) {
+        self.app.clock.advance(by);
+    }
+
+    /// The server's wall-clock time: the system time plus every advance so far.
+    pub fn server_time(&self) -> SystemTime {
+        self.app.clock.system_now()
+    }
+
     /// Stop accepting requests, end stalled ones, and wait (up to 2 s) for the server tasks.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
@@ -345,6 +367,7 @@ fn finish(app: &App, router: Router<App>) -> Router {
         .route("/_dev/stats", get(dev_stats))
         .route("/_dev/reset", post(dev_reset))
         .route("/_dev/faults", get(dev_faults).post(dev_set_faults))
+        .route("/_dev/clock", get(dev_clock).post(dev_advance_clock))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), cors_and_log))
         .with_state(app.clone())
@@ -364,6 +387,35 @@ async fn dev_faults(State(app): State<App>) -> Json<Faults> {
 
 async fn dev_set_faults(State(app): State<App>, Json(faults): Json<Faults>) {
     app.set_faults(faults);
+}
+
+/// The body of `GET /_dev/clock` and of the answer to `POST /_dev/clock`.
+#[derive(Debug, Serialize)]
+struct ClockReading {
+    /// Milliseconds since the Unix epoch on the server's clock.
+    now_ms: u64,
+}
+
+/// The body of `POST /_dev/clock`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockAdvance {
+    /// How far to move the clock forward.
+    advance_ms: u64,
+}
+
+async fn dev_clock(State(app): State<App>) -> Json<ClockReading> {
+    Json(ClockReading {
+        now_ms: app.clock.unix_millis(),
+    })
+}
+
+async fn dev_advance_clock(
+    State(app): State<App>,
+    Json(advance): Json<ClockAdvance>,
+) -> Json<ClockReading> {
+    app.clock.advance(Duration::from_millis(advance.advance_ms));
+    dev_clock(State(app)).await
 }
 
 async fn not_found(State(app): State<App>, request: Request) -> StatusCode {

@@ -68,7 +68,7 @@ pub(crate) async fn mcp(State(app): State<App>, headers: HeaderMap, body: Bytes)
 /// there is no token, or `Err(Some(why))` when it is invalid.
 fn granted_scope(app: &App, headers: &HeaderMap) -> Result<String, Option<&'static str>> {
     let token = bearer_token(headers).ok_or(None)?;
-    match app.db().access_token(token) {
+    match app.db().access_token(token, app.now()) {
         Some(t) if t.grant.resource.as_deref() == Some(app.urls.mcp.as_str()) => {
             Ok(t.grant.scope.clone())
         }

@@ -1,8 +1,6 @@
 //! Clients: dynamic registration (RFC 7591), redirect URI rules, and client authentication
 //! at the token, revocation and device authorization endpoints.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -82,9 +80,7 @@ pub(crate) async fn register(
         }
     };
     let client_id = random_token("client_");
-    let issued_at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let issued_at = app.clock.unix_secs();
     metadata.insert("client_id".into(), json!(client_id));
     metadata.insert("client_id_issued_at".into(), json!(issued_at));
     metadata.insert("token_endpoint_auth_method".into(), json!(method));

@@ -15,6 +15,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use crate::Config;
+use crate::clock::Clock;
 use crate::faults::{Endpoint, Faults};
 use crate::register::RegisteredClient;
 
@@ -77,6 +78,8 @@ pub(crate) type App = Arc<Shared>;
 pub(crate) struct Shared {
     pub config: Config,
     pub urls: Urls,
+    /// The one source of time for every lifetime and timestamp; see [`Clock`].
+    pub clock: Clock,
     faults: Mutex<Faults>,
     stats: Mutex<Stats>,
     db: Mutex<Db>,
@@ -93,6 +96,7 @@ impl Shared {
             faults: Mutex::new(config.faults.clone()),
             config,
             urls,
+            clock: Clock::default(),
             stats: Mutex::default(),
             db: Mutex::new(db),
             shutdown,
@@ -101,6 +105,19 @@ impl Shared {
 
     pub fn db(&self) -> MutexGuard<'_, Db> {
         lock(&self.db)
+    }
+
+    /// The server's now, from [`Shared::clock`].
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// When tokens issued now expire.
+    pub fn lifetimes(&self) -> Lifetimes {
+        Lifetimes {
+            now: self.now(),
+            access: self.config.access_token_ttl,
+        }
     }
 
     pub fn faults(&self) -> Faults {
@@ -119,7 +136,8 @@ impl Shared {
         update(&mut lock(&self.stats));
     }
 
-    /// Zero the counters and restore the configured faults; clients and grants stay.
+    /// Zero the counters and restore the configured faults; clients, grants and the clock
+    /// stay.
     pub fn reset(&self) {
         *lock(&self.stats) = Stats::default();
         self.set_faults(self.config.faults.clone());
@@ -192,6 +210,15 @@ pub(crate) struct DeviceGrant {
     pub status: DeviceStatus,
 }
 
+/// When tokens issued at `now` expire, decided once per token request so the access and
+/// refresh token of one response agree.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lifetimes {
+    pub now: Instant,
+    /// Access token lifetime.
+    pub access: Duration,
+}
+
 /// Tokens just issued, ready to be written as a token response.
 pub(crate) struct Issued {
     pub access_token: String,
@@ -225,10 +252,11 @@ impl Db {
         grant: Grant,
         family: u64,
         with_refresh: bool,
-        ttl: Duration,
+        lifetimes: Lifetimes,
     ) -> Issued {
         let access_token = random_token("at_");
-        let expires = Instant::now() + ttl;
+        let ttl = lifetimes.access;
+        let expires = lifetimes.now + ttl;
         self.access.insert(
             access_token.clone(),
             AccessToken {
@@ -255,11 +283,11 @@ impl Db {
         }
     }
 
-    /// A live access token: known, unexpired, and its family not revoked.
-    pub fn access_token(&self, token: &str) -> Option<&AccessToken> {
+    /// A live access token at `now`: known, unexpired, and its family not revoked.
+    pub fn access_token(&self, token: &str, now: Instant) -> Option<&AccessToken> {
         self.access
             .get(token)
-            .filter(|t| t.expires > Instant::now() && !self.revoked_families.contains(&t.family))
+            .filter(|t| t.expires > now && !self.revoked_families.contains(&t.family))
     }
 
     /// Revoke every token of a grant family (refresh reuse, code reuse, refresh revocation).

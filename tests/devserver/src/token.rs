@@ -1,8 +1,6 @@
 //! The token endpoint (authorization code with PKCE, refresh with rotation and reuse detection,
 //! device code, token exchange), revocation (RFC 7009) and userinfo.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -48,7 +46,7 @@ pub(crate) async fn token(
                 grant.clone(),
                 family,
                 with_refresh(&app, &grant),
-                app.config.access_token_ttl,
+                app.lifetimes(),
             )
         }
         TOKEN_EXCHANGE_GRANT => exchange(&app, &mut db, &client, &params)?,
@@ -120,7 +118,7 @@ fn code_grant(
             "code was already used; its tokens are revoked",
         ));
     }
-    if record.expires <= Instant::now() {
+    if record.expires <= app.now() {
         return Err(OAuthError::invalid_grant("code expired"));
     }
     if record.grant.client_id != client.client_id {
@@ -160,7 +158,7 @@ fn code_grant(
         grant.clone(),
         family,
         with_refresh(app, &grant),
-        app.config.access_token_ttl,
+        app.lifetimes(),
     ))
 }
 
@@ -211,7 +209,7 @@ fn refresh_grant(
     }
     record.rotated = true;
     let family = record.family;
-    Ok(db.issue(grant, family, true, app.config.access_token_ttl))
+    Ok(db.issue(grant, family, true, app.lifetimes()))
 }
 
 /// RFC 8693, minimal: a live access token in, a new one out for the requested audience.
@@ -227,7 +225,7 @@ fn exchange(
             "subject_token_type must be {ACCESS_TOKEN_TYPE}"
         )));
     }
-    let (mut grant, family) = match db.access_token(subject) {
+    let (mut grant, family) = match db.access_token(subject, app.now()) {
         Some(token) => (token.grant.clone(), token.family),
         None => {
             return Err(OAuthError::invalid_grant(
@@ -248,14 +246,12 @@ fn exchange(
         grant.resource = Some(audience.to_owned());
     }
     grant.client_id = client.client_id.clone();
-    Ok(db.issue(grant, family, false, app.config.access_token_ttl))
+    Ok(db.issue(grant, family, false, app.lifetimes()))
 }
 
 /// An unsecured JWT (`alg: none`, empty signature, RFC 7519 §6) naming the dev user.
 fn id_token(app: &App, client: &RegisteredClient) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = app.clock.unix_secs();
     let header = json!({ "alg": "none", "typ": "JWT" });
     let (sub, email, name) = USER;
     let claims = json!({
@@ -293,7 +289,8 @@ pub(crate) async fn revoke(
 
 /// `GET|POST /userinfo` with a bearer token.
 pub(crate) async fn userinfo(State(app): State<App>, headers: HeaderMap) -> Response {
-    let live = bearer_token(&headers).is_some_and(|t| app.db().access_token(t).is_some());
+    let live =
+        bearer_token(&headers).is_some_and(|t| app.db().access_token(t, app.now()).is_some());
     if !live {
         let challenge = r#"Bearer error="invalid_token""#;
         return (
