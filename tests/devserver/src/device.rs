@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
-use crate::metadata::known_scope;
-use crate::register::{RegisteredClient, authenticate};
+use crate::metadata::{DEVICE_CODE_GRANT, known_scope};
+use crate::register::{RegisteredClient, authenticate, require_registered_grant};
 use crate::state::{
     App, DeviceGrant, DeviceStatus, Grant, OAuthError, Params, html_escape, page, random_token,
 };
@@ -31,6 +31,7 @@ pub(crate) async fn device_authorization(
     let params = Params::parse(&body)?;
     let mut db = app.db();
     let client = authenticate(&db, &headers, &params)?;
+    require_registered_grant(&app, &db, &client, DEVICE_CODE_GRANT)?;
     let scope = params.get("scope").unwrap_or("mcp:read");
     if let Some(unknown) = scope.split(' ').find(|s| !known_scope(s)) {
         return Err(OAuthError::new(

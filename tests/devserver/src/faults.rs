@@ -81,6 +81,16 @@ pub struct Faults {
     pub wrong_iss: bool,
     /// Leave `code_challenge_methods_supported` out of the AS metadata; MCP clients must refuse.
     pub omit_code_challenge_methods: bool,
+    /// Refuse a dynamic registration whose `grant_types` holds more than one grant type
+    /// besides `refresh_token` (such as `authorization_code` with the device code grant)
+    /// with `400 invalid_client_metadata`, as some production servers do. A client then has
+    /// to register once per flow.
+    ///
+    /// Independently of this switch, the token and device authorization endpoints always
+    /// answer `400 unauthorized_client` when a dynamically registered client uses the code
+    /// or device code grant without having registered it; a registration without
+    /// `grant_types` has RFC 7591's default, `authorization_code` alone.
+    pub one_grant_type_per_client: bool,
 }
 
 /// The body size used by [`Faults::oversized`].

@@ -214,12 +214,12 @@ impl DevServerHandle {
         self.app.set_faults(faults);
     }
 
-    /// Add (or replace) a client, as pre-registration would.
+    /// Add (or replace) a client, as pre-registration would. Such a client may use every
+    /// grant type.
     pub fn register_client(&self, client: RegisteredClient) {
-        self.app
-            .db()
-            .clients
-            .insert(client.client_id.clone(), client);
+        let mut db = self.app.db();
+        db.client_grants.remove(&client.client_id);
+        db.clients.insert(client.client_id.clone(), client);
     }
 
     /// Approve (or deny) the pending device grant with `user_code`, as the user would on the

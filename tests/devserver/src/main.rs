@@ -22,7 +22,7 @@ usage: mcpauth-devserver [--port N] [--auto-approve] [switches]
 
 faults (also settable at run time: POST /_dev/faults with JSON):
   --latency-ms N  --wrong-issuer  --wrong-resource  --omit-iss  --wrong-iss
-  --omit-code-challenge-methods
+  --omit-code-challenge-methods  --one-grant-type-per-client
   --fail E  --stall E  --malformed E  --oversized E   (repeatable) where E is one of
       mcp resource_metadata authorization_server_metadata register authorize token
       device_authorization device revoke userinfo
@@ -91,6 +91,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, Strin
             "--omit-iss" => faults.omit_iss = true,
             "--wrong-iss" => faults.wrong_iss = true,
             "--omit-code-challenge-methods" => faults.omit_code_challenge_methods = true,
+            "--one-grant-type-per-client" => faults.one_grant_type_per_client = true,
             "--fail" => faults.server_error.push(endpoint(value()?)?),
             "--stall" => faults.stall.push(endpoint(value()?)?),
             "--malformed" => faults.malformed_json.push(endpoint(value()?)?),

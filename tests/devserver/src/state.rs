@@ -35,6 +35,12 @@ pub struct Stats {
     pub refresh_reuse_detected: u64,
     /// Successful dynamic client registrations.
     pub registrations: u64,
+    /// Dynamic client registrations answered with an error (such as the
+    /// `invalid_client_metadata` of [`Faults::one_grant_type_per_client`]).
+    pub registrations_refused: u64,
+    /// Token and device authorization requests refused with `unauthorized_client`, because
+    /// the client did not register that grant type.
+    pub unauthorized_client: u64,
     /// Fetches of the AS metadata, under any of its well-known URLs.
     pub metadata_fetches: u64,
     /// Fetches of the protected resource metadata.
@@ -231,6 +237,9 @@ pub(crate) struct Issued {
 #[derive(Default)]
 pub(crate) struct Db {
     pub clients: HashMap<String, RegisteredClient>,
+    /// The grant types each dynamically registered client registered, for
+    /// [`crate::register::require_registered_grant`]. Pre-registered clients have no entry.
+    pub client_grants: HashMap<String, Vec<String>>,
     pub codes: HashMap<String, Code>,
     pub access: HashMap<String, AccessToken>,
     pub refresh: HashMap<String, RefreshToken>,

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::metadata::{DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT};
-use crate::register::{RegisteredClient, authenticate};
+use crate::register::{RegisteredClient, authenticate, require_registered_grant};
 use crate::state::{App, Db, Grant, Issued, OAuthError, Params};
 
 /// The one user this server knows.
@@ -36,6 +36,7 @@ pub(crate) async fn token(
     });
     let mut db = app.db();
     let client = authenticate(&db, &headers, &params)?;
+    require_registered_grant(&app, &db, &client, grant_type)?;
     let issued = match grant_type {
         "authorization_code" => code_grant(&app, &mut db, &client, &params)?,
         "refresh_token" => refresh_grant(&app, &mut db, &client, &params)?,

@@ -1,0 +1,148 @@
+//! The switches a parity suite uses to give every client the same hostile server: grant type
+//! rules, error redirects, short lifetimes, slow and oversized answers, and an MCP endpoint
+//! that never accepts a token.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // tests
+
+mod common;
+
+use common::*;
+use mcpauth_devserver::{ClientAuth, Config, RegisteredClient};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+fn native_client(grant_types: &[&str]) -> Value {
+    let mut metadata = json!({
+        "application_type": "native", "token_endpoint_auth_method": "none",
+        "grant_types": grant_types,
+    });
+    if grant_types.contains(&"authorization_code") {
+        metadata["redirect_uris"] = json!([REDIRECT_URI]);
+    }
+    metadata
+}
+
+#[tokio::test]
+async fn one_grant_type_per_client_refuses_code_plus_device_registration() {
+    let (server, http) = start(Config::default()).await;
+    let response = http
+        .post(format!("{}/_dev/faults", server.base_url))
+        .json(&json!({ "one_grant_type_per_client": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(server.faults().one_grant_type_per_client);
+
+    let both = native_client(&["authorization_code", "refresh_token", DEVICE_GRANT]);
+    let (status, body) = register_with(&server, &http, &both).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_client_metadata");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(
+        description.contains("authorization_code") && description.contains(DEVICE_GRANT),
+        "{description}"
+    );
+
+    for grants in [
+        ["authorization_code", "refresh_token"],
+        [DEVICE_GRANT, "refresh_token"],
+    ] {
+        let (status, body) = register_with(&server, &http, &native_client(&grants)).await;
+        assert_eq!(status, StatusCode::CREATED, "{grants:?}: {body}");
+        assert_eq!(body["grant_types"], json!(grants));
+    }
+    let stats = server.stats();
+    assert_eq!((stats.registrations, stats.registrations_refused), (2, 1));
+
+    server.set_faults(Default::default());
+    let (status, _) = register_with(&server, &http, &both).await;
+    assert_eq!(status, StatusCode::CREATED, "off again");
+}
+
+#[tokio::test]
+async fn unregistered_grant_types_are_refused_with_unauthorized_client() {
+    let (server, http) = auto_approving().await;
+    let device_start = |client_id: String| {
+        let (server, http) = (&server, &http);
+        async move {
+            let form = [("client_id", client_id.as_str())];
+            post_form(server, http, "/device_authorization", &form).await
+        }
+    };
+
+    let code_only = native_client(&["authorization_code", "refresh_token"]);
+    let (_, registered) = register_with(&server, &http, &code_only).await;
+    let code_client = registered["client_id"].as_str().unwrap().to_owned();
+    let (status, body) = device_start(code_client.clone()).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::BAD_REQUEST, &json!("unauthorized_client"))
+    );
+    let poll = [
+        ("grant_type", DEVICE_GRANT),
+        ("device_code", "dc_whatever"),
+        ("client_id", &code_client),
+    ];
+    let (status, body) = token(&server, &http, &poll).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::BAD_REQUEST, &json!("unauthorized_client")),
+        "checked before the device code"
+    );
+    let tokens = code_flow(&server, &http, &code_client, "mcp:read").await;
+    assert!(tokens["access_token"].is_string(), "its own grant works");
+
+    let device_only = native_client(&[DEVICE_GRANT, "refresh_token"]);
+    let (_, registered) = register_with(&server, &http, &device_only).await;
+    let device_client = registered["client_id"].as_str().unwrap().to_owned();
+    let (status, _) = device_start(device_client.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (verifier, _) = pkce();
+    let exchange = [
+        ("grant_type", "authorization_code"),
+        ("code", "code_whatever"),
+        ("code_verifier", &verifier),
+        ("client_id", &device_client),
+    ];
+    let (status, body) = token(&server, &http, &exchange).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::BAD_REQUEST, &json!("unauthorized_client"))
+    );
+
+    let unlisted = json!({
+        "application_type": "native", "token_endpoint_auth_method": "none",
+        "redirect_uris": [REDIRECT_URI],
+    });
+    let (_, registered) = register_with(&server, &http, &unlisted).await;
+    assert_eq!(
+        registered["grant_types"],
+        json!(["authorization_code"]),
+        "RFC 7591 default, stated in the response"
+    );
+    let (status, body) = device_start(registered["client_id"].as_str().unwrap().into()).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::BAD_REQUEST, &json!("unauthorized_client"))
+    );
+
+    server.register_client(RegisteredClient {
+        client_id: "preregistered".into(),
+        auth: ClientAuth::None,
+        redirect_uris: Vec::new(),
+    });
+    let (status, body) = device_start("preregistered".into()).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "pre-registered clients use any grant: {body}"
+    );
+    assert_eq!(server.stats().unauthorized_client, 4);
+}
