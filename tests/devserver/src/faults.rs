@@ -91,6 +91,16 @@ pub struct Faults {
     /// or device code grant without having registered it; a registration without
     /// `grant_types` has RFC 7591's default, `authorization_code` alone.
     pub one_grant_type_per_client: bool,
+    /// Answer every valid `/authorize` request at once with an error redirect carrying
+    /// `error=<this value>` (such as `access_denied`, as if the user had clicked Deny),
+    /// `error_description` and `state`. Requests whose client or redirect URI is unknown
+    /// still get the error page, since there is nowhere safe to redirect them.
+    pub deny_authorization: Option<String>,
+    /// Leave `iss` out of error redirects (`access_denied`, `invalid_scope`, ...) while
+    /// successful ones keep it and the metadata still advertises
+    /// `authorization_response_iss_parameter_supported`, as some production servers do.
+    /// RFC 9207 §2 asks for `iss` on both.
+    pub error_redirect_without_iss: bool,
 }
 
 /// The body size used by [`Faults::oversized`].

@@ -22,7 +22,8 @@ usage: mcpauth-devserver [--port N] [--auto-approve] [switches]
 
 faults (also settable at run time: POST /_dev/faults with JSON):
   --latency-ms N  --wrong-issuer  --wrong-resource  --omit-iss  --wrong-iss
-  --omit-code-challenge-methods  --one-grant-type-per-client
+  --omit-code-challenge-methods  --one-grant-type-per-client  --error-redirect-without-iss
+  --deny-authorization ERROR          e.g. access_denied
   --fail E  --stall E  --malformed E  --oversized E   (repeatable) where E is one of
       mcp resource_metadata authorization_server_metadata register authorize token
       device_authorization device revoke userinfo
@@ -92,6 +93,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, Strin
             "--wrong-iss" => faults.wrong_iss = true,
             "--omit-code-challenge-methods" => faults.omit_code_challenge_methods = true,
             "--one-grant-type-per-client" => faults.one_grant_type_per_client = true,
+            "--error-redirect-without-iss" => faults.error_redirect_without_iss = true,
+            "--deny-authorization" => faults.deny_authorization = Some(value()?),
             "--fail" => faults.server_error.push(endpoint(value()?)?),
             "--stall" => faults.stall.push(endpoint(value()?)?),
             "--malformed" => faults.malformed_json.push(endpoint(value()?)?),

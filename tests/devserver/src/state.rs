@@ -45,6 +45,9 @@ pub struct Stats {
     pub metadata_fetches: u64,
     /// Fetches of the protected resource metadata.
     pub resource_metadata_fetches: u64,
+    /// Authorization requests answered by an error redirect (`access_denied`,
+    /// `invalid_scope`, an injected [`Faults::deny_authorization`], ...).
+    pub authorization_error_redirects: u64,
     /// `/mcp` requests answered 401.
     pub mcp_unauthorized: u64,
     /// Access tokens issued, by any grant.

@@ -146,3 +146,97 @@ async fn unregistered_grant_types_are_refused_with_unauthorized_client() {
     );
     assert_eq!(server.stats().unauthorized_client, 4);
 }
+
+#[tokio::test]
+async fn deny_authorization_redirects_with_the_error_and_state_before_consent() {
+    let (server, http) = start(Config::default()).await;
+    let client_id = register_public(&server, &http).await;
+    let (_, challenge) = pkce();
+    let response = http
+        .post(format!("{}/_dev/faults", server.base_url))
+        .json(&json!({ "deny_authorization": "access_denied" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let redirect = authorize(&server, &http, &client_id, &challenge, "mcp:read").await;
+    assert_eq!(
+        query_param(&redirect, "error").as_deref(),
+        Some("access_denied"),
+        "no consent page: {redirect}"
+    );
+    assert_eq!(query_param(&redirect, "state").as_deref(), Some("st4te"));
+    assert_eq!(
+        query_param(&redirect, "iss").as_deref(),
+        Some(server.issuer.as_str()),
+        "error redirects carry iss unless told otherwise"
+    );
+    assert!(query_param(&redirect, "code").is_none());
+
+    let unknown_client = http
+        .get(format!("{}/authorize", server.issuer))
+        .query(&[("client_id", "nobody"), ("redirect_uri", REDIRECT_URI)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        unknown_client.status(),
+        StatusCode::BAD_REQUEST,
+        "never redirect to an unchecked URI"
+    );
+    assert_eq!(server.stats().authorization_error_redirects, 1);
+}
+
+#[tokio::test]
+async fn error_redirect_without_iss_leaves_iss_out_of_error_redirects_only() {
+    let (server, http) = auto_approving().await;
+    let client_id = register_public(&server, &http).await;
+    let (_, challenge) = pkce();
+    server.set_faults(mcpauth_devserver::Faults {
+        error_redirect_without_iss: true,
+        deny_authorization: Some("access_denied".into()),
+        ..Default::default()
+    });
+    let metadata: Value = http
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            server.base_url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        metadata["authorization_response_iss_parameter_supported"],
+        true
+    );
+
+    let denied = authorize(&server, &http, &client_id, &challenge, "mcp:read").await;
+    assert_eq!(
+        query_param(&denied, "error").as_deref(),
+        Some("access_denied")
+    );
+    assert_eq!(query_param(&denied, "state").as_deref(), Some("st4te"));
+    assert_eq!(query_param(&denied, "iss"), None, "{denied}");
+
+    server.set_faults(mcpauth_devserver::Faults {
+        error_redirect_without_iss: true,
+        ..Default::default()
+    });
+    let bad_scope = authorize(&server, &http, &client_id, &challenge, "no-such-scope").await;
+    assert_eq!(
+        query_param(&bad_scope, "error").as_deref(),
+        Some("invalid_scope")
+    );
+    assert_eq!(query_param(&bad_scope, "iss"), None, "{bad_scope}");
+    let granted = authorize(&server, &http, &client_id, &challenge, "mcp:read").await;
+    assert!(query_param(&granted, "code").is_some());
+    assert_eq!(
+        query_param(&granted, "iss").as_deref(),
+        Some(server.issuer.as_str()),
+        "successful redirects keep iss"
+    );
+}
