@@ -14,6 +14,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// and small enough that adding it to an `Instant` or `SystemTime` cannot overflow.
 pub const MAX_CLOCK_ADVANCE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
+/// `now + ttl`, with `ttl` cut to [`MAX_CLOCK_ADVANCE`] so that a huge configured lifetime
+/// cannot overflow the deadline; such a lifetime outlives every test anyway.
+pub(crate) fn deadline(now: Instant, ttl: Duration) -> Instant {
+    // After the cut this cannot overflow; falling back to `now` only avoids a panic.
+    now.checked_add(ttl.min(MAX_CLOCK_ADVANCE)).unwrap_or(now)
+}
+
 /// System time plus an offset.
 #[derive(Debug, Default)]
 pub(crate) struct Clock {

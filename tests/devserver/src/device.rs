@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
+use crate::clock::deadline;
 use crate::metadata::{DEVICE_CODE_GRANT, known_scope};
 use crate::register::{RegisteredClient, authenticate, require_registered_grant};
 use crate::state::{
@@ -59,7 +60,7 @@ pub(crate) async fn device_authorization(
                 resource,
             },
             user_code: user_code.clone(),
-            expires: app.now() + ttl,
+            expires: deadline(app.now(), ttl),
             interval,
             last_poll: None,
             status: DeviceStatus::Pending,

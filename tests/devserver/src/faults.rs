@@ -101,6 +101,18 @@ pub struct Faults {
     /// `authorization_response_iss_parameter_supported`, as some production servers do.
     /// RFC 9207 §2 asks for `iss` on both.
     pub error_redirect_without_iss: bool,
+    /// Issue access tokens for this many milliseconds instead of
+    /// [`crate::Config::access_token_ttl`], from the next token response on. `expires_in`
+    /// states whole seconds, so under 1000 it says 0.
+    pub access_token_ttl_ms: Option<u64>,
+    /// Issue refresh tokens that expire this many milliseconds after they were issued
+    /// (each rotation starts a new lifetime); an expired one gets `invalid_grant`. Off:
+    /// refresh tokens live until rotated or revoked.
+    pub refresh_token_ttl_ms: Option<u64>,
+    /// When a refresh succeeds, revoke every access token issued before it in that grant
+    /// family (including exchanged ones), so `/mcp` answers 401 to the old token at once.
+    /// Off: old access tokens live until they expire, as with most servers.
+    pub revoke_access_token_on_refresh: bool,
 }
 
 /// The body size used by [`Faults::oversized`].

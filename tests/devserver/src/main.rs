@@ -24,6 +24,7 @@ faults (also settable at run time: POST /_dev/faults with JSON):
   --latency-ms N  --wrong-issuer  --wrong-resource  --omit-iss  --wrong-iss
   --omit-code-challenge-methods  --one-grant-type-per-client  --error-redirect-without-iss
   --deny-authorization ERROR          e.g. access_denied
+  --access-token-ttl-ms N  --refresh-token-ttl-ms N  --revoke-access-token-on-refresh
   --fail E  --stall E  --malformed E  --oversized E   (repeatable) where E is one of
       mcp resource_metadata authorization_server_metadata register authorize token
       device_authorization device revoke userinfo
@@ -95,6 +96,9 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, Strin
             "--one-grant-type-per-client" => faults.one_grant_type_per_client = true,
             "--error-redirect-without-iss" => faults.error_redirect_without_iss = true,
             "--deny-authorization" => faults.deny_authorization = Some(value()?),
+            "--access-token-ttl-ms" => faults.access_token_ttl_ms = Some(number(value()?)?),
+            "--refresh-token-ttl-ms" => faults.refresh_token_ttl_ms = Some(number(value()?)?),
+            "--revoke-access-token-on-refresh" => faults.revoke_access_token_on_refresh = true,
             "--fail" => faults.server_error.push(endpoint(value()?)?),
             "--stall" => faults.stall.push(endpoint(value()?)?),
             "--malformed" => faults.malformed_json.push(endpoint(value()?)?),

@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use crate::Config;
-use crate::clock::Clock;
+use crate::clock::{Clock, deadline};
 use crate::faults::{Endpoint, Faults};
 use crate::register::RegisteredClient;
 
@@ -33,6 +33,9 @@ pub struct Stats {
     pub refreshes: u64,
     /// Refresh tokens presented a second time; each one revoked a whole grant family.
     pub refresh_reuse_detected: u64,
+    /// Access tokens revoked by successful refreshes under
+    /// [`Faults::revoke_access_token_on_refresh`].
+    pub access_tokens_revoked_on_refresh: u64,
     /// Successful dynamic client registrations.
     pub registrations: u64,
     /// Dynamic client registrations answered with an error (such as the
@@ -121,11 +124,16 @@ impl Shared {
         self.clock.now()
     }
 
-    /// When tokens issued now expire.
+    /// When tokens issued now expire: [`Config::access_token_ttl`] unless
+    /// [`Faults::access_token_ttl_ms`] overrides it, and [`Faults::refresh_token_ttl_ms`].
     pub fn lifetimes(&self) -> Lifetimes {
+        let faults = self.faults();
         Lifetimes {
             now: self.now(),
-            access: self.config.access_token_ttl,
+            access: faults
+                .access_token_ttl_ms
+                .map_or(self.config.access_token_ttl, Duration::from_millis),
+            refresh: faults.refresh_token_ttl_ms.map(Duration::from_millis),
         }
     }
 
@@ -201,6 +209,8 @@ pub(crate) struct RefreshToken {
     pub family: u64,
     /// Already exchanged for a new refresh token; presenting it again is reuse.
     pub rotated: bool,
+    /// `None`: never expires.
+    pub expires: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,6 +236,8 @@ pub(crate) struct Lifetimes {
     pub now: Instant,
     /// Access token lifetime.
     pub access: Duration,
+    /// Refresh token lifetime; `None` lives until revoked or rotated.
+    pub refresh: Option<Duration>,
 }
 
 /// Tokens just issued, ready to be written as a token response.
@@ -268,7 +280,7 @@ impl Db {
     ) -> Issued {
         let access_token = random_token("at_");
         let ttl = lifetimes.access;
-        let expires = lifetimes.now + ttl;
+        let expires = deadline(lifetimes.now, ttl);
         self.access.insert(
             access_token.clone(),
             AccessToken {
@@ -283,6 +295,7 @@ impl Db {
                 grant: grant.clone(),
                 family,
                 rotated: false,
+                expires: lifetimes.refresh.map(|ttl| deadline(lifetimes.now, ttl)),
             };
             self.refresh.insert(token.clone(), record);
             token

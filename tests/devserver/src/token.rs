@@ -189,6 +189,13 @@ fn refresh_grant(
             "refresh token reused; the grant is revoked",
         ));
     }
+    let lifetimes = app.lifetimes();
+    if record
+        .expires
+        .is_some_and(|expires| expires <= lifetimes.now)
+    {
+        return Err(OAuthError::invalid_grant("refresh token expired"));
+    }
     let mut grant = record.grant.clone();
     if params
         .get("resource")
@@ -210,7 +217,13 @@ fn refresh_grant(
     }
     record.rotated = true;
     let family = record.family;
-    Ok(db.issue(grant, family, true, app.lifetimes()))
+    if app.faults().revoke_access_token_on_refresh {
+        let before = db.access.len();
+        db.access.retain(|_, t| t.family != family);
+        let revoked = u64::try_from(before - db.access.len()).unwrap_or(u64::MAX);
+        app.record(|s| s.access_tokens_revoked_on_refresh += revoked);
+    }
+    Ok(db.issue(grant, family, true, lifetimes))
 }
 
 /// RFC 8693, minimal: a live access token in, a new one out for the requested audience.

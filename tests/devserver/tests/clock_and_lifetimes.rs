@@ -149,3 +149,130 @@ async fn advancing_the_clock_lets_the_device_interval_pass_and_the_code_expire()
     let (_, body) = poll(late["device_code"].as_str().unwrap().to_owned()).await;
     assert_eq!(body["error"], "expired_token");
 }
+
+async fn refresh(
+    server: &mcpauth_devserver::DevServerHandle,
+    http: &reqwest::Client,
+    client_id: &str,
+    refresh_token: &Value,
+) -> (StatusCode, Value) {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token.as_str().unwrap()),
+        ("client_id", client_id),
+    ];
+    token(server, http, &form).await
+}
+
+#[tokio::test]
+async fn access_token_ttl_ms_shortens_access_tokens_at_run_time() {
+    let (server, http) = auto_approving().await;
+    let client_id = register_public(&server, &http).await;
+    let response = http
+        .post(format!("{}/_dev/faults", server.base_url))
+        .json(&json!({ "access_token_ttl_ms": 2000 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let tokens = code_flow(&server, &http, &client_id, "mcp:read").await;
+    assert_eq!(tokens["expires_in"], 2);
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        mcp(&server, &http, Some(access), ping()).await.status(),
+        StatusCode::OK
+    );
+    server.advance_clock(Duration::from_secs(2));
+    assert_eq!(
+        mcp(&server, &http, Some(access), ping()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, refreshed) = refresh(&server, &http, &client_id, &tokens["refresh_token"]).await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    assert_eq!(
+        refreshed["expires_in"], 2,
+        "refreshes get the short lifetime too"
+    );
+
+    server.reset();
+    let tokens = code_flow(&server, &http, &client_id, "mcp:read").await;
+    assert_eq!(
+        tokens["expires_in"], 3600,
+        "reset restores the configured lifetime"
+    );
+}
+
+#[tokio::test]
+async fn refresh_token_ttl_ms_expires_refresh_tokens_on_the_clock() {
+    let (server, http) = auto_approving().await;
+    server.set_faults(mcpauth_devserver::Faults {
+        refresh_token_ttl_ms: Some(60_000),
+        ..Default::default()
+    });
+    let client_id = register_public(&server, &http).await;
+    let tokens = code_flow(&server, &http, &client_id, "mcp:read").await;
+    server.advance_clock(Duration::from_secs(59));
+    let (status, rotated) = refresh(&server, &http, &client_id, &tokens["refresh_token"]).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    server.advance_clock(Duration::from_secs(59));
+    let (status, again) = refresh(&server, &http, &client_id, &rotated["refresh_token"]).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "each rotation starts a new lifetime: {again}"
+    );
+    server.advance_clock(Duration::from_secs(60));
+    let (status, expired) = refresh(&server, &http, &client_id, &again["refresh_token"]).await;
+    assert_eq!(
+        (status, &expired["error"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_grant"))
+    );
+    assert_eq!(expired["error_description"], "refresh token expired");
+}
+
+#[tokio::test]
+async fn revoke_access_token_on_refresh_ends_the_previous_access_tokens_at_once() {
+    let (server, http) = auto_approving().await;
+    let client_id = register_public(&server, &http).await;
+    let first = code_flow(&server, &http, &client_id, "mcp:read").await;
+    let (_, second) = refresh(&server, &http, &client_id, &first["refresh_token"]).await;
+    let status = |token: &Value| {
+        let token = token.as_str().unwrap().to_owned();
+        let (server, http) = (&server, &http);
+        async move { mcp(server, http, Some(&token), ping()).await.status() }
+    };
+    assert_eq!(
+        status(&first["access_token"]).await,
+        StatusCode::OK,
+        "off: the old access token lives on"
+    );
+
+    server.set_faults(mcpauth_devserver::Faults {
+        revoke_access_token_on_refresh: true,
+        ..Default::default()
+    });
+    let (code, third) = refresh(&server, &http, &client_id, &second["refresh_token"]).await;
+    assert_eq!(code, StatusCode::OK, "{third}");
+    assert_eq!(
+        status(&first["access_token"]).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status(&second["access_token"]).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(status(&third["access_token"]).await, StatusCode::OK);
+
+    let other = code_flow(&server, &http, &client_id, "mcp:read").await;
+    refresh(&server, &http, &client_id, &third["refresh_token"]).await;
+    assert_eq!(
+        status(&other["access_token"]).await,
+        StatusCode::OK,
+        "other grant families are untouched"
+    );
+    assert_eq!(
+        server.stats().access_tokens_revoked_on_refresh,
+        3,
+        "the first and second, then the third"
+    );
+}
