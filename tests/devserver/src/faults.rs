@@ -1,12 +1,13 @@
 //! Misbehaviour switches, and the per-route middleware that counts requests and applies them.
 
+use std::convert::Infallible;
 use std::str::FromStr;
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,8 @@ use crate::state::App;
 /// An endpoint of the dev server, for counting requests and aiming faults.
 ///
 /// Serialized in snake_case (`"token"`, `"authorization_server_metadata"`), which is also what
-/// the binary's `--fail`, `--stall`, `--malformed` and `--oversized` switches take.
+/// the binary's `--fail`, `--stall`, `--trickle`, `--malformed` and `--oversized` switches
+/// take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Endpoint {
@@ -64,6 +66,11 @@ pub struct Faults {
     pub latency_ms: u64,
     /// Accept requests to these endpoints and never answer (until shutdown), for timeout tests.
     pub stall: Vec<Endpoint>,
+    /// Answer these endpoints' requests with the status and headers (with `Content-Length`)
+    /// at once, then the body one byte per [`TRICKLE_INTERVAL`], so a client that only
+    /// bounds the wait for headers hangs, and one with a deadline for the whole request
+    /// times out. Applied after the body faults; ends early at shutdown.
+    pub trickle: Vec<Endpoint>,
     /// Answer `500 {"error":"server_error"}` on these endpoints without doing anything.
     pub server_error: Vec<Endpoint>,
     /// Cut these endpoints' response bodies in half (keeping `Content-Type`), so JSON breaks.
@@ -113,10 +120,26 @@ pub struct Faults {
     /// family (including exchanged ones), so `/mcp` answers 401 to the old token at once.
     /// Off: old access tokens live until they expire, as with most servers.
     pub revoke_access_token_on_refresh: bool,
+    /// Pad the `WWW-Authenticate` header of every 401 from `/mcp` to
+    /// [`OVERSIZED_CHALLENGE_BYTES`] with a trailing `x_padding="xxx…"` parameter. The
+    /// challenge stays valid, but it is larger than Node's default 16 KiB header limit, so
+    /// a Node client fails before it can read it.
+    pub oversized_www_authenticate: bool,
+    /// `/mcp` answers 401 to every request, even with a valid token: the usual challenge
+    /// with `resource_metadata` (and `error="invalid_token"` when a token was sent). A
+    /// client must give up after a bounded number of new tokens instead of looping.
+    pub persistent_401: bool,
 }
 
 /// The body size used by [`Faults::oversized`].
 pub const OVERSIZED_BYTES: usize = 5 * 1024 * 1024;
+
+/// The length of the `WWW-Authenticate` value under [`Faults::oversized_www_authenticate`]:
+/// 24 KiB, half as much again as Node's default limit for all headers together.
+pub const OVERSIZED_CHALLENGE_BYTES: usize = 24 * 1024;
+
+/// The pause between two body bytes under [`Faults::trickle`].
+pub const TRICKLE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Per-route middleware: count the request, then apply latency, stall, 5xx and body faults.
 pub(crate) async fn middleware(
@@ -140,14 +163,42 @@ pub(crate) async fn middleware(
         let body = json!({ "error": "server_error", "error_description": "injected fault" });
         return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
     }
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     let malformed = faults.malformed_json.contains(&endpoint);
     let oversized = faults.oversized.contains(&endpoint);
     if malformed || oversized {
-        rewrite_body(response, malformed, oversized).await
-    } else {
-        response
+        response = rewrite_body(response, malformed, oversized).await;
     }
+    if faults.trickle.contains(&endpoint) {
+        response = trickle(app, response).await;
+    }
+    response
+}
+
+/// The same response, its body sent one byte per [`TRICKLE_INTERVAL`] after the first.
+async fn trickle(app: App, response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    let drip = futures_util::stream::unfold((app, bytes, 0), |(app, bytes, sent)| async move {
+        if sent >= bytes.len() {
+            return None;
+        }
+        if sent > 0 {
+            tokio::select! {
+                () = tokio::time::sleep(TRICKLE_INTERVAL) => {}
+                () = app.shutting_down() => return None,
+            }
+        }
+        // In range: sent < bytes.len() was checked above.
+        let byte: Bytes = bytes.slice(sent..=sent);
+        Some((Ok::<_, Infallible>(byte), (app, bytes, sent + 1)))
+    });
+    Response::from_parts(parts, Body::from_stream(drip))
 }
 
 async fn rewrite_body(response: Response, malformed: bool, oversized: bool) -> Response {

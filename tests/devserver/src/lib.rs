@@ -54,7 +54,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use clock::MAX_CLOCK_ADVANCE;
-pub use faults::{Endpoint, Faults, OVERSIZED_BYTES};
+pub use faults::{Endpoint, Faults, OVERSIZED_BYTES, OVERSIZED_CHALLENGE_BYTES, TRICKLE_INTERVAL};
 pub use register::{ClientAuth, RegisteredClient};
 pub use state::Stats;
 

@@ -25,7 +25,8 @@ faults (also settable at run time: POST /_dev/faults with JSON):
   --omit-code-challenge-methods  --one-grant-type-per-client  --error-redirect-without-iss
   --deny-authorization ERROR          e.g. access_denied
   --access-token-ttl-ms N  --refresh-token-ttl-ms N  --revoke-access-token-on-refresh
-  --fail E  --stall E  --malformed E  --oversized E   (repeatable) where E is one of
+  --oversized-www-authenticate  --persistent-401
+  --fail E  --stall E  --trickle E  --malformed E  --oversized E   (repeatable), E one of
       mcp resource_metadata authorization_server_metadata register authorize token
       device_authorization device revoke userinfo
 ";
@@ -99,8 +100,11 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, Strin
             "--access-token-ttl-ms" => faults.access_token_ttl_ms = Some(number(value()?)?),
             "--refresh-token-ttl-ms" => faults.refresh_token_ttl_ms = Some(number(value()?)?),
             "--revoke-access-token-on-refresh" => faults.revoke_access_token_on_refresh = true,
+            "--oversized-www-authenticate" => faults.oversized_www_authenticate = true,
+            "--persistent-401" => faults.persistent_401 = true,
             "--fail" => faults.server_error.push(endpoint(value()?)?),
             "--stall" => faults.stall.push(endpoint(value()?)?),
+            "--trickle" => faults.trickle.push(endpoint(value()?)?),
             "--malformed" => faults.malformed_json.push(endpoint(value()?)?),
             "--oversized" => faults.oversized.push(endpoint(value()?)?),
             other => return Err(format!("unknown argument {other}")),

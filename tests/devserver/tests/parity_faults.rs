@@ -10,8 +10,12 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::*;
-use mcpauth_devserver::{ClientAuth, Config, RegisteredClient};
+use mcpauth_devserver::{
+    ClientAuth, Config, Endpoint, Faults, OVERSIZED_CHALLENGE_BYTES, RegisteredClient,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -193,7 +197,7 @@ async fn error_redirect_without_iss_leaves_iss_out_of_error_redirects_only() {
     let (server, http) = auto_approving().await;
     let client_id = register_public(&server, &http).await;
     let (_, challenge) = pkce();
-    server.set_faults(mcpauth_devserver::Faults {
+    server.set_faults(Faults {
         error_redirect_without_iss: true,
         deny_authorization: Some("access_denied".into()),
         ..Default::default()
@@ -222,7 +226,7 @@ async fn error_redirect_without_iss_leaves_iss_out_of_error_redirects_only() {
     assert_eq!(query_param(&denied, "state").as_deref(), Some("st4te"));
     assert_eq!(query_param(&denied, "iss"), None, "{denied}");
 
-    server.set_faults(mcpauth_devserver::Faults {
+    server.set_faults(Faults {
         error_redirect_without_iss: true,
         ..Default::default()
     });
@@ -238,5 +242,126 @@ async fn error_redirect_without_iss_leaves_iss_out_of_error_redirects_only() {
         query_param(&granted, "iss").as_deref(),
         Some(server.issuer.as_str()),
         "successful redirects keep iss"
+    );
+}
+
+#[tokio::test]
+async fn trickle_sends_headers_at_once_then_the_body_a_byte_at_a_time() {
+    let (server, http) = start(Config::default()).await;
+    server.set_faults(Faults {
+        trickle: vec![Endpoint::ResourceMetadata],
+        ..Default::default()
+    });
+    let started = Instant::now();
+    let mut response = http
+        .get(&server.resource_metadata_url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "headers come at once"
+    );
+    let length = response.content_length().unwrap();
+    assert!(length > 100, "the whole body is announced: {length}");
+    let first = response.chunk().await.unwrap().unwrap();
+    assert_eq!(&first[..], b"{");
+    let next = tokio::time::timeout(Duration::from_millis(300), response.chunk()).await;
+    assert!(next.is_err(), "the second byte waits for the next second");
+    drop(response);
+
+    let whole = http
+        .get(&server.resource_metadata_url)
+        .timeout(Duration::from_millis(500))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await;
+    assert!(
+        whole.unwrap_err().is_timeout(),
+        "a deadline for the whole request expires"
+    );
+    assert_eq!(server.stats().requests_to(Endpoint::ResourceMetadata), 2);
+}
+
+#[tokio::test]
+async fn oversized_www_authenticate_pads_the_401_challenge_past_16_kib() {
+    let (server, http) = start(Config::default()).await;
+    let response = http
+        .post(format!("{}/_dev/faults", server.base_url))
+        .json(&json!({ "oversized_www_authenticate": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let init = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {} });
+    for token in [None, Some("not-a-token")] {
+        let response = mcp(&server, &http, token, init.clone()).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+        assert_eq!(challenge.len(), OVERSIZED_CHALLENGE_BYTES);
+        assert!(challenge.len() > 16 * 1024);
+        let metadata = format!(r#"resource_metadata="{}""#, server.resource_metadata_url);
+        assert!(
+            challenge.starts_with("Bearer ") && challenge.contains(&metadata),
+            "still a usable challenge"
+        );
+        let padding = challenge.rsplit_once(r#", x_padding=""#).unwrap().1;
+        assert!(padding.ends_with('"') && padding.len() > 20_000);
+    }
+}
+
+#[tokio::test]
+async fn persistent_401_challenges_even_a_valid_token() {
+    let (server, http) = auto_approving().await;
+    let client_id = register_public(&server, &http).await;
+    let tokens = code_flow(&server, &http, &client_id, "mcp:read").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let ping = json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" });
+    let response = http
+        .post(format!("{}/_dev/faults", server.base_url))
+        .json(&json!({ "persistent_401": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let response = mcp(&server, &http, Some(access), ping.clone()).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.starts_with(r#"Bearer error="invalid_token""#),
+        "{challenge}"
+    );
+    assert!(challenge.ends_with(&format!(
+        r#"resource_metadata="{}""#,
+        server.resource_metadata_url
+    )));
+    let response = mcp(&server, &http, None, ping.clone()).await;
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        format!(
+            r#"Bearer resource_metadata="{}", scope="mcp:read""#,
+            server.resource_metadata_url
+        )
+        .as_str()
+    );
+    let fresh = code_flow(&server, &http, &client_id, "mcp:read").await;
+    let response = mcp(&server, &http, fresh["access_token"].as_str(), ping.clone()).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "new tokens too"
+    );
+    assert_eq!(server.stats().mcp_unauthorized, 3);
+
+    server.set_faults(Faults::default());
+    let response = mcp(&server, &http, Some(access), ping).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "the token was valid all along"
     );
 }
