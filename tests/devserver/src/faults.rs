@@ -56,9 +56,12 @@ impl FromStr for Endpoint {
 
 /// Ways to make the server misbehave. All off by default.
 ///
-/// Set at start in [`crate::Config::faults`], or at run time with
-/// [`crate::DevServerHandle::set_faults`] or `POST /_dev/faults` (a JSON object with any of
-/// these fields; missing ones are off).
+/// Each one copies something a real server or network does, so that a client's handling of
+/// it can be tested; the crate doc groups them. Set them at start in
+/// [`crate::Config::faults`], or at run time with [`crate::DevServerHandle::set_faults`] or
+/// `POST /_dev/faults`: a JSON object with any of these fields under their own names
+/// (endpoints in snake_case, `null` for an `Option` that is off); missing fields are off.
+/// They apply from the next request on, and a reset restores the configured ones.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Faults {

@@ -7,14 +7,52 @@
 //! registration, `/authorize` with PKCE S256 and RFC 9207 `iss`, `/token` (code, refresh with
 //! rotation and reuse detection, RFC 8628 device code, RFC 8693 token exchange), RFC 7009
 //! revocation and `/userinfo`. The AS can also live on a second port or under a path issuer.
-//! [`Faults`] make it misbehave; [`Stats`] count what clients did. `/_dev/stats`,
-//! `/_dev/reset` and `/_dev/faults` expose both over HTTP.
+//! [`Faults`] make it misbehave; [`Stats`] count what clients did.
 //!
-//! Time is an input here too: every lifetime the server enforces runs on one injected clock,
-//! the system clock plus an offset that only moves forward. A test advances it with
-//! [`DevServerHandle::advance_clock`] or `POST /_dev/clock {"advance_ms": N}` and reads it
-//! with `GET /_dev/clock` (`{"now_ms": N}`, Unix milliseconds), instead of sleeping until a
-//! token expires or a device poll interval passes.
+//! Some rules hold without any fault, because clients meet them on real servers: a
+//! dynamically registered client may only use the code and device code grants it registered
+//! (`400 unauthorized_client` otherwise, and no `grant_types` means RFC 7591's default,
+//! `authorization_code` alone), codes are single use, and refresh tokens rotate with reuse
+//! detection.
+//!
+//! # Faults
+//!
+//! All off by default; set them in [`Config::faults`], with [`DevServerHandle::set_faults`],
+//! or with `POST /_dev/faults` and a JSON object holding only the fields to change:
+//!
+//! - transport, each aimed at a list of [`Endpoint`]s: [`Faults::latency_ms`] (every
+//!   endpoint), [`Faults::stall`], [`Faults::trickle`], [`Faults::server_error`],
+//!   [`Faults::malformed_json`], [`Faults::oversized`];
+//! - discovery: [`Faults::wrong_issuer`], [`Faults::wrong_resource`],
+//!   [`Faults::omit_code_challenge_methods`];
+//! - registration: [`Faults::one_grant_type_per_client`];
+//! - authorization: [`Faults::omit_iss`], [`Faults::wrong_iss`],
+//!   [`Faults::error_redirect_without_iss`], [`Faults::deny_authorization`];
+//! - tokens: [`Faults::access_token_ttl_ms`], [`Faults::refresh_token_ttl_ms`],
+//!   [`Faults::revoke_access_token_on_refresh`];
+//! - the MCP endpoint: [`Faults::persistent_401`], [`Faults::oversized_www_authenticate`].
+//!
+//! # Time
+//!
+//! Time is an input here too: every lifetime the server enforces (codes, access and refresh
+//! tokens, device codes, the device poll interval) runs on one injected clock, the system
+//! clock plus an offset that only moves forward. A test advances it with
+//! [`DevServerHandle::advance_clock`] instead of sleeping until a token expires or a device
+//! poll interval passes.
+//!
+//! # Dev endpoints
+//!
+//! On every listener, for tests that drive the server from another process or language
+//! (none of them is counted in [`Stats`]):
+//!
+//! | request | body | answer |
+//! |---|---|---|
+//! | `GET /_dev/stats` | | [`Stats`] as JSON |
+//! | `POST /_dev/reset` | | zero the stats and restore [`Config::faults`] |
+//! | `GET /_dev/faults` | | [`Faults`] as JSON |
+//! | `POST /_dev/faults` | [`Faults`] as JSON, missing fields off | |
+//! | `GET /_dev/clock` | | `{"now_ms": N}`, Unix milliseconds on the server's clock |
+//! | `POST /_dev/clock` | `{"advance_ms": N}` | `{"now_ms": N}` after the advance |
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {

@@ -23,12 +23,14 @@ usage: mcpauth-devserver [--port N] [--auto-approve] [switches]
 faults (also settable at run time: POST /_dev/faults with JSON):
   --latency-ms N  --wrong-issuer  --wrong-resource  --omit-iss  --wrong-iss
   --omit-code-challenge-methods  --one-grant-type-per-client  --error-redirect-without-iss
-  --deny-authorization ERROR          e.g. access_denied
+  --deny-authorization ERROR  (such as access_denied)
   --access-token-ttl-ms N  --refresh-token-ttl-ms N  --revoke-access-token-on-refresh
   --oversized-www-authenticate  --persistent-401
   --fail E  --stall E  --trickle E  --malformed E  --oversized E   (repeatable), E one of
       mcp resource_metadata authorization_server_metadata register authorize token
       device_authorization device revoke userinfo
+
+clock: GET /_dev/clock reads it, POST /_dev/clock {\"advance_ms\": N} moves it forward
 ";
 
 #[tokio::main]

@@ -20,6 +20,20 @@ use crate::faults::{Endpoint, Faults};
 use crate::register::RegisteredClient;
 
 /// Request counters, as served by `GET /_dev/stats` and [`crate::DevServerHandle::stats`].
+///
+/// The JSON object has one member per field, under the field's name, and every member is
+/// always there (zero or empty when nothing happened), so a test in any language can read a
+/// counter without checking that it exists. Counters are only ever added, never renamed.
+/// `requests` is keyed by the snake_case [`Endpoint`] names and `token_grants` by
+/// `grant_type` as sent; `not_found` lists paths in arrival order. For example:
+///
+/// ```json
+/// { "total_requests": 9,
+///   "requests": { "authorization_server_metadata": 1, "register": 1, "token": 2, ... },
+///   "token_grants": { "authorization_code": 1, "refresh_token": 1 },
+///   "refreshes": 1, "refresh_reuse_detected": 0, "revocations": 0, "registrations": 1,
+///   ..., "not_found": [] }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Stats {
@@ -33,6 +47,10 @@ pub struct Stats {
     pub refreshes: u64,
     /// Refresh tokens presented a second time; each one revoked a whole grant family.
     pub refresh_reuse_detected: u64,
+    /// `/revoke` requests that revoked one of the client's tokens: a refresh token (with
+    /// its whole grant family) or an access token. Unknown tokens, which RFC 7009 §2.2 also
+    /// answers with 200, do not count.
+    pub revocations: u64,
     /// Access tokens revoked by successful refreshes under
     /// [`Faults::revoke_access_token_on_refresh`].
     pub access_tokens_revoked_on_refresh: u64,

@@ -295,8 +295,10 @@ pub(crate) async fn revoke(
         .map(|t| t.family)
     {
         db.revoke_family(family);
+        app.record(|s| s.revocations += 1);
     } else if db.access.get(token).is_some_and(|t| owned(&t.grant)) {
         db.access.remove(token);
+        app.record(|s| s.revocations += 1);
     }
     Ok(StatusCode::OK)
 }

@@ -365,3 +365,78 @@ async fn persistent_401_challenges_even_a_valid_token() {
         "the token was valid all along"
     );
 }
+
+#[tokio::test]
+async fn stats_json_always_lists_every_counter() {
+    let (server, http) = start(Config::default()).await;
+    let stats: Value = http
+        .get(format!("{}/_dev/stats", server.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut keys: Vec<&str> = stats
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    let mut expected = [
+        "total_requests",
+        "requests",
+        "token_grants",
+        "refreshes",
+        "refresh_reuse_detected",
+        "revocations",
+        "access_tokens_revoked_on_refresh",
+        "registrations",
+        "registrations_refused",
+        "unauthorized_client",
+        "metadata_fetches",
+        "resource_metadata_fetches",
+        "authorization_error_redirects",
+        "mcp_unauthorized",
+        "tokens_issued",
+        "not_found",
+    ];
+    expected.sort_unstable();
+    assert_eq!(keys, expected, "a fresh server states every counter");
+    assert_eq!(stats["requests"], json!({}));
+    assert_eq!(stats["not_found"], json!([]));
+    assert_eq!(stats["revocations"], 0);
+}
+
+#[tokio::test]
+async fn revocations_count_only_tokens_that_were_revoked() {
+    let (server, http) = auto_approving().await;
+    let client_id = register_public(&server, &http).await;
+    let tokens = code_flow(&server, &http, &client_id, "mcp:read").await;
+    let revoke = |token: String| {
+        let (server, http, client_id) = (&server, &http, client_id.clone());
+        async move {
+            let form = [("token", token.as_str()), ("client_id", client_id.as_str())];
+            let response = http
+                .post(format!("{}/revoke", server.issuer))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    };
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    revoke(access.clone()).await;
+    let ping = json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" });
+    assert_eq!(
+        mcp(&server, &http, Some(&access), ping).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    revoke("at_unknown".into()).await;
+    revoke(tokens["refresh_token"].as_str().unwrap().to_owned()).await;
+    let stats = server.stats();
+    assert_eq!(stats.revocations, 2, "the unknown token does not count");
+    assert_eq!(stats.requests_to(Endpoint::Revoke), 3);
+}
