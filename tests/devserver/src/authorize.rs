@@ -1,7 +1,7 @@
 //! The authorization endpoint (RFC 6749 §4.1, OAuth 2.1): request checks, a consent page, and
 //! the redirect back with `code`, `state` and `iss` (RFC 9207).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -34,7 +34,7 @@ enum Reject {
     Redirect {
         to: String,
         state: Option<String>,
-        error: &'static str,
+        error: String,
         description: String,
     },
 }
@@ -45,10 +45,23 @@ pub(crate) async fn authorize(State(app): State<App>, RawQuery(query): RawQuery)
         Ok(params) => params,
         Err(e) => return error_page(&e.description),
     };
-    match check(&app, &params) {
-        Err(reject) => rejected(&app, reject),
-        Ok(request) if app.config.auto_approve => approve(&app, request, StatusCode::FOUND),
-        Ok(request) => consent_page(&app, &params, &request),
+    let request = match check(&app, &params) {
+        Ok(request) => request,
+        Err(reject) => return rejected(&app, reject),
+    };
+    if let Some(error) = app.faults().deny_authorization {
+        let reject = Reject::Redirect {
+            to: request.redirect_to,
+            state: request.state,
+            error,
+            description: "refused by the deny_authorization fault".into(),
+        };
+        return rejected(&app, reject);
+    }
+    if app.config.auto_approve {
+        approve(&app, request, StatusCode::FOUND)
+    } else {
+        consent_page(&app, &params, &request)
     }
 }
 
@@ -67,7 +80,7 @@ pub(crate) async fn decide(State(app): State<App>, body: Bytes) -> Response {
             Reject::Redirect {
                 to: request.redirect_to,
                 state: request.state,
-                error: "access_denied",
+                error: "access_denied".into(),
                 description: "the user denied the request".into(),
             },
         ),
@@ -99,10 +112,10 @@ fn check(app: &App, params: &Params) -> Result<AuthRequest, Reject> {
         (None, _) => return Err(Reject::Page("redirect_uri is missing".into())),
     };
     let state = params.get("state").map(str::to_owned);
-    let fail = |error, description: &str| Reject::Redirect {
+    let fail = |error: &str, description: &str| Reject::Redirect {
         to: redirect_to.clone(),
         state: state.clone(),
-        error,
+        error: error.to_owned(),
         description: description.to_owned(),
     };
     if params.get("response_type") != Some("code") {
@@ -156,14 +169,15 @@ fn approve(app: &App, request: AuthRequest, status: StatusCode) -> Response {
         grant: request.grant,
         redirect_uri: request.redirect_uri,
         challenge: request.challenge,
-        expires: Instant::now() + CODE_TTL,
+        expires: app.now() + CODE_TTL,
         family: None,
     };
     app.db().codes.insert(code.clone(), record);
+    let outcome = [("code", code.as_str())];
     redirect(
         app,
         &request.redirect_to,
-        &[("code", &code)],
+        &outcome,
         request.state.as_deref(),
         status,
     )
@@ -178,20 +192,22 @@ fn rejected(app: &App, reject: Reject) -> Response {
             error,
             description,
         } => {
-            let pairs = [
-                ("error", error),
+            app.record(|s| s.authorization_error_redirects += 1);
+            let outcome = [
+                ("error", error.as_str()),
                 ("error_description", description.as_str()),
             ];
-            redirect(app, &to, &pairs, state.as_deref(), StatusCode::FOUND)
+            redirect(app, &to, &outcome, state.as_deref(), StatusCode::FOUND)
         }
     }
 }
 
-/// Redirect to `to` with `pairs`, `state` and `iss` (as the faults allow) in the query.
+/// Redirect to `to` with `outcome` (`code`, or `error` and `error_description`), `state` and
+/// `iss` (as the faults allow) in the query.
 fn redirect(
     app: &App,
     to: &str,
-    pairs: &[(&str, &str)],
+    outcome: &[(&str, &str)],
     state: Option<&str>,
     status: StatusCode,
 ) -> Response {
@@ -200,16 +216,24 @@ fn redirect(
     };
     {
         let mut query = url.query_pairs_mut();
-        query.extend_pairs(pairs);
+        query.extend_pairs(outcome);
         if let Some(state) = state {
             query.append_pair("state", state);
         }
         let faults = app.faults();
         let issuer = &app.urls.issuer;
-        if faults.wrong_iss {
-            query.append_pair("iss", &format!("{issuer}{WRONG_ISSUER_SUFFIX}"));
-        } else if !faults.omit_iss {
-            query.append_pair("iss", issuer);
+        let is_error = outcome.iter().any(|(name, _)| *name == "error");
+        let iss = if faults.error_redirect_without_iss && is_error {
+            None
+        } else if faults.wrong_iss {
+            Some(format!("{issuer}{WRONG_ISSUER_SUFFIX}"))
+        } else if faults.omit_iss {
+            None
+        } else {
+            Some(issuer.clone())
+        };
+        if let Some(iss) = iss {
+            query.append_pair("iss", &iss);
         }
     }
     (status, [(header::LOCATION, url.to_string())]).into_response()

@@ -1,7 +1,7 @@
 //! The device authorization grant (RFC 8628): the device authorization endpoint, the user's
 //! page, headless approval, and polling at the token endpoint.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -10,8 +10,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
-use crate::metadata::known_scope;
-use crate::register::{RegisteredClient, authenticate};
+use crate::clock::deadline;
+use crate::metadata::{DEVICE_CODE_GRANT, known_scope};
+use crate::register::{RegisteredClient, authenticate, require_registered_grant};
 use crate::state::{
     App, DeviceGrant, DeviceStatus, Grant, OAuthError, Params, html_escape, page, random_token,
 };
@@ -31,6 +32,7 @@ pub(crate) async fn device_authorization(
     let params = Params::parse(&body)?;
     let mut db = app.db();
     let client = authenticate(&db, &headers, &params)?;
+    require_registered_grant(&app, &db, &client, DEVICE_CODE_GRANT)?;
     let scope = params.get("scope").unwrap_or("mcp:read");
     if let Some(unknown) = scope.split(' ').find(|s| !known_scope(s)) {
         return Err(OAuthError::new(
@@ -58,7 +60,7 @@ pub(crate) async fn device_authorization(
                 resource,
             },
             user_code: user_code.clone(),
-            expires: Instant::now() + ttl,
+            expires: deadline(app.now(), ttl),
             interval,
             last_poll: None,
             status: DeviceStatus::Pending,
@@ -111,15 +113,14 @@ fn normalize(user_code: &str) -> String {
 /// Approve or deny the pending grant with `user_code`. False if no such pending grant.
 pub(crate) fn decide(app: &App, user_code: &str, approve: bool) -> bool {
     let wanted = normalize(user_code);
+    let now = app.now();
     let mut db = app.db();
     let grant = db
         .devices
         .values_mut()
         .find(|d| normalize(&d.user_code) == wanted);
     match grant {
-        Some(device)
-            if device.status == DeviceStatus::Pending && device.expires > Instant::now() =>
-        {
+        Some(device) if device.status == DeviceStatus::Pending && device.expires > now => {
             device.status = if approve {
                 DeviceStatus::Approved
             } else {
@@ -198,7 +199,7 @@ pub(crate) fn poll(
             "device_code was issued to another client",
         ));
     }
-    let now = Instant::now();
+    let now = app.now();
     if device.expires <= now {
         db.devices.remove(device_code);
         return Err(OAuthError::new("expired_token", "device_code expired"));

@@ -1,12 +1,13 @@
 //! Misbehaviour switches, and the per-route middleware that counts requests and applies them.
 
+use std::convert::Infallible;
 use std::str::FromStr;
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,8 @@ use crate::state::App;
 /// An endpoint of the dev server, for counting requests and aiming faults.
 ///
 /// Serialized in snake_case (`"token"`, `"authorization_server_metadata"`), which is also what
-/// the binary's `--fail`, `--stall`, `--malformed` and `--oversized` switches take.
+/// the binary's `--fail`, `--stall`, `--trickle`, `--malformed` and `--oversized` switches
+/// take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Endpoint {
@@ -54,9 +56,12 @@ impl FromStr for Endpoint {
 
 /// Ways to make the server misbehave. All off by default.
 ///
-/// Set at start in [`crate::Config::faults`], or at run time with
-/// [`crate::DevServerHandle::set_faults`] or `POST /_dev/faults` (a JSON object with any of
-/// these fields; missing ones are off).
+/// Each one copies something a real server or network does, so that a client's handling of
+/// it can be tested; the crate doc groups them. Set them at start in
+/// [`crate::Config::faults`], or at run time with [`crate::DevServerHandle::set_faults`] or
+/// `POST /_dev/faults`: a JSON object with any of these fields under their own names
+/// (endpoints in snake_case, `null` for an `Option` that is off); missing fields are off.
+/// They apply from the next request on, and a reset restores the configured ones.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Faults {
@@ -64,6 +69,11 @@ pub struct Faults {
     pub latency_ms: u64,
     /// Accept requests to these endpoints and never answer (until shutdown), for timeout tests.
     pub stall: Vec<Endpoint>,
+    /// Answer these endpoints' requests with the status and headers (with `Content-Length`)
+    /// at once, then the body one byte per [`TRICKLE_INTERVAL`], so a client that only
+    /// bounds the wait for headers hangs, and one with a deadline for the whole request
+    /// times out. Applied after the body faults; ends early at shutdown.
+    pub trickle: Vec<Endpoint>,
     /// Answer `500 {"error":"server_error"}` on these endpoints without doing anything.
     pub server_error: Vec<Endpoint>,
     /// Cut these endpoints' response bodies in half (keeping `Content-Type`), so JSON breaks.
@@ -81,10 +91,58 @@ pub struct Faults {
     pub wrong_iss: bool,
     /// Leave `code_challenge_methods_supported` out of the AS metadata; MCP clients must refuse.
     pub omit_code_challenge_methods: bool,
+    /// Refuse a dynamic registration whose `grant_types` holds more than one grant type
+    /// besides `refresh_token` (such as `authorization_code` with the device code grant)
+    /// with `400 invalid_client_metadata`, as some production servers do. A client then has
+    /// to register once per flow.
+    ///
+    /// Independently of this switch, the token and device authorization endpoints always
+    /// answer `400 unauthorized_client` when a dynamically registered client uses the code
+    /// or device code grant without having registered it; a registration without
+    /// `grant_types` has RFC 7591's default, `authorization_code` alone.
+    pub one_grant_type_per_client: bool,
+    /// Answer every valid `/authorize` request at once with an error redirect carrying
+    /// `error=<this value>` (such as `access_denied`, as if the user had clicked Deny),
+    /// `error_description` and `state`. Requests whose client or redirect URI is unknown
+    /// still get the error page, since there is nowhere safe to redirect them.
+    pub deny_authorization: Option<String>,
+    /// Leave `iss` out of error redirects (`access_denied`, `invalid_scope`, ...) while
+    /// successful ones keep it and the metadata still advertises
+    /// `authorization_response_iss_parameter_supported`, as some production servers do.
+    /// RFC 9207 §2 asks for `iss` on both.
+    pub error_redirect_without_iss: bool,
+    /// Issue access tokens for this many milliseconds instead of
+    /// [`crate::Config::access_token_ttl`], from the next token response on. `expires_in`
+    /// states whole seconds, so under 1000 it says 0.
+    pub access_token_ttl_ms: Option<u64>,
+    /// Issue refresh tokens that expire this many milliseconds after they were issued
+    /// (each rotation starts a new lifetime); an expired one gets `invalid_grant`. Off:
+    /// refresh tokens live until rotated or revoked.
+    pub refresh_token_ttl_ms: Option<u64>,
+    /// When a refresh succeeds, revoke every access token issued before it in that grant
+    /// family (including exchanged ones), so `/mcp` answers 401 to the old token at once.
+    /// Off: old access tokens live until they expire, as with most servers.
+    pub revoke_access_token_on_refresh: bool,
+    /// Pad the `WWW-Authenticate` header of every 401 from `/mcp` to
+    /// [`OVERSIZED_CHALLENGE_BYTES`] with a trailing `x_padding="xxx…"` parameter. The
+    /// challenge stays valid, but it is larger than Node's default 16 KiB header limit, so
+    /// a Node client fails before it can read it.
+    pub oversized_www_authenticate: bool,
+    /// `/mcp` answers 401 to every request, even with a valid token: the usual challenge
+    /// with `resource_metadata` (and `error="invalid_token"` when a token was sent). A
+    /// client must give up after a bounded number of new tokens instead of looping.
+    pub persistent_401: bool,
 }
 
 /// The body size used by [`Faults::oversized`].
 pub const OVERSIZED_BYTES: usize = 5 * 1024 * 1024;
+
+/// The length of the `WWW-Authenticate` value under [`Faults::oversized_www_authenticate`]:
+/// 24 KiB, half as much again as Node's default limit for all headers together.
+pub const OVERSIZED_CHALLENGE_BYTES: usize = 24 * 1024;
+
+/// The pause between two body bytes under [`Faults::trickle`].
+pub const TRICKLE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Per-route middleware: count the request, then apply latency, stall, 5xx and body faults.
 pub(crate) async fn middleware(
@@ -108,14 +166,42 @@ pub(crate) async fn middleware(
         let body = json!({ "error": "server_error", "error_description": "injected fault" });
         return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
     }
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     let malformed = faults.malformed_json.contains(&endpoint);
     let oversized = faults.oversized.contains(&endpoint);
     if malformed || oversized {
-        rewrite_body(response, malformed, oversized).await
-    } else {
-        response
+        response = rewrite_body(response, malformed, oversized).await;
     }
+    if faults.trickle.contains(&endpoint) {
+        response = trickle(app, response).await;
+    }
+    response
+}
+
+/// The same response, its body sent one byte per [`TRICKLE_INTERVAL`] after the first.
+async fn trickle(app: App, response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    let drip = futures_util::stream::unfold((app, bytes, 0), |(app, bytes, sent)| async move {
+        if sent >= bytes.len() {
+            return None;
+        }
+        if sent > 0 {
+            tokio::select! {
+                () = tokio::time::sleep(TRICKLE_INTERVAL) => {}
+                () = app.shutting_down() => return None,
+            }
+        }
+        // In range: sent < bytes.len() was checked above.
+        let byte: Bytes = bytes.slice(sent..=sent);
+        Some((Ok::<_, Infallible>(byte), (app, bytes, sent + 1)))
+    });
+    Response::from_parts(parts, Body::from_stream(drip))
 }
 
 async fn rewrite_body(response: Response, malformed: bool, oversized: bool) -> Response {

@@ -7,8 +7,52 @@
 //! registration, `/authorize` with PKCE S256 and RFC 9207 `iss`, `/token` (code, refresh with
 //! rotation and reuse detection, RFC 8628 device code, RFC 8693 token exchange), RFC 7009
 //! revocation and `/userinfo`. The AS can also live on a second port or under a path issuer.
-//! [`Faults`] make it misbehave; [`Stats`] count what clients did. `/_dev/stats`,
-//! `/_dev/reset` and `/_dev/faults` expose both over HTTP.
+//! [`Faults`] make it misbehave; [`Stats`] count what clients did.
+//!
+//! Some rules hold without any fault, because clients meet them on real servers: a
+//! dynamically registered client may only use the code and device code grants it registered
+//! (`400 unauthorized_client` otherwise, and no `grant_types` means RFC 7591's default,
+//! `authorization_code` alone), codes are single use, and refresh tokens rotate with reuse
+//! detection.
+//!
+//! # Faults
+//!
+//! All off by default; set them in [`Config::faults`], with [`DevServerHandle::set_faults`],
+//! or with `POST /_dev/faults` and a JSON object holding only the fields to change:
+//!
+//! - transport, each aimed at a list of [`Endpoint`]s: [`Faults::latency_ms`] (every
+//!   endpoint), [`Faults::stall`], [`Faults::trickle`], [`Faults::server_error`],
+//!   [`Faults::malformed_json`], [`Faults::oversized`];
+//! - discovery: [`Faults::wrong_issuer`], [`Faults::wrong_resource`],
+//!   [`Faults::omit_code_challenge_methods`];
+//! - registration: [`Faults::one_grant_type_per_client`];
+//! - authorization: [`Faults::omit_iss`], [`Faults::wrong_iss`],
+//!   [`Faults::error_redirect_without_iss`], [`Faults::deny_authorization`];
+//! - tokens: [`Faults::access_token_ttl_ms`], [`Faults::refresh_token_ttl_ms`],
+//!   [`Faults::revoke_access_token_on_refresh`];
+//! - the MCP endpoint: [`Faults::persistent_401`], [`Faults::oversized_www_authenticate`].
+//!
+//! # Time
+//!
+//! Time is an input here too: every lifetime the server enforces (codes, access and refresh
+//! tokens, device codes, the device poll interval) runs on one injected clock, the system
+//! clock plus an offset that only moves forward. A test advances it with
+//! [`DevServerHandle::advance_clock`] instead of sleeping until a token expires or a device
+//! poll interval passes.
+//!
+//! # Dev endpoints
+//!
+//! On every listener, for tests that drive the server from another process or language
+//! (none of them is counted in [`Stats`]):
+//!
+//! | request | body | answer |
+//! |---|---|---|
+//! | `GET /_dev/stats` | | [`Stats`] as JSON |
+//! | `POST /_dev/reset` | | zero the stats and restore [`Config::faults`] |
+//! | `GET /_dev/faults` | | [`Faults`] as JSON |
+//! | `POST /_dev/faults` | [`Faults`] as JSON, missing fields off | |
+//! | `GET /_dev/clock` | | `{"now_ms": N}`, Unix milliseconds on the server's clock |
+//! | `POST /_dev/clock` | `{"advance_ms": N}` | `{"now_ms": N}` after the advance |
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -23,6 +67,7 @@
 //! ```
 
 mod authorize;
+mod clock;
 mod device;
 mod faults;
 mod mcp;
@@ -33,7 +78,7 @@ mod token;
 
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -41,11 +86,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use faults::{Endpoint, Faults, OVERSIZED_BYTES};
+pub use clock::MAX_CLOCK_ADVANCE;
+pub use faults::{Endpoint, Faults, OVERSIZED_BYTES, OVERSIZED_CHALLENGE_BYTES, TRICKLE_INTERVAL};
 pub use register::{ClientAuth, RegisteredClient};
 pub use state::Stats;
 
@@ -205,12 +252,12 @@ impl DevServerHandle {
         self.app.set_faults(faults);
     }
 
-    /// Add (or replace) a client, as pre-registration would.
+    /// Add (or replace) a client, as pre-registration would. Such a client may use every
+    /// grant type.
     pub fn register_client(&self, client: RegisteredClient) {
-        self.app
-            .db()
-            .clients
-            .insert(client.client_id.clone(), client);
+        let mut db = self.app.db();
+        db.client_grants.remove(&client.client_id);
+        db.clients.insert(client.client_id.clone(), client);
     }
 
     /// Approve (or deny) the pending device grant with `user_code`, as the user would on the
@@ -222,6 +269,19 @@ impl DevServerHandle {
     /// Make every access token issued so far expire now (refresh tokens stay valid).
     pub fn expire_access_tokens(&self) {
         self.app.db().access.clear();
+    }
+
+    /// Move the server's clock forward by `by` (in total at most [`MAX_CLOCK_ADVANCE`]), as
+    /// `POST /_dev/clock` does. Everything with a lifetime ages by `by` at once, so a test
+    /// can expire a one-hour token or let a device poll interval pass without sleeping.
+    /// The clock never goes back, not even on [`DevServerHandle::reset`].
+    pub fn advance_clock(&self, by: Duration) {
+        self.app.clock.advance(by);
+    }
+
+    /// The server's wall-clock time: the system time plus every advance so far.
+    pub fn server_time(&self) -> SystemTime {
+        self.app.clock.system_now()
     }
 
     /// Stop accepting requests, end stalled ones, and wait (up to 2 s) for the server tasks.
@@ -345,6 +405,7 @@ fn finish(app: &App, router: Router<App>) -> Router {
         .route("/_dev/stats", get(dev_stats))
         .route("/_dev/reset", post(dev_reset))
         .route("/_dev/faults", get(dev_faults).post(dev_set_faults))
+        .route("/_dev/clock", get(dev_clock).post(dev_advance_clock))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), cors_and_log))
         .with_state(app.clone())
@@ -364,6 +425,35 @@ async fn dev_faults(State(app): State<App>) -> Json<Faults> {
 
 async fn dev_set_faults(State(app): State<App>, Json(faults): Json<Faults>) {
     app.set_faults(faults);
+}
+
+/// The body of `GET /_dev/clock` and of the answer to `POST /_dev/clock`.
+#[derive(Debug, Serialize)]
+struct ClockReading {
+    /// Milliseconds since the Unix epoch on the server's clock.
+    now_ms: u64,
+}
+
+/// The body of `POST /_dev/clock`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockAdvance {
+    /// How far to move the clock forward.
+    advance_ms: u64,
+}
+
+async fn dev_clock(State(app): State<App>) -> Json<ClockReading> {
+    Json(ClockReading {
+        now_ms: app.clock.unix_millis(),
+    })
+}
+
+async fn dev_advance_clock(
+    State(app): State<App>,
+    Json(advance): Json<ClockAdvance>,
+) -> Json<ClockReading> {
+    app.clock.advance(Duration::from_millis(advance.advance_ms));
+    dev_clock(State(app)).await
 }
 
 async fn not_found(State(app): State<App>, request: Request) -> StatusCode {

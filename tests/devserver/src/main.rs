@@ -22,10 +22,15 @@ usage: mcpauth-devserver [--port N] [--auto-approve] [switches]
 
 faults (also settable at run time: POST /_dev/faults with JSON):
   --latency-ms N  --wrong-issuer  --wrong-resource  --omit-iss  --wrong-iss
-  --omit-code-challenge-methods
-  --fail E  --stall E  --malformed E  --oversized E   (repeatable) where E is one of
+  --omit-code-challenge-methods  --one-grant-type-per-client  --error-redirect-without-iss
+  --deny-authorization ERROR  (such as access_denied)
+  --access-token-ttl-ms N  --refresh-token-ttl-ms N  --revoke-access-token-on-refresh
+  --oversized-www-authenticate  --persistent-401
+  --fail E  --stall E  --trickle E  --malformed E  --oversized E   (repeatable), E one of
       mcp resource_metadata authorization_server_metadata register authorize token
       device_authorization device revoke userinfo
+
+clock: GET /_dev/clock reads it, POST /_dev/clock {\"advance_ms\": N} moves it forward
 ";
 
 #[tokio::main]
@@ -91,8 +96,17 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, Strin
             "--omit-iss" => faults.omit_iss = true,
             "--wrong-iss" => faults.wrong_iss = true,
             "--omit-code-challenge-methods" => faults.omit_code_challenge_methods = true,
+            "--one-grant-type-per-client" => faults.one_grant_type_per_client = true,
+            "--error-redirect-without-iss" => faults.error_redirect_without_iss = true,
+            "--deny-authorization" => faults.deny_authorization = Some(value()?),
+            "--access-token-ttl-ms" => faults.access_token_ttl_ms = Some(number(value()?)?),
+            "--refresh-token-ttl-ms" => faults.refresh_token_ttl_ms = Some(number(value()?)?),
+            "--revoke-access-token-on-refresh" => faults.revoke_access_token_on_refresh = true,
+            "--oversized-www-authenticate" => faults.oversized_www_authenticate = true,
+            "--persistent-401" => faults.persistent_401 = true,
             "--fail" => faults.server_error.push(endpoint(value()?)?),
             "--stall" => faults.stall.push(endpoint(value()?)?),
+            "--trickle" => faults.trickle.push(endpoint(value()?)?),
             "--malformed" => faults.malformed_json.push(endpoint(value()?)?),
             "--oversized" => faults.oversized.push(endpoint(value()?)?),
             other => return Err(format!("unknown argument {other}")),

@@ -8,8 +8,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::faults::OVERSIZED_CHALLENGE_BYTES;
 use crate::state::App;
 use crate::token::bearer_token;
+
+/// Why a token that is not live was refused.
+const NOT_LIVE: &str = "the token is unknown, expired or revoked";
 
 /// `POST /mcp`.
 pub(crate) async fn mcp(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
@@ -68,12 +72,16 @@ pub(crate) async fn mcp(State(app): State<App>, headers: HeaderMap, body: Bytes)
 /// there is no token, or `Err(Some(why))` when it is invalid.
 fn granted_scope(app: &App, headers: &HeaderMap) -> Result<String, Option<&'static str>> {
     let token = bearer_token(headers).ok_or(None)?;
-    match app.db().access_token(token) {
+    if app.faults().persistent_401 {
+        // Look like an ordinary refusal: the client must not learn it is a fault.
+        return Err(Some(NOT_LIVE));
+    }
+    match app.db().access_token(token, app.now()) {
         Some(t) if t.grant.resource.as_deref() == Some(app.urls.mcp.as_str()) => {
             Ok(t.grant.scope.clone())
         }
         Some(_) => Err(Some("the token's audience is not this resource")),
-        None => Err(Some("the token is unknown, expired or revoked")),
+        None => Err(Some(NOT_LIVE)),
     }
 }
 
@@ -130,16 +138,21 @@ fn challenge(
             .collect()
         }
     };
+    let mut value = format!("Bearer {}", params.join(", "));
+    if status == StatusCode::UNAUTHORIZED && app.faults().oversized_www_authenticate {
+        pad_challenge(&mut value);
+    }
     let body = json!({ "error": error.map_or("unauthorized", |(code, _)| code) });
-    (
-        status,
-        [(
-            header::WWW_AUTHENTICATE,
-            format!("Bearer {}", params.join(", ")),
-        )],
-        Json(body),
-    )
-        .into_response()
+    (status, [(header::WWW_AUTHENTICATE, value)], Json(body)).into_response()
+}
+
+/// Append an `x_padding` auth-param (RFC 9110 §11.2) that brings `challenge` to
+/// [`OVERSIZED_CHALLENGE_BYTES`].
+fn pad_challenge(challenge: &mut String) {
+    challenge.push_str(r#", x_padding=""#);
+    let padding = OVERSIZED_CHALLENGE_BYTES.saturating_sub(challenge.len() + 1);
+    challenge.extend(std::iter::repeat_n('x', padding));
+    challenge.push('"');
 }
 
 fn tool(name: &str, description: &str) -> Value {

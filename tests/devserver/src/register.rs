@@ -1,18 +1,23 @@
-//! Clients: dynamic registration (RFC 7591), redirect URI rules, and client authentication
-//! at the token, revocation and device authorization endpoints.
-
-use std::time::{SystemTime, UNIX_EPOCH};
+//! Clients: dynamic registration (RFC 7591), redirect URI rules, registered grant types, and
+//! client authentication at the token, revocation and device authorization endpoints.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use url::{Host, Url};
 
+use crate::metadata::DEVICE_CODE_GRANT;
 use crate::state::{App, Db, OAuthError, Params, random_token};
+
+/// The grant types whose registration the token and device authorization endpoints check.
+/// `refresh_token` is left out because it only continues a grant one of these started, and
+/// token exchange because it trades a token the client already holds.
+const CHECKED_GRANTS: [&str; 2] = ["authorization_code", DEVICE_CODE_GRANT];
 
 /// A client the server knows: registered through `/register`, or given in
 /// [`crate::Config::static_clients`] (pre-registration).
@@ -38,19 +43,29 @@ pub enum ClientAuth {
 }
 
 /// `POST /register` (RFC 7591 §3).
-pub(crate) async fn register(
-    State(app): State<App>,
-    body: Bytes,
-) -> Result<
-    (
-        StatusCode,
-        [(header::HeaderName, &'static str); 1],
-        Json<Value>,
-    ),
-    OAuthError,
-> {
+pub(crate) async fn register(State(app): State<App>, body: Bytes) -> Response {
+    match registration(&app, &body) {
+        Ok(metadata) => {
+            app.record(|s| s.registrations += 1);
+            (
+                StatusCode::CREATED,
+                [(header::CACHE_CONTROL, "no-store")],
+                Json(Value::Object(metadata)),
+            )
+                .into_response()
+        }
+        Err(error) => {
+            app.record(|s| s.registrations_refused += 1);
+            error.into_response()
+        }
+    }
+}
+
+/// Check the client metadata, store the client, and return the registered metadata
+/// (RFC 7591 §3.2.1: what was sent, plus what the server filled in).
+fn registration(app: &App, body: &[u8]) -> Result<serde_json::Map<String, Value>, OAuthError> {
     let metadata_error = |d: String| OAuthError::new("invalid_client_metadata", d);
-    let value: Value = serde_json::from_slice(&body)
+    let value: Value = serde_json::from_slice(body)
         .map_err(|e| metadata_error(format!("body is not JSON: {e}")))?;
     let Value::Object(mut metadata) = value else {
         return Err(metadata_error("body is not a JSON object".into()));
@@ -64,7 +79,8 @@ pub(crate) async fn register(
         }
         None => return Err(metadata_error("application_type is missing".into())),
     }
-    let redirect_uris = redirect_uris(&metadata)?;
+    let grant_types = grant_types(app, &metadata)?;
+    let redirect_uris = redirect_uris(&metadata, &grant_types)?;
     let method = metadata
         .get("token_endpoint_auth_method")
         .and_then(Value::as_str);
@@ -82,12 +98,11 @@ pub(crate) async fn register(
         }
     };
     let client_id = random_token("client_");
-    let issued_at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let issued_at = app.clock.unix_secs();
     metadata.insert("client_id".into(), json!(client_id));
     metadata.insert("client_id_issued_at".into(), json!(issued_at));
     metadata.insert("token_endpoint_auth_method".into(), json!(method));
+    metadata.insert("grant_types".into(), json!(grant_types));
     if auth != ClientAuth::None {
         metadata.insert("client_secret".into(), json!(secret));
         metadata.insert("client_secret_expires_at".into(), json!(0));
@@ -97,22 +112,79 @@ pub(crate) async fn register(
         auth,
         redirect_uris,
     };
-    app.db().clients.insert(client_id, client);
-    app.record(|s| s.registrations += 1);
-    Ok((
-        StatusCode::CREATED,
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(Value::Object(metadata)),
+    let mut db = app.db();
+    db.client_grants.insert(client_id.clone(), grant_types);
+    db.clients.insert(client_id, client);
+    Ok(metadata)
+}
+
+/// The client's `grant_types`, or RFC 7591 §2's default `["authorization_code"]` when it
+/// sent none. With [`crate::Faults::one_grant_type_per_client`], more than one grant type
+/// besides `refresh_token` is refused, as some production servers do.
+fn grant_types(
+    app: &App,
+    metadata: &serde_json::Map<String, Value>,
+) -> Result<Vec<String>, OAuthError> {
+    let metadata_error = |d: &str| OAuthError::new("invalid_client_metadata", d);
+    let grants = match metadata.get("grant_types") {
+        None => return Ok(vec!["authorization_code".to_owned()]),
+        Some(Value::Array(grants)) => grants
+            .iter()
+            .map(|g| g.as_str().map(str::to_owned))
+            .collect::<Option<Vec<String>>>()
+            .ok_or_else(|| metadata_error("grant_types holds a non-string"))?,
+        Some(_) => return Err(metadata_error("grant_types must be an array")),
+    };
+    if app.faults().one_grant_type_per_client {
+        let mut flows: Vec<&str> = grants
+            .iter()
+            .map(String::as_str)
+            .filter(|g| *g != "refresh_token")
+            .collect();
+        flows.sort_unstable();
+        flows.dedup();
+        if flows.len() > 1 {
+            return Err(metadata_error(&format!(
+                "this server allows one grant type per client besides refresh_token, not {}",
+                flows.join(" and ")
+            )));
+        }
+    }
+    Ok(grants)
+}
+
+/// Refuse `grant_type` with `unauthorized_client` (RFC 6749 §5.2) when it is one of
+/// [`CHECKED_GRANTS`] and the client did not register it. Dynamically registered clients
+/// have the grant types they listed, or RFC 7591's default `authorization_code` alone when
+/// they listed none; clients given in [`crate::Config::static_clients`] or added with
+/// [`crate::DevServerHandle::register_client`] may use every grant.
+pub(crate) fn require_registered_grant(
+    app: &App,
+    db: &Db,
+    client: &RegisteredClient,
+    grant_type: &str,
+) -> Result<(), OAuthError> {
+    let registered = db
+        .client_grants
+        .get(&client.client_id)
+        .is_none_or(|grants| grants.iter().any(|g| g == grant_type));
+    if registered || !CHECKED_GRANTS.contains(&grant_type) {
+        return Ok(());
+    }
+    app.record(|s| s.unauthorized_client += 1);
+    Err(OAuthError::new(
+        "unauthorized_client",
+        format!("the client did not register the grant type {grant_type}"),
     ))
 }
 
 /// Check `redirect_uris`: required for the code grant, each loopback `http` or `https`.
-fn redirect_uris(metadata: &serde_json::Map<String, Value>) -> Result<Vec<String>, OAuthError> {
+fn redirect_uris(
+    metadata: &serde_json::Map<String, Value>,
+    grant_types: &[String],
+) -> Result<Vec<String>, OAuthError> {
     let invalid = |d: String| OAuthError::new("invalid_redirect_uri", d);
-    let uses_code = match metadata.get("grant_types").and_then(Value::as_array) {
-        Some(grants) => grants.iter().any(|g| g == "authorization_code"),
-        None => true,
-    };
+    let uses_code = grant_types.iter().any(|g| g == "authorization_code");
     let uris = match metadata.get("redirect_uris") {
         None if !uses_code => return Ok(Vec::new()),
         None => return Err(invalid("redirect_uris is missing".into())),

@@ -15,10 +15,25 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use crate::Config;
+use crate::clock::{Clock, deadline};
 use crate::faults::{Endpoint, Faults};
 use crate::register::RegisteredClient;
 
 /// Request counters, as served by `GET /_dev/stats` and [`crate::DevServerHandle::stats`].
+///
+/// The JSON object has one member per field, under the field's name, and every member is
+/// always there (zero or empty when nothing happened), so a test in any language can read a
+/// counter without checking that it exists. Counters are only ever added, never renamed.
+/// `requests` is keyed by the snake_case [`Endpoint`] names and `token_grants` by
+/// `grant_type` as sent; `not_found` lists paths in arrival order. For example:
+///
+/// ```json
+/// { "total_requests": 9,
+///   "requests": { "authorization_server_metadata": 1, "register": 1, "token": 2, ... },
+///   "token_grants": { "authorization_code": 1, "refresh_token": 1 },
+///   "refreshes": 1, "refresh_reuse_detected": 0, "revocations": 0, "registrations": 1,
+///   ..., "not_found": [] }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Stats {
@@ -32,12 +47,28 @@ pub struct Stats {
     pub refreshes: u64,
     /// Refresh tokens presented a second time; each one revoked a whole grant family.
     pub refresh_reuse_detected: u64,
+    /// `/revoke` requests that revoked one of the client's tokens: a refresh token (with
+    /// its whole grant family) or an access token. Unknown tokens, which RFC 7009 §2.2 also
+    /// answers with 200, do not count.
+    pub revocations: u64,
+    /// Access tokens revoked by successful refreshes under
+    /// [`Faults::revoke_access_token_on_refresh`].
+    pub access_tokens_revoked_on_refresh: u64,
     /// Successful dynamic client registrations.
     pub registrations: u64,
+    /// Dynamic client registrations answered with an error (such as the
+    /// `invalid_client_metadata` of [`Faults::one_grant_type_per_client`]).
+    pub registrations_refused: u64,
+    /// Token and device authorization requests refused with `unauthorized_client`, because
+    /// the client did not register that grant type.
+    pub unauthorized_client: u64,
     /// Fetches of the AS metadata, under any of its well-known URLs.
     pub metadata_fetches: u64,
     /// Fetches of the protected resource metadata.
     pub resource_metadata_fetches: u64,
+    /// Authorization requests answered by an error redirect (`access_denied`,
+    /// `invalid_scope`, an injected [`Faults::deny_authorization`], ...).
+    pub authorization_error_redirects: u64,
     /// `/mcp` requests answered 401.
     pub mcp_unauthorized: u64,
     /// Access tokens issued, by any grant.
@@ -77,6 +108,8 @@ pub(crate) type App = Arc<Shared>;
 pub(crate) struct Shared {
     pub config: Config,
     pub urls: Urls,
+    /// The one source of time for every lifetime and timestamp; see [`Clock`].
+    pub clock: Clock,
     faults: Mutex<Faults>,
     stats: Mutex<Stats>,
     db: Mutex<Db>,
@@ -93,6 +126,7 @@ impl Shared {
             faults: Mutex::new(config.faults.clone()),
             config,
             urls,
+            clock: Clock::default(),
             stats: Mutex::default(),
             db: Mutex::new(db),
             shutdown,
@@ -101,6 +135,24 @@ impl Shared {
 
     pub fn db(&self) -> MutexGuard<'_, Db> {
         lock(&self.db)
+    }
+
+    /// The server's now, from [`Shared::clock`].
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// When tokens issued now expire: [`Config::access_token_ttl`] unless
+    /// [`Faults::access_token_ttl_ms`] overrides it, and [`Faults::refresh_token_ttl_ms`].
+    pub fn lifetimes(&self) -> Lifetimes {
+        let faults = self.faults();
+        Lifetimes {
+            now: self.now(),
+            access: faults
+                .access_token_ttl_ms
+                .map_or(self.config.access_token_ttl, Duration::from_millis),
+            refresh: faults.refresh_token_ttl_ms.map(Duration::from_millis),
+        }
     }
 
     pub fn faults(&self) -> Faults {
@@ -119,7 +171,8 @@ impl Shared {
         update(&mut lock(&self.stats));
     }
 
-    /// Zero the counters and restore the configured faults; clients and grants stay.
+    /// Zero the counters and restore the configured faults; clients, grants and the clock
+    /// stay.
     pub fn reset(&self) {
         *lock(&self.stats) = Stats::default();
         self.set_faults(self.config.faults.clone());
@@ -174,6 +227,8 @@ pub(crate) struct RefreshToken {
     pub family: u64,
     /// Already exchanged for a new refresh token; presenting it again is reuse.
     pub rotated: bool,
+    /// `None`: never expires.
+    pub expires: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,6 +247,17 @@ pub(crate) struct DeviceGrant {
     pub status: DeviceStatus,
 }
 
+/// When tokens issued at `now` expire, decided once per token request so the access and
+/// refresh token of one response agree.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lifetimes {
+    pub now: Instant,
+    /// Access token lifetime.
+    pub access: Duration,
+    /// Refresh token lifetime; `None` lives until revoked or rotated.
+    pub refresh: Option<Duration>,
+}
+
 /// Tokens just issued, ready to be written as a token response.
 pub(crate) struct Issued {
     pub access_token: String,
@@ -204,6 +270,9 @@ pub(crate) struct Issued {
 #[derive(Default)]
 pub(crate) struct Db {
     pub clients: HashMap<String, RegisteredClient>,
+    /// The grant types each dynamically registered client registered, for
+    /// [`crate::register::require_registered_grant`]. Pre-registered clients have no entry.
+    pub client_grants: HashMap<String, Vec<String>>,
     pub codes: HashMap<String, Code>,
     pub access: HashMap<String, AccessToken>,
     pub refresh: HashMap<String, RefreshToken>,
@@ -225,10 +294,11 @@ impl Db {
         grant: Grant,
         family: u64,
         with_refresh: bool,
-        ttl: Duration,
+        lifetimes: Lifetimes,
     ) -> Issued {
         let access_token = random_token("at_");
-        let expires = Instant::now() + ttl;
+        let ttl = lifetimes.access;
+        let expires = deadline(lifetimes.now, ttl);
         self.access.insert(
             access_token.clone(),
             AccessToken {
@@ -243,6 +313,7 @@ impl Db {
                 grant: grant.clone(),
                 family,
                 rotated: false,
+                expires: lifetimes.refresh.map(|ttl| deadline(lifetimes.now, ttl)),
             };
             self.refresh.insert(token.clone(), record);
             token
@@ -255,11 +326,11 @@ impl Db {
         }
     }
 
-    /// A live access token: known, unexpired, and its family not revoked.
-    pub fn access_token(&self, token: &str) -> Option<&AccessToken> {
+    /// A live access token at `now`: known, unexpired, and its family not revoked.
+    pub fn access_token(&self, token: &str, now: Instant) -> Option<&AccessToken> {
         self.access
             .get(token)
-            .filter(|t| t.expires > Instant::now() && !self.revoked_families.contains(&t.family))
+            .filter(|t| t.expires > now && !self.revoked_families.contains(&t.family))
     }
 
     /// Revoke every token of a grant family (refresh reuse, code reuse, refresh revocation).

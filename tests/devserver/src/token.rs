@@ -1,8 +1,6 @@
 //! The token endpoint (authorization code with PKCE, refresh with rotation and reuse detection,
 //! device code, token exchange), revocation (RFC 7009) and userinfo.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -14,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::metadata::{DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT};
-use crate::register::{RegisteredClient, authenticate};
+use crate::register::{RegisteredClient, authenticate, require_registered_grant};
 use crate::state::{App, Db, Grant, Issued, OAuthError, Params};
 
 /// The one user this server knows.
@@ -38,6 +36,7 @@ pub(crate) async fn token(
     });
     let mut db = app.db();
     let client = authenticate(&db, &headers, &params)?;
+    require_registered_grant(&app, &db, &client, grant_type)?;
     let issued = match grant_type {
         "authorization_code" => code_grant(&app, &mut db, &client, &params)?,
         "refresh_token" => refresh_grant(&app, &mut db, &client, &params)?,
@@ -48,7 +47,7 @@ pub(crate) async fn token(
                 grant.clone(),
                 family,
                 with_refresh(&app, &grant),
-                app.config.access_token_ttl,
+                app.lifetimes(),
             )
         }
         TOKEN_EXCHANGE_GRANT => exchange(&app, &mut db, &client, &params)?,
@@ -120,7 +119,7 @@ fn code_grant(
             "code was already used; its tokens are revoked",
         ));
     }
-    if record.expires <= Instant::now() {
+    if record.expires <= app.now() {
         return Err(OAuthError::invalid_grant("code expired"));
     }
     if record.grant.client_id != client.client_id {
@@ -160,7 +159,7 @@ fn code_grant(
         grant.clone(),
         family,
         with_refresh(app, &grant),
-        app.config.access_token_ttl,
+        app.lifetimes(),
     ))
 }
 
@@ -190,6 +189,13 @@ fn refresh_grant(
             "refresh token reused; the grant is revoked",
         ));
     }
+    let lifetimes = app.lifetimes();
+    if record
+        .expires
+        .is_some_and(|expires| expires <= lifetimes.now)
+    {
+        return Err(OAuthError::invalid_grant("refresh token expired"));
+    }
     let mut grant = record.grant.clone();
     if params
         .get("resource")
@@ -211,7 +217,13 @@ fn refresh_grant(
     }
     record.rotated = true;
     let family = record.family;
-    Ok(db.issue(grant, family, true, app.config.access_token_ttl))
+    if app.faults().revoke_access_token_on_refresh {
+        let before = db.access.len();
+        db.access.retain(|_, t| t.family != family);
+        let revoked = u64::try_from(before - db.access.len()).unwrap_or(u64::MAX);
+        app.record(|s| s.access_tokens_revoked_on_refresh += revoked);
+    }
+    Ok(db.issue(grant, family, true, lifetimes))
 }
 
 /// RFC 8693, minimal: a live access token in, a new one out for the requested audience.
@@ -227,7 +239,7 @@ fn exchange(
             "subject_token_type must be {ACCESS_TOKEN_TYPE}"
         )));
     }
-    let (mut grant, family) = match db.access_token(subject) {
+    let (mut grant, family) = match db.access_token(subject, app.now()) {
         Some(token) => (token.grant.clone(), token.family),
         None => {
             return Err(OAuthError::invalid_grant(
@@ -248,14 +260,12 @@ fn exchange(
         grant.resource = Some(audience.to_owned());
     }
     grant.client_id = client.client_id.clone();
-    Ok(db.issue(grant, family, false, app.config.access_token_ttl))
+    Ok(db.issue(grant, family, false, app.lifetimes()))
 }
 
 /// An unsecured JWT (`alg: none`, empty signature, RFC 7519 §6) naming the dev user.
 fn id_token(app: &App, client: &RegisteredClient) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = app.clock.unix_secs();
     let header = json!({ "alg": "none", "typ": "JWT" });
     let (sub, email, name) = USER;
     let claims = json!({
@@ -285,15 +295,18 @@ pub(crate) async fn revoke(
         .map(|t| t.family)
     {
         db.revoke_family(family);
+        app.record(|s| s.revocations += 1);
     } else if db.access.get(token).is_some_and(|t| owned(&t.grant)) {
         db.access.remove(token);
+        app.record(|s| s.revocations += 1);
     }
     Ok(StatusCode::OK)
 }
 
 /// `GET|POST /userinfo` with a bearer token.
 pub(crate) async fn userinfo(State(app): State<App>, headers: HeaderMap) -> Response {
-    let live = bearer_token(&headers).is_some_and(|t| app.db().access_token(t).is_some());
+    let live =
+        bearer_token(&headers).is_some_and(|t| app.db().access_token(t, app.now()).is_some());
     if !live {
         let challenge = r#"Bearer error="invalid_token""#;
         return (

@@ -51,6 +51,42 @@ pub async fn register_public(server: &DevServerHandle, http: &Client) -> String 
     body["client_id"].as_str().expect("client_id").to_owned()
 }
 
+/// POST `metadata` to the registration endpoint; the status and JSON body.
+pub async fn register_with(
+    server: &DevServerHandle,
+    http: &Client,
+    metadata: &Value,
+) -> (StatusCode, Value) {
+    let response = http
+        .post(format!("{}/register", server.issuer))
+        .json(metadata)
+        .send()
+        .await
+        .expect("register");
+    let status = response.status();
+    (
+        status,
+        response.json().await.expect("registration body is JSON"),
+    )
+}
+
+/// POST a form to `<issuer><path>`; the status and JSON body.
+pub async fn post_form(
+    server: &DevServerHandle,
+    http: &Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let response = http
+        .post(format!("{}{path}", server.issuer))
+        .form(form)
+        .send()
+        .await
+        .expect("post");
+    let status = response.status();
+    (status, response.json().await.expect("body is JSON"))
+}
+
 /// A PKCE verifier and its S256 challenge.
 pub fn pkce() -> (String, String) {
     let verifier = "a-test-verifier-that-is-long-enough-for-rfc7636-rules".to_owned();
