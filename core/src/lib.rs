@@ -28,15 +28,6 @@
 //! Secrets are types whose `Debug` is redacted ([`secret`]).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 pub mod authorize;
 pub mod challenge;

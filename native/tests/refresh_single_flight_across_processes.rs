@@ -4,12 +4,7 @@
 //!
 //! The test runs its own binary twice as child processes (`--exact` the child test below),
 //! releases both at the same moment, and then checks the dev server's counters.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // tests
+#![cfg(test)] // all of this file is test code to clippy: see clippy.toml
 
 mod common;
 
