@@ -36,15 +36,6 @@
 //! `#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 pub mod authorize;
 pub mod challenge;

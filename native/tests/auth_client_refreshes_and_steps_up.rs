@@ -3,12 +3,7 @@
 //! union of the scopes held and challenged, and a server that keeps answering 403 by the
 //! `STEP_UP_LIMIT` error after three authorizations. A fresh client with logins allowed logs
 //! in from the bare 401.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // tests
+#![cfg(test)] // all of this file is test code to clippy: see clippy.toml
 
 mod common;
 

@@ -3,12 +3,7 @@
 //! login also waits for the user's approval, or reports their denial), and the
 //! stored login then serves `status`, `access_token` and `logout` (with revocation). A first
 //! login from a bare 401 costs a small, fixed number of requests.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // tests
+#![cfg(test)] // all of this file is test code to clippy: see clippy.toml
 
 mod common;
 

@@ -2,24 +2,29 @@
 //! the grant under it, keep the second process from sending the refresh token the first one
 //! just rotated out (which the dev server, like oidc-provider, treats as token theft).
 //!
-//! The test runs its own binary twice as child processes (`--exact` the child test below),
-//! releases both at the same moment, and then checks the dev server's counters.
+//! The test runs its own binary twice as child processes, releases both at the same moment,
+//! and then checks the dev server's counters. The target has `harness = false`
+//! (native/Cargo.toml), so `main` plays the child's part when `CHILD_ENV` is set, before
+//! anything else, and otherwise runs the test under libtest-mimic: the child's part is not a
+//! test, and a normal run has no test that passes without checking anything.
+// Built without cfg(test) (harness = false), so clippy.toml's test allowances do not reach here.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
     clippy::panic
-)] // tests
+)]
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use common::{TestClock, TestUi, fingerprint, login, login_options, wait_until, within};
+use libtest_mimic::{Arguments, Trial};
 use mcpauth::store::STORE_KEY_ENV;
 use mcpauth::{FileStore, Session};
 use mcpauth_devserver::Config;
@@ -27,8 +32,6 @@ use serde_json::{Value, json};
 
 /// Set (to a JSON plan) only in the child processes.
 const CHILD_ENV: &str = "MCPAUTH_TEST_REFRESH_CHILD";
-/// The child test's name, for `--exact`.
-const CHILD_TEST: &str = "child_process_gets_a_token_from_the_shared_store";
 /// The prefix of the child's one line of result.
 const TOKEN_LINE: &str = "child token fingerprint: ";
 
@@ -37,7 +40,28 @@ const KEY: [u8; 32] = [0x5a; 32];
 const TTL: Duration = Duration::from_secs(60);
 const CHILD_CLOCK_AHEAD: Duration = Duration::from_secs(45);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Plays the child's part if `CHILD_ENV` is set; runs the test otherwise.
+fn main() -> ExitCode {
+    if let Ok(plan) = std::env::var(CHILD_ENV) {
+        runtime().block_on(child_gets_a_token_from_the_shared_store(&plan));
+        return ExitCode::SUCCESS;
+    }
+    let test = Trial::test("two_processes_sharing_a_file_store_refresh_once", || {
+        runtime().block_on(two_processes_sharing_a_file_store_refresh_once());
+        Ok(())
+    });
+    libtest_mimic::run(&Arguments::from_args(), vec![test]).exit_code()
+}
+
+/// What `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]` would build.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 async fn two_processes_sharing_a_file_store_refresh_once() {
     let server = common::devserver(Config {
         auto_approve: true,
@@ -105,15 +129,10 @@ async fn two_processes_sharing_a_file_store_refresh_once() {
     assert_ne!(seen[0], old, "the token was not refreshed");
     let stored = session.current_grant(&server.mcp_url).unwrap();
     assert_eq!(fingerprint(stored.tokens.access_token.secret()), seen[0]);
-    println!(
-        "both children got {}; refreshes: {}",
-        seen[0], stats.refreshes
-    );
 }
 
 fn spawn_child(plan: &Value) -> tokio::process::Child {
     tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, plan.to_string())
         // The children open the store with the key from the environment; the parent passed it
         // to `FileStore::with_key`: both ways must read the same records.
@@ -129,13 +148,10 @@ fn spawn_child(plan: &Value) -> tokio::process::Child {
         .unwrap()
 }
 
-/// The child's side: a no-op unless the parent test started this process.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn child_process_gets_a_token_from_the_shared_store() {
-    let Ok(plan) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let plan: Value = serde_json::from_str(&plan).unwrap();
+/// The child's part: open the store, say it is ready, wait for the start signal, get a token
+/// and print its fingerprint.
+async fn child_gets_a_token_from_the_shared_store(plan: &str) {
+    let plan: Value = serde_json::from_str(plan).unwrap();
     let path = |name: &str| PathBuf::from(plan[name].as_str().unwrap());
     let store = Arc::new(FileStore::open(path("store")).unwrap());
     let clock = TestClock::ahead_by(Duration::from_millis(

@@ -1,8 +1,11 @@
 //! The file store across processes: a writer killed mid-write never leaves a corrupt record,
 //! and the store lock excludes another process.
 //!
-//! The child processes are this test binary itself, re-run with one test selected and an
-//! environment variable telling that test to play the child's part.
+//! The child processes are this test binary itself, started with `CHILD_ENV` naming the
+//! part to play. The target has `harness = false` (native/Cargo.toml), so `main` plays that
+//! part before anything else, and otherwise runs the tests under libtest-mimic: a child's part
+//! is not a test, and a normal run has no test that passes without checking anything.
+// Built without cfg(test) (harness = false), so clippy.toml's test allowances do not reach here.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -11,14 +14,48 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use libtest_mimic::{Arguments, Trial};
 use mcpauth::{FileStore, TokenStore};
 
-const CHILD_DIR_ENV: &str = "MCPAUTH_TEST_CHILD_DIR";
+/// Set only in a child process: the part it plays, `WRITES_UNTIL_KILLED` or `HOLDS_THE_LOCK`.
+const CHILD_ENV: &str = "MCPAUTH_TEST_STORE_CHILD";
+/// The child's store directory, also where it leaves its signal files.
+const CHILD_DIR_ENV: &str = "MCPAUTH_TEST_STORE_CHILD_DIR";
+const WRITES_UNTIL_KILLED: &str = "writes-until-killed";
+const HOLDS_THE_LOCK: &str = "holds-the-lock";
 const KEY: [u8; 32] = [42; 32];
 const RECORD: &str = "https://mcp.example/mcp#https://as.example";
+
+/// A trial that runs the test function of the same name.
+macro_rules! trial {
+    ($test:ident) => {
+        Trial::test(stringify!($test), || {
+            $test();
+            Ok(())
+        })
+    };
+}
+
+/// Plays a child's part if `CHILD_ENV` names one; runs the tests otherwise.
+fn main() -> ExitCode {
+    if let Some(part) = std::env::var_os(CHILD_ENV) {
+        let dir = PathBuf::from(std::env::var_os(CHILD_DIR_ENV).expect(CHILD_DIR_ENV));
+        match part.to_str() {
+            Some(WRITES_UNTIL_KILLED) => child_writes_until_killed(&dir),
+            Some(HOLDS_THE_LOCK) => child_holds_the_lock(&dir),
+            _ => panic!("{CHILD_ENV}: no such part: {part:?}"),
+        }
+        return ExitCode::SUCCESS;
+    }
+    let tests = vec![
+        trial!(a_writer_killed_mid_write_leaves_the_old_or_the_new_value),
+        trial!(the_store_lock_excludes_another_process),
+    ];
+    libtest_mimic::run(&Arguments::from_args(), tests).exit_code()
+}
 
 /// Value number `n`: large enough (~64 KiB) that a kill often lands inside a write.
 fn value(n: u64) -> Vec<u8> {
@@ -31,9 +68,10 @@ fn parse_value(bytes: &[u8]) -> Option<u64> {
     (value(n) == bytes).then_some(n)
 }
 
-fn spawn_child(test: &str, dir: &Path) -> Child {
+/// Starts this binary as a child playing `part` in `dir`.
+fn spawn_child(part: &str, dir: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, part)
         .env(CHILD_DIR_ENV, dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -53,15 +91,9 @@ fn wait_for(path: &Path, limit: Duration) {
     }
 }
 
-fn child_dir() -> Option<PathBuf> {
-    std::env::var_os(CHILD_DIR_ENV).map(PathBuf::from)
-}
-
-/// Child part: writes ever newer values until killed. A no-op in a normal test run.
-#[test]
-fn child_writes_until_killed() {
-    let Some(dir) = child_dir() else { return };
-    let store = FileStore::with_key(&dir, &KEY).unwrap();
+/// Child part: writes ever newer values until killed.
+fn child_writes_until_killed(dir: &Path) -> ! {
+    let store = FileStore::with_key(dir, &KEY).unwrap();
     let start = std::fs::read_to_string(dir.join("next")).unwrap();
     let mut n: u64 = start.trim().parse().unwrap();
     loop {
@@ -74,11 +106,7 @@ fn child_writes_until_killed() {
     }
 }
 
-#[test]
 fn a_writer_killed_mid_write_leaves_the_old_or_the_new_value() {
-    if child_dir().is_some() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::with_key(dir.path(), &KEY).unwrap();
     store.save(RECORD, &value(0)).unwrap();
@@ -87,7 +115,7 @@ fn a_writer_killed_mid_write_leaves_the_old_or_the_new_value() {
     for round in 0..20 {
         let _ = std::fs::remove_file(dir.path().join("written"));
         std::fs::write(dir.path().join("next"), (last + 1).to_string()).unwrap();
-        let mut child = spawn_child("child_writes_until_killed", dir.path());
+        let mut child = spawn_child(WRITES_UNTIL_KILLED, dir.path());
         wait_for(&dir.path().join("written"), Duration::from_secs(30));
         // xorshift: a different delay each round, 0-40 ms into the write loop.
         seed ^= seed << 13;
@@ -115,10 +143,8 @@ fn a_writer_killed_mid_write_leaves_the_old_or_the_new_value() {
 }
 
 /// Child part: holds the lock for 300 ms, saying when it has it and when it lets go.
-#[test]
-fn child_holds_the_lock() {
-    let Some(dir) = child_dir() else { return };
-    let store = FileStore::with_key(&dir, &KEY).unwrap();
+fn child_holds_the_lock(dir: &Path) {
+    let store = FileStore::with_key(dir, &KEY).unwrap();
     let guard = store.lock(RECORD).unwrap();
     std::fs::write(dir.join("held"), "").unwrap();
     std::thread::sleep(Duration::from_millis(300));
@@ -126,14 +152,10 @@ fn child_holds_the_lock() {
     drop(guard);
 }
 
-#[test]
 fn the_store_lock_excludes_another_process() {
-    if child_dir().is_some() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::with_key(dir.path(), &KEY).unwrap();
-    let mut child = spawn_child("child_holds_the_lock", dir.path());
+    let mut child = spawn_child(HOLDS_THE_LOCK, dir.path());
     wait_for(&dir.path().join("held"), Duration::from_secs(30));
     let _guard = store.lock(RECORD).unwrap();
     assert!(

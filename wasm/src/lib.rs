@@ -21,15 +21,6 @@
 //! `scripts/test`); the npm package's TypeScript types live in `npm/src/core.ts`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 pub mod authorize;
 pub mod client;

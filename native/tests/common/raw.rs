@@ -1,6 +1,6 @@
 //! A raw HTTP/1.1 test server on 127.0.0.1, for behaviour a framework would hide: endless
 //! bodies, stalls, exact timestamps, and responses no real server sends on purpose.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code)] // each test binary uses its own subset of these helpers
 
 use std::future::Future;
 use std::net::SocketAddr;
