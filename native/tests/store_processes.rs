@@ -18,7 +18,7 @@ use mcpauth::{FileStore, TokenStore};
 
 const CHILD_DIR_ENV: &str = "MCPAUTH_TEST_CHILD_DIR";
 const KEY: [u8; 32] = [42; 32];
-const RECORD: &str = "https://mcp.example/mcp#https://as.example";
+const RECORD: &str = "grant#https://mcp.example/mcp";
 
 /// Value number `n`: large enough (~64 KiB) that a kill often lands inside a write.
 fn value(n: u64) -> Vec<u8> {
