@@ -4,7 +4,8 @@
 //! login's time-out passes), a forged callback does not end a browser login, and the stored
 //! login then serves `status`, `access_token` and `logout` (with revocation). A first login
 //! from a bare 401 costs a small, fixed number of requests; a second one reuses the
-//! registration and revokes the grant it replaces.
+//! registration and revokes the grant it replaces, and a device login after a browser login
+//! registers a client of its own (one registration per flow, one grant per server).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -226,6 +227,33 @@ async fn paste_login_exchanges_the_pasted_redirect() {
     assert!(log.failures.is_empty(), "{:?}", log.failures);
     assert_eq!(server.stats().requests_to(Endpoint::Authorize), 1);
     assert_token_works(&server, &session).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_login_registers_for_its_flow_and_replaces_the_browser_logins_grant() {
+    let server = common::devserver(Config {
+        auto_approve: true,
+        device_interval: Duration::from_secs(1),
+        ..Config::default()
+    })
+    .await;
+    let (session, ui) = new_session();
+    let browser = login(&session, &ui, &server.mcp_url, &login_options()).await;
+    let mut options = login_options();
+    options.flow = Flow::Device;
+    let device = login(&session, &ui, &server.mcp_url, &options).await;
+
+    let stats = server.stats();
+    // Some servers allow one non-refresh grant type per client: one registration per flow.
+    assert_eq!(stats.registrations, 2, "{stats:#?}");
+    // One grant per server: the device login's replaced (and revoked) the browser login's.
+    assert_eq!(stats.requests_to(Endpoint::Revoke), 1, "{stats:#?}");
+    assert_eq!(session.status().unwrap().len(), 1);
+    let stored = session.current_grant(&server.mcp_url).unwrap();
+    assert_eq!(stored.tokens.access_token, device.grant.tokens.access_token);
+    assert_ne!(stored.client.client_id, browser.grant.client.client_id);
+    let old = browser.grant.tokens.access_token;
+    assert_eq!(mcp_status(&server.mcp_url, Some(old.secret())).await, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
