@@ -1,22 +1,27 @@
 //! [`AuthClient`]: requests to an MCP server with the session's bearer token.
 //!
+//! Each request is driven by the core's [`ProtectedRequest`], which decides what its answers
+//! mean (the table in [its docs](mcpauth_core::flow::protected)):
+//!
 //! - Every request carries `Authorization: Bearer` (never a query parameter, RFC 6750 §2).
 //! - A 401 on a token makes one refresh (single-flight, shared with every other caller) and
-//!   one retry. If that cannot help and logging in is allowed, it logs in with the challenge.
+//!   one retry. If that cannot help and logging in is allowed, it logs in with the challenge;
+//!   a 401 to the token of that login is `PERSISTENT_UNAUTHORIZED`.
 //! - A 403 `insufficient_scope` steps up: a new authorization for the union of the scopes
 //!   held and those challenged (MCP SEP-2350), at most
 //!   [`MAX_AUTHORIZATION_ATTEMPTS`](mcpauth_core::scope::MAX_AUTHORIZATION_ATTEMPTS) per
-//!   resource, counted by the core's [`StepUpTracker`].
+//!   server and MCP operation, counted by the client's [`StepUpTracker`].
 
 use std::sync::Mutex;
 
-use mcpauth_core::challenge::{AuthChallenge, BearerChallenge, classify_response};
-use mcpauth_core::{AccessToken, HttpResponse, ResourceUri, StepUpTracker};
+use mcpauth_core::flow::{McpAction, ProtectedRequest};
+use mcpauth_core::{ResourceUri, StepUpTracker, UsageError};
+use reqwest::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
 
 use crate::error::{Error, Result};
 use crate::session::{LoginOptions, Session};
 
-/// Sends authenticated requests to MCP servers. Cheap to clone the underlying clients.
+/// Sends authenticated requests to MCP servers.
 #[derive(Debug)]
 pub struct AuthClient {
     session: Session,
@@ -72,95 +77,91 @@ impl AuthClient {
     /// Returns the server's response once it is neither a 401 nor a step-up 403.
     ///
     /// # Errors
-    /// [`Error::NotLoggedIn`] when no token can be had without a login and logins are not
-    /// allowed; the step-up limit as a core `STEP_UP_LIMIT` error; login and transport errors.
+    /// `LOGIN_REQUIRED` when no token can be had without a login and logins are not allowed;
+    /// `STEP_UP_LIMIT`; `PERSISTENT_UNAUTHORIZED`; login, transport and store errors.
     pub async fn execute(
         &self,
         server_url: &str,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response> {
-        let resource = ResourceUri::parse(server_url)?;
-        let mut token = match self.session.access_token(server_url).await {
-            Ok(token) => Some(token),
-            Err(Error::NotLoggedIn { .. }) if self.login.is_some() => None,
-            Err(e) => return Err(e),
-        };
-        let mut refreshed = false;
+        let server = ResourceUri::parse(server_url)?;
+        let first = build(&self.http)
+            .build()
+            .map_err(|e| transport(server_url, &e))?;
+        let headers: Vec<(String, String)> = first
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+            .collect();
+        let mut protected = ProtectedRequest::new(server, &headers, self.login.is_some());
+        let mut next = Some(first);
+        let mut last = None;
+        let mut action = protected.start(self.session.run_access(server_url, None).await?);
         loop {
-            let mut request = build(&self.http);
-            if let Some(token) = &token {
-                request = request.bearer_auth(token.secret());
-            }
-            let resp = request.send().await.map_err(|e| Error::Transport {
-                url: server_url.to_owned(),
-                reason: e.to_string(),
-            })?;
-            let challenge = classify(&resp);
-            match challenge {
-                None => {
-                    self.tracker().succeeded(&resource, None);
-                    return Ok(resp);
+            action = match action {
+                McpAction::Send { authorization } => {
+                    let request = match next.take() {
+                        Some(request) => request,
+                        None => build(&self.http)
+                            .build()
+                            .map_err(|e| transport(server_url, &e))?,
+                    };
+                    let response = self.send(server_url, request, authorization).await?;
+                    let status = response.status().as_u16();
+                    let challenges: Vec<String> = response
+                        .headers()
+                        .get_all(WWW_AUTHENTICATE)
+                        .iter()
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                        .collect();
+                    last = Some(response);
+                    protected.handle_response(&mut self.tracker(), status, &challenges)
                 }
-                Some(AuthChallenge::Unauthorized(challenge)) => {
-                    if let (Some(rejected), false) = (&token, refreshed) {
-                        refreshed = true;
-                        match self
-                            .session
-                            .refresh_after_rejection(server_url, rejected)
-                            .await
-                        {
-                            Ok(fresh) => {
-                                token = Some(fresh);
-                                continue;
-                            }
-                            Err(Error::NotLoggedIn { .. }) => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    token = Some(
-                        self.authorize(server_url, &resource, challenge, None)
-                            .await?,
-                    );
-                    refreshed = true;
+                McpAction::Refresh { rejected } => {
+                    let access = self.session.run_access(server_url, Some(rejected)).await?;
+                    protected.handle_refreshed(&mut self.tracker(), access)
                 }
-                Some(AuthChallenge::InsufficientScope(challenge)) => {
-                    if self.login.is_none() {
-                        return Ok(resp);
-                    }
-                    let held = self
-                        .session
-                        .current_grant(server_url)
-                        .ok()
-                        .and_then(|g| g.tokens.scope);
-                    token = Some(
-                        self.authorize(server_url, &resource, challenge, held)
-                            .await?,
-                    );
+                McpAction::Login {
+                    challenge,
+                    previous_scope,
+                    ..
+                } => {
+                    let mut options = self.login.clone().unwrap_or_default();
+                    options.challenge = Some(challenge);
+                    options.previous_scope = previous_scope;
+                    let login = self.session.run_login(server_url, &options).await?;
+                    protected.handle_login(login.map(|summary| summary.grant))
                 }
-                Some(_) => return Ok(resp),
-            }
+                McpAction::Return => {
+                    return last.ok_or_else(|| {
+                        stuck("the protected request returned before any response")
+                    });
+                }
+                McpAction::Fail(e) => return Err(e.into()),
+                _ => return Err(stuck("the protected request asked for an unknown action")),
+            };
         }
     }
 
-    /// One counted authorization for `challenge`.
-    async fn authorize(
+    /// Sends `request` with the `Authorization` value, if any.
+    async fn send(
         &self,
         server_url: &str,
-        resource: &ResourceUri,
-        challenge: BearerChallenge,
-        previous_scope: Option<String>,
-    ) -> Result<AccessToken> {
-        let Some(options) = &self.login else {
-            return Err(Error::NotLoggedIn {
-                server: server_url.to_owned(),
-            });
-        };
-        self.tracker().begin_attempt(resource, None)?;
-        let mut options = options.clone();
-        options.challenge = Some(challenge);
-        options.previous_scope = previous_scope;
-        let summary = self.session.login(server_url, &options).await?;
-        Ok(summary.grant.tokens.access_token)
+        mut request: reqwest::Request,
+        authorization: Option<String>,
+    ) -> Result<reqwest::Response> {
+        if let Some(value) = authorization {
+            let mut value = HeaderValue::from_str(&value).map_err(|_| Error::Transport {
+                url: server_url.to_owned(),
+                reason: "the access token cannot be sent in a header".into(),
+            })?;
+            value.set_sensitive(true);
+            request.headers_mut().insert(AUTHORIZATION, value);
+        }
+        self.http
+            .execute(request)
+            .await
+            .map_err(|e| transport(server_url, &e))
     }
 
     fn tracker(&self) -> std::sync::MutexGuard<'_, StepUpTracker> {
@@ -170,27 +171,13 @@ impl AuthClient {
     }
 }
 
-/// The core's classification of a response, from its status and `WWW-Authenticate` fields.
-/// A malformed challenge on a 401 still means "authorize" (with nothing learned from it).
-fn classify(resp: &reqwest::Response) -> Option<AuthChallenge> {
-    let status = resp.status().as_u16();
-    if status != 401 && status != 403 {
-        return None;
+fn transport(server_url: &str, e: &reqwest::Error) -> Error {
+    Error::Transport {
+        url: server_url.to_owned(),
+        reason: e.to_string(),
     }
-    let headers = resp
-        .headers()
-        .get_all(reqwest::header::WWW_AUTHENTICATE)
-        .iter()
-        .map(|v| {
-            (
-                "www-authenticate".to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    match classify_response(&HttpResponse::new(status, headers, Vec::new())) {
-        Ok(found) => found,
-        Err(_) if status == 401 => Some(AuthChallenge::Unauthorized(BearerChallenge::default())),
-        Err(_) => None,
-    }
+}
+
+fn stuck(what: &'static str) -> Error {
+    Error::Core(UsageError::InvalidState(what).into())
 }

@@ -13,6 +13,7 @@
 //! authorization_endpoint = "https://auth.example.com/authorize"  # with token_endpoint,
 //! token_endpoint = "https://auth.example.com/token"              # for servers without metadata
 //! omit_resource = false
+//! dangerously_assume_pkce_s256 = false  # a legacy server that supports S256 without saying so
 //!
 //! [servers.work.extra_params]
 //! audience = "mcp"
@@ -118,6 +119,14 @@ pub struct ServerConfig {
     /// This weakens audience binding of the tokens; use it only when a server requires it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub omit_resource: bool,
+    /// Authorize even though the authorization server does not advertise PKCE S256 in its
+    /// metadata, trusting that it supports it.
+    ///
+    /// # Security
+    /// Without PKCE a stolen authorization code can be redeemed by anyone. Only for a server
+    /// known to enforce S256 without advertising it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dangerously_assume_pkce_s256: bool,
 }
 
 impl ServerConfig {
@@ -135,6 +144,7 @@ impl ServerConfig {
             extra_params: BTreeMap::new(),
             headers: BTreeMap::new(),
             omit_resource: false,
+            dangerously_assume_pkce_s256: false,
         }
     }
 
@@ -284,6 +294,7 @@ mod tests {
         authorization_endpoint = "https://auth.example.com/authorize"
         token_endpoint = "https://auth.example.com/token"
         omit_resource = true
+        dangerously_assume_pkce_s256 = true
 
         [servers.work.extra_params]
         audience = "mcp"
@@ -314,6 +325,7 @@ mod tests {
         assert_eq!(work.extra_params["audience"], "mcp");
         assert_eq!(work.headers["X-Tenant"], "acme");
         assert!(work.omit_resource);
+        assert!(work.dangerously_assume_pkce_s256);
     }
 
     #[test]

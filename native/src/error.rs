@@ -1,11 +1,14 @@
 //! The native crate's errors: the core's, plus what I/O adds (transport, time-outs, storage,
 //! the loopback callback, configuration).
 //!
-//! Every error has a stable [`code()`](Error::code) and a one-line [`hint()`](Error::hint) that
-//! the CLI prints under the message. Messages never contain a secret.
+//! Every error has a stable [`code()`](Error::code), shared with the core where both mean the
+//! same (`LOGIN_REQUIRED`, `TIMEOUT`, `TRANSPORT`, `ABORTED`), and a one-line
+//! [`hint()`](Error::hint) that the CLI prints under the message, naming only options the CLI
+//! has. Messages never contain a secret.
 
 use std::time::Duration;
 
+use mcpauth_core::flow::error::FlowError;
 use thiserror::Error;
 
 /// Any error of the native crate.
@@ -74,7 +77,8 @@ pub enum Error {
 
 impl Error {
     /// A stable, machine-readable code: the core's code for [`Error::Core`], such as
-    /// `ISSUER_MISMATCH`, and one per variant otherwise.
+    /// `ISSUER_MISMATCH` or `LOGIN_REQUIRED`, and one per variant otherwise, the core's where
+    /// the variant means the same.
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
@@ -84,9 +88,9 @@ impl Error {
             Error::Store { .. } => "STORE",
             Error::Callback { .. } => "CALLBACK",
             Error::PortInUse { .. } => "PORT_IN_USE",
-            Error::NotLoggedIn { .. } => "NOT_LOGGED_IN",
+            Error::NotLoggedIn { .. } => "LOGIN_REQUIRED",
             Error::Config { .. } => "CONFIG",
-            Error::Cancelled => "CANCELLED",
+            Error::Cancelled => "ABORTED",
             Error::Io(_) => "IO",
         }
     }
@@ -97,10 +101,8 @@ impl Error {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             Error::Core(e) => core_hint(e),
-            Error::Transport { .. } => Some("check the URL and your network connection"),
-            Error::Timeout { .. } => {
-                Some("the server is slow or unreachable; try again or raise the timeout")
-            }
+            Error::Transport { .. } => Some(TRANSPORT_HINT),
+            Error::Timeout { .. } => Some(REQUEST_TIMEOUT_HINT),
             Error::Store { .. } => Some(
                 "if the store key changed or a file is damaged, run `mcpauth logout` and log in again",
             ),
@@ -108,28 +110,46 @@ impl Error {
             Error::PortInUse { .. } => {
                 Some("choose another --port, or omit it to let the system pick a free one")
             }
-            Error::NotLoggedIn { .. } => Some("run `mcpauth login`"),
-            Error::Config { .. } => {
-                Some("fix the configuration file (`mcpauth status` shows its path)")
-            }
+            Error::NotLoggedIn { .. } => Some(LOGIN_HINT),
+            Error::Config { .. } => Some("fix the configuration file the message names"),
             Error::Cancelled | Error::Io(_) => None,
         }
     }
 }
 
+const LOGIN_HINT: &str = "run `mcpauth login <server>`";
+const TRANSPORT_HINT: &str = "check the URL and your network connection";
+const REQUEST_TIMEOUT_HINT: &str =
+    "the server is slow or unreachable; try again, or give each request longer with --http-timeout";
+
 fn core_hint(e: &mcpauth_core::Error) -> Option<&'static str> {
+    if let mcpauth_core::Error::Flow(FlowError::Timeout { .. }) = e {
+        return Some(
+            "finish the login in the browser (or on the device page) sooner, or give it longer with --timeout",
+        );
+    }
     match e.code() {
         "INSECURE_URL" => Some("use an https URL; plain http is accepted only for localhost"),
         "STATE_MISMATCH" | "STATE_MISSING" => Some("start the login again from this terminal"),
-        "NO_REFRESH_TOKEN" => Some("run `mcpauth login`"),
+        "PKCE_NOT_SUPPORTED" => Some(
+            "if the authorization server supports PKCE S256 without saying so, pass \
+             --dangerously-assume-pkce-s256 (or set dangerously_assume_pkce_s256 = true for the \
+             server in config.toml)",
+        ),
+        "NO_REFRESH_TOKEN" | "LOGIN_REQUIRED" => Some(LOGIN_HINT),
+        "TIMEOUT" => Some(REQUEST_TIMEOUT_HINT),
+        "TRANSPORT" => Some(TRANSPORT_HINT),
+        "STORE_RECORD_UNREADABLE" => {
+            Some("run `mcpauth logout <server>` to remove it, then `mcpauth login <server>`")
+        }
         "DISCOVERY_FAILED" => Some(
             "check that the URL is the MCP endpoint, or set authorization_endpoint and token_endpoint in the configuration",
         ),
-        "NO_CLIENT_IDENTITY" => {
-            Some("pre-register a client and set client_id in the configuration")
-        }
+        "NO_CLIENT_IDENTITY" => Some(
+            "pre-register a client and pass --client-id (or set client_id in the configuration)",
+        ),
         _ => match e.oauth().map(|o| o.error.as_str()) {
-            Some("invalid_grant") => Some("run `mcpauth login`"),
+            Some("invalid_grant") => Some(LOGIN_HINT),
             Some("access_denied") => Some("the login was declined; start it again to retry"),
             _ => None,
         },
@@ -182,7 +202,7 @@ mod tests {
             where_: "https://as.example/token".into(),
         }));
         assert_eq!(e.code(), "OAUTH_ERROR");
-        assert_eq!(e.hint(), Some("run `mcpauth login`"));
+        assert_eq!(e.hint(), Some(LOGIN_HINT));
     }
 
     #[test]
@@ -205,9 +225,9 @@ mod tests {
             (Error::Store { reason: "r".into() }, "STORE"),
             (Error::Callback { reason: "r".into() }, "CALLBACK"),
             (Error::PortInUse { port: 8080 }, "PORT_IN_USE"),
-            (Error::NotLoggedIn { server: "s".into() }, "NOT_LOGGED_IN"),
+            (Error::NotLoggedIn { server: "s".into() }, "LOGIN_REQUIRED"),
             (Error::Config { reason: "r".into() }, "CONFIG"),
-            (Error::Cancelled, "CANCELLED"),
+            (Error::Cancelled, "ABORTED"),
             (Error::Io(std::io::Error::other("x")), "IO"),
         ];
         for (e, code) in cases {
@@ -237,6 +257,72 @@ mod tests {
             e(125_000).to_string(),
             "GET https://as.example/x timed out after 2m 5s"
         );
+    }
+
+    #[test]
+    fn flow_errors_keep_the_cores_codes_and_hint_at_real_options() {
+        let flow = |e: FlowError| Error::from(mcpauth_core::Error::from(e));
+        let login_timeout = flow(FlowError::Timeout {
+            operation: "login",
+            foreign_callbacks: 2,
+        });
+        assert_eq!(login_timeout.code(), "TIMEOUT");
+        assert!(
+            login_timeout.to_string().contains("mismatched state"),
+            "{login_timeout}"
+        );
+        assert!(
+            login_timeout
+                .hint()
+                .is_some_and(|h| h.contains("--timeout"))
+        );
+        let request_timeout = flow(FlowError::RequestTimeout { url: "u".into() });
+        assert!(
+            request_timeout
+                .hint()
+                .is_some_and(|h| h.contains("--http-timeout"))
+        );
+        let cases = [
+            (flow(FlowError::Aborted), "ABORTED"),
+            (
+                flow(FlowError::Transport {
+                    url: "u".into(),
+                    reason: "r".into(),
+                }),
+                "TRANSPORT",
+            ),
+            (
+                flow(FlowError::LoginRequired {
+                    server: "s".into(),
+                    reason: "r",
+                }),
+                "LOGIN_REQUIRED",
+            ),
+            (
+                flow(FlowError::PersistentUnauthorized { server: "s".into() }),
+                "PERSISTENT_UNAUTHORIZED",
+            ),
+            (
+                flow(FlowError::UnreadableRecord {
+                    key: "k".into(),
+                    reason: "r".into(),
+                }),
+                "STORE_RECORD_UNREADABLE",
+            ),
+        ];
+        for (e, code) in cases {
+            assert_eq!(e.code(), code, "{e}");
+        }
+    }
+
+    #[test]
+    fn missing_pkce_hints_at_the_cli_flag_and_config_key() {
+        let e = Error::from(mcpauth_core::Error::from(SecurityError::PkceNotSupported {
+            issuer: "https://as.example".into(),
+        }));
+        let hint = e.hint().unwrap();
+        assert!(hint.contains("--dangerously-assume-pkce-s256"), "{hint}");
+        assert!(hint.contains("dangerously_assume_pkce_s256"), "{hint}");
     }
 
     #[test]

@@ -14,11 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
-use futures_util::future::join_all;
-use futures_util::stream::FuturesUnordered;
-use mcpauth_core::discovery::{Discovered, Discovery};
-use mcpauth_core::{HttpRequest, HttpResponse, Method, UsageError};
+use mcpauth_core::{HttpRequest, HttpResponse, Method};
 
 use crate::error::{Error, Result};
 
@@ -96,53 +92,6 @@ impl HttpDriver {
                 what,
                 after: self.timeout,
             }),
-        }
-    }
-
-    /// Sends every request concurrently and returns each outcome with its id, in the order
-    /// given.
-    pub async fn send_all<Id>(
-        &self,
-        reqs: Vec<(Id, HttpRequest)>,
-    ) -> Vec<(Id, Result<HttpResponse>)> {
-        join_all(
-            reqs.into_iter()
-                .map(|(id, req)| async move { (id, self.send(req).await) }),
-        )
-        .await
-    }
-
-    /// Runs `discovery` to its result (MCP authorization server discovery; RFC 9728; RFC 8414):
-    /// the canonical driver loop of the core's machine.
-    ///
-    /// 1. Drain [`poll_transmit`](Discovery::poll_transmit) and start every request at once.
-    /// 2. As each finishes, hand it back: [`handle_response`](Discovery::handle_response), or
-    ///    [`handle_failure`](Discovery::handle_failure) for a transport error or time-out
-    ///    (the core decides whether to move on).
-    /// 3. Check [`poll_result`](Discovery::poll_result); requests still in flight when it is
-    ///    ready are dropped.
-    ///
-    /// # Errors
-    /// [`Error::Core`] with the core's verdict (such as `DISCOVERY_FAILED` or
-    /// `ISSUER_MISMATCH`).
-    pub async fn discover(&self, mut discovery: Discovery) -> Result<Discovered> {
-        let mut in_flight = FuturesUnordered::new();
-        loop {
-            if let Some(result) = discovery.poll_result() {
-                return result.map_err(Error::from);
-            }
-            while let Some((id, req)) = discovery.poll_transmit() {
-                in_flight.push(async move { (id, self.send(req).await) });
-            }
-            let Some((id, outcome)) = in_flight.next().await else {
-                let stuck =
-                    UsageError::InvalidState("discovery neither finished nor asked for a request");
-                return Err(Error::Core(stuck.into()));
-            };
-            match outcome {
-                Ok(resp) => discovery.handle_response(id, resp),
-                Err(e) => discovery.handle_failure(id, &e.to_string()),
-            }
         }
     }
 

@@ -1,16 +1,19 @@
 //! # mcpauth: OAuth 2.1 for MCP clients and CLIs
 //!
 //! This crate drives the sans-IO protocol core, [`mcpauth_core`], with real I/O: every
-//! protocol decision (which URL to try next, what to accept, when a token is expired) is the
-//! core's; this crate sends requests, listens for the browser's redirect, and keeps tokens.
+//! protocol decision (which URL to try next, what to accept, when a token is expired, what to
+//! store under which key) is the core's. The whole flow is the core's machines
+//! ([`mcpauth_core::flow`]); this crate has one loop that pumps any of them on tokio: it sends
+//! their requests, listens for the browser's redirect, keeps their records, and sleeps until
+//! their timeouts.
 //!
 //! - [`Session`] (in [`session`]): log in (browser, paste or device flow), get a fresh access
 //!   token (single-flight refresh, in-process and across processes), log out, list logins.
-//! - [`AuthClient`]: requests to MCP servers with the bearer token; one refresh and retry on
-//!   401, step-up authorization on 403 `insufficient_scope`.
+//! - [`AuthClient`]: requests to MCP servers with the bearer token, driven by the core's
+//!   [`ProtectedRequest`](mcpauth_core::flow::ProtectedRequest): one refresh and retry on 401,
+//!   step-up authorization on 403 `insufficient_scope`.
 //! - [`HttpDriver`] (in [`http`]): sends the core's requests with reqwest and rustls (no
-//!   OpenSSL), following no redirect, capping bodies, bounding each request by a time-out,
-//!   and runs the core's state machines ([`HttpDriver::discover`]).
+//!   OpenSSL), following no redirect, capping bodies, bounding each request by a time-out.
 //! - [`LoopbackServer`] (in [`loopback`]): the RFC 8252 redirect receiver on `127.0.0.1`.
 //! - [`browser::open`] and [`ui::LoginUi`]: how a login reaches the person.
 //! - [`store`]: [`TokenStore`] with the OS keychain, an encrypted file store and a memory
@@ -34,6 +37,7 @@
 pub mod auth_client;
 pub mod browser;
 pub mod config;
+mod driver;
 pub mod error;
 pub mod http;
 pub mod loopback;

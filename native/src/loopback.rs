@@ -1,23 +1,25 @@
 //! The loopback redirect receiver for native apps (RFC 8252 §7.3, §8.3).
 //!
 //! [`LoopbackServer`] listens on `127.0.0.1` only (never `0.0.0.0`, never `localhost`, which
-//! could resolve elsewhere), serves one path, and delivers exactly one authorization
-//! response. The checks on that response (state, RFC 9207 `iss`, the OAuth error) are the
-//! core's [`mcpauth_core::authorize::validate_authorization_response`];
-//! this module only decides when to stop listening:
+//! could resolve elsewhere) and serves one path. It makes no OAuth decision: every request to
+//! that path is handed over as a [`Callback`], and whoever drives the login (the core's
+//! [`Login`](mcpauth_core::flow::Login), through [`handle_callback`]) says what it was:
 //!
-//! - a callback whose state does not match gets an error page and the wait goes on, so a page
-//!   that fires a forged callback at the port cannot cancel a login;
-//! - the first callback for this login (a code, or the server's error) ends the wait;
-//! - anything after that is refused, and the port is closed once [`wait`](LoopbackServer::wait)
-//!   returns.
+//! - [`Callback::ignore`]: not this login's (no or another `state`, so possibly forged by any
+//!   page that knows the port). The browser gets an error page and the wait goes on, so such a
+//!   request cannot cancel a login;
+//! - [`Callback::accept`] or [`Callback::fail`]: this login's response, with a success or
+//!   failure page. It ends the wait: later requests are refused, and the port closes once the
+//!   pages being written are out.
 //!
 //! Pages are tiny static HTML with every dynamic text escaped, no script, and headers that keep
 //! the code out of caches and `Referer`s.
+//!
+//! [`handle_callback`]: mcpauth_core::flow::Login::handle_callback
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -30,6 +32,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use mcpauth_core::authorize::{callback_belongs_to, validate_authorization_response};
 use mcpauth_core::{AuthorizationResponse, PendingAuthorization};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
 
@@ -37,11 +40,15 @@ use crate::error::{Error, Result};
 const MAX_CONNECTIONS: usize = 32;
 /// A connection must send its request head within this time.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long [`Listener::close`] lets pages being written finish.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Callbacks waiting for their verdict; more wait in their connections.
+const QUEUE: usize = 16;
 
-/// A callback server bound to `127.0.0.1`, waiting to be [`wait`](Self::wait)ed on.
+/// A callback server bound to `127.0.0.1`.
 ///
 /// Bind it first, put [`redirect_uri`](Self::redirect_uri) in the authorization request, send
-/// the user to the authorization URL, then wait.
+/// the user to the authorization URL, then [`listen`](Self::listen) (or [`wait`](Self::wait)).
 #[derive(Debug)]
 pub struct LoopbackServer {
     listener: StdTcpListener,
@@ -95,13 +102,36 @@ impl LoopbackServer {
         format!("http://127.0.0.1:{}{}", self.port, self.path)
     }
 
-    /// Serves the callback path until the authorization response for `pending` arrives, and
-    /// returns it validated (RFC 6749 §4.1.2; RFC 9207 §2.4).
+    /// Starts serving in a task of its own, and hands over each GET of the callback path as a
+    /// [`Callback`] from [`Listener::next`]. Other paths get 404, other methods 405, requests
+    /// naming another host than `127.0.0.1` or `localhost` (DNS rebinding) 400.
     ///
-    /// Only GET on the callback path is served (404 elsewhere, 405 for other methods). A
-    /// callback with a missing or wrong state gets an error page and the wait goes on; the
-    /// first callback with the right state ends it, with the code or the error. The port is
-    /// closed when this returns.
+    /// # Errors
+    /// [`Error::Io`] when the socket cannot join the runtime (called outside one).
+    pub fn listen(self) -> Result<Listener> {
+        let listener = tokio::net::TcpListener::from_std(self.listener)?;
+        let (callbacks, receiver) = mpsc::channel(QUEUE);
+        let (stop, stopped) = oneshot::channel();
+        let screen = Arc::new(Screen {
+            path: self.path,
+            port: self.port,
+            completed: AtomicBool::new(false),
+        });
+        let task = tokio::spawn(serve_all(listener, screen, callbacks, stopped));
+        Ok(Listener {
+            callbacks: receiver,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// Serves the callback path until the authorization response for `pending` arrives, and
+    /// returns it validated (RFC 6749 §4.1.2; RFC 9207 §2.4): for callers that drive the
+    /// authorization steps themselves rather than through a [`Session`](crate::Session).
+    ///
+    /// A callback without this login's state gets an error page and the wait goes on; the
+    /// first one with it ends the wait, with the code or the error. The port is closed when
+    /// this returns.
     ///
     /// # Errors
     /// [`Error::Core`] with the server's [`OAuthError`](mcpauth_core::OAuthError) (such as
@@ -112,157 +142,167 @@ impl LoopbackServer {
         pending: &PendingAuthorization,
         timeout: Duration,
     ) -> Result<AuthorizationResponse> {
-        self.wait_with(timeout, |target| {
-            callback_belongs_to(pending, target)
-                .then(|| validate_authorization_response(pending, target))
-        })
-        .await
-    }
-
-    /// Serves until one callback belonging to this login arrives, and returns what
-    /// `validate` made of it.
-    ///
-    /// `validate` gets the request target (`/callback?code=...&state=...`) and returns `None`
-    /// for a callback that does not carry this login's state (the core's
-    /// [`callback_belongs_to`]): it may be forged by any page that knows the port, so it gets
-    /// an error page and the wait goes on. Anything else ends the wait.
-    pub(crate) async fn wait_with<T, F>(self, timeout: Duration, validate: F) -> Result<T>
-    where
-        F: Fn(&str) -> Option<mcpauth_core::Result<T>>,
-    {
-        let listener = tokio::net::TcpListener::from_std(self.listener)?;
-        let callback = Callback {
-            path: self.path,
-            port: self.port,
-            validate,
-            slot: Mutex::new(Slot::Waiting),
-        };
+        let mut listener = self.listen()?;
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
-        let mut connections = FuturesUnordered::new();
         loop {
-            tokio::select! {
+            let callback = tokio::select! {
                 () = &mut deadline => {
-                    // A result whose page is still being written counts.
-                    if let Some(outcome) = callback.take() {
-                        return outcome;
-                    }
                     return Err(Error::Timeout {
                         what: "waiting for the authorization callback".into(),
                         after: timeout,
                     });
                 }
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) if connections.len() < MAX_CONNECTIONS => {
-                        connections.push(serve(stream, &callback));
-                    }
-                    Ok(_) => {}
-                    // Out of file descriptors and the like: back off rather than spin.
-                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-                },
-                Some(delivered) = connections.next(), if !connections.is_empty() => {
-                    // With keep-alive off, a closed connection has written its page; only
-                    // then is the one that delivered the result handed over.
-                    if delivered {
-                        if let Some(outcome) = callback.take() {
-                            return outcome;
-                        }
-                    }
-                }
+                callback = listener.next() => callback,
+            };
+            let Some(callback) = callback else {
+                return Err(Error::Callback {
+                    reason: "the loopback listener stopped".into(),
+                });
+            };
+            if !callback_belongs_to(pending, callback.target()) {
+                callback.ignore();
+                continue;
             }
+            let outcome = validate_authorization_response(pending, callback.target());
+            match &outcome {
+                Ok(_) => callback.accept(),
+                Err(e) => callback.fail(e.to_string()),
+            }
+            listener.close().await;
+            return outcome.map_err(Error::from);
         }
     }
 }
 
-/// Where the one result stands.
-enum Slot<T> {
-    /// No callback for this login yet.
-    Waiting,
-    /// A callback ended the wait; its page is being written.
-    Ready(Result<T>),
-    /// Handed to the waiter.
-    Taken,
+/// The serving side of a [`LoopbackServer`]: callbacks to judge. Dropping it stops serving
+/// at once; [`close`](Self::close) lets the pages being written finish first.
+#[derive(Debug)]
+pub struct Listener {
+    callbacks: mpsc::Receiver<Callback>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// The request handler's state, shared by all connections of one wait.
-struct Callback<F, T> {
+impl Listener {
+    /// The next request to the callback path, to be answered with [`Callback::accept`],
+    /// [`Callback::fail`] or [`Callback::ignore`]. `None` once the listener has stopped (after
+    /// a callback was accepted or failed, or when the socket failed).
+    pub async fn next(&mut self) -> Option<Callback> {
+        self.callbacks.recv().await
+    }
+
+    /// Stops accepting connections, waits (briefly) until the pages being written are out,
+    /// and closes the port. Requests still waiting for a verdict get a "no longer waiting"
+    /// page.
+    pub async fn close(mut self) {
+        self.callbacks.close();
+        while let Ok(callback) = self.callbacks.try_recv() {
+            drop(callback);
+        }
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.as_mut() {
+            let _ = tokio::time::timeout(CLOSE_GRACE, task).await;
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// One request to the callback path, waiting for its verdict. Dropping it answers "the login
+/// is no longer waiting".
+#[derive(Debug)]
+pub struct Callback {
+    target: String,
+    screen: Arc<Screen>,
+    reply: oneshot::Sender<Verdict>,
+}
+
+/// What the login made of a callback.
+#[derive(Debug)]
+enum Verdict {
+    Accepted,
+    Failed(String),
+    Ignored,
+}
+
+impl Callback {
+    /// The request target: `/callback?code=...&state=...`.
+    #[must_use]
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// This login's response, and the login goes on: a success page; the wait is over.
+    pub fn accept(self) {
+        self.screen.complete();
+        let _ = self.reply.send(Verdict::Accepted);
+    }
+
+    /// This login's response, and the login failed with `message`: a failure page; the wait
+    /// is over.
+    pub fn fail(self, message: impl Into<String>) {
+        self.screen.complete();
+        let _ = self.reply.send(Verdict::Failed(message.into()));
+    }
+
+    /// Not this login's response: an error page, and the wait goes on.
+    pub fn ignore(self) {
+        let _ = self.reply.send(Verdict::Ignored);
+    }
+}
+
+/// The checks that need no verdict, shared by all connections of one listener.
+#[derive(Debug)]
+struct Screen {
     path: String,
     port: u16,
-    validate: F,
-    slot: Mutex<Slot<T>>,
+    /// A callback was accepted or failed: the wait is over.
+    completed: AtomicBool,
 }
 
-/// A page to answer with.
-#[derive(Debug, PartialEq, Eq)]
-struct Page {
-    status: StatusCode,
-    title: &'static str,
-    message: String,
-}
+impl Screen {
+    fn complete(&self) {
+        self.completed.store(true, Ordering::SeqCst);
+    }
 
-impl<F, T> Callback<F, T>
-where
-    F: Fn(&str) -> Option<mcpauth_core::Result<T>>,
-{
-    /// The page for one request, and whether it ended the wait.
-    fn handle(&self, method: &Method, host: Option<&str>, target: &str) -> (Page, bool) {
-        let page = |status, title, message: &str| (Page::new(status, title, message), false);
+    fn is_completed(&self) -> bool {
+        self.completed.load(Ordering::SeqCst)
+    }
+
+    /// The page for a request that needs no verdict; `None` for a callback to hand over.
+    fn screen(&self, method: &Method, host: Option<&str>, target: &str) -> Option<Page> {
         let path = target.split_once('?').map_or(target, |(p, _)| p);
         if path != self.path {
-            return page(
+            return Some(Page::new(
                 StatusCode::NOT_FOUND,
                 "Not found",
                 "Nothing is served here.",
-            );
+            ));
         }
         if method != Method::GET {
-            return page(
+            return Some(Page::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "Method not allowed",
                 "The login callback accepts GET only.",
-            );
+            ));
         }
         if !self.host_is_loopback(host) {
-            return page(
+            return Some(Page::new(
                 StatusCode::BAD_REQUEST,
                 "Unexpected host",
                 "This login callback answers only at 127.0.0.1.",
-            );
+            ));
         }
-        // A poisoned lock means a validator panicked; the slot itself is still consistent.
-        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
-        if !matches!(*slot, Slot::Waiting) {
-            return page(
-                StatusCode::CONFLICT,
-                "Login already completed",
-                "This login has already received its response; this one was ignored.",
-            );
-        }
-        match (self.validate)(target) {
-            None => (
-                Page::new(
-                    StatusCode::BAD_REQUEST,
-                    "Not this login's callback",
-                    "This response does not carry the state of the login in progress, so it was \
-                     ignored. If you started the login, finish it in the browser tab it opened.",
-                ),
-                false,
-            ),
-            Some(Ok(value)) => {
-                *slot = Slot::Ready(Ok(value));
-                let done = Page::new(
-                    StatusCode::OK,
-                    "Login complete",
-                    "You are logged in. You can close this tab and return to the terminal.",
-                );
-                (done, true)
-            }
-            Some(Err(e)) => {
-                let failed = Page::new(StatusCode::BAD_REQUEST, "Login failed", e.to_string());
-                *slot = Slot::Ready(Err(Error::Core(e)));
-                (failed, true)
-            }
-        }
+        self.is_completed().then(Page::already_completed)
     }
 
     /// Browsers send `Host: 127.0.0.1:{port}` after the redirect; anything else is a page on
@@ -273,35 +313,85 @@ where
         })
     }
 
-    fn take(&self) -> Option<Result<T>> {
-        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
-        match std::mem::replace(&mut *slot, Slot::Taken) {
-            Slot::Ready(outcome) => Some(outcome),
-            other => {
-                *slot = other;
-                None
+    /// The page for a callback's verdict (`None`: nobody is waiting any more).
+    fn page(&self, verdict: Option<Verdict>) -> Page {
+        match verdict {
+            Some(Verdict::Accepted) => Page::new(
+                StatusCode::OK,
+                "Login complete",
+                "You are logged in. You can close this tab and return to the terminal.",
+            ),
+            Some(Verdict::Failed(message)) => {
+                Page::new(StatusCode::BAD_REQUEST, "Login failed", message)
             }
+            Some(Verdict::Ignored) if self.is_completed() => Page::already_completed(),
+            Some(Verdict::Ignored) => Page::new(
+                StatusCode::BAD_REQUEST,
+                "Not this login's callback",
+                "This response does not carry the state of the login in progress, so it was \
+                 ignored. If you started the login, finish it in the browser tab it opened.",
+            ),
+            None => Page::new(
+                StatusCode::GONE,
+                "Login no longer waiting",
+                "The login this response was for has ended. Start it again from the terminal.",
+            ),
         }
     }
 }
 
-/// Serves one connection (one request: keep-alive is off); true when it delivered the result.
-async fn serve<F, T>(stream: tokio::net::TcpStream, callback: &Callback<F, T>) -> bool
-where
-    F: Fn(&str) -> Option<mcpauth_core::Result<T>>,
-{
-    let delivered = AtomicBool::new(false);
+/// Accepts and serves connections until stopped, or until the wait is over and every page is
+/// out; the port closes when this returns.
+async fn serve_all(
+    listener: tokio::net::TcpListener,
+    screen: Arc<Screen>,
+    callbacks: mpsc::Sender<Callback>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut connections = FuturesUnordered::new();
+    let mut stopping = false;
+    loop {
+        let accepting = !stopping && !screen.is_completed();
+        if !accepting && connections.is_empty() {
+            return;
+        }
+        tokio::select! {
+            _ = &mut stop, if !stopping => stopping = true,
+            accepted = listener.accept(), if accepting => match accepted {
+                Ok((stream, _)) if connections.len() < MAX_CONNECTIONS => {
+                    connections.push(serve(stream, screen.clone(), callbacks.clone()));
+                }
+                Ok(_) => {}
+                // Out of file descriptors and the like: back off rather than spin.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            },
+            Some(()) = connections.next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// Serves one connection (one request: keep-alive is off).
+async fn serve(
+    stream: tokio::net::TcpStream,
+    screen: Arc<Screen>,
+    callbacks: mpsc::Sender<Callback>,
+) {
     let service = hyper::service::service_fn(|req: Request<Incoming>| {
         let target = req
             .uri()
             .path_and_query()
-            .map_or_else(|| req.uri().path(), |pq| pq.as_str());
+            .map_or_else(|| req.uri().path(), |pq| pq.as_str())
+            .to_owned();
         let host = req.headers().get(HOST).and_then(|h| h.to_str().ok());
-        let (page, ended) = callback.handle(req.method(), host, target);
-        if ended {
-            delivered.store(true, Ordering::Relaxed);
+        let screened = screen.screen(req.method(), host, &target);
+        let (screen, callbacks) = (screen.clone(), callbacks.clone());
+        async move {
+            let page = match screened {
+                Some(page) => page,
+                None => screen.page(verdict(&screen, &callbacks, target).await),
+            };
+            Ok::<_, Infallible>(page.into_response())
         }
-        std::future::ready(Ok::<_, Infallible>(page.into_response()))
     });
     // Errors here are the browser's (reset, garbage): nothing to report, the wait goes on.
     let _ = hyper::server::conn::http1::Builder::new()
@@ -310,7 +400,30 @@ where
         .keep_alive(false)
         .serve_connection(TokioIo::new(stream), service)
         .await;
-    delivered.load(Ordering::Relaxed)
+}
+
+/// Hands the callback over and waits for its verdict.
+async fn verdict(
+    screen: &Arc<Screen>,
+    callbacks: &mpsc::Sender<Callback>,
+    target: String,
+) -> Option<Verdict> {
+    let (reply, verdict) = oneshot::channel();
+    let callback = Callback {
+        target,
+        screen: screen.clone(),
+        reply,
+    };
+    callbacks.send(callback).await.ok()?;
+    verdict.await.ok()
+}
+
+/// A page to answer with.
+#[derive(Debug, PartialEq, Eq)]
+struct Page {
+    status: StatusCode,
+    title: &'static str,
+    message: String,
 }
 
 impl Page {
@@ -320,6 +433,14 @@ impl Page {
             title,
             message: message.into(),
         }
+    }
+
+    fn already_completed() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "Login already completed",
+            "This login has already received its response; this one was ignored.",
+        )
     }
 
     fn html(&self) -> String {

@@ -1,8 +1,8 @@
 //! How a login talks to the person logging in (or to a test harness standing in for them).
 //!
-//! The session decides *what* happens; a [`LoginUi`] decides how it is shown: the CLI prints
-//! the URL, opens a browser and draws a QR code and a countdown; tests and the conformance
-//! client "click approve" over HTTP instead.
+//! The core's machines decide *what* happens; a [`LoginUi`] decides how it is shown: the CLI
+//! prints the URL, opens a browser and draws a QR code and a countdown; tests and the
+//! conformance client "click approve" over HTTP instead.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use mcpauth_core::DeviceAuthorization;
 use url::Url;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A boxed future, so that the trait stays object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -29,14 +29,30 @@ pub trait LoginUi: Send + Sync {
     /// The device flow started: show the user code and where to enter it (RFC 8628 §3.3).
     fn device_code(&self, authorization: &DeviceAuthorization);
 
-    /// The device flow is still waiting; `remaining` until the code expires.
+    /// The device flow is still waiting; `remaining` until the code expires or the login
+    /// times out. Called about once a second.
     fn device_waiting(&self, remaining: Duration) {
         let _ = remaining;
     }
 
-    /// The flow finished (successfully or not): clear spinners and prompts.
+    /// A callback without this login's `state` reached the loopback server (or was pasted)
+    /// and was ignored: a forged request, or a browser tab of an earlier login. The login
+    /// goes on; say so at once, so that a user who clicked an old tab is not left waiting.
+    fn foreign_callback(&self) {}
+
+    /// Something went wrong that did not fail the operation: a revocation the server refused,
+    /// a refresh that failed while the token was still valid, a userinfo request that failed.
+    fn warning(&self, warning: &Error) {
+        let _ = warning;
+    }
+
+    /// The login succeeded: clear spinners and prompts.
     fn done(&self) {}
 }
+
+/// What [`LoginUi::foreign_callback`] prints on a terminal.
+pub const FOREIGN_CALLBACK_NOTICE: &str = "Ignored a callback with a mismatched state (a forged \
+     request, or a tab from an earlier login); still waiting.";
 
 /// Prints to stderr and opens the system browser: what a plain embedding gets by default.
 #[derive(Clone, Copy, Debug, Default)]
@@ -66,6 +82,14 @@ impl LoginUi for ConsoleUi {
         if let Some(complete) = &a.verification_uri_complete {
             eprintln!("(or open {complete})");
         }
+    }
+
+    fn foreign_callback(&self) {
+        eprintln!("{FOREIGN_CALLBACK_NOTICE}");
+    }
+
+    fn warning(&self, warning: &Error) {
+        eprintln!("warning: {warning}");
     }
 }
 

@@ -2,7 +2,8 @@
 //! refresh and one retry (never a loop), a 403 `insufficient_scope` by a step-up login for the
 //! union of the scopes held and challenged, and a server that keeps answering 403 by the
 //! `STEP_UP_LIMIT` error after three authorizations. A fresh client with logins allowed logs
-//! in from the bare 401.
+//! in from the bare 401, and a server that refuses even a freshly issued token ends in
+//! `PERSISTENT_UNAUTHORIZED` rather than a loop.
 #![cfg(test)] // all of this file is test code to clippy: see clippy.toml
 
 mod common;
@@ -103,9 +104,52 @@ async fn a_401_that_survives_the_refresh_is_not_retried_again() {
     )
     .await;
     let err = outcome.expect_err("a 401 after the refresh must not succeed");
-    assert_eq!(err.code(), "NOT_LOGGED_IN", "{err}");
+    assert_eq!(err.code(), "LOGIN_REQUIRED", "{err}");
     assert_eq!(always_401.requests(), 2, "one request and one retry");
     assert_eq!(server.stats().refreshes, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_to_the_token_of_a_fresh_login_is_persistent_unauthorized() {
+    let server = common::auto_approving_devserver().await;
+    let (session, ui) = logged_in(&server).await;
+    let challenge = format!(
+        r#"Bearer error="invalid_token", resource_metadata="{}""#,
+        server.resource_metadata_url
+    );
+    let always_401 = CannedServer::start(
+        "401 Unauthorized",
+        &[("www-authenticate", &challenge)],
+        r#"{"error":"invalid_token"}"#,
+    )
+    .await;
+    server.reset();
+
+    let client = AuthClient::new(session, http_client(false)).with_login(login_options());
+    let url = always_401.url.clone();
+    let outcome = within(
+        DEADLINE,
+        "AuthClient::execute",
+        client.execute(&server.mcp_url, |http| {
+            mcp_post(http, &url, tool_call("echo"))
+        }),
+    )
+    .await;
+    let err = outcome.expect_err("a server that refuses every token must end in an error");
+    assert_eq!(err.code(), "PERSISTENT_UNAUTHORIZED", "{err}");
+    assert_eq!(
+        always_401.requests(),
+        3,
+        "the request, the retry after the refresh, the retry after the login"
+    );
+    let stats = server.stats();
+    assert_eq!(stats.refreshes, 1, "{stats:#?}");
+    assert_eq!(stats.requests_to(Endpoint::Authorize), 1, "{stats:#?}");
+    assert_eq!(
+        ui.log().authorization_urls.len(),
+        2,
+        "the first login and one more"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

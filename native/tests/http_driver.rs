@@ -1,5 +1,5 @@
 //! `HttpDriver` against local servers: exactly the request, no redirects, capped bodies,
-//! time-outs, concurrency, and the discovery loop.
+//! time-outs. (Concurrent sending is the driver loop's, tested with it.)
 #![cfg(test)] // all of this file is test code to clippy: see clippy.toml
 
 mod common;
@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{Request, respond, serve};
 use mcpauth::{Error, HttpDriver};
-use mcpauth_core::discovery::Discovery;
-use mcpauth_core::{HttpRequest, Policy};
+use mcpauth_core::HttpRequest;
 use tokio::io::AsyncWriteExt as _;
 use tokio::sync::Mutex;
 use url::Url;
@@ -135,43 +134,6 @@ async fn a_body_that_trickles_past_the_deadline_times_out() {
 }
 
 #[tokio::test]
-async fn send_all_sends_concurrently() {
-    // Each request is held 300 ms; the server notes when each arrived and was answered.
-    let spans: Arc<Mutex<Vec<(Instant, Instant)>>> = Arc::default();
-    let log = spans.clone();
-    let addr = serve(move |_req, stream| {
-        let log = log.clone();
-        async move {
-            let arrived = Instant::now();
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            log.lock().await.push((arrived, Instant::now()));
-            respond(stream, "200 OK", &[], b"{}").await;
-        }
-    })
-    .await;
-    let reqs = vec![
-        ("a", HttpRequest::get_json(url(addr, "/a"))),
-        ("b", HttpRequest::get_json(url(addr, "/b"))),
-        ("c", HttpRequest::get_json(url(addr, "/c"))),
-    ];
-    let results = driver().send_all(reqs).await;
-    let ids: Vec<&str> = results.iter().map(|(id, _)| *id).collect();
-    assert_eq!(ids, ["a", "b", "c"]);
-    assert!(
-        results
-            .iter()
-            .all(|(_, r)| r.as_ref().unwrap().status == 200)
-    );
-    let spans = spans.lock().await;
-    let last_arrival = spans.iter().map(|s| s.0).max().unwrap();
-    let first_answer = spans.iter().map(|s| s.1).min().unwrap();
-    assert!(
-        last_arrival < first_answer,
-        "every request must arrive before the first is answered"
-    );
-}
-
-#[tokio::test]
 async fn the_request_is_sent_exactly_as_built() {
     let seen: Arc<Mutex<Option<Request>>> = Arc::default();
     let log = seen.clone();
@@ -225,28 +187,4 @@ async fn a_refused_connection_is_a_transport_error() {
         !msg.contains("secret"),
         "queries stay out of messages: {msg}"
     );
-}
-
-#[tokio::test]
-async fn discover_finds_the_dev_servers_authorization_server() {
-    let server = mcpauth_devserver::DevServer::start(mcpauth_devserver::Config::default())
-        .await
-        .unwrap();
-    let discovery = Discovery::new(&server.mcp_url, None, Policy::default()).unwrap();
-    let found = driver().discover(discovery).await.unwrap();
-    assert_eq!(found.issuer, server.issuer);
-    assert_eq!(found.resource.as_str(), server.mcp_url);
-    assert!(found.resource_metadata.is_some());
-    server.shutdown().await;
-}
-
-#[tokio::test]
-async fn discover_returns_the_cores_verdict_when_nothing_is_found() {
-    let addr = serve(|_req, stream| async move {
-        respond(stream, "404 Not Found", &[], b"").await;
-    })
-    .await;
-    let discovery = Discovery::new(&format!("http://{addr}/mcp"), None, Policy::default()).unwrap();
-    let err = driver().discover(discovery).await.unwrap_err();
-    assert!(matches!(err, Error::Core(_)), "{err:?}");
 }

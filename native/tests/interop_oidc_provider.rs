@@ -114,7 +114,11 @@ async fn authorization_code_login_through_the_login_and_consent_pages() {
     assert_eq!(grant.resource.as_str(), MCP_SERVER);
     assert_resource_token(grant);
     assert!(grant.tokens.id_token.is_some());
-    assert_eq!(summary.identity.as_deref(), Some("interop-user"));
+    // Only `sub` is claimed, so it is shown with the issuer it is unique at.
+    assert_eq!(
+        summary.identity,
+        Some(format!("sub interop-user at {}", peer.issuer))
+    );
     let log = peer.ui.log();
     assert!(log.failures.is_empty(), "{:?}", log.failures);
     assert_eq!(log.authorization_urls.len(), 1);
@@ -169,7 +173,7 @@ async fn refresh_rotates_and_a_replayed_refresh_token_kills_the_grant() {
     assert!(replay_is_refused(&third, &rt1).await);
     peer.clock.advance(Duration::from_secs(60));
     let err = peer.session.access_token(MCP_SERVER).await.unwrap_err();
-    assert_eq!(err.code(), "NOT_LOGGED_IN", "{err}");
+    assert_eq!(err.code(), "LOGIN_REQUIRED", "{err}");
     assert!(peer.session.status().unwrap().is_empty());
 }
 

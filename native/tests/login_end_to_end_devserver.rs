@@ -1,8 +1,11 @@
 //! A login works end to end against the dev server, in each of the three ways a user can
 //! authorize (browser through the loopback server, device code, pasted redirect; a device
-//! login also waits for the user's approval, or reports their denial), and the
-//! stored login then serves `status`, `access_token` and `logout` (with revocation). A first
-//! login from a bare 401 costs a small, fixed number of requests.
+//! login also waits for the user's approval, or reports their denial, and gives up when the
+//! login's time-out passes), a forged callback does not end a browser login, and the stored
+//! login then serves `status`, `access_token` and `logout` (with revocation). A first login
+//! from a bare 401 costs a small, fixed number of requests; a second one reuses the
+//! registration and revokes the grant it replaces, and a device login after a browser login
+//! registers a client of its own (one registration per flow, one grant per server).
 #![cfg(test)] // all of this file is test code to clippy: see clippy.toml
 
 mod common;
@@ -166,6 +169,46 @@ async fn a_denied_device_login_reports_access_denied() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_timeout_bounds_the_device_flow() {
+    let server = common::devserver(waiting_devserver_config()).await;
+    let (session, _ui) = new_session();
+    let mut options = login_options();
+    options.flow = Flow::Device;
+    options.timeout = Duration::from_secs(3);
+    let started = std::time::Instant::now();
+    let err = within(
+        LOGIN_DEADLINE,
+        "the device login",
+        session.login(&server.mcp_url, &options),
+    )
+    .await
+    .expect_err("nobody approves, so the login must time out");
+    assert_eq!(err.code(), "TIMEOUT", "{err}");
+    assert!(err.to_string().contains("device login"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(session.status().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_callback_is_ignored_and_the_browser_login_goes_on() {
+    let server = common::auto_approving_devserver().await;
+    let ui = TestUi::immediate_after_forgery();
+    let session = common::session(Arc::new(MemoryStore::new()), &ui, &TestClock::default());
+    let summary = login(&session, &ui, &server.mcp_url, &login_options()).await;
+
+    assert!(summary.grant.tokens.refresh_token.is_some());
+    let log = ui.log();
+    assert!(log.failures.is_empty(), "{:?}", log.failures);
+    assert_eq!(log.foreign_callbacks, 1, "the UI was told at once");
+    assert_eq!(server.stats().requests_to(Endpoint::Token), 1);
+    assert_token_works(&server, &session).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paste_login_exchanges_the_pasted_redirect() {
     let server = common::auto_approving_devserver().await;
     let (session, ui) = new_session();
@@ -182,6 +225,33 @@ async fn paste_login_exchanges_the_pasted_redirect() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_login_registers_for_its_flow_and_replaces_the_browser_logins_grant() {
+    let server = common::devserver(Config {
+        auto_approve: true,
+        device_interval: Duration::from_secs(1),
+        ..Config::default()
+    })
+    .await;
+    let (session, ui) = new_session();
+    let browser = login(&session, &ui, &server.mcp_url, &login_options()).await;
+    let mut options = login_options();
+    options.flow = Flow::Device;
+    let device = login(&session, &ui, &server.mcp_url, &options).await;
+
+    let stats = server.stats();
+    // Some servers allow one non-refresh grant type per client: one registration per flow.
+    assert_eq!(stats.registrations, 2, "{stats:#?}");
+    // One grant per server: the device login's replaced (and revoked) the browser login's.
+    assert_eq!(stats.requests_to(Endpoint::Revoke), 1, "{stats:#?}");
+    assert_eq!(session.status().unwrap().len(), 1);
+    let stored = session.current_grant(&server.mcp_url).unwrap();
+    assert_eq!(stored.tokens.access_token, device.grant.tokens.access_token);
+    assert_ne!(stored.client.client_id, browser.grant.client.client_id);
+    let old = browser.grant.tokens.access_token;
+    assert_eq!(mcp_status(&server.mcp_url, Some(old.secret())).await, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_token_and_logout_work_on_the_stored_login() {
     let server = common::auto_approving_devserver().await;
     let (session, ui) = new_session();
@@ -192,6 +262,9 @@ async fn status_token_and_logout_work_on_the_stored_login() {
     let entry = &status[0];
     assert_eq!(entry.server, server.mcp_url);
     assert_eq!(entry.issuer, server.issuer);
+    // The identity the login showed, kept with the grant.
+    assert_eq!(entry.identity, summary.identity);
+    assert_eq!(entry.identity.as_deref(), Some("dev@example.com"));
     assert_eq!(entry.scope.as_deref(), Some("mcp:read offline_access"));
     assert!(entry.refreshable);
     let left = entry.expires_in.expect("an expiry");
@@ -212,11 +285,11 @@ async fn status_token_and_logout_work_on_the_stored_login() {
     assert_eq!(server.stats().requests_to(Endpoint::Revoke), 1);
     assert!(session.status().unwrap().is_empty());
     let gone = session.access_token(&server.mcp_url).await.unwrap_err();
-    assert_eq!(gone.code(), "NOT_LOGGED_IN");
+    assert_eq!(gone.code(), "LOGIN_REQUIRED");
     // Revoking the refresh token took its access token with it.
     assert_eq!(mcp_status(&server.mcp_url, Some(token.secret())).await, 401);
     let again = session.logout(&server.mcp_url).await.unwrap_err();
-    assert_eq!(again.code(), "NOT_LOGGED_IN");
+    assert_eq!(again.code(), "LOGIN_REQUIRED");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,9 +308,17 @@ async fn a_first_login_from_a_bare_401_takes_six_requests() {
     assert_eq!(stats.total_requests, summary.requests + 1, "{stats:#?}");
     assert!(stats.not_found.is_empty(), "{:?}", stats.not_found);
 
-    // Logging in again reuses the registration.
+    // Logging in again reuses the registration, and revokes the grant it replaces (one
+    // grant per server).
+    server.reset();
     let again = login(&session, &ui, &server.mcp_url, &login_options()).await;
     println!("second login: {} requests", again.requests);
-    assert_eq!(again.requests, FIRST_LOGIN_REQUESTS - 1);
-    assert_eq!(server.stats().registrations, 1);
+    assert_eq!(again.requests, FIRST_LOGIN_REQUESTS - 1 + 1);
+    assert!(again.warnings.is_empty(), "{:?}", again.warnings);
+    let stats = server.stats();
+    assert_eq!(stats.registrations, 0, "{stats:#?}");
+    assert_eq!(stats.requests_to(Endpoint::Revoke), 1, "{stats:#?}");
+    let first = summary.grant.tokens.access_token;
+    assert_eq!(mcp_status(&server.mcp_url, Some(first.secret())).await, 401);
+    assert_token_works(&server, &session).await;
 }

@@ -27,7 +27,7 @@ const CHILD_DIR_ENV: &str = "MCPAUTH_TEST_STORE_CHILD_DIR";
 const WRITES_UNTIL_KILLED: &str = "writes-until-killed";
 const HOLDS_THE_LOCK: &str = "holds-the-lock";
 const KEY: [u8; 32] = [42; 32];
-const RECORD: &str = "https://mcp.example/mcp#https://as.example";
+const RECORD: &str = "grant#https://mcp.example/mcp";
 
 /// A trial that runs the test function of the same name.
 macro_rules! trial {

@@ -136,19 +136,28 @@ async fn a_second_callback_after_success_is_refused() {
     assert!(request(port, "GET", &target).await.is_err());
 }
 
+fn screen(port: u16) -> Screen {
+    Screen {
+        path: "/callback".into(),
+        port,
+        completed: AtomicBool::new(false),
+    }
+}
+
 #[test]
 fn a_callback_after_the_result_gets_a_refusal_page() {
-    let callback = Callback {
-        path: "/callback".into(),
-        port: 1,
-        validate: |_: &str| Some(Ok::<_, mcpauth_core::Error>(())),
-        slot: Mutex::new(Slot::Waiting),
-    };
-    let (page, ended) = callback.handle(&Method::GET, None, "/callback?code=a&state=s");
-    assert_eq!((page.status, ended), (StatusCode::OK, true));
-    let (page, ended) = callback.handle(&Method::GET, None, "/callback?code=b&state=s");
-    assert_eq!((page.status, ended), (StatusCode::CONFLICT, false));
-    assert!(matches!(callback.take(), Some(Ok(()))));
+    let screen = screen(1);
+    assert_eq!(
+        screen.screen(&Method::GET, None, "/callback?code=a&state=s"),
+        None
+    );
+    screen.complete();
+    let page = screen.screen(&Method::GET, None, "/callback?code=b&state=s");
+    assert_eq!(page.map(|p| p.status), Some(StatusCode::CONFLICT));
+    assert_eq!(
+        screen.page(Some(Verdict::Ignored)).status,
+        StatusCode::CONFLICT
+    );
 }
 
 #[tokio::test]
@@ -174,17 +183,14 @@ async fn other_paths_get_404_and_other_methods_405() {
 
 #[test]
 fn a_foreign_host_header_is_refused() {
-    let callback = Callback {
-        path: "/callback".into(),
-        port: 4321,
-        validate: |_: &str| Some(Ok::<_, mcpauth_core::Error>(())),
-        slot: Mutex::new(Slot::Waiting),
-    };
+    let screen = screen(4321);
     let target = "/callback?code=a&state=s";
-    let (page, ended) = callback.handle(&Method::GET, Some("evil.example:4321"), target);
-    assert_eq!((page.status, ended), (StatusCode::BAD_REQUEST, false));
-    let (page, ended) = callback.handle(&Method::GET, Some("127.0.0.1:4321"), target);
-    assert_eq!((page.status, ended), (StatusCode::OK, true));
+    let page = screen.screen(&Method::GET, Some("evil.example:4321"), target);
+    assert_eq!(page.map(|p| p.status), Some(StatusCode::BAD_REQUEST));
+    assert_eq!(
+        screen.screen(&Method::GET, Some("127.0.0.1:4321"), target),
+        None
+    );
 }
 
 #[tokio::test]
@@ -260,15 +266,51 @@ fn escaping_covers_html_metacharacters() {
 
 #[test]
 fn a_callback_without_this_logins_state_gets_a_page_and_does_not_end_the_wait() {
-    let callback = Callback {
-        path: "/callback".into(),
-        port: 1,
-        validate: |_: &str| None::<mcpauth_core::Result<()>>,
-        slot: Mutex::new(Slot::Waiting),
+    let screen = screen(1);
+    let page = screen.page(Some(Verdict::Ignored));
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.message.contains("state"), "{}", page.message);
+    assert!(!screen.is_completed());
+}
+
+#[tokio::test]
+async fn the_listener_hands_over_callbacks_and_answers_with_the_verdict() {
+    let server = bind();
+    let port = server.port();
+    let mut listener = server.listen().unwrap();
+    let judge = async move {
+        let first = listener.next().await.unwrap();
+        assert_eq!(first.target(), "/callback?state=forged");
+        first.ignore();
+        let second = listener.next().await.unwrap();
+        second.accept();
+        listener.close().await;
     };
-    let (page, ended) = callback.handle(&Method::GET, None, "/callback?code=a&state=forged");
-    assert_eq!((page.status, ended), (StatusCode::BAD_REQUEST, false));
-    assert!(matches!(*callback.slot.lock().unwrap(), Slot::Waiting));
+    let client = async move {
+        let forged = get(port, "/callback?state=forged").await;
+        let real = get(port, "/callback?code=c&state=real").await;
+        (forged, real)
+    };
+    let ((), (forged, real)) = tokio::join!(judge, client);
+    assert_eq!(forged.0, 400);
+    assert!(forged.1.contains("Not this login"), "{}", forged.1);
+    assert_eq!(real.0, 200);
+    assert!(request(port, "GET", "/callback?code=c").await.is_err());
+}
+
+#[tokio::test]
+async fn a_callback_nobody_judges_any_more_gets_a_gone_page() {
+    let server = bind();
+    let port = server.port();
+    let mut listener = server.listen().unwrap();
+    let judge = async move {
+        let callback = listener.next().await.unwrap();
+        drop(callback);
+        listener.close().await;
+    };
+    let ((), (status, body)) = tokio::join!(judge, get(port, "/callback?code=c&state=s"));
+    assert_eq!(status, 410);
+    assert!(body.contains("no longer waiting"), "{body}");
 }
 
 #[test]

@@ -1,9 +1,9 @@
 //! Where logins are kept between runs.
 //!
-//! A [`TokenStore`] maps record keys to opaque bytes (the session serializes grants and
-//! registrations into them). Keys are `"{canonical resource}#{issuer}"` for logins
-//! ([`grant_key`](mcpauth_core::grant::grant_key)) and `"client#{issuer}"` for cached
-//! registrations ([`registration_key`](mcpauth_core::grant::registration_key)).
+//! A [`TokenStore`] maps record keys to opaque bytes. Which keys and records there are is the
+//! core's ([`mcpauth_core::flow::store`]): `grant#{server}` for the one grant of each MCP
+//! server, `client#{issuer}#{flow}` for dynamic registrations; the records are versioned JSON
+//! that the npm package reads too.
 //!
 //! - [`KeyringStore`] (feature `keychain`, on by default): the OS keychain.
 //! - [`FileStore`]: one encrypted file per record in the data directory.

@@ -163,6 +163,9 @@ pub enum Approver {
     /// loopback server. Device grants are approved by the server itself on the first poll
     /// (`auto_approve`), or by the test through `DevServerHandle::decide_device`.
     Immediate,
+    /// As [`Approver::Immediate`], but a forged callback (another `state`) reaches the
+    /// loopback server first, as a hostile page or a stale tab would send it.
+    ImmediateAfterForgery,
     /// oidc-provider's login and consent pages, walked by `tests/interop/approve.mjs`; the
     /// callback URL it prints is then fetched like a browser would.
     OidcProvider {
@@ -180,6 +183,10 @@ pub struct UiLog {
     pub user_codes: Vec<String>,
     /// Failures of the approval tasks (a login waiting on the loopback then times out).
     pub failures: Vec<String>,
+    /// How many callbacks the login ignored as not its own (and said so).
+    pub foreign_callbacks: usize,
+    /// Warnings shown, as their codes.
+    pub warnings: Vec<String>,
     /// How many logins finished successfully.
     pub done: usize,
 }
@@ -206,6 +213,11 @@ impl TestUi {
     /// A UI for servers that approve at once.
     pub fn immediate() -> Arc<Self> {
         Self::new(Approver::Immediate)
+    }
+
+    /// A UI for servers that approve at once, with a forged callback first.
+    pub fn immediate_after_forgery() -> Arc<Self> {
+        Self::new(Approver::ImmediateAfterForgery)
     }
 
     /// A UI for oidc-provider at `issuer`.
@@ -236,7 +248,7 @@ impl TestUi {
     /// The callback URL for the authorization at `url`, without visiting it.
     async fn approve(&self, url: &Url) -> std::result::Result<String, String> {
         match &self.approver {
-            Approver::Immediate => {
+            Approver::Immediate | Approver::ImmediateAfterForgery => {
                 let resp = self
                     .manual
                     .get(url.as_str())
@@ -269,6 +281,10 @@ impl LoginUi for TestUi {
             let visited = match approver {
                 // Follows the redirect chain, so the last hop lands on the loopback server.
                 Approver::Immediate => visit(&browser, url.as_str()).await,
+                Approver::ImmediateAfterForgery => match forge(&manual, &url).await {
+                    Ok(()) => visit(&browser, url.as_str()).await,
+                    Err(e) => Err(e),
+                },
                 Approver::OidcProvider { .. } => {
                     match approve_mjs(&["authorize", url.as_str()]).await {
                         Ok(callback) => visit(&manual, &callback).await,
@@ -306,8 +322,37 @@ impl LoginUi for TestUi {
         }
     }
 
+    fn foreign_callback(&self) {
+        self.record(|l| l.foreign_callbacks += 1);
+    }
+
+    fn warning(&self, warning: &Error) {
+        let code = warning.code().to_owned();
+        self.record(|l| l.warnings.push(code));
+    }
+
     fn done(&self) {
         self.record(|l| l.done += 1);
+    }
+}
+
+/// Sends the loopback server named in the authorization `url` a callback with another state,
+/// and checks that it is refused with a page (and the login goes on).
+async fn forge(client: &reqwest::Client, url: &Url) -> std::result::Result<(), String> {
+    let redirect_uri = url
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| format!("{url} has no redirect_uri"))?;
+    let forged = format!("{redirect_uri}?code=forged&state=not-this-login");
+    let resp = client
+        .get(&forged)
+        .send()
+        .await
+        .map_err(|e| format!("GET {forged}: {e}"))?;
+    match resp.status().as_u16() {
+        400 => Ok(()),
+        status => Err(format!("the forged callback got {status}, not 400")),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `mcpauth`: log in to MCP servers from a terminal.
 //!
 //! ```text
-//! mcpauth login <server> [--device | --paste] [--scope S] [--client-id ID] [--port P] [--no-browser]
+//! mcpauth login <server> [--device | --paste] [--scope S] [--client-id ID] [--port P] [--no-browser] [--timeout SECS]
 //! mcpauth token <server>      # a fresh access token on stdout, nothing else
 //! mcpauth status              # every login: server, issuer, scopes, expiry
 //! mcpauth logout <server>     # revoke (when supported) and forget
@@ -22,6 +22,7 @@ use clap::{Args, Parser, Subcommand};
 use mcpauth::config::{Config, ServerConfig};
 use mcpauth::session::{Flow, LoginOptions, ManualEndpoints, PreRegisteredClient, Session};
 use mcpauth::store::default_store;
+use mcpauth::ui::LoginUi as _;
 use mcpauth::{Error, Result};
 use mcpauth_core::{ClientSecret, Policy};
 
@@ -48,6 +49,19 @@ struct Cli {
     http_timeout: u64,
 }
 
+impl Cli {
+    /// The checks in force for `server`: the defaults, weakened only where a flag or the
+    /// server's configuration says so.
+    fn policy(&self, server: Option<&ServerConfig>, assume_pkce_s256: bool) -> Policy {
+        let mut policy = Policy::default();
+        policy.dangerously_allow_insecure_http = self.dangerously_allow_insecure_http;
+        policy.legacy_2025_03_26_fallbacks = self.legacy_2025_03_26;
+        policy.dangerously_assume_pkce_s256 =
+            assume_pkce_s256 || server.is_some_and(|s| s.dangerously_assume_pkce_s256);
+        policy
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Log in to an MCP server (discovery, registration, authorization in the browser).
@@ -69,7 +83,7 @@ enum Command {
     },
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 struct LoginArgs {
     /// Server URL or configured name.
     server: String,
@@ -107,9 +121,15 @@ struct LoginArgs {
     /// (Microsoft Entra ID). Tokens are then not bound to this server.
     #[arg(long)]
     omit_resource: bool,
-    /// Seconds to wait for the user.
+    /// Seconds the whole login may take, waiting for the user included (browser, paste or
+    /// device flow).
     #[arg(long, default_value_t = 300)]
     timeout: u64,
+    /// Authorize even though the authorization server does not advertise PKCE S256, trusting
+    /// that it supports it. Without PKCE a stolen authorization code can be redeemed by
+    /// anyone: use this only for a server you know enforces S256 without saying so.
+    #[arg(long)]
+    dangerously_assume_pkce_s256: bool,
 }
 
 fn parse_param(s: &str) -> std::result::Result<(String, String), String> {
@@ -127,9 +147,22 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return report(&Error::Io(e)),
     };
-    match runtime.block_on(run(cli)) {
+    let no_browser = matches!(&cli.command, Command::Login(a) if a.no_browser);
+    let ui = Arc::new(TerminalUi::new(no_browser));
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            outcome = run(cli, ui.clone()) => outcome,
+            _ = tokio::signal::ctrl_c() => Err(Error::Cancelled),
+        }
+    });
+    // A prompt may still be reading stdin on a blocking thread: do not wait for it.
+    runtime.shutdown_background();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => report(&e),
+        Err(e) => {
+            ui.done();
+            report(&e)
+        }
     }
 }
 
@@ -142,30 +175,34 @@ fn report(e: &Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn run(cli: Cli) -> Result<()> {
+async fn run(cli: Cli, ui: Arc<TerminalUi>) -> Result<()> {
     let config = Config::load()?;
-    let mut policy = Policy::default();
-    policy.dangerously_allow_insecure_http = cli.dangerously_allow_insecure_http;
-    policy.legacy_2025_03_26_fallbacks = cli.legacy_2025_03_26;
-    let no_browser = matches!(&cli.command, Command::Login(a) if a.no_browser);
-    let session = Session::builder(default_store()?)
-        .policy(policy)
-        .timeout(Duration::from_secs(cli.http_timeout))
-        .ui(Arc::new(TerminalUi::new(no_browser)))
-        .build()?;
-    match cli.command {
-        Command::Login(args) => login(&session, &config, args).await,
+    let session = |server: Option<&ServerConfig>, assume_pkce_s256: bool| {
+        Session::builder(default_store()?)
+            .policy(cli.policy(server, assume_pkce_s256))
+            .timeout(Duration::from_secs(cli.http_timeout))
+            .ui(ui.clone())
+            .build()
+    };
+    match &cli.command {
+        Command::Login(args) => {
+            let server = config.resolve(&args.server)?;
+            let session = session(Some(&server), args.dangerously_assume_pkce_s256)?;
+            login(&session, server, args.clone()).await
+        }
         Command::Token {
             server,
             bearer_token_file,
-        } => token(&session, &config, &server, bearer_token_file).await,
-        Command::Status => status(&session),
-        Command::Logout { server } => logout(&session, &config, &server).await,
+        } => {
+            let session = session(None, false)?;
+            token(&session, &config, server, bearer_token_file.clone()).await
+        }
+        Command::Status => status(&session(None, false)?),
+        Command::Logout { server } => logout(&session(None, false)?, &config, server).await,
     }
 }
 
-async fn login(session: &Session, config: &Config, args: LoginArgs) -> Result<()> {
-    let server = config.resolve(&args.server)?;
+async fn login(session: &Session, server: ServerConfig, args: LoginArgs) -> Result<()> {
     let mut options = LoginOptions::default();
     options.flow = match (args.device, args.paste) {
         (true, _) => Flow::Device,
@@ -315,10 +352,13 @@ fn expires(left: Option<Duration>, refreshable: bool) -> String {
 
 async fn logout(session: &Session, config: &Config, server: &str) -> Result<()> {
     let server = config.resolve(server)?;
+    // A revocation that failed was shown as a warning when it happened.
     let warnings = session.logout(server.url.as_str()).await?;
-    for w in &warnings {
-        eprintln!("warning: could not revoke the token: {w}");
-    }
-    eprintln!("Logged out of {}.", server.url);
+    let revoked = if warnings.is_empty() {
+        ""
+    } else {
+        " (the server did not confirm the revocation)"
+    };
+    eprintln!("Logged out of {}{revoked}.", server.url);
     Ok(())
 }

@@ -1,13 +1,15 @@
-//! The terminal face of a login: the URL (and a browser), the device code with a QR code,
-//! a countdown while polling, and a prompt for the pasted redirect over SSH.
+//! The terminal face of a login: the URL (and a browser), the device code with a QR code
+//! (when stderr is a terminal), a countdown while polling, a prompt for the pasted redirect
+//! over SSH, and a line at once for a callback that was ignored or a warning.
 //!
 //! Everything goes to stderr, so `mcpauth token` keeps stdout for the token alone.
 
+use std::io::IsTerminal as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use mcpauth::ui::{BoxFuture, LoginUi};
+use mcpauth::ui::{BoxFuture, FOREIGN_CALLBACK_NOTICE, LoginUi};
 use mcpauth_core::DeviceAuthorization;
 use url::Url;
 
@@ -29,6 +31,14 @@ impl TerminalUi {
         self.spinner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Prints `line` to stderr above the spinner, if one is running.
+    fn say(&self, line: &str) {
+        match self.spinner().as_ref() {
+            Some(bar) => bar.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
     }
 }
 
@@ -54,13 +64,20 @@ impl LoginUi for TerminalUi {
             .verification_uri_complete
             .as_ref()
             .unwrap_or(&a.verification_uri);
-        if let Some(qr) = qr(target.as_str()) {
+        // A QR code in a log file or a pipe is only noise.
+        let qr = std::io::stderr()
+            .is_terminal()
+            .then(|| qr(target.as_str()))
+            .flatten();
+        if let Some(qr) = &qr {
             eprintln!("{qr}");
         }
         eprintln!("Open {} and enter the code:\n", a.verification_uri);
         eprintln!("    {}\n", a.user_code);
-        if a.verification_uri_complete.is_some() {
-            eprintln!("(or scan the code above, or open {target})");
+        match (&a.verification_uri_complete, &qr) {
+            (Some(_), Some(_)) => eprintln!("(or scan the code above, or open {target})"),
+            (Some(_), None) => eprintln!("(or open {target})"),
+            (None, _) => {}
         }
         let bar = ProgressBar::new_spinner();
         bar.set_style(
@@ -80,6 +97,14 @@ impl LoginUi for TerminalUi {
                 secs % 60
             ));
         }
+    }
+
+    fn foreign_callback(&self) {
+        self.say(FOREIGN_CALLBACK_NOTICE);
+    }
+
+    fn warning(&self, warning: &mcpauth::Error) {
+        self.say(&format!("warning: {warning}"));
     }
 
     fn done(&self) {

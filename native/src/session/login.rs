@@ -1,0 +1,176 @@
+//! [`Session::login`]: the native options in, the core's [`Login`] run, a summary out.
+
+use std::time::Duration;
+
+use mcpauth_core::flow::login::Redirect;
+use mcpauth_core::flow::{Event, Login, LoginConfig};
+use mcpauth_core::{BearerChallenge, Grant, OsEntropy};
+
+use super::{ManualEndpoints, PreRegisteredClient, Session};
+use crate::driver::{self, Io};
+use crate::error::Result;
+
+/// How the user authorizes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Flow {
+    /// Authorization code + PKCE through a browser and the loopback server (RFC 8252).
+    #[default]
+    Browser,
+    /// Authorization code + PKCE, the user pasting back the address the browser was
+    /// redirected to (for SSH sessions, where the browser cannot reach the loopback port).
+    Paste,
+    /// The device authorization grant (RFC 8628).
+    Device,
+}
+
+/// Options of one login.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct LoginOptions {
+    /// How the user authorizes.
+    pub flow: Flow,
+    /// An explicit scope, replacing the MCP selection rules.
+    pub scope: Option<String>,
+    /// A pre-registered client (else CIMD or dynamic registration).
+    pub client: Option<PreRegisteredClient>,
+    /// The https URL of this client's ID metadata document, used when the server supports it.
+    pub client_metadata_url: Option<String>,
+    /// A fixed loopback port (else the one registered before, else a free one).
+    pub port: Option<u16>,
+    /// How long the whole login may take: discovery, registration, the user in the browser
+    /// or at the device page, the token requests.
+    pub timeout: Duration,
+    /// The 401/403 challenge that prompted this login, if any.
+    pub challenge: Option<BearerChallenge>,
+    /// The scopes held before, for step-up (the new request is the union).
+    pub previous_scope: Option<String>,
+    /// Extra authorization request parameters.
+    pub extra_params: Vec<(String, String)>,
+    /// Leave out RFC 8707 `resource` (for servers that reject it, such as Entra ID).
+    pub dangerously_omit_resource: bool,
+    /// Skip protected resource metadata and use this issuer (manual configuration).
+    pub issuer: Option<String>,
+    /// Skip discovery altogether and use these endpoints.
+    pub endpoints: Option<ManualEndpoints>,
+    /// Send one unauthenticated request to the server first, to read its `WWW-Authenticate`
+    /// challenge (its `resource_metadata` and `scope`). On by default.
+    pub probe: bool,
+    /// Extra headers for requests to the MCP server itself (the probe), such as an API
+    /// gateway's key. Never sent to the authorization server.
+    pub server_headers: Vec<(String, String)>,
+}
+
+impl Default for LoginOptions {
+    fn default() -> Self {
+        Self {
+            flow: Flow::Browser,
+            scope: None,
+            client: None,
+            client_metadata_url: None,
+            port: None,
+            timeout: Duration::from_secs(300),
+            challenge: None,
+            previous_scope: None,
+            extra_params: Vec::new(),
+            dangerously_omit_resource: false,
+            issuer: None,
+            endpoints: None,
+            probe: true,
+            server_headers: Vec::new(),
+        }
+    }
+}
+
+/// The outcome of a login.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct LoginSummary {
+    /// The stored grant.
+    pub grant: Grant,
+    /// Who logged in, when the server said (ID token or userinfo). Display only; `status`
+    /// shows the same.
+    pub identity: Option<String>,
+    /// HTTP requests this login sent (discovery, registration, token, ...).
+    pub requests: u64,
+    /// What went wrong without failing the login: the grant it replaced could not be revoked,
+    /// userinfo failed. The UI was told as they happened.
+    pub warnings: Vec<mcpauth_core::Error>,
+}
+
+impl Session {
+    /// Logs in to the MCP server at `server_url`: discovery, client identity, authorization
+    /// (browser, paste or device flow), code exchange. The grant replaces the server's previous
+    /// one, which is then revoked.
+    ///
+    /// # Errors
+    /// Any core error (discovery, issuer/resource/state checks, OAuth errors, `TIMEOUT` when
+    /// [`LoginOptions::timeout`] passes), [`Error::PortInUse`](crate::Error::PortInUse), store errors.
+    pub async fn login(&self, server_url: &str, options: &LoginOptions) -> Result<LoginSummary> {
+        Ok(self.run_login(server_url, options).await??)
+    }
+
+    /// Runs a login: the outer error is the driver's I/O, the inner one the login's.
+    pub(crate) async fn run_login(
+        &self,
+        server_url: &str,
+        options: &LoginOptions,
+    ) -> Result<mcpauth_core::Result<LoginSummary>> {
+        let config = self.login_config(server_url, options);
+        let login = match Login::new(config, self.now(), &mut OsEntropy) {
+            Ok(login) => login,
+            Err(e) => return Ok(Err(e)),
+        };
+        let io = Io {
+            paste: options.flow == Flow::Paste,
+            ..self.io().clone()
+        };
+        let mut warnings = Vec::new();
+        let outcome = driver::run(login, &io, |event| {
+            if let Event::Warning(warning) = event {
+                warnings.push(warning.clone());
+            }
+        })
+        .await?;
+        Ok(outcome.result.map(|done| {
+            self.io().ui.done();
+            LoginSummary {
+                grant: done.grant,
+                identity: done.identity,
+                requests: outcome.requests,
+                warnings,
+            }
+        }))
+    }
+
+    /// The core's configuration of a login with `options` and this session's settings.
+    fn login_config(&self, server_url: &str, options: &LoginOptions) -> LoginConfig {
+        let mut config = LoginConfig::new(server_url);
+        config.redirect = match options.flow {
+            Flow::Device => Redirect::Device,
+            Flow::Browser | Flow::Paste => Redirect::Loopback { port: options.port },
+        };
+        config.scope.clone_from(&options.scope);
+        config.preregistered = options.client.iter().cloned().collect();
+        config
+            .client_metadata_url
+            .clone_from(&options.client_metadata_url);
+        config.client_name.clone_from(&self.inner.client_name);
+        config.challenge.clone_from(&options.challenge);
+        config.previous_scope.clone_from(&options.previous_scope);
+        config.extra_params.clone_from(&options.extra_params);
+        config.dangerously_omit_resource = options.dangerously_omit_resource;
+        config.issuer.clone_from(&options.issuer);
+        config.endpoints.clone_from(&options.endpoints);
+        config.probe = options.probe;
+        config.server_headers.clone_from(&options.server_headers);
+        config.timeout_ms = Some(millis(options.timeout));
+        config.request_timeout_ms = millis(self.inner.timeout);
+        config.policy = self.inner.policy.clone();
+        config
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,166 @@
+//! [`Session`]: log in to MCP servers, keep their tokens fresh, log out.
+//!
+//! Every operation is one of the core's flow machines ([`mcpauth_core::flow`]) run by the
+//! crate's one driver loop: a login is a [`Login`](mcpauth_core::flow::Login), a token a
+//! [`Access`](mcpauth_core::flow::Access), a logout a [`Logout`](mcpauth_core::flow::Logout).
+//! The session turns its options into the machines' configuration, and their outcomes into
+//! its results; what is stored under which key is the core's
+//! ([`mcpauth_core::flow::store`]), one grant per server.
+//!
+//! # Single-flight refresh
+//! Any number of concurrent [`Session::access_token`] calls on an expiring token make exactly
+//! one refresh request: the core's [`Access`](mcpauth_core::flow::Access) takes the refresh
+//! lock and reads the grant again under it, and the driver's lock is a per-name async mutex
+//! in the process plus the store's file lock across processes. A rotated-out refresh token is
+//! never sent (servers such as oidc-provider revoke the whole grant when one is replayed).
+
+mod login;
+mod logout_status;
+mod tokens;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use mcpauth_core::{Policy, Time};
+
+use crate::driver::{Clock, Io, Locks};
+use crate::error::Result;
+use crate::http::HttpDriver;
+use crate::store::TokenStore;
+use crate::ui::{ConsoleUi, LoginUi};
+
+pub use login::{Flow, LoginOptions, LoginSummary};
+pub use logout_status::LoginStatus;
+pub use mcpauth_core::flow::login::{ManualEndpoints, PreRegistered as PreRegisteredClient};
+
+/// The per-request time-out unless the builder sets one.
+const DEFAULT_TIMEOUT: Duration = mcpauth_core::flow::DEFAULT_REQUEST_TIMEOUT;
+
+/// Logs in to MCP servers and keeps their tokens. Cheap to clone.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    io: Io,
+    policy: Policy,
+    timeout: Duration,
+    client_name: String,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("policy", &self.inner.policy)
+            .field("timeout", &self.inner.timeout)
+            .field("client_name", &self.inner.client_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Session`].
+#[must_use]
+pub struct SessionBuilder {
+    store: Arc<dyn TokenStore>,
+    policy: Policy,
+    timeout: Duration,
+    client_name: String,
+    ui: Arc<dyn LoginUi>,
+    clock: Clock,
+}
+
+impl SessionBuilder {
+    /// The security policy (default: [`Policy::default`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// How long each HTTP request may take, from connecting to the last body byte (default
+    /// 30 s). A whole login is bounded by [`LoginOptions::timeout`] instead.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The `client_name` sent in dynamic registrations (default `mcpauth`).
+    pub fn client_name(mut self, name: impl Into<String>) -> Self {
+        self.client_name = name.into();
+        self
+    }
+
+    /// How logins talk to the user (default: [`ConsoleUi`]).
+    pub fn ui(mut self, ui: Arc<dyn LoginUi>) -> Self {
+        self.ui = ui;
+        self
+    }
+
+    /// The clock, for tests that move time (default: the system clock). Deadlines and
+    /// expiries are measured on it.
+    pub fn clock(mut self, clock: impl Fn() -> Time + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Builds the session.
+    ///
+    /// # Errors
+    /// [`Error::Transport`](crate::Error::Transport) when the HTTP client cannot be built.
+    pub fn build(self) -> Result<Session> {
+        let io = Io {
+            http: HttpDriver::new(self.timeout)?,
+            store: self.store,
+            ui: self.ui,
+            clock: self.clock,
+            locks: Locks::default(),
+            paste: false,
+        };
+        Ok(Session {
+            inner: Arc::new(Inner {
+                io,
+                policy: self.policy,
+                timeout: self.timeout,
+                client_name: self.client_name,
+            }),
+        })
+    }
+}
+
+impl Session {
+    /// A builder over `store`.
+    pub fn builder(store: Arc<dyn TokenStore>) -> SessionBuilder {
+        SessionBuilder {
+            store,
+            policy: Policy::default(),
+            timeout: DEFAULT_TIMEOUT,
+            client_name: "mcpauth".into(),
+            ui: Arc::new(ConsoleUi::default()),
+            clock: Arc::new(|| Time::from(SystemTime::now())),
+        }
+    }
+
+    /// The policy in force.
+    #[must_use]
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// How many HTTP requests this session has sent so far.
+    #[must_use]
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.io.http.requests_sent()
+    }
+
+    fn now(&self) -> Time {
+        (self.inner.io.clock)()
+    }
+
+    fn io(&self) -> &Io {
+        &self.inner.io
+    }
+
+    fn store(&self) -> &dyn TokenStore {
+        self.inner.io.store.as_ref()
+    }
+}
