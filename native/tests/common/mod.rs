@@ -166,6 +166,9 @@ pub enum Approver {
     /// As [`Approver::Immediate`], but a forged callback (another `state`) reaches the
     /// loopback server first, as a hostile page or a stale tab would send it.
     ImmediateAfterForgery,
+    /// Only the forged callback: the real authorization is never followed, so the login can
+    /// only time out.
+    ForgeryOnly,
     /// oidc-provider's login and consent pages, walked by `tests/interop/approve.mjs`; the
     /// callback URL it prints is then fetched like a browser would.
     OidcProvider {
@@ -220,6 +223,11 @@ impl TestUi {
         Self::new(Approver::ImmediateAfterForgery)
     }
 
+    /// A UI that only sends a forged callback and never authorizes.
+    pub fn forgery_only() -> Arc<Self> {
+        Self::new(Approver::ForgeryOnly)
+    }
+
     /// A UI for oidc-provider at `issuer`.
     pub fn oidc_provider(issuer: &str) -> Arc<Self> {
         Self::new(Approver::OidcProvider {
@@ -248,7 +256,7 @@ impl TestUi {
     /// The callback URL for the authorization at `url`, without visiting it.
     async fn approve(&self, url: &Url) -> std::result::Result<String, String> {
         match &self.approver {
-            Approver::Immediate | Approver::ImmediateAfterForgery => {
+            Approver::Immediate | Approver::ImmediateAfterForgery | Approver::ForgeryOnly => {
                 let resp = self
                     .manual
                     .get(url.as_str())
@@ -281,6 +289,7 @@ impl LoginUi for TestUi {
             let visited = match approver {
                 // Follows the redirect chain, so the last hop lands on the loopback server.
                 Approver::Immediate => visit(&browser, url.as_str()).await,
+                Approver::ForgeryOnly => forge(&manual, &url).await,
                 Approver::ImmediateAfterForgery => match forge(&manual, &url).await {
                     Ok(()) => visit(&browser, url.as_str()).await,
                     Err(e) => Err(e),
