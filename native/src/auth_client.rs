@@ -158,10 +158,18 @@ impl AuthClient {
             value.set_sensitive(true);
             request.headers_mut().insert(AUTHORIZATION, value);
         }
-        self.http
-            .execute(request)
-            .await
-            .map_err(|e| transport(server_url, &e))
+        // A deadline for the response head only: the body may be a long-lived MCP stream,
+        // which is the caller's to read.
+        let limit = self.session.request_timeout();
+        match tokio::time::timeout(limit, self.http.execute(request)).await {
+            Ok(sent) => sent.map_err(|e| transport(server_url, &e)),
+            Err(_elapsed) => Err(Error::Core(
+                mcpauth_core::flow::error::FlowError::RequestTimeout {
+                    url: server_url.to_owned(),
+                }
+                .into(),
+            )),
+        }
     }
 
     fn tracker(&self) -> std::sync::MutexGuard<'_, StepUpTracker> {

@@ -146,6 +146,12 @@ impl Session {
         &self.inner.policy
     }
 
+    /// How long one request may take (the builder's [`timeout`](SessionBuilder::timeout)).
+    #[must_use]
+    pub fn request_timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
     /// How many HTTP requests this session has sent so far.
     #[must_use]
     pub fn requests_sent(&self) -> u64 {
