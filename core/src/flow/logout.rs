@@ -50,6 +50,13 @@ impl Logout {
         }
     }
 
+    /// Sets how long the revocation request may take (default [`DEFAULT_REQUEST_TIMEOUT`]).
+    #[must_use]
+    pub fn with_request_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.outbox = Outbox::new(timeout);
+        self
+    }
+
     fn finish(&mut self, result: Result<LogoutOutcome>) {
         self.done = true;
         self.outbox.clear();

@@ -19,10 +19,10 @@
 //!
 //! ```
 //! use mcpauth_core::flow::{Access, Event, Machine};
-//! use mcpauth_core::{ResourceUri, Time};
+//! use mcpauth_core::{Policy, ResourceUri, Time};
 //!
 //! let server = ResourceUri::parse("https://mcp.example/mcp")?;
-//! let mut access = Access::new(server, None, Time::from_unix_secs(1_000));
+//! let mut access = Access::new(server, None, Policy::default());
 //! let result = loop {
 //!     while let Some((_id, _request)) = access.poll_transmit() {
 //!         // send it; later: access.handle_response(now, id, response)
