@@ -359,13 +359,15 @@ export class McpAuth {
           throw failure ?? error;
         }
       };
+      let response: Response | undefined;
+      let returned = false;
       try {
         const first = await settle('access', this.#accessConfig(serverUrl));
         let action = step({ kind: 'start', machine: first.handle }, first.failure);
-        let response: Response | undefined;
         for (;;) {
           switch (action.action) {
             case 'return':
+              returned = true;
               return response as Response;
             case 'send': {
               await response?.body?.cancel().catch(() => {});
@@ -396,6 +398,7 @@ export class McpAuth {
           }
         }
       } finally {
+        if (!returned) void response?.body?.cancel().catch(() => {});
         core.protectedFree(request);
         for (const handle of machines) core.machineFree(handle);
       }

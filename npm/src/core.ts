@@ -37,8 +37,10 @@ function answer<T>(text: string): T {
  * configuration the core refuses ends the machine with that error on its first drain.
  */
 export function machineNew<K extends MachineKind>(kind: K, config: MachineConfigs[K], now = Date.now()): number {
-  // A login draws its PKCE verifier and `state` from these bytes.
-  const seed = kind === 'login' ? globalThis.crypto.getRandomValues(new Uint8Array(64)) : new Uint8Array(0);
+  // A login draws its PKCE verifier and `state` from these bytes; without Web Crypto the core
+  // ends the login with ENTROPY_UNAVAILABLE.
+  const random = kind === 'login' && typeof globalThis.crypto?.getRandomValues === 'function';
+  const seed = random ? globalThis.crypto.getRandomValues(new Uint8Array(64)) : new Uint8Array(0);
   return wasm.machine_new(kind, JSON.stringify(config), now, seed);
 }
 

@@ -3,13 +3,14 @@
 //!
 //! Machines live in a table (one per module instance) and are named by handle. Each entry keeps
 //! the ids of the requests it has out (the core's [`RequestId`]s, which only the machine makes)
-//! and, once drained, the outcome of its `done` when that outcome is a grant or an error, so
-//! that `protected_step` can take it without a round trip through JSON.
+//! and, once drained, the outcome of its `done` (a grant, or an error), so that
+//! `protected_step` can take it without a round trip through JSON.
 
 use std::cell::RefCell;
 use std::time::Duration;
 
 use mcpauth_core::flow::logout::LogoutOutcome;
+use mcpauth_core::flow::store::PendingLogin;
 use mcpauth_core::flow::{
     Access, Event, Failure, Login, LoginConfig, LoginOutcome, Logout, Machine, RequestId,
 };
@@ -115,12 +116,7 @@ fn start(kind: &str, config: &str, now: Time, seed: &[u8]) -> Result<(Flow, u64)
         }
         "resume" => {
             let config: ResumeConfig = serde_json::from_str(config).map_err(bad)?;
-            #[derive(serde::Deserialize)]
-            struct Timeout {
-                request_timeout_ms: u64,
-            }
-            let timeout = serde_json::from_str::<Timeout>(&config.record)
-                .map_or_else(|_| request_timeout(), |t| t.request_timeout_ms);
+            let timeout = PendingLogin::parse(&config.key, &config.record)?.request_timeout_ms;
             let login = Login::resume(&config.key, &config.record)?;
             Ok((Flow::Login(Box::new(login)), timeout))
         }
