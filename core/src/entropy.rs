@@ -3,14 +3,14 @@
 //! Tests pass a fixed source to get reproducible verifiers and states; drivers use
 //! [`OsEntropy`] (getrandom: the OS generator natively, `crypto.getRandomValues` on wasm32).
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// A source of cryptographically secure random bytes.
 pub trait Entropy {
     /// Fills `buf` with random bytes.
     ///
     /// # Errors
-    /// [`Error::Entropy`] when the source is unavailable.
+    /// [`Error::Entropy`](crate::Error::Entropy) when the source is unavailable.
     fn fill(&mut self, buf: &mut [u8]) -> Result<()>;
 }
 
@@ -22,7 +22,7 @@ pub struct OsEntropy;
 #[cfg(feature = "getrandom")]
 impl Entropy for OsEntropy {
     fn fill(&mut self, buf: &mut [u8]) -> Result<()> {
-        getrandom::fill(buf).map_err(|e| Error::Entropy {
+        getrandom::fill(buf).map_err(|e| crate::Error::Entropy {
             reason: e.to_string(),
         })
     }

@@ -2,17 +2,19 @@
  * Browser logins: a full-page redirect to the authorization server and back, or a popup that
  * hands the authorization response to the page that opened it.
  *
- * Both end in {@link McpAuth.handleCallback}, where the core checks `state` and `iss` and
- * exchanges the code. The pending authorization (PKCE verifier and `state`) waits in
- * {@link McpAuthOptions.sessionStorage} meanwhile, so use a `WebStorage(sessionStorage)` there
- * for the redirect flow: the page is unloaded while the user signs in.
+ * In both, the core checks `state` and `iss` and exchanges the code. The redirect login saves
+ * itself (PKCE verifier and `state`) in {@link McpAuthOptions.sessionStorage} until the
+ * redirect URI's page resumes it with {@link McpAuth.handleCallback}, so use a
+ * `WebStorage(sessionStorage)` there: the page is unloaded while the user signs in. The popup
+ * login stays in memory on the opener's page, which the popup hands the response to.
  *
  * @module
  */
 
 import type { AuthorizationOptions, McpAuth } from './client.js';
-import type { Grant } from './core.js';
-import { localError } from './errors.js';
+import { McpAuthError } from './errors.js';
+import type { MachineControl } from './pump.js';
+import type { Grant } from './wire.js';
 
 /** The `type` of the message a callback page posts to its opener. */
 const MESSAGE_TYPE = 'mcpauth:callback';
@@ -58,8 +60,8 @@ export interface CompleteRedirectOptions {
  * Completes a redirect login on the redirect URI's page: validates the authorization response
  * in `href` against the pending authorization and exchanges the code. Returns the stored grant.
  *
- * @throws `McpAuthError` from the core (`STATE_MISMATCH`, `ISS_MISMATCH`, `OAUTH_ERROR` for a
- * refused authorization, ...), or `NO_PENDING_AUTHORIZATION` when this tab started no login.
+ * @throws `McpAuthError` from the core (`ISS_MISMATCH`, `OAUTH_ERROR` for a refused
+ * authorization, ...), or `NO_PENDING_AUTHORIZATION` when no login waits for this response.
  */
 export async function completeRedirectLogin(
   auth: McpAuth,
@@ -82,12 +84,8 @@ export async function completeRedirectLogin(
 export interface PopupLoginOptions extends AuthorizationOptions {
   /** `window.open` features. Default: a 500×650 window. */
   features?: string;
-  /** Gives up after this long. Default 300 000 ms. */
-  timeoutMs?: number;
   /** How often to check whether the user closed the popup. Default 500 ms. */
   closedPollMs?: number;
-  /** Cancels the login and closes the popup. */
-  signal?: AbortSignal;
 }
 
 /**
@@ -100,67 +98,47 @@ export interface PopupLoginOptions extends AuthorizationOptions {
  * The response is accepted only from the popup this call opened (`event.source`) and only from
  * the redirect URI's origin (`event.origin`).
  *
- * @throws `POPUP_BLOCKED`, `POPUP_CLOSED` (the user closed it), `LOGIN_TIMEOUT`, `ABORTED`, or
- * the core's errors from {@link McpAuth.handleCallback}.
+ * @throws `POPUP_BLOCKED`, `POPUP_CLOSED` (the user closed it), `TIMEOUT`, `ABORTED`, or the
+ * core's errors for the authorization response and the code exchange.
  */
 export function popupLogin(auth: McpAuth, serverUrl: string, options: PopupLoginOptions = {}): Promise<Grant> {
-  const { features = 'popup,width=500,height=650', timeoutMs = 300_000, closedPollMs = 500, signal } = options;
+  const { features = 'popup,width=500,height=650', closedPollMs = 500 } = options;
   const redirectUri = options.redirectUri ?? auth.redirectUri;
-  if (!redirectUri) return Promise.reject(localError('NO_REDIRECT_URI', 'popupLogin needs a redirectUri'));
+  if (!redirectUri) return Promise.reject(new McpAuthError('NO_REDIRECT_URI', 'popupLogin needs a redirectUri'));
   let expectedOrigin: string;
   try {
     expectedOrigin = new URL(redirectUri).origin;
   } catch {
-    return Promise.reject(localError('NO_REDIRECT_URI', `the redirect URI is not an absolute URL: ${redirectUri}`));
+    return Promise.reject(new McpAuthError('NO_REDIRECT_URI', `the redirect URI is not an absolute URL: ${redirectUri}`));
   }
   // Synchronously, before any await: this is what keeps the popup inside the user gesture.
   const popup = window.open('about:blank', '_blank', features);
-  if (!popup) return Promise.reject(localError('POPUP_BLOCKED', 'the browser blocked the login popup'));
+  if (!popup) return Promise.reject(new McpAuthError('POPUP_BLOCKED', 'the browser blocked the login popup'));
 
-  return new Promise<Grant>((resolve, reject) => {
-    let finished = false;
-    let answered = false;
-    let startedState: string | undefined;
-    /** Stops listening and closes the popup; the first outcome wins. */
-    const finish = (outcome: () => void) => {
-      if (finished) return;
-      finished = true;
-      // Closed, timed out or aborted before the callback: the pending login is of no use now.
-      if (!answered && startedState !== undefined) void auth.cancelAuthorization(startedState);
-      window.removeEventListener('message', onMessage);
-      clearInterval(closedTimer);
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      if (!popup.closed) popup.close();
-      outcome();
-    };
-    const onMessage = (event: MessageEvent) => {
+  // Closing the popup, or the caller's signal, cancels the login (which forgets its pending state).
+  const cancel = new AbortController();
+  const onAbort = () => cancel.abort(options.signal?.reason);
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const closedTimer = setInterval(() => {
+    if (popup.closed) cancel.abort(new McpAuthError('POPUP_CLOSED', 'the login popup was closed'));
+  }, closedPollMs);
+  let onMessage: ((event: MessageEvent) => void) | undefined;
+
+  const onAuthorize = (url: string, control: MachineControl) => {
+    onMessage = (event: MessageEvent) => {
       if (event.source !== popup || event.origin !== expectedOrigin || !isCallbackMessage(event.data)) return;
-      const { url } = event.data;
-      answered = true;
-      finish(() => auth.handleCallback(url).then(resolve, reject));
+      control.callback(event.data.url);
     };
-    const onAbort = () => finish(() => reject(localError('ABORTED', 'login aborted')));
-    const closedTimer = setInterval(() => {
-      if (popup.closed) finish(() => reject(localError('POPUP_CLOSED', 'the login popup was closed')));
-    }, closedPollMs);
-    const timer = setTimeout(
-      () => finish(() => reject(localError('LOGIN_TIMEOUT', `no authorization response within ${timeoutMs} ms`))),
-      timeoutMs,
-    );
-
     window.addEventListener('message', onMessage);
-    if (signal?.aborted) return onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    popup.location.href = url;
+  };
 
-    auth.authorizationUrl(serverUrl, { ...options, redirectUri }).then(
-      ({ url, state }) => {
-        startedState = state;
-        if (!finished) popup.location.href = url;
-        else if (!answered) void auth.cancelAuthorization(state);
-      },
-      (err: unknown) => finish(() => reject(err)),
-    );
+  return auth.login(serverUrl, { ...options, redirectUri, signal: cancel.signal, onAuthorize }).finally(() => {
+    if (onMessage) window.removeEventListener('message', onMessage);
+    clearInterval(closedTimer);
+    options.signal?.removeEventListener('abort', onAbort);
+    if (!popup.closed) popup.close();
   });
 }
 

@@ -1,33 +1,82 @@
 /**
- * Errors of the TypeScript layer. They are `McpAuthError`s like the core's, with codes for what
- * only this layer can observe (a closed popup, a timeout); the OAuth and protocol errors and
- * their codes come from the core unchanged.
+ * `McpAuthError`, the one error class of the package. Every failure that leaves its API is one,
+ * with a stable `code`: the core's codes unchanged (from the boundary's `ErrorJson`), and a few
+ * for what only this layer can observe.
+ *
+ * The exception: an error thrown by a function you pass in (`onAuthorizationRequired`,
+ * `openBrowser`, `onPrompt`, ...) ends the operation and reaches you unchanged.
  *
  * @module
  */
 
-import { McpAuthError } from './core.js';
+import type { CoreErrorCode, ErrorJson } from './wire.js';
 
-export { McpAuthError };
-
-/** Codes of errors raised by the TypeScript layer rather than the core. */
+/** Codes of errors raised by this layer rather than the core. */
 export type LocalErrorCode =
-  /** No usable grant for the server: log in first (or the stored grant expired without a refresh token). */
-  | 'LOGIN_REQUIRED'
-  /** A callback arrived but this storage holds no pending authorization (another tab, or already used). */
+  /** The storage threw (its error is the `cause`). */
+  | 'STORE'
+  /** A callback arrived but no login waits for it (another tab, already used, or forgotten). */
   | 'NO_PENDING_AUTHORIZATION'
   /** The operation needs a redirect URI and none was configured. */
   | 'NO_REDIRECT_URI'
-  /** No authorization response arrived in time. */
-  | 'LOGIN_TIMEOUT'
-  /** The caller's `AbortSignal` fired. */
-  | 'ABORTED'
+  /** The loopback port asked for is taken. */
+  | 'PORT_IN_USE'
   /** `window.open` returned no window. */
   | 'POPUP_BLOCKED'
   /** The user closed the login popup. */
   | 'POPUP_CLOSED';
 
-/** An `McpAuthError` raised by this layer. */
-export function localError(code: LocalErrorCode, message: string): McpAuthError {
-  return new McpAuthError(code, message);
+/** Every code an {@link McpAuthError} can have. */
+export type ErrorCode = CoreErrorCode | LocalErrorCode;
+
+/** Fields of an {@link McpAuthError} besides `code` and `message`. */
+export interface McpAuthErrorFields {
+  /** The server's OAuth error, for `OAUTH_ERROR`. */
+  oauth?: ErrorJson['oauth'];
+  cause?: unknown;
+}
+
+/** Every error of mcpauth: an `Error` named `McpAuthError` with a stable `code`. */
+export class McpAuthError extends Error {
+  override readonly name = 'McpAuthError';
+  readonly code: ErrorCode;
+  /** OAuth `error` (RFC 6749 §5.2), for `OAUTH_ERROR`: `invalid_grant`, `access_denied`, ... */
+  readonly error?: string;
+  readonly errorDescription?: string;
+  readonly errorUri?: string;
+  /** The HTTP status of the OAuth error response (0 for one carried by the redirect). */
+  readonly status?: number;
+
+  constructor(code: ErrorCode, message: string, fields: McpAuthErrorFields = {}) {
+    super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
+    this.code = code;
+    if (fields.oauth) {
+      this.error = fields.oauth.error;
+      this.errorDescription = fields.oauth.error_description;
+      this.errorUri = fields.oauth.error_uri;
+      this.status = fields.oauth.status;
+    }
+  }
+}
+
+/** The error a boundary `ErrorJson` describes. */
+export function fromWire(error: ErrorJson): McpAuthError {
+  return new McpAuthError(error.code, error.message, { oauth: error.oauth });
+}
+
+/** What a rejected `fetch` or a failed storage call says, with its cause's message (Node's `fetch failed` hides the reason there). */
+export function describe(error: unknown): string {
+  const message = (value: unknown): string | undefined => {
+    const text = value instanceof Error ? value.message : typeof value === 'string' ? value : undefined;
+    return text || undefined;
+  };
+  const outer = message(error) ?? String(error);
+  const cause = error instanceof Error ? message(error.cause) : undefined;
+  return cause && cause !== outer ? `${outer} (${cause})` : outer;
+}
+
+/** An `McpAuthError` as it is, anything else as `code` with the original as `cause`. */
+export function wrap(error: unknown, code: ErrorCode, what: string): McpAuthError {
+  if (error instanceof McpAuthError) return error;
+  return new McpAuthError(code, `${what}: ${describe(error)}`, { cause: error });
 }

@@ -8,6 +8,8 @@
  *   {@link postCallbackToOpener}.
  * - `mcpauth/node`: `loopbackLogin` for command-line tools.
  * - `mcpauth/sdk`: `McpAuthProvider`, the MCP TypeScript SDK's `authProvider`.
+ * - `mcpauth/core`: the WebAssembly boundary itself, for drivers of your own; {@link runMachine}
+ *   is the loop that drives it here.
  *
  * @module
  */
@@ -18,11 +20,13 @@ export {
   type AuthorizationRequired,
   type AuthorizationStart,
   type DeviceLoginOptions,
+  type LoginOptions,
   type McpAuthFetchOptions,
   type McpAuthOptions,
   type PreRegisteredClient,
 } from './client.js';
-export { McpAuthError, type LocalErrorCode } from './errors.js';
+export { McpAuthError, type ErrorCode, type LocalErrorCode } from './errors.js';
+export { runMachine, type FetchLike, type ListenRequest, type MachineControl, type MachineIo } from './pump.js';
 export { MemoryStorage, WebStorage, type DomStorageLike, type Storage } from './storage.js';
 export {
   completeRedirectLogin,
@@ -34,16 +38,15 @@ export {
   type PostCallbackOptions,
 } from './browser.js';
 export type {
-  AuthChallenge,
   BearerChallenge,
   ClientCredentials,
+  CoreErrorCode,
+  DevicePrompt,
   Discovered,
   Grant,
-  LoginOptions,
+  LoginStatus,
+  LogoutOutcome,
   Policy,
+  Redirect,
   TokenSet,
-  DevicePrompt,
-  DevicePollStatus,
-  TokenExchangeParams,
-  ExchangedToken,
-} from './core.js';
+} from './wire.js';

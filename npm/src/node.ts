@@ -11,44 +11,39 @@
  * const token = await auth.accessToken("https://mcp.example.com/mcp");
  * ```
  *
- * The server listens on 127.0.0.1 only (never on all interfaces), on a random port unless one is
- * given, answers only `GET <path>`, and takes exactly one authorization response: the first
- * request on the callback path ends the login, successfully or not, and closes the server.
+ * The server listens on 127.0.0.1 only (never on all interfaces), on the port of the
+ * registration it reuses (or `port`, or any), answers only `GET` on the callback path, and
+ * takes exactly one authorization response: a request without this login's `state` gets an
+ * error page and the login goes on; the first one with it ends the login, and the server
+ * closes.
  *
  * @module
  */
 
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { spawn } from 'node:child_process';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import type { AuthorizationOptions, McpAuth } from './client.js';
-import type { Grant } from './core.js';
-import { localError } from './errors.js';
+import { McpAuthError } from './errors.js';
+import type { ListenRequest, MachineControl } from './pump.js';
+import type { Grant } from './wire.js';
 
 /** Options of {@link loopbackLogin}. */
 export interface LoopbackLoginOptions extends Omit<AuthorizationOptions, 'redirectUri'> {
   /**
-   * The port to listen on. Default 0: a random free port. Give a fixed port when the
-   * authorization server compares redirect URIs exactly and the client was registered with one.
+   * The port to listen on, and only that one (`PORT_IN_USE` if it is taken). Default: the port
+   * of the registration reused, else any free port.
    */
   port?: number;
-  /** The callback path. Default `"/callback"`. */
-  path?: string;
   /**
    * Opens the authorization URL in the user's browser: `true` uses the platform's opener
    * (`open`, `xdg-open`, `start`), a function does it your way. Default `false`: the URL is only
    * printed.
    */
   openBrowser?: boolean | ((url: string) => void | Promise<void>);
-  /**
-   * Prints the URL for the user. Default: a line on stderr. Pass `() => {}` to stay quiet.
-   */
+  /** Prints the URL for the user. Default: a line on stderr. Pass `() => {}` to stay quiet. */
   print?: (message: string, url: string) => void;
-  /** Gives up after this long. Default 300 000 ms (five minutes). */
-  timeoutMs?: number;
-  /** Cancels the login (the server closes, the promise rejects with code `ABORTED`). */
-  signal?: AbortSignal;
 }
 
 /** The page the browser shows after the redirect back. It carries no token or code. */
@@ -59,6 +54,8 @@ function page(ok: boolean, detail: string): string {
 <body style="font-family:system-ui,sans-serif;max-width:32em;margin:4em auto">
 <h1>${title}</h1><p>${esc}</p></body>`;
 }
+
+const HTML = { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', connection: 'close' };
 
 /** Starts the platform's URL opener, detached, ignoring its output. */
 function openWithPlatform(url: string): void {
@@ -73,96 +70,83 @@ function openWithPlatform(url: string): void {
   child.unref();
 }
 
+/** Listens on 127.0.0.1:`port`, or on any port when that one is taken and not required. */
+async function bind(server: Server, port: number | null, required: boolean): Promise<number> {
+  const listen = (p: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(p, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  try {
+    await listen(port ?? 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || port === null) throw error;
+    if (required) throw new McpAuthError('PORT_IN_USE', `127.0.0.1:${port} is in use`, { cause: error });
+    await listen(0);
+  }
+  return (server.address() as AddressInfo).port;
+}
+
 /**
  * Logs in to the MCP server at `serverUrl` through the user's browser and a one-shot loopback
- * server, stores the grant in `auth`'s storage and returns it.
- *
- * The redirect URI is `http://127.0.0.1:<port><path>`; it is registered with the authorization
- * server when dynamic registration is used (a new random port means a new registration at
- * servers that compare redirect URIs exactly).
+ * server, stores the grant in `auth`'s storage and returns it. The redirect URI is
+ * `http://127.0.0.1:<port>/callback`.
  *
  * @throws `McpAuthError` with the core's code when the authorization response or the code
- * exchange fails (`STATE_MISMATCH`, `ISS_MISMATCH`, `OAUTH_ERROR`, ...), `LOGIN_TIMEOUT` after
- * `timeoutMs`, `ABORTED` when `signal` fires.
+ * exchange fails (`OAUTH_ERROR`, `ISS_MISMATCH`, ...), `TIMEOUT` after the login's `timeout`,
+ * `ABORTED` when `signal` fires, `PORT_IN_USE` for a fixed port that is taken.
  */
-export async function loopbackLogin(
-  auth: McpAuth,
-  serverUrl: string,
-  options: LoopbackLoginOptions = {},
-): Promise<Grant> {
-  const { port = 0, path = '/callback', openBrowser = false, timeoutMs = 300_000, signal } = options;
+export async function loopbackLogin(auth: McpAuth, serverUrl: string, options: LoopbackLoginOptions = {}): Promise<Grant> {
+  const { port, openBrowser = false } = options;
   const print = options.print ?? ((message) => process.stderr.write(`${message}\n`));
-  signal?.throwIfAborted();
+  const server = createServer();
+  /** The browser's request that carried this login's callback, answered when the login ends. */
+  let waiting: ServerResponse | undefined;
 
-  let settle!: { resolve: (grant: Grant) => void; reject: (err: unknown) => void };
-  const done = new Promise<Grant>((resolve, reject) => (settle = { resolve, reject }));
-  // The outcome may arrive while `openBrowser` is still running; it is awaited below.
-  done.catch(() => {});
-  let answered = false;
-
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    if (req.method !== 'GET' || url.pathname !== path || answered) {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-      return;
-    }
-    const callback = `${redirectUri}${url.search}`;
-    void (async () => {
-      // A request without this login's state may come from any page that knows the port: it
-      // gets an error page and the wait goes on.
-      const ours = state !== undefined && (await auth.callbackBelongs(callback, state).catch(() => false));
-      if (!ours || answered) {
-        res.writeHead(400, headers).end(page(false, 'This response does not belong to the login in progress; it was ignored.'));
+  const listen = async ({ port, required, path }: ListenRequest, control: MachineControl): Promise<string> => {
+    const bound = await bind(server, port, required);
+    const redirectUri = `http://127.0.0.1:${bound}${path}`;
+    server.on('request', (req, res) => {
+      const url = new URL(req.url ?? '/', redirectUri);
+      if (req.method !== 'GET' || url.pathname !== path || waiting) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
         return;
       }
-      answered = true; // one result: whatever this login's callback carries ends the login
-      handle(callback, res);
-    })();
-  });
-  const handle = (callback: string, res: ServerResponse) =>
-    auth.handleCallback(callback).then(
-      (grant) => {
-        // Settled once the page is flushed: closing the server earlier could cut it off.
-        res.writeHead(200, headers).end(page(true, 'You can close this window and return to the application.'), () =>
-          settle.resolve(grant),
-        );
-      },
-      (err: unknown) => {
-        res.writeHead(400, headers).end(page(false, 'The application reports the reason.'), () => settle.reject(err));
-      },
-    );
-  const headers = { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', connection: 'close' };
+      // A request without this login's state may come from any page that knows the port.
+      if (!control.callback(`${redirectUri}${url.search}`)) {
+        res.writeHead(400, HTML).end(page(false, 'This response does not belong to the login in progress; it was ignored.'));
+        return;
+      }
+      waiting = res;
+    });
+    return redirectUri;
+  };
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-  const bound = (server.address() as AddressInfo).port;
-  const redirectUri = `http://127.0.0.1:${bound}${path}`;
+  const onAuthorize = (url: string, control: MachineControl) => {
+    print(`Open this URL in your browser to sign in:\n  ${url}`, url);
+    if (openBrowser === true) openWithPlatform(url);
+    else if (typeof openBrowser === 'function') Promise.resolve(openBrowser(url)).catch((error: unknown) => control.abort(error));
+  };
 
-  const timer = setTimeout(
-    () => settle.reject(localError('LOGIN_TIMEOUT', `no authorization response within ${timeoutMs} ms`)),
-    timeoutMs,
-  );
-  const onAbort = () => settle.reject(localError('ABORTED', 'login aborted'));
-  signal?.addEventListener('abort', onAbort, { once: true });
+  const answer = (ok: boolean) =>
+    new Promise<void>((resolve) => {
+      if (!waiting) return resolve();
+      const detail = ok ? 'You can close this window and return to the application.' : 'The application reports the reason.';
+      waiting.writeHead(ok ? 200 : 400, HTML).end(page(ok, detail), () => resolve());
+    });
 
-  let state: string | undefined;
   try {
-    const start = await auth.authorizationUrl(serverUrl, { ...options, redirectUri });
-    state = start.state;
-    print(`Open this URL in your browser to sign in:\n  ${start.url}`, start.url);
-    if (openBrowser === true) openWithPlatform(start.url);
-    else if (typeof openBrowser === 'function') await openBrowser(start.url);
-    return await done;
-  } catch (err) {
-    // Timed out, aborted or failed before any callback: nothing will use the pending login.
-    if (state !== undefined && !answered) await auth.cancelAuthorization(state);
-    throw err;
+    const grant = await auth.login(serverUrl, { ...options, redirect: { kind: 'loopback', port }, listen, onAuthorize });
+    await answer(true);
+    return grant;
+  } catch (error) {
+    await answer(false);
+    throw error;
   } finally {
-    clearTimeout(timer);
-    signal?.removeEventListener('abort', onAbort);
     server.closeAllConnections?.();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }

@@ -35,14 +35,14 @@ import type {
 } from '@modelcontextprotocol/sdk/shared/auth.js';
 
 import type { AuthorizationOptions, McpAuth } from './client.js';
-import type { Discovered, Grant } from './core.js';
 import { McpAuthError } from './errors.js';
+import type { Discovered, Grant } from './wire.js';
 
 /** What the `login` option is told. */
 export interface ProviderLogin {
   /** The MCP server to log in to. */
   serverUrl: string;
-  /** Options to pass on to `loopbackLogin`, `popupLogin` or `McpAuth.authorizationUrl`. */
+  /** Options to pass on to `loopbackLogin`, `popupLogin` or `McpAuth.authorizationUrl`: the challenged and the held scope. */
   options: AuthorizationOptions;
 }
 
@@ -121,7 +121,7 @@ export class McpAuthProvider implements OAuthClientProvider {
     return {
       authorizationServerUrl: discovered.issuer,
       authorizationServerMetadata: discovered.metadata as unknown as OAuthDiscoveryState['authorizationServerMetadata'],
-      resourceMetadata: discovered.resource_metadata as unknown as OAuthDiscoveryState['resourceMetadata'],
+      resourceMetadata: (discovered.resource_metadata ?? undefined) as unknown as OAuthDiscoveryState['resourceMetadata'],
     };
   }
 
@@ -147,12 +147,11 @@ export class McpAuthProvider implements OAuthClientProvider {
   async redirectToAuthorization(sdkAuthorizationUrl: URL): Promise<void> {
     const held: Grant | undefined = await this.#auth.grant(this.#serverUrl);
     const options: AuthorizationOptions = {
-      discovered: this.#discovered,
       // The scope the transport was challenged with (or the resource's scopes_supported when the
       // challenge had none): the SDK passes it only through its URL.
-      challengeScope: sdkAuthorizationUrl.searchParams.get('scope') ?? undefined,
+      challenge: { scope: sdkAuthorizationUrl.searchParams.get('scope') },
       // Re-authorizing keeps what was granted: the core requests the union.
-      previousScope: held?.tokens.scope,
+      previousScope: held?.tokens.scope ?? undefined,
     };
     if (this.#options.login) {
       await this.#options.login({ serverUrl: this.#serverUrl, options });
@@ -184,6 +183,10 @@ export class McpAuthProvider implements OAuthClientProvider {
 
   /** Drops the grant when the SDK reports the server rejected it. */
   async invalidateCredentials(scope: 'all' | 'client' | 'tokens' | 'verifier' | 'discovery'): Promise<void> {
-    if (scope === 'all' || scope === 'tokens') await this.#auth.logout(this.#serverUrl, { revoke: false });
+    if (scope !== 'all' && scope !== 'tokens') return;
+    await this.#auth.logout(this.#serverUrl, { revoke: false }).catch((err: unknown) => {
+      // Nothing stored: nothing to drop.
+      if (!(err instanceof McpAuthError && err.code === 'LOGIN_REQUIRED')) throw err;
+    });
   }
 }

@@ -1,9 +1,10 @@
 /**
- * Where mcpauth keeps what outlives one call: grants (tokens plus the endpoints to refresh and
- * revoke them), client registrations (keyed by issuer), and pending authorizations (the PKCE
- * verifier and `state` of a login in progress).
+ * Where mcpauth keeps what outlives one call. Keys and records are the core's, the same as the
+ * native crate's: `grant#<server>` (the one current grant of an MCP server: tokens plus the
+ * endpoints to refresh and revoke them), `client#<issuer>#<flow>` (a dynamic registration), and
+ * `pending#<state>` (a web login waiting for its redirect: the PKCE verifier and `state`).
+ * Records are versioned JSON text.
  *
- * Values are strings (JSON written by mcpauth); keys are opaque strings chosen by mcpauth.
  * Everything stored is as confidential as a token: refresh tokens and client secrets live here.
  *
  * @module

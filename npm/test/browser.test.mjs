@@ -131,7 +131,7 @@ test('full-page redirect: login, callback, token exchange, MCP tool call', { ski
   assert.equal(new URL(page.url()).search, '', 'code and state removed from the address bar');
   const stored = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('mcpauth:')));
   assert.ok(stored.some((k) => k.includes('grant')), `grant persisted in localStorage: ${stored}`);
-  const pendingLeft = await page.evaluate(() => Object.keys(sessionStorage).filter((k) => k.includes('pending:')));
+  const pendingLeft = await page.evaluate(() => Object.keys(sessionStorage).filter((k) => k.includes('pending#')));
   assert.deepEqual(pendingLeft, [], 'the pending authorization was used up');
   await page.close();
 });
@@ -180,7 +180,7 @@ test('popup: a message from anything but the popup is ignored, and closing the p
     await page.waitForFunction(() => window.mcpauthResult, null, { timeout: 5000 });
     const result = await page.evaluate(() => window.mcpauthResult);
     assert.equal(result.error, 'POPUP_CLOSED', log.join('\n'));
-    const pendingLeft = await page.evaluate(() => Object.keys(sessionStorage).filter((k) => k.includes('pending:')));
+    const pendingLeft = await page.evaluate(() => Object.keys(sessionStorage).filter((k) => k.includes('pending#')));
     assert.deepEqual(pendingLeft, [], 'the abandoned login was forgotten');
   } finally {
     await browser.unroute('**/authorize?**', hold);

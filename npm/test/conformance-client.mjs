@@ -47,7 +47,7 @@ async function approve({ options }) {
 const mcpFetch = auth.authFetch(undefined, {
   serverUrl,
   onAuthorizationRequired: async (required) => {
-    log(`authorization required (${required.reason}), attempt ${required.attempt}, scope ${required.scope ?? '(none)'}`);
+    log(`authorization required (${required.reason}), attempt ${required.attempt}, challenged scope ${required.challenge.scope ?? '(none)'}`);
     await approve(required);
   },
 });

@@ -43,7 +43,8 @@ test('answers only GET on the callback path, takes one result, then stops listen
 });
 
 test('a callback without the login\'s state is refused and does not end the login', async () => {
-  const auth = newAuth();
+  let foreign = 0;
+  const auth = new McpAuth({ storage: new MemoryStorage(), onForeignCallback: () => foreign++ });
   const grant = await loopbackLogin(auth, mcpUrl, {
     print: quiet,
     openBrowser: async (url) => {
@@ -60,6 +61,7 @@ test('a callback without the login\'s state is refused and does not end the logi
     },
   });
   assert.ok(grant.tokens.access_token);
+  assert.equal(foreign, 2, 'onForeignCallback heard both');
 });
 
 test('listens on 127.0.0.1 only, not on other interfaces', async (t) => {
@@ -110,12 +112,12 @@ test('an error response from the authorization server rejects with the core\'s O
   );
 });
 
-test('times out with LOGIN_TIMEOUT and can be aborted with ABORTED', async () => {
+test('times out with TIMEOUT and can be aborted with ABORTED', async () => {
   const auth = newAuth();
   let printed;
   await assert.rejects(
-    loopbackLogin(auth, mcpUrl, { print: (_m, url) => (printed = url), timeoutMs: 300 }),
-    (err) => err.code === 'LOGIN_TIMEOUT',
+    loopbackLogin(auth, mcpUrl, { print: (_m, url) => (printed = url), timeout: 1000 }),
+    (err) => err.code === 'TIMEOUT',
   );
   // The abandoned login is forgotten: its callback, arriving late, is refused.
   const late = await callbackOf(printed);

@@ -78,19 +78,31 @@ test('the registration is reused for the next login at the same issuer', async (
   assert.equal(rec.count((r) => r.url.endsWith('/reg')), 1);
 });
 
-test('a callback with a forged state is refused by the core and the genuine login still completes', async () => {
+test('a callback with a forged state finds no login, a wrong iss is refused by the core, and a callback is worth one attempt', async () => {
   const { auth } = client();
   const { url } = await auth.authorizationUrl(rs.resource, { redirectUri: 'http://127.0.0.1:9/callback' });
   const callback = new URL(await approveAuthorization(url));
   const forged = new URL(callback);
   forged.searchParams.set('state', 'forged');
-  await assert.rejects(auth.handleCallback(forged.href), (err) => err instanceof McpAuthError && err.code === 'STATE_MISMATCH');
+  await assert.rejects(auth.handleCallback(forged.href), (err) => err instanceof McpAuthError && err.code === 'NO_PENDING_AUTHORIZATION');
   const wrongIss = new URL(callback);
   wrongIss.searchParams.set('iss', `${issuer}/`);
   await assert.rejects(auth.handleCallback(wrongIss.href), (err) => err.code === 'ISS_MISMATCH');
-  // The wrong-iss attempt carried the real state, so it consumed the pending authorization:
-  // a callback is worth one attempt.
+  // The wrong-iss attempt carried the real state, so it used up the pending login.
   await assert.rejects(auth.handleCallback(callback.href), (err) => err.code === 'NO_PENDING_AUTHORIZATION');
+});
+
+test('what is stored is the core\'s layout: grant#<server> and client#<issuer>#code, versioned records, nothing else', async () => {
+  const entries = new Map();
+  const storage = { get: async (k) => entries.get(k), set: async (k, v) => void entries.set(k, v), delete: async (k) => void entries.delete(k) };
+  const { auth } = client({ storage });
+  await headlessLogin(auth, rs.resource);
+  assert.deepEqual([...entries.keys()].sort(), [`client#${issuer}#code`, `grant#${rs.resource}`]);
+  for (const record of entries.values()) assert.equal(JSON.parse(record).v, 1);
+  const status = await auth.status(rs.resource);
+  assert.equal(status.issuer, issuer);
+  assert.equal(status.refreshable, true);
+  assert.ok(status.expires_in_ms > 0);
 });
 
 test('resource indicators: an authorization server that does not serve the resource refuses it, and the error surfaces', async (t) => {
@@ -142,12 +154,14 @@ test('N concurrent requests on a token about to expire cause exactly one refresh
   t.after(rs2.stop);
   const { auth, rec } = client();
   await headlessLogin(auth, rs2.resource);
+  // The login's probe (one request without a token, for the challenge) was the last 401.
+  const before = rs2.stats.unauthorized;
   const mcp = auth.authFetch();
   const N = 10;
   const results = await Promise.all(Array.from({ length: N }, () => mcp(rs2.resource, { method: 'POST', body: '{}' })));
   assert.deepEqual(results.map((r) => r.status), Array(N).fill(200));
   assert.equal(rec.refreshes(), 1);
-  assert.equal(rs2.stats.unauthorized, 0, 'refreshed before sending, so no 401 at all');
+  assert.equal(rs2.stats.unauthorized - before, 0, 'refreshed before sending, so no 401 at all');
 });
 
 test('a 403 insufficient_scope steps up with the union of the held and the challenged scope', async (t) => {
@@ -156,30 +170,37 @@ test('a 403 insufficient_scope steps up with the union of the held and the chall
   const { auth } = client();
   await headlessLogin(auth, strict.resource, { scope: 'mcp:read' });
   const seen = [];
+  let asked;
   const mcp = auth.authFetch(undefined, {
-    onAuthorizationRequired: (ctx) => {
+    onAuthorizationRequired: async (ctx) => {
       seen.push(ctx);
-      return headlessLogin(auth, ctx.serverUrl, ctx.options);
+      const { url } = await auth.authorizationUrl(ctx.serverUrl, { redirectUri: 'http://127.0.0.1:9/callback', ...ctx.options });
+      asked = new URL(url).searchParams.get('scope');
+      await auth.handleCallback(await approveAuthorization(url));
     },
   });
   const res = await mcp(strict.resource, { method: 'POST', body: '{}' });
   assert.equal(res.status, 200);
   assert.equal(seen.length, 1);
   assert.equal(seen[0].reason, 'insufficient_scope');
-  const asked = seen[0].scope.split(' ');
-  assert.ok(asked.includes('mcp:read') && asked.includes('mcp:write'), `union requested: ${seen[0].scope}`);
+  assert.equal(seen[0].challenge.scope, 'mcp:read mcp:write');
+  assert.equal(seen[0].options.previousScope, 'mcp:read');
+  const scopes = asked.split(' ');
+  assert.ok(scopes.includes('mcp:read') && scopes.includes('mcp:write'), `union requested: ${asked}`);
 });
 
 async function deviceFlow({ auth, rec }) {
-  const polls = [];
   let approval;
+  let prompted;
   const grant = await auth.deviceLogin(rs.resource, {
     onPrompt: (prompt) => {
-      assert.match(prompt.user_code, /\S/);
+      prompted = prompt;
       approval = approveDevice(issuer, prompt.user_code);
     },
-    onPoll: (status) => polls.push(status.status),
   });
+  assert.match(prompted.user_code, /\S/);
+  assert.ok(prompted.verification_uri.startsWith(issuer));
+  assert.equal(prompted.device_code, undefined, 'the device code stays in the core');
   await approval;
   assert.equal(grant.issuer, issuer);
   assert.deepEqual([decode(grant.tokens.access_token).aud].flat(), [rs.resource]);
@@ -187,7 +208,6 @@ async function deviceFlow({ auth, rec }) {
   assert.ok(reg.grant_types.includes('urn:ietf:params:oauth:grant-type:device_code'));
   const res = await auth.authFetch()(rs.resource, { method: 'POST', body: '{}' });
   assert.equal(res.status, 200);
-  assert.ok(polls.every((s) => s === 'pending' || s === 'slow_down'), polls.join());
 }
 
 test('device flow (client with a redirect URI too): user code, approval, polling, grant', () =>
@@ -201,7 +221,7 @@ test('device flow (device-only client, no redirect URI)', () =>
 test('logout revokes the refresh token at the server and forgets the grant', async () => {
   const { auth, rec } = client();
   const grant = await headlessLogin(auth, rs.resource);
-  await auth.logout(rs.resource);
+  assert.deepEqual(await auth.logout(rs.resource), { revoked: true });
   assert.equal(await auth.grant(rs.resource), undefined);
   assert.equal(rec.count((r) => r.url.endsWith('/token/revocation')), 1);
   await assert.rejects(auth.accessToken(rs.resource), (err) => err.code === 'LOGIN_REQUIRED');
@@ -214,16 +234,20 @@ test('logout revokes the refresh token at the server and forgets the grant', asy
   assert.equal((await res.json()).error, 'invalid_grant');
 });
 
-test('a refresh answered with invalid_grant drops the grant, and the next request asks for a login', async () => {
-  const { auth } = client();
+test('a refresh answered with invalid_grant drops the grant, warns with the server\'s error, and asks for a login', async () => {
+  const warnings = [];
+  const { auth } = client({ onWarning: (w) => warnings.push(w) });
   const grant = await headlessLogin(auth, rs.resource);
+  warnings.length = 0; // the login's own (oidc-provider's userinfo refuses resource-bound tokens)
   // Spend the refresh token behind mcpauth's back: rotation makes mcpauth's copy stale.
   const meta = await (await fetch(`${issuer}/.well-known/oauth-authorization-server`)).json();
   await fetch(meta.token_endpoint, {
     method: 'POST',
     body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: grant.tokens.refresh_token, client_id: grant.client.client_id }),
   });
-  await assert.rejects(auth.refresh(rs.resource), (err) => err.code === 'OAUTH_ERROR' && err.error === 'invalid_grant');
+  await assert.rejects(auth.refresh(rs.resource), (err) => err.code === 'LOGIN_REQUIRED');
+  assert.deepEqual(warnings.map((w) => [w.code, w.error]), [['OAUTH_ERROR', 'invalid_grant']]);
+  assert.ok(warnings[0] instanceof McpAuthError);
   assert.equal(await auth.grant(rs.resource), undefined);
 });
 

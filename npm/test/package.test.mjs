@@ -48,30 +48,31 @@ test('plain Node ESM imports every public entry, and the core answers', () => {
     const sdk = await import('mcpauth/sdk');
     const core = await import('mcpauth/core');
     const auth = new m.McpAuth();
-    const challenge = auth.challenge(new Response(null, {
-      status: 401,
-      headers: { 'www-authenticate': 'Bearer resource_metadata="https://mcp.example/.well-known/oauth-protected-resource", scope="a b"' },
-    }));
+    let login;
+    try { await auth.accessToken('https://mcp.example/mcp'); } catch (e) { login = e; }
     let error;
-    try { core.canonicalResourceUri('not a url'); } catch (e) { error = e; }
+    try { core.canonicalServer('not a url'); } catch (e) { error = e; }
     console.log(JSON.stringify({
       exports: Object.keys(m).sort(),
       node: Object.keys(node).sort(),
       sdk: Object.keys(sdk).sort(),
-      challenge,
-      canonical: core.canonicalResourceUri('HTTPS://MCP.Example:443/mcp/'),
+      core: Object.keys(core).sort(),
+      loginCode: login.code,
+      canonical: core.canonicalServer('HTTPS://MCP.Example:443/mcp/'),
       errorIsMcpAuthError: error instanceof m.McpAuthError,
       errorCode: error.code,
     }));
   `;
   const out = JSON.parse(run(process.execPath, ['--input-type=module', '-e', script], consumer));
-  for (const name of ['McpAuth', 'McpAuthError', 'MemoryStorage', 'WebStorage', 'redirectLogin', 'completeRedirectLogin', 'popupLogin', 'postCallbackToOpener']) {
+  for (const name of ['McpAuth', 'McpAuthError', 'MemoryStorage', 'WebStorage', 'redirectLogin', 'completeRedirectLogin', 'popupLogin', 'postCallbackToOpener', 'runMachine']) {
     assert.ok(out.exports.includes(name), `mcpauth exports ${name}`);
   }
   assert.deepEqual(out.node, ['loopbackLogin']);
   assert.deepEqual(out.sdk, ['McpAuthProvider']);
-  assert.equal(out.challenge.kind, 'unauthorized');
-  assert.equal(out.challenge.challenge.scope, 'a b');
+  for (const name of ['machineNew', 'machineDrain', 'machineResponse', 'machineInput', 'machineFree', 'protectedStep', 'constants']) {
+    assert.ok(out.core.includes(name), `mcpauth/core exports ${name}`);
+  }
+  assert.equal(out.loginCode, 'LOGIN_REQUIRED');
   assert.equal(out.canonical, 'https://mcp.example/mcp');
   assert.equal(out.errorIsMcpAuthError, true);
   assert.equal(out.errorCode, 'INVALID_URL');
@@ -107,18 +108,24 @@ test('a TypeScript usage file type-checks against the published declarations', (
 });
 
 const USAGE = `
-import { McpAuth, McpAuthError, MemoryStorage, WebStorage, popupLogin, type Grant, type Storage } from 'mcpauth';
+import { McpAuth, McpAuthError, MemoryStorage, WebStorage, popupLogin, type Discovered, type Grant, type Storage } from 'mcpauth';
 import { loopbackLogin } from 'mcpauth/node';
 import { McpAuthProvider } from 'mcpauth/sdk';
-import { canonicalResourceUri, type Discovered } from 'mcpauth/core';
+import { canonicalServer } from 'mcpauth/core';
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 
 const storage: Storage = new MemoryStorage();
-const auth = new McpAuth({ clientName: 'usage', storage, policy: { legacy20250326Fallbacks: true } });
-const server = canonicalResourceUri('https://mcp.example.com/mcp');
+const auth = new McpAuth({
+  clientName: 'usage',
+  storage,
+  policy: { legacy20250326Fallbacks: true },
+  timeout: 120_000,
+  onWarning: (warning: McpAuthError) => console.warn(warning.code, warning.message),
+});
+const server = canonicalServer('https://mcp.example.com/mcp');
 
 async function cli(): Promise<string> {
-  const grant: Grant = await loopbackLogin(auth, server, { openBrowser: true, timeoutMs: 60_000 });
+  const grant: Grant = await loopbackLogin(auth, server, { openBrowser: true, timeout: 60_000 });
   const issuer: string = grant.issuer;
   const discovered: Discovered = await auth.discover(server);
   void discovered.metadata.token_endpoint;
@@ -142,10 +149,15 @@ function handle(err: unknown): string | undefined {
   return err instanceof McpAuthError ? err.code + (err.error ?? '') : undefined;
 }
 
+async function device(): Promise<boolean> {
+  await auth.deviceLogin(server, { onPrompt: ({ user_code, verification_uri }) => console.log(user_code, verification_uri) });
+  return (await auth.logout(server, { revoke: true })).revoked;
+}
+
 // @ts-expect-error redirectUri is a string
 new McpAuth({ redirectUri: 42 });
 // @ts-expect-error Storage needs get/set/delete
 const notStorage: Storage = { get: async () => undefined };
 
-export { cli, mcpFetch, provider, web, handle, notStorage };
+export { cli, mcpFetch, provider, web, handle, device, notStorage };
 `;

@@ -47,7 +47,8 @@ test('authFetch: a bare 401 from the SDK server leads to a login, then tools/cal
 
   assert.equal(logins.length, 1);
   assert.equal(logins[0].reason, 'unauthorized');
-  assert.equal(logins[0].discovered.issuer, issuer, 'the issuer kept byte for byte (trailing slash)');
+  assert.equal(logins[0].attempt, 1);
+  assert.equal((await auth.grant(mcpUrl)).issuer, issuer, 'the issuer kept byte for byte (trailing slash)');
   assert.ok(rec.requests.some((r) => r.url === `${new URL(mcpUrl).origin}/.well-known/oauth-protected-resource/mcp`));
 });
 
@@ -127,4 +128,12 @@ test('SDK adapter: onRedirect gets mcpauth\'s authorization URL and finishAuth(c
   await again.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider }));
   assert.ok((await again.listTools()).tools.length > 0);
   await again.close();
+});
+
+test('dangerouslyOmitResource leaves RFC 8707 resource out of the authorization request', async () => {
+  const { auth } = client({ redirectUri: 'http://127.0.0.1:9/callback', dangerouslyOmitResource: true });
+  const { url } = await auth.authorizationUrl(mcpUrl);
+  assert.equal(new URL(url).searchParams.get('resource'), null);
+  const { url: withResource } = await client({ redirectUri: 'http://127.0.0.1:9/callback' }).auth.authorizationUrl(mcpUrl);
+  assert.equal(new URL(withResource).searchParams.get('resource'), mcpUrl);
 });

@@ -1,277 +1,135 @@
-//! Errors as JavaScript sees them: one class, `McpAuthError`, with the core's stable `code`.
+//! Errors as JSON: `{code, message, oauth?}`, the one shape every failure crosses the
+//! boundary in. The npm package turns it into an `McpAuthError` with the same `code`.
 //!
-//! Every failure of the binding becomes a [`Failure`] inside Rust and a `McpAuthError` (an
-//! `Error` subclass defined in a small JS snippet, so `instanceof` and stack traces work) when it
-//! crosses into JavaScript. The fields follow the core's three kinds of error: the server's
-//! OAuth error (`error`, `errorDescription`, `errorUri`, `status`), the server breaking the
-//! protocol, and the caller misusing the API; the binding adds transport failures (fetch
-//! rejected), a missing host API, and invalid arguments. Messages never carry a secret: the
-//! core's never do, and the binding scrubs quoted values out of argument-parsing messages.
+//! `code` is the core's stable code ([`mcpauth_core::Error::code`]), or `INVALID_ARGUMENT`
+//! when JavaScript passed JSON this module cannot read (a bug in the driver, not in the
+//! flow). `oauth` is present for the server's OAuth error (RFC 6749 §5.2), with the wire names
+//! of its fields. Messages never carry a secret: the core's never do, and argument errors have
+//! quoted values scrubbed.
 
-use js_sys::{Object, Reflect};
-use mcpauth_core::{Error, ProtocolError};
-use wasm_bindgen::prelude::*;
+use mcpauth_core::Error;
+use serde::Serialize;
 
-#[wasm_bindgen(inline_js = r#"
-export class McpAuthError extends Error {
-  constructor(code, message, fields) {
-    super(message, fields && fields.cause !== undefined ? { cause: fields.cause } : undefined);
-    this.name = 'McpAuthError';
-    this.code = code;
-    if (fields) {
-      for (const key of Object.keys(fields)) {
-        if (key !== 'cause' && fields[key] !== undefined) this[key] = fields[key];
-      }
-    }
-  }
-}
-export function mcpAuthErrorClass() { return McpAuthError; }
-"#)]
-extern "C" {
-    /// The snippet's class, for constructing errors.
-    #[wasm_bindgen(js_name = McpAuthError)]
-    type McpAuthErrorJs;
+/// Every code an `ErrorJson` can carry: the core's, then this module's one.
+pub const ERROR_CODES: &[&str] = &[
+    // the server's OAuth error body
+    "OAUTH_ERROR",
+    // the server broke the protocol
+    "UNEXPECTED_STATUS",
+    "UNEXPECTED_REDIRECT",
+    "RESPONSE_TOO_LARGE",
+    "INVALID_JSON",
+    "MISSING_FIELD",
+    "INVALID_FIELD",
+    "INVALID_HEADER",
+    "TEMPORARILY_UNAVAILABLE",
+    "DISCOVERY_FAILED",
+    // a security check
+    "INSECURE_URL",
+    "ISSUER_MISMATCH",
+    "RESOURCE_MISMATCH",
+    "PKCE_NOT_SUPPORTED",
+    "STATE_MISSING",
+    "STATE_MISMATCH",
+    "ISS_MISSING",
+    "ISS_MISMATCH",
+    "CREDENTIALS_FOR_OTHER_ISSUER",
+    "STEP_UP_LIMIT",
+    // misuse
+    "INVALID_URL",
+    "MISSING_ENDPOINT",
+    "NO_CLIENT_IDENTITY",
+    "INVALID_CLIENT_METADATA",
+    "INVALID_STATE",
+    "NO_REFRESH_TOKEN",
+    "INVALID_PARAMETER",
+    // the flow
+    "TIMEOUT",
+    "TRANSPORT",
+    "ABORTED",
+    "LOGIN_REQUIRED",
+    "PERSISTENT_UNAUTHORIZED",
+    "STORE_RECORD_UNREADABLE",
+    "ENTROPY_UNAVAILABLE",
+    // this module: JSON from the driver that does not have the documented shape
+    "INVALID_ARGUMENT",
+];
 
-    #[wasm_bindgen(constructor, js_class = "McpAuthError")]
-    fn new(code: &str, message: &str, fields: &Object) -> McpAuthErrorJs;
-
-    /// The class itself, handed to the TypeScript layer.
-    #[wasm_bindgen(js_name = mcpAuthErrorClass)]
-    fn class() -> JsValue;
-}
-
-/// The `McpAuthError` class, so that TypeScript can re-export it and `instanceof` works for
-/// errors thrown by every export of this module.
-#[wasm_bindgen(js_name = mcpAuthErrorClass)]
-#[must_use]
-pub fn error_class() -> JsValue {
-    class()
-}
-
-/// Whether `error` (thrown by this module) is the server's `invalid_grant`: the grant is dead,
-/// drop it and log in again (RFC 6749 §5.2).
-#[wasm_bindgen(js_name = isInvalidGrant)]
-#[must_use]
-pub fn is_invalid_grant(error: &JsValue) -> bool {
-    oauth_error(error).is_some_and(|e| mcpauth_core::token::is_invalid_grant(&e))
-}
-
-/// Whether `error` (thrown by this module) is the server's `invalid_client`: the client
-/// registration is unknown or expired, drop it and plan the identity again.
-#[wasm_bindgen(js_name = isInvalidClient)]
-#[must_use]
-pub fn is_invalid_client(error: &JsValue) -> bool {
-    oauth_error(error).is_some_and(|e| mcpauth_core::is_invalid_client(&e))
-}
-
-/// The core's OAuth error back from the JS error made of it, so the predicates above stay the
-/// core's.
-fn oauth_error(error: &JsValue) -> Option<Error> {
-    let text = |key: &str| {
-        Reflect::get(error, &key.into())
-            .ok()
-            .and_then(|v| v.as_string())
-    };
-    if !error.is_object() || text("code").as_deref() != Some("OAUTH_ERROR") {
-        return None;
-    }
-    Some(Error::OAuth(mcpauth_core::OAuthError {
-        error: text("error")?,
-        error_description: text("errorDescription"),
-        error_uri: text("errorUri"),
-        status: 0,
-        where_: String::new(),
-    }))
+/// One error, as JSON.
+#[derive(Debug, Serialize)]
+pub struct ErrorJson {
+    /// The stable code, one of [`ERROR_CODES`].
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+    /// The server's OAuth error, for `OAUTH_ERROR`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthJson>,
 }
 
-/// Why a call into the binding failed, before it becomes a JavaScript value.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    /// The core refused (OAuth error, protocol violation, security check, misuse).
-    Core(Error),
-    /// A JavaScript argument does not have the documented shape.
-    InvalidArgument {
-        /// The parameter's name in the JS API.
-        name: &'static str,
-        /// What is wrong, already scrubbed of quoted values.
-        reason: String,
-    },
-    /// `fetch` rejected (network error, DNS, TLS, CORS, abort by a custom fetch).
-    Fetch {
-        /// The request URL.
-        url: String,
-        /// The rejection's message.
-        reason: String,
-        /// The rejection itself, kept as `cause`.
-        cause: JsValue,
-    },
-    /// A browser answered a `redirect: "manual"` request with an opaque redirect, whose
-    /// status it hides; redirects are never followed for OAuth endpoints.
-    OpaqueRedirect {
-        /// The request URL.
-        url: String,
-    },
-    /// The host has no `fetch` (or no `setTimeout`) and none was passed.
-    MissingHostApi(&'static str),
-    /// The caller's `AbortSignal` fired.
-    Aborted {
-        /// The signal's reason.
-        cause: JsValue,
-    },
-    /// A value the core produced could not be converted to JavaScript (a number past 2^53).
-    Conversion(String),
-    /// An exception thrown by a caller's callback, passed through untouched.
-    Thrown(JsValue),
-    /// A driver loop found a machine in a state the core promises never to reach.
-    Internal(&'static str),
+/// The server's OAuth error response (RFC 6749 §5.2), with its wire names.
+#[derive(Debug, Serialize)]
+pub struct OAuthJson {
+    /// `error`, such as `invalid_grant`.
+    pub error: String,
+    /// `error_description`, for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+    /// `error_uri`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_uri: Option<String>,
+    /// The HTTP status (0 for an error carried by the authorization redirect).
+    pub status: u16,
+    /// Which endpoint answered, or `authorization response`.
+    #[serde(rename = "where")]
+    pub where_: String,
 }
 
-impl From<Error> for Failure {
-    fn from(error: Error) -> Self {
-        Failure::Core(error)
-    }
-}
-
-impl Failure {
-    /// An argument that does not deserialize; the serde message is scrubbed of values.
-    pub(crate) fn argument(name: &'static str, reason: &str) -> Self {
-        Failure::InvalidArgument {
-            name,
-            reason: scrub_quoted(reason),
-        }
-    }
-
-    /// The stable code, as `err.code`.
-    pub(crate) fn code(&self) -> &'static str {
-        match self {
-            Failure::Core(e) => e.code(),
-            Failure::InvalidArgument { .. } => "INVALID_ARGUMENT",
-            Failure::Fetch { .. } => "FETCH_FAILED",
-            Failure::OpaqueRedirect { .. } => "UNEXPECTED_REDIRECT",
-            Failure::MissingHostApi(_) => "HOST_API_MISSING",
-            Failure::Aborted { .. } => "ABORTED",
-            Failure::Conversion(_) => "CONVERSION_FAILED",
-            Failure::Thrown(_) => "THROWN",
-            Failure::Internal(_) => "INTERNAL",
-        }
-    }
-
-    /// The message, as `err.message`.
-    fn message(&self) -> String {
-        match self {
-            Failure::Core(e) => e.to_string(),
-            Failure::InvalidArgument { name, reason } => format!("invalid `{name}`: {reason}"),
-            Failure::Fetch { url, reason, .. } => format!("fetch of {url} failed: {reason}"),
-            Failure::OpaqueRedirect { url } => {
-                format!("{url} answered with a redirect, which is not followed for OAuth endpoints")
-            }
-            Failure::MissingHostApi(api) => format!(
-                "globalThis.{api} is not a function; pass one explicitly or use a host that has it"
-            ),
-            Failure::Aborted { .. } => "the operation was aborted".to_owned(),
-            Failure::Conversion(reason) => format!("could not convert a result: {reason}"),
-            Failure::Thrown(_) => "a callback threw".to_owned(),
-            Failure::Internal(what) => format!("internal error: {what}"),
-        }
-    }
-
-    /// Why a request got no response, for a machine's `handle_failure` (which records the URL
-    /// itself).
-    pub(crate) fn reason(&self) -> String {
-        match self {
-            Failure::Fetch { reason, .. } => reason.clone(),
-            Failure::OpaqueRedirect { .. } => {
-                "redirected; redirects are not followed for OAuth endpoints".to_owned()
-            }
-            other => other.message(),
+impl From<&Error> for ErrorJson {
+    fn from(error: &Error) -> Self {
+        Self {
+            code: error.code(),
+            message: error.to_string(),
+            oauth: error.oauth().map(|e| OAuthJson {
+                error: e.error.clone(),
+                error_description: e.error_description.clone(),
+                error_uri: e.error_uri.clone(),
+                status: e.status,
+                where_: e.where_.clone(),
+            }),
         }
     }
 }
 
-/// The `kind` field: which party is at fault, so callers can branch without listing codes.
-fn kind(failure: &Failure) -> &'static str {
-    match failure {
-        Failure::Core(Error::OAuth(_)) => "oauth",
-        Failure::Core(Error::Protocol(_)) | Failure::OpaqueRedirect { .. } => "protocol",
-        Failure::Core(Error::Security(_)) => "security",
-        Failure::Core(Error::Usage(_))
-        | Failure::InvalidArgument { .. }
-        | Failure::Aborted { .. } => "usage",
-        Failure::Fetch { .. } => "transport",
-        Failure::Core(_)
-        | Failure::MissingHostApi(_)
-        | Failure::Conversion(_)
-        | Failure::Internal(_) => "environment",
-        Failure::Thrown(_) => "usage",
-    }
-}
-
-impl From<Failure> for JsValue {
-    fn from(failure: Failure) -> JsValue {
-        let failure = match failure {
-            Failure::Thrown(value) => return value,
-            other => other,
-        };
-        let fields = Object::new();
-        set(&fields, "kind", &kind(&failure).into());
-        match &failure {
-            Failure::Core(Error::OAuth(e)) => {
-                set(&fields, "error", &e.error.as_str().into());
-                set_opt(&fields, "errorDescription", e.error_description.as_deref());
-                set_opt(&fields, "errorUri", e.error_uri.as_deref());
-                if e.status != 0 {
-                    set(&fields, "status", &e.status.into());
-                }
-            }
-            Failure::Core(Error::Protocol(e)) => protocol_fields(&fields, e),
-            Failure::Fetch { cause, .. } | Failure::Aborted { cause } => {
-                set(&fields, "cause", cause);
-            }
-            _ => {}
+impl ErrorJson {
+    /// JavaScript passed `what` in a shape this module cannot read.
+    pub(crate) fn argument(what: &str, reason: &str) -> Self {
+        Self {
+            code: "INVALID_ARGUMENT",
+            message: format!("invalid {what}: {}", scrub_quoted(reason)),
+            oauth: None,
         }
-        McpAuthErrorJs::new(failure.code(), &failure.message(), &fields).into()
     }
-}
 
-fn protocol_fields(fields: &Object, error: &ProtocolError) {
-    match error {
-        ProtocolError::UnexpectedStatus { status, .. }
-        | ProtocolError::UnexpectedRedirect { status, .. } => {
-            set(fields, "status", &(*status).into());
+    /// `{"error": self}`.
+    pub(crate) fn to_text(&self) -> String {
+        #[derive(Serialize)]
+        struct Failed<'a> {
+            error: &'a ErrorJson,
         }
-        ProtocolError::TemporarilyUnavailable {
-            status,
-            retry_after,
-            ..
-        } => {
-            set(fields, "status", &(*status).into());
-            if let Some(after) = retry_after {
-                // Seconds, as the header gave them; f64 because u64 has no From for JsValue
-                // that yields a number (it yields a BigInt).
-                #[allow(clippy::cast_precision_loss)]
-                set(fields, "retryAfter", &(after.as_secs() as f64).into());
-            }
-        }
-        _ => {}
+        crate::wire::to_text(&Failed { error: self })
     }
 }
 
-fn set(target: &Object, key: &str, value: &JsValue) {
-    // Reflect.set on a fresh plain object cannot throw; nothing to report if it did.
-    let _ = Reflect::set(target, &key.into(), value);
-}
-
-fn set_opt(target: &Object, key: &str, value: Option<&str>) {
-    if let Some(v) = value {
-        set(target, key, &v.into());
-    }
+/// A JSON argument that does not parse, as an error.
+pub(crate) fn bad_json(what: &str, error: &serde_json::Error) -> ErrorJson {
+    ErrorJson::argument(what, &error.to_string())
 }
 
 /// Replaces every double-quoted span with `"…"`.
 ///
 /// serde's messages quote the offending value (`invalid type: string "eyJ…", expected u64`),
-/// and that value may be a token a caller put in the wrong place. Field names are in
-/// backticks and stay.
+/// and that value may be a token put in the wrong place. Field names are in backticks and stay.
 pub(crate) fn scrub_quoted(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut quoted = false;
@@ -305,20 +163,44 @@ mod tests {
             scrub_quoted(r#"invalid type: string "secret-token", expected u64 at `expires_at`"#),
             r#"invalid type: string "…", expected u64 at `expires_at`"#
         );
-    }
-
-    #[test]
-    fn an_unterminated_quote_is_closed_without_leaking_the_tail() {
         assert_eq!(scrub_quoted(r#"bad "abc"#), r#"bad "…""#);
     }
 
+    /// Every `=> "CODE"` of the core's `code()` functions is in the list, and the list names
+    /// nothing else, so the npm package's copy of the list can be checked against it.
     #[test]
-    fn codes_are_stable() {
-        assert_eq!(Failure::argument("policy", "x").code(), "INVALID_ARGUMENT");
+    fn the_code_list_is_exactly_the_cores() {
+        let sources = [
+            include_str!("../../core/src/error.rs"),
+            include_str!("../../core/src/flow/error.rs"),
+        ];
+        let mut found: Vec<&str> = sources
+            .iter()
+            .flat_map(|s| s.split("=> \"").skip(1))
+            .filter_map(|rest| rest.split('"').next())
+            .filter(|code| code.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            .collect();
+        found.push("INVALID_ARGUMENT");
+        found.sort_unstable();
+        found.dedup();
+        let mut listed = ERROR_CODES.to_vec();
+        listed.sort_unstable();
+        assert_eq!(found, listed);
+    }
+
+    #[test]
+    fn an_oauth_error_keeps_its_wire_names() {
+        let error = Error::from(mcpauth_core::OAuthError {
+            error: "invalid_grant".into(),
+            error_description: Some("expired".into()),
+            error_uri: None,
+            status: 400,
+            where_: "https://as.example/token".into(),
+        });
+        let text = ErrorJson::from(&error).to_text();
         assert_eq!(
-            Failure::OpaqueRedirect { url: "u".into() }.code(),
-            "UNEXPECTED_REDIRECT"
+            text,
+            r#"{"error":{"code":"OAUTH_ERROR","message":"https://as.example/token returned OAuth error `invalid_grant`: expired","oauth":{"error":"invalid_grant","error_description":"expired","status":400,"where":"https://as.example/token"}}}"#
         );
-        assert_eq!(Failure::MissingHostApi("fetch").code(), "HOST_API_MISSING");
     }
 }

@@ -1,36 +1,67 @@
-//! # mcpauth-wasm: mcpauth-core for JavaScript
+//! # mcpauth-wasm: the flow machines of mcpauth-core for JavaScript
 //!
-//! The WebAssembly binding behind the `mcpauth` npm package (Layer 1 of its design). It only
-//! drives [`mcpauth_core`]: every OAuth decision stays in the core, this crate converts values
-//! and does the I/O the core leaves to drivers.
+//! The WebAssembly boundary of the `mcpauth` npm package. It is small and synchronous: a
+//! handful of exports create a machine of [`mcpauth_core::flow`], feed it, and drain it, with
+//! data as JSON text (and bytes for response bodies). There is no async Rust, no `fetch` and no
+//! promise in here: the package's one driver loop (`runMachine` in `npm/src/pump.ts`) sends the
+//! requests, sleeps, and touches storage, exactly as the native driver does with tokio.
 //!
-//! | JS export | module | what it is |
-//! |---|---|---|
-//! | `processXxxResponse`, `xxxRequest`, `xxxUrls` | [`discovery`], [`client`], [`authorize`], [`grant`], [`device`] | the core's pairs, one to one |
-//! | `Discovery`, `DevicePoll`, `StepUpTracker`, `AuthorizationResponse` | same | the core's machines and opaque values as classes |
-//! | `discover`, `obtainClient`, `exchangeCode`, `refreshGrant`, `revokeGrant`, `exchangeToken`, `deviceLogin`, `sendRequest` | [`flows`] | async functions over `fetch` ([`fetch`]) |
-//! | `McpAuthError` (`mcpAuthErrorClass()`) | [`error`] | the one error class, with the core's `code` |
+//! | export | what |
+//! |---|---|
+//! | `machine_new(kind, config, now, seed) -> handle` | a `login`, `resume`, `access`, `logout` or `discover` machine |
+//! | `machine_response(handle, id, status, headers, body, now)` | the response to a transmit |
+//! | `machine_input(handle, input, now)` | anything else: a failure, the time, a store answer, a lock, a callback, a redirect URI, abort |
+//! | `machine_drain(handle)` | what the machine asks for now: transmits, events, when to wake it |
+//! | `machine_free(handle)` | forgets the machine (its result too) |
+//! | `protected_new(server, headers, login_allowed) -> handle`, `protected_step(handle, tracker, input)`, `protected_free` | the decisions around one authorized MCP request |
+//! | `tracker_new() -> handle`, `tracker_free` | a step-up tracker, one per `McpAuth` |
+//! | `canonical_server`, `grant_key`, `pending_key_for_callback`, `stored_grant`, `login_status`, `constants` | pure helpers |
 //!
-//! Values cross as described in [`convert`]: records in the core's serde shape (persistable
-//! with `JSON.stringify`), options camelCase. The time comes from `Date.now()` (most functions
-//! also take an explicit `now` in milliseconds, for tests) and randomness from
-//! `crypto.getRandomValues` (getrandom's `wasm_js` backend, enabled by the core on wasm32).
+//! ## The JSON rules
 //!
-//! The exported functions are thin: parse arguments, call the core, convert the result. Their
-//! behaviour is tested in `tests/binding.rs` (wasm-bindgen-test, run in Node by
-//! `scripts/test`); the npm package's TypeScript types live in `npm/src/core.ts`.
+//! - Every string an export returns is JSON. A failure is always `{"error": ErrorJson}`, with
+//!   `ErrorJson = {code, message, oauth?: {error, error_description?, error_uri?, status,
+//!   where}}` ([`error`]); nothing is thrown.
+//! - `machine_new` cannot fail: a configuration that does not parse, or a server URL that is
+//!   not valid, gives a machine whose first drain ends it with that error. So there is one
+//!   place where a flow's outcome arrives: its `done` event.
+//! - Configurations and inputs use camelCase field names; records of the core (`Grant`,
+//!   `BearerChallenge`, `LoginStatus`, store records) keep the core's own serde shape; tags are
+//!   snake_case. The shapes are documented on [`wire`]'s structs, mirrored by
+//!   `npm/src/wire.ts`.
+//! - Times are milliseconds since the Unix epoch, passed in by the caller on every call
+//!   (`now`); randomness is passed in too (`seed`, 64 bytes from `crypto.getRandomValues`).
+//!
+//! A drain, after every call that feeds a machine:
+//!
+//! ```json
+//! {"transmits": [{"id": 1, "method": "GET", "url": "https://...", "headers": [["accept", "application/json"]],
+//!                 "body": null, "maxResponseBytes": 1048576, "timeoutMs": 30000, "followRedirects": false}],
+//!  "events": [{"kind": "load", "key": "grant#https://mcp.example.com/mcp"}],
+//!  "timeout": 1767225600000}
+//! ```
+//!
+//! Events, in the order the driver must act on them: `load {key}` (answer with a `loaded`
+//! input), `save {key, record}`, `delete {key}`, `lock {key}` (answer with `locked`; hold the
+//! lock until `done`), `listen {port, required, path}` (answer with `redirect_uri`),
+//! `authorize {url}`, `foreign_callback`, `device_code {user_code, verification_uri,
+//! verification_uri_complete?, expires_at, interval}`, `warning {error}`, and last `done {ok}`
+//! or `done {error}`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod authorize;
-pub mod client;
-pub mod convert;
-pub mod device;
-pub mod discovery;
 pub mod error;
-pub mod fetch;
-pub mod flows;
-pub mod grant;
+pub mod helpers;
+pub mod machine;
+pub mod protected;
+mod table;
+pub mod wire;
+
+pub use helpers::{
+    canonical_server, constants, grant_key, login_status, pending_key_for_callback, stored_grant,
+};
+pub use machine::{machine_drain, machine_free, machine_input, machine_new, machine_response};
+pub use protected::{protected_free, protected_new, protected_step, tracker_free, tracker_new};
 
 #[cfg(test)]
 mod tests {

@@ -938,6 +938,18 @@ impl Login {
         self.succeed(*record);
     }
 
+    /// A login that ends while it waits for its redirect (timed out, aborted) deletes the record
+    /// saved for it, so that a callback arriving later finds nothing to resume.
+    fn forget_pending(&mut self) {
+        if let (Step::Callback(pending), Redirect::Fixed { .. }) =
+            (&self.step, &self.config.redirect)
+        {
+            self.events.push_back(Event::Delete {
+                key: pending_key(pending.pending.state.secret()),
+            });
+        }
+    }
+
     fn succeed(&mut self, record: GrantRecord) {
         self.finish(Ok(LoginOutcome {
             grant: record.grant,
@@ -1063,6 +1075,7 @@ impl Machine for Login {
                 operation: self.operation(),
                 foreign_callbacks: self.foreign_callbacks,
             };
+            self.forget_pending();
             return self.finish(Err(error.into()));
         }
         for (_id, tag, failure) in self.outbox.expired(now) {
@@ -1094,6 +1107,7 @@ impl Machine for Login {
 
     fn abort(&mut self) {
         if !matches!(self.step, Step::Done) {
+            self.forget_pending();
             self.finish(Err(FlowError::Aborted.into()));
         }
     }
@@ -1136,4 +1150,66 @@ fn configured(
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A web login with configured endpoints and a pre-registered client, driven up to the
+    /// redirect: it has saved its pending record and waits for the callback.
+    fn waiting_for_callback(now: Time) -> (Login, String) {
+        let mut config = LoginConfig::new("https://mcp.example/mcp");
+        config.redirect = Redirect::Fixed {
+            uri: "https://app.example/callback".into(),
+        };
+        config.endpoints = Some(ManualEndpoints {
+            issuer: Some("https://as.example".into()),
+            authorization_endpoint: Url::parse("https://as.example/authorize").unwrap(),
+            token_endpoint: Url::parse("https://as.example/token").unwrap(),
+        });
+        config.preregistered = vec![PreRegistered {
+            issuer: None,
+            client_id: "app".into(),
+            client_secret: None,
+            auth_method: None,
+        }];
+        config.policy.dangerously_assume_pkce_s256 = true;
+        let mut login = Login::new(config, now, &mut |b: &mut [u8]| b.fill(7)).unwrap();
+        let Some(Event::Load { key }) = login.poll_event() else {
+            panic!("the registration is read first");
+        };
+        login.handle_loaded(now, &key, None);
+        let Some(Event::Save { key, .. }) = login.poll_event() else {
+            panic!("the pending login is saved before the redirect");
+        };
+        assert!(key.starts_with("pending#"), "{key}");
+        assert!(matches!(login.poll_event(), Some(Event::Authorize { .. })));
+        (login, key)
+    }
+
+    #[test]
+    fn an_aborted_web_login_deletes_its_pending_record() {
+        let now = Time::from_unix_secs(1_000);
+        let (mut login, saved) = waiting_for_callback(now);
+        login.abort();
+        assert!(matches!(login.poll_event(), Some(Event::Delete { key }) if key == saved));
+        let Some(Event::Done(Err(e))) = login.poll_event() else {
+            panic!("the login ends");
+        };
+        assert_eq!(e.code(), "ABORTED");
+    }
+
+    #[test]
+    fn a_web_login_past_its_deadline_deletes_its_pending_record() {
+        let now = Time::from_unix_secs(1_000);
+        let (mut login, saved) = waiting_for_callback(now);
+        let deadline = login.poll_timeout().unwrap();
+        login.handle_timeout(deadline);
+        assert!(matches!(login.poll_event(), Some(Event::Delete { key }) if key == saved));
+        let Some(Event::Done(Err(e))) = login.poll_event() else {
+            panic!("the login ends");
+        };
+        assert_eq!(e.code(), "TIMEOUT");
+    }
 }

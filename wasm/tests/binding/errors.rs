@@ -1,93 +1,90 @@
-//! The error object JavaScript catches: class, name, code, kind and the OAuth fields.
+//! Every failure crosses as `{"error": {code, message, oauth?}}`; nothing is thrown.
 
-use mcpauth_wasm::error::{error_class, is_invalid_client, is_invalid_grant};
-use mcpauth_wasm::grant::{new_grant, process_grant_refresh_response};
-use wasm_bindgen::prelude::*;
+use mcpauth_wasm::{machine_drain, machine_free, machine_input, machine_new, protected_step};
+use serde_json::json;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 use crate::fixtures::*;
-use crate::pairs::discovered;
-
-fn grant() -> JsValue {
-    json(&format!(
-        r#"{{"server":"{SERVER}","resource":"{SERVER}","issuer":"{ISSUER}","client":{{"issuer":"{ISSUER}","client_id":"abc","auth_method":"none"}},"token_endpoint":"{TOKEN_URL}","send_resource":true,"tokens":{{"access_token":"at","token_type":"Bearer","refresh_token":"rt"}},"updated_at":0}}"#
-    ))
-}
 
 #[wasm_bindgen_test]
-fn an_oauth_error_carries_code_error_description_and_status() {
-    let error = process_grant_refresh_response(
-        grant(),
-        response(
-            400,
-            r#"{"error":"invalid_grant","error_description":"refresh token expired","error_uri":"https://auth.example.com/errors"}"#,
-        ),
-        JsValue::UNDEFINED,
-        None,
-    )
-    .unwrap_err();
-    let class: js_sys::Function = error_class().into();
-    assert!(error.is_instance_of::<js_sys::Error>());
-    assert!(js_sys::Reflect::get(&error, &"constructor".into()).unwrap() == JsValue::from(class));
-    assert_eq!(text(&error, "name").unwrap(), "McpAuthError");
-    assert_eq!(text(&error, "code").unwrap(), "OAUTH_ERROR");
-    assert_eq!(text(&error, "kind").unwrap(), "oauth");
-    assert_eq!(text(&error, "error").unwrap(), "invalid_grant");
+fn the_servers_oauth_error_keeps_its_wire_fields() {
+    let mut drive = logged_in(10);
+    drive.routes.insert(
+        TOKEN_URL.to_owned(),
+        reply(400, json!({"error": "invalid_grant", "error_description": "refresh token expired", "error_uri": "https://auth.example.com/errors"})),
+    );
+    drive.events.clear();
+    drive.start("access", &json!({"server": SERVER, "rejected": "at-1"}));
+    let done = drive.run().unwrap();
+    assert_eq!(done["error"]["code"], "LOGIN_REQUIRED");
+    let warning = &drive.seen("warning")[0]["error"];
+    assert_eq!(warning["code"], "OAUTH_ERROR");
     assert_eq!(
-        text(&error, "errorDescription").unwrap(),
-        "refresh token expired"
+        warning["oauth"],
+        json!({"error": "invalid_grant", "error_description": "refresh token expired", "error_uri": "https://auth.example.com/errors", "status": 400, "where": TOKEN_URL})
+    );
+    assert!(
+        warning["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_grant")
+    );
+    assert!(
+        !drive.store.contains_key(&format!("grant#{SERVER}")),
+        "invalid_grant deletes the grant"
+    );
+    machine_free(drive.handle);
+}
+
+#[wasm_bindgen_test]
+fn a_config_that_does_not_parse_ends_the_machine_and_never_echoes_values() {
+    let handle = machine_new("login", r#"{"server": 1, "scope": ["sekrit"]}"#, NOW, &[]);
+    let drained = parse(&machine_drain(handle));
+    let error = &drained["events"][0]["error"];
+    assert_eq!(error["code"], "INVALID_ARGUMENT");
+    assert!(
+        !error["message"].as_str().unwrap().contains("sekrit"),
+        "{error}"
     );
     assert_eq!(
-        text(&error, "errorUri").unwrap(),
-        "https://auth.example.com/errors"
+        parse(&machine_drain(handle))["events"],
+        json!([]),
+        "done comes once"
     );
-    assert_eq!(get(&error, "status").as_f64(), Some(400.0));
-    assert!(text(&error, "message").unwrap().contains("invalid_grant"));
-    assert!(is_invalid_grant(&error));
-    assert!(!is_invalid_client(&error));
+    machine_free(handle);
+    let handle = machine_new("nonsense", "{}", NOW, &[]);
+    assert_eq!(
+        parse(&machine_drain(handle))["events"][0]["error"]["code"],
+        "INVALID_ARGUMENT"
+    );
+    machine_free(handle);
 }
 
 #[wasm_bindgen_test]
-fn a_protocol_error_has_its_status_and_no_oauth_fields() {
-    let error = process_grant_refresh_response(
-        grant(),
-        response(503, "<html>down</html>"),
-        JsValue::UNDEFINED,
-        None,
-    )
-    .unwrap_err();
-    assert_eq!(text(&error, "code").unwrap(), "UNEXPECTED_STATUS");
-    assert_eq!(text(&error, "kind").unwrap(), "protocol");
-    assert_eq!(get(&error, "status").as_f64(), Some(503.0));
-    assert!(get(&error, "error").is_undefined());
+fn a_login_without_enough_random_bytes_says_so() {
+    let handle = machine_new("login", &web_login().to_string(), NOW, &[1; 8]);
+    let drained = parse(&machine_drain(handle));
+    assert_eq!(drained["events"][0]["error"]["code"], "ENTROPY_UNAVAILABLE");
+    machine_free(handle);
 }
 
 #[wasm_bindgen_test]
-fn a_malformed_argument_names_the_parameter_and_never_echoes_values() {
-    let tokens = json(
-        r#"{"access_token":"sekrit-access","token_type":"Bearer","expires_at":"sekrit-value"}"#,
-    );
-    let client = json(&format!(
-        r#"{{"issuer":"{ISSUER}","client_id":"abc","auth_method":"none"}}"#
+fn unknown_handles_and_malformed_inputs_are_invalid_arguments() {
+    let error = parse(&machine_drain(999_999));
+    assert_eq!(error["error"]["code"], "INVALID_ARGUMENT");
+    let handle = machine_new("access", &json!({"server": SERVER}).to_string(), NOW, &[]);
+    let error = parse(&machine_input(
+        handle,
+        r#"{"kind": "loaded", "key": 5, "record": "eyJsecret"}"#,
+        NOW,
     ));
-    let error = new_grant(discovered(), client, tokens, JsValue::UNDEFINED, None).unwrap_err();
-    let message = text(&error, "message").unwrap();
-    assert_eq!(text(&error, "code").unwrap(), "INVALID_ARGUMENT");
-    assert!(message.contains("`tokens`"), "{message}");
-    assert!(!message.contains("sekrit"), "{message}");
-}
-
-#[wasm_bindgen_test]
-fn the_class_can_be_constructed_from_js_with_fields() {
-    let class: js_sys::Function = error_class().into();
-    let args = js_sys::Array::of3(
-        &"LOGIN_REQUIRED".into(),
-        &"log in first".into(),
-        &json(r#"{"kind":"usage"}"#),
-    );
-    let error = js_sys::Reflect::construct(&class, &args).unwrap();
-    assert_eq!(text(&error, "name").unwrap(), "McpAuthError");
-    assert_eq!(text(&error, "code").unwrap(), "LOGIN_REQUIRED");
-    assert_eq!(text(&error, "kind").unwrap(), "usage");
-    assert!(!is_invalid_grant(&error));
+    assert_eq!(error["error"]["code"], "INVALID_ARGUMENT");
+    assert!(!error["error"]["message"].as_str().unwrap().contains("eyJ"));
+    machine_free(handle);
+    let error = parse(&protected_step(
+        999_999,
+        1,
+        r#"{"kind": "response", "status": 200}"#,
+    ));
+    assert_eq!(error["error"]["code"], "INVALID_ARGUMENT");
 }

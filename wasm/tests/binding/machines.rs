@@ -1,171 +1,217 @@
-//! The machines as JS classes, driven by hand with canned responses and explicit times.
+//! Whole flows through the boundary: a web login saved at the callback boundary and resumed,
+//! a loopback login's listener, a foreign callback, refresh under the lock, deadlines.
 
-use mcpauth_wasm::device::{DevicePollJs, process_device_authorization_response_js};
-use mcpauth_wasm::discovery::DiscoveryJs;
-use mcpauth_wasm::grant::StepUpTrackerJs;
-use wasm_bindgen::prelude::*;
+use mcpauth_wasm::{machine_drain, machine_free, pending_key_for_callback};
+use serde_json::json;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 use crate::fixtures::*;
 
-/// Runs a `Discovery` to the end, answering each request from `answer(url)`; returns the
-/// result and every URL requested, batch by batch.
-fn drive(
-    mut machine: DiscoveryJs,
-    answer: impl Fn(&str) -> JsValue,
-) -> (Result<JsValue, JsValue>, Vec<Vec<String>>) {
-    let mut batches = Vec::new();
-    for _ in 0..20 {
-        let mut batch = Vec::new();
-        loop {
-            let next = machine.poll_transmit().unwrap();
-            if next.is_undefined() {
-                break;
-            }
-            let request = get(&next, "request");
-            batch.push((get(&next, "id"), text(&request, "url").unwrap()));
-        }
-        let result = machine.poll_result();
-        if !matches!(&result, Ok(v) if v.is_undefined()) {
-            return (result, batches);
-        }
-        batches.push(batch.iter().map(|(_, url)| url.clone()).collect());
-        for (id, url) in batch {
-            machine.handle_response(id, answer(&url)).unwrap();
-        }
-    }
-    panic!("discovery did not finish");
-}
-
 #[wasm_bindgen_test]
-fn discovery_machine_runs_on_canned_responses() {
-    let machine = DiscoveryJs::new(SERVER, None, JsValue::UNDEFINED).unwrap();
-    let (result, batches) = drive(machine, |url| match url {
-        PRM_URL => response(200, &prm()),
-        AS_URL => response(200, &as_metadata(ISSUER)),
-        _ => response(404, "{}"),
-    });
-    let discovered = result.unwrap();
-    assert_eq!(text(&discovered, "issuer").unwrap(), ISSUER);
-    assert_eq!(text(&discovered, "resource").unwrap(), SERVER);
-    // The first batch holds the PRM request and the speculative AS metadata at the origin.
-    assert_eq!(
-        batches[0],
-        [
-            PRM_URL,
-            "https://mcp.example.com/.well-known/oauth-authorization-server"
-        ]
+fn a_web_login_saves_itself_at_the_callback_boundary_and_resumes_after_a_page_load() {
+    let mut drive = Drive::new("login", &web_login(), routes(tokens("at-1", "rt-1", 3600)));
+    assert_eq!(drive.run(), None, "waiting for the callback");
+    let url = drive.authorize_url();
+    assert_eq!(url.path(), "/authorize");
+    let pending = format!(
+        "pending#{}",
+        url.query_pairs().find(|(k, _)| k == "state").unwrap().1
     );
-}
-
-#[wasm_bindgen_test]
-fn discovery_failure_is_thrown_by_poll_result_with_its_code() {
-    let machine = DiscoveryJs::new(SERVER, None, JsValue::UNDEFINED).unwrap();
-    let (result, _) = drive(machine, |_| response(404, "{}"));
-    let error = result.unwrap_err();
-    assert_eq!(text(&error, "code").unwrap(), "DISCOVERY_FAILED");
-}
-
-#[wasm_bindgen_test]
-fn policy_options_use_the_core_camel_case_names() {
-    // Without PRM, the 2025-03-26 fallbacks find default endpoints at the origin: proves that
-    // `legacy20250326Fallbacks` reaches the core's policy.
-    let policy = json(r#"{"legacy20250326Fallbacks":true}"#);
-    let machine = DiscoveryJs::new(SERVER, None, policy).unwrap();
-    let (result, _) = drive(machine, |_| response(404, "{}"));
-    let discovered = result.unwrap();
-    assert_eq!(get(&discovered, "legacy_2025_03_26"), JsValue::TRUE);
-    let metadata = get(&discovered, "metadata");
-    assert_eq!(
-        text(&metadata, "token_endpoint").unwrap(),
-        "https://mcp.example.com/token"
-    );
-}
-
-#[wasm_bindgen_test]
-fn device_poll_waits_slows_down_and_yields_tokens() {
-    let t0 = 1_700_000_000_000.0;
-    let authorization = process_device_authorization_response_js(
-        "https://auth.example.com/device",
-        response(
-            200,
-            r#"{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"https://auth.example.com/activate","expires_in":600}"#,
-        ),
-        JsValue::UNDEFINED,
-        Some(t0),
-    )
-    .unwrap();
-    assert_eq!(get(&authorization, "interval").as_f64(), Some(5000.0));
-    let client = json(&format!(
-        r#"{{"issuer":"{ISSUER}","client_id":"abc","auth_method":"none"}}"#
-    ));
-    let mut poll = DevicePollJs::new(
-        authorization,
-        json(&as_metadata(ISSUER)),
-        client,
-        Some(SERVER.into()),
-        JsValue::UNDEFINED,
-        Some(t0),
-    )
-    .unwrap();
-    assert_eq!(
-        text(&poll.prompt().unwrap(), "user_code").unwrap(),
-        "WDJB-MJHT"
-    );
-    assert!(get(&poll.prompt().unwrap(), "device_code").is_undefined());
     assert!(
-        poll.poll_transmit(Some(t0)).unwrap().is_undefined(),
-        "too early"
+        drive.store.contains_key(&pending),
+        "{:?}",
+        drive.store.keys()
     );
-    assert_eq!(poll.poll_timeout(), Some(t0 + 5000.0));
+    assert!(drive.store.contains_key(&format!("client#{ISSUER}#code")));
+    // Every request went out without following redirects, each with the core's deadline.
+    assert!(
+        drive
+            .sent
+            .iter()
+            .all(|t| t["followRedirects"] == false && t["timeoutMs"] == 30_000)
+    );
+    assert_eq!(drive.sent[0]["url"], SERVER, "the probe comes first");
 
-    let request = poll.poll_transmit(Some(t0 + 5000.0)).unwrap();
-    assert_eq!(text(&request, "url").unwrap(), TOKEN_URL);
-    let pending = poll
-        .handle_response(
-            response(400, r#"{"error":"authorization_pending"}"#),
-            Some(t0 + 5100.0),
-        )
-        .unwrap();
-    assert_eq!(text(&pending, "status").unwrap(), "pending");
-
-    poll.poll_transmit(Some(t0 + 10_000.0)).unwrap();
-    let slow = poll
-        .handle_response(
-            response(400, r#"{"error":"slow_down"}"#),
-            Some(t0 + 10_100.0),
-        )
-        .unwrap();
-    assert_eq!(text(&slow, "status").unwrap(), "slow_down");
-    assert_eq!(get(&slow, "interval").as_f64(), Some(10_000.0));
-
-    // The machine survives a JSON round trip (a page reload in the middle of a device login).
-    let saved = json(&stringify(&poll.to_json().unwrap()));
-    let mut poll = DevicePollJs::from_json(saved, JsValue::UNDEFINED).unwrap();
-    poll.poll_transmit(Some(t0 + 20_000.0)).unwrap();
-    let done = poll
-        .handle_response(response(200, &tokens("at", "rt")), Some(t0 + 20_100.0))
-        .unwrap();
-    assert_eq!(text(&done, "status").unwrap(), "tokens");
-    let tokens = get(&done, "tokens");
-    assert_eq!(text(&tokens, "access_token").unwrap(), "at");
+    // The page unloads; the redirect URI's page finds the login by the callback's state.
+    machine_free(drive.handle);
+    let callback = callback(&url, None);
+    let key = parse(&pending_key_for_callback(&callback))["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(key, pending);
+    let record = drive.store[&key].clone();
+    drive.start("resume", &json!({"key": key, "record": record}));
     assert_eq!(
-        get(&tokens, "expires_at").as_f64(),
-        Some(t0 + 20_100.0 + 3_600_000.0)
+        drive.input(json!({"kind": "callback", "url": callback})),
+        json!({"belongs": true})
     );
-    assert!(poll.is_finished());
+    let done = drive.run().expect("done");
+    let grant = &done["ok"]["grant"];
+    assert_eq!(grant["tokens"]["access_token"], "at-1");
+    assert_eq!(grant["issuer"], ISSUER);
+    let exchange = drive.sent.last().unwrap();
+    assert_eq!(exchange["url"], TOKEN_URL);
+    assert!(
+        exchange["body"]
+            .as_str()
+            .unwrap()
+            .contains("code_verifier=")
+    );
+    assert!(
+        !drive.store.contains_key(&pending),
+        "the pending login is used up"
+    );
+    assert!(drive.store.contains_key(&format!("grant#{SERVER}")));
+    machine_free(drive.handle);
 }
 
 #[wasm_bindgen_test]
-fn step_up_tracker_refuses_past_the_limit_and_survives_json() {
-    let mut tracker = StepUpTrackerJs::new();
-    for attempt in 1..=3 {
-        assert_eq!(tracker.begin_attempt(SERVER, None).unwrap(), attempt);
-    }
-    let saved = json(&stringify(&tracker.to_json().unwrap()));
-    let mut tracker = StepUpTrackerJs::from_json(saved).unwrap();
-    let error = tracker.begin_attempt(SERVER, None).unwrap_err();
-    assert_eq!(text(&error, "code").unwrap(), "STEP_UP_LIMIT");
-    tracker.succeeded(SERVER, None).unwrap();
-    assert_eq!(tracker.attempts(SERVER, None).unwrap(), 0);
+fn a_callback_with_another_state_is_ignored_and_the_login_goes_on() {
+    let mut drive = Drive::new("login", &web_login(), routes(tokens("at-1", "rt-1", 3600)));
+    drive.run();
+    let url = drive.authorize_url();
+    let forged = callback(&url, Some("forged"));
+    assert_eq!(
+        drive.input(json!({"kind": "callback", "url": forged})),
+        json!({"belongs": false})
+    );
+    assert_eq!(drive.run(), None, "still waiting");
+    assert_eq!(drive.seen("foreign_callback").len(), 1);
+    drive.input(json!({"kind": "callback", "url": callback(&url, None)}));
+    assert!(drive.run().unwrap().get("ok").is_some());
+    machine_free(drive.handle);
+}
+
+#[wasm_bindgen_test]
+fn a_loopback_login_asks_for_a_listener_and_registers_its_redirect_uri() {
+    let config = json!({"server": SERVER, "redirect": {"kind": "loopback"}});
+    let mut drive = Drive::new("login", &config, routes(tokens("at-1", "rt-1", 3600)));
+    assert_eq!(drive.run(), None);
+    let listen = drive.seen("listen")[0].clone();
+    assert_eq!(
+        listen,
+        json!({"kind": "listen", "port": null, "required": false, "path": "/callback"})
+    );
+    drive.input(json!({"kind": "redirect_uri", "uri": "http://127.0.0.1:4567/callback"}));
+    assert_eq!(drive.run(), None);
+    let registration = drive
+        .sent
+        .iter()
+        .find(|t| t["url"] == REGISTER_URL)
+        .unwrap();
+    let body = parse(registration["body"].as_str().unwrap());
+    assert_eq!(
+        body["redirect_uris"],
+        json!(["http://127.0.0.1:4567/callback"])
+    );
+    assert_eq!(
+        drive
+            .authorize_url()
+            .query_pairs()
+            .find(|(k, _)| k == "redirect_uri")
+            .unwrap()
+            .1,
+        "http://127.0.0.1:4567/callback"
+    );
+    machine_free(drive.handle);
+}
+
+#[wasm_bindgen_test]
+fn an_aborted_web_login_forgets_its_pending_record() {
+    let mut drive = Drive::new("login", &web_login(), routes(tokens("at-1", "rt-1", 3600)));
+    drive.run();
+    assert_eq!(
+        drive
+            .store
+            .keys()
+            .filter(|k| k.starts_with("pending#"))
+            .count(),
+        1
+    );
+    drive.input(json!({"kind": "abort"}));
+    let done = drive.run().unwrap();
+    assert_eq!(done["error"]["code"], "ABORTED");
+    assert_eq!(
+        drive
+            .store
+            .keys()
+            .filter(|k| k.starts_with("pending#"))
+            .count(),
+        0
+    );
+    machine_free(drive.handle);
+}
+
+#[wasm_bindgen_test]
+fn a_token_near_expiry_is_refreshed_under_the_lock_and_saved_before_done() {
+    let mut drive = logged_in(10); // inside the 30 s margin at once
+    drive.routes = routes(tokens("at-2", "rt-2", 3600));
+    drive.events.clear();
+    drive.start("access", &json!({"server": SERVER}));
+    let done = drive.run().unwrap();
+    assert_eq!(done["ok"]["tokens"]["access_token"], "at-2");
+    let kinds: Vec<_> = drive
+        .events
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["load", "lock", "load", "save", "done"]);
+    let refresh = drive.sent.last().unwrap();
+    assert!(
+        refresh["body"]
+            .as_str()
+            .unwrap()
+            .contains("refresh_token=rt-1")
+    );
+    assert!(drive.store[&format!("grant#{SERVER}")].contains("at-2"));
+    machine_free(drive.handle);
+}
+
+#[wasm_bindgen_test]
+fn a_refresh_that_gets_no_answer_times_out_at_the_deadline_the_drain_gave() {
+    let mut drive = logged_in(10);
+    drive.start(
+        "access",
+        &json!({"server": SERVER, "rejected": "at-1", "requestTimeoutMs": 5000}),
+    );
+    // Answer nothing: drain by hand after the load and the lock.
+    let load = parse(&machine_drain(drive.handle));
+    let key = load["events"][0]["key"].as_str().unwrap().to_owned();
+    let record = drive.store[&key].clone();
+    drive.input(json!({"kind": "loaded", "key": key, "record": record}));
+    parse(&machine_drain(drive.handle));
+    drive.input(json!({"kind": "locked"}));
+    parse(&machine_drain(drive.handle));
+    drive.input(json!({"kind": "loaded", "key": key, "record": record}));
+    let refresh = parse(&machine_drain(drive.handle));
+    assert_eq!(refresh["transmits"][0]["timeoutMs"], 5000);
+    assert_eq!(refresh["timeout"].as_f64(), Some(NOW + 5000.0));
+    drive.now = NOW + 5000.0;
+    drive.input(json!({"kind": "timeout"}));
+    let done = parse(&machine_drain(drive.handle));
+    assert_eq!(done["events"][0]["error"]["code"], "TIMEOUT");
+    machine_free(drive.handle);
+}
+
+#[wasm_bindgen_test]
+fn logout_deletes_the_grant_then_revokes_it() {
+    let mut drive = logged_in(3600);
+    drive.start("logout", &json!({"server": SERVER}));
+    let done = drive.run().unwrap();
+    assert_eq!(done["ok"], json!({"revoked": true}));
+    assert!(!drive.store.contains_key(&format!("grant#{SERVER}")));
+    let revoke = drive.sent.last().unwrap();
+    assert_eq!(revoke["url"], REVOKE_URL);
+    assert!(revoke["body"].as_str().unwrap().contains("token=rt-1"));
+    machine_free(drive.handle);
+}
+
+#[wasm_bindgen_test]
+fn discovery_is_a_machine_like_the_others() {
+    let mut drive = Drive::new("discover", &json!({"server": SERVER}), routes(json!({})));
+    let done = drive.run().unwrap();
+    assert_eq!(done["ok"]["issuer"], ISSUER);
+    assert_eq!(done["ok"]["metadata"]["token_endpoint"], TOKEN_URL);
+    machine_free(drive.handle);
 }

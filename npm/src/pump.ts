@@ -1,0 +1,343 @@
+/**
+ * The driver loop: {@link runMachine} does the I/O of any machine of the core, the one loop of
+ * the package (as `native/` has one for tokio). It decides nothing about OAuth:
+ *
+ * 1. drain the machine;
+ * 2. send each transmit with `fetch`, concurrently, each under its own deadline, and feed back
+ *    the response or the failure;
+ * 3. act on each event in order: storage, a lock, a listener, the user agent, hooks;
+ * 4. sleep until the machine's `timeout`, or until something is fed; then again from 1,
+ *    until `done`.
+ *
+ * @module
+ */
+
+import * as core from './core.js';
+import { describe, fromWire, McpAuthError, wrap } from './errors.js';
+import type { Storage } from './storage.js';
+import type { DevicePrompt, MachineEvent, Transmit } from './wire.js';
+
+/** The `fetch` the loop sends with; `globalThis.fetch` fits. */
+export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
+
+/** Steers a running machine from outside the loop (a listener, a popup, a timer). */
+export interface MachineControl {
+  /** Hands a callback URL to the login: `false` when it carries another login's `state` (answer it with an error page; the login goes on). */
+  callback(url: string): boolean;
+  /** Ends the operation: the machine aborts, and the run rejects with `reason` (default: the core's `ABORTED`). */
+  abort(reason?: unknown): void;
+  /** Stops driving now: the run resolves with `value` and the machine stays as it is (a redirect login, resumed after the page load). */
+  detach(value: unknown): void;
+}
+
+/** A loopback listener to start (the `listen` event). */
+export interface ListenRequest {
+  /** Bind this port first (the one the reused registration lists, or the caller's). */
+  port: number | null;
+  /** Only that port. */
+  required: boolean;
+  /** The callback path. */
+  path: string;
+}
+
+/** What {@link runMachine} does the I/O with. */
+export interface MachineIo {
+  fetch: FetchLike;
+  /** The storage for `key` (pending logins may live apart from grants). */
+  storage(key: string): Storage;
+  /** Cancels the operation; its `reason`, if an `McpAuthError`, is the error. */
+  signal?: AbortSignal;
+  /** A failure that does not fail the operation (a refused revocation, a refresh that failed while the token still works). */
+  onWarning?(error: McpAuthError): void;
+  /** A callback for another login arrived and was ignored. */
+  onForeignCallback?(): void;
+  /** Show the user the device code. */
+  onPrompt?(prompt: DevicePrompt): unknown;
+  /** Start a loopback listener that hands requests to `control.callback`; resolves to the redirect URI. */
+  listen?(request: ListenRequest, control: MachineControl): Promise<string>;
+  /** Send the user agent to `url`. Not awaited: the login goes on meanwhile; a rejection ends it. */
+  authorize?(url: string, control: MachineControl): unknown;
+}
+
+/**
+ * Drives machine `handle` until its `done` and resolves with what `done` carries (or rejects
+ * with its error as an {@link McpAuthError}). The machine is not freed: its outcome stays
+ * readable (`protectedStep` takes it) until the caller frees it.
+ */
+export async function runMachine(handle: number, io: MachineIo): Promise<unknown> {
+  const run = new Run(handle, io);
+  try {
+    return await run.loop();
+  } finally {
+    run.close();
+  }
+}
+
+/** Marks an `AbortController` abort as a request deadline, not a shutdown. */
+const DEADLINE = Symbol('deadline');
+
+/** `setTimeout` takes at most 2^31-1 ms; a longer wait wakes early and sleeps again. */
+const MAX_DELAY = 0x7fffffff;
+
+class Run {
+  readonly #handle: number;
+  readonly #io: MachineIo;
+  readonly #control: MachineControl;
+  readonly #inFlight = new Map<number, AbortController>();
+  readonly #held: (() => void)[] = [];
+  #wake: (() => void) | undefined;
+  #closed = false;
+  #detached: { value: unknown } | undefined;
+  #abortReason: unknown;
+  /** The caller's signal: its reason if that is an `McpAuthError`, else the core's `ABORTED`. */
+  readonly #onAbort = () => {
+    const reason: unknown = this.#io.signal?.reason;
+    this.#control.abort(reason instanceof McpAuthError ? reason : undefined);
+  };
+
+  constructor(handle: number, io: MachineIo) {
+    this.#handle = handle;
+    this.#io = io;
+    this.#control = {
+      callback: (url) => this.#feed({ kind: 'callback', url }).belongs === true,
+      abort: (reason) => {
+        this.#abortReason ??= reason;
+        this.#feed({ kind: 'abort' });
+      },
+      detach: (value) => {
+        this.#detached = { value };
+        this.#wake?.();
+      },
+    };
+  }
+
+  async loop(): Promise<unknown> {
+    if (this.#io.signal?.aborted) this.#onAbort();
+    this.#io.signal?.addEventListener('abort', this.#onAbort, { once: true });
+    for (;;) {
+      const { transmits, events, timeout } = core.machineDrain(this.#handle);
+      for (const transmit of transmits) this.#send(transmit);
+      for (const event of events) {
+        if (event.kind === 'done') return this.#done(event);
+        await this.#perform(event);
+        const detached = this.#stopped();
+        if (detached) return detached.value;
+      }
+      // Feeding may have made more to drain; sleep only once a drain is empty.
+      if (transmits.length === 0 && events.length === 0) await this.#sleep(timeout);
+      const detached = this.#stopped();
+      if (detached) return detached.value;
+    }
+  }
+
+  /** Set by `detach`, at any await. */
+  #stopped(): { value: unknown } | undefined {
+    return this.#detached;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#io.signal?.removeEventListener('abort', this.#onAbort);
+    for (const controller of this.#inFlight.values()) controller.abort();
+    this.#inFlight.clear();
+    for (const release of this.#held.splice(0)) release();
+  }
+
+  #done(event: Extract<MachineEvent, { kind: 'done' }>): unknown {
+    if (event.error === undefined) return event.ok;
+    // The machine ended because this run aborted it: the reason given is the error.
+    if (event.error.code === 'ABORTED' && this.#abortReason !== undefined) throw this.#abortReason;
+    throw fromWire(event.error);
+  }
+
+  /** Feeds the machine now (inputs may come at any time) and wakes the loop to drain it. */
+  #feed(input: Parameters<typeof core.machineInput>[1]): { belongs?: boolean } {
+    if (this.#closed) return {};
+    const answer = core.machineInput(this.#handle, input);
+    this.#wake?.();
+    return answer;
+  }
+
+  async #sleep(timeout: number | null): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let due = false;
+    await new Promise<void>((resolve) => {
+      this.#wake = resolve;
+      if (timeout !== null) {
+        const delay = Math.min(Math.max(0, timeout - Date.now()), MAX_DELAY);
+        timer = setTimeout(() => {
+          due = true;
+          resolve();
+        }, delay);
+      }
+    });
+    this.#wake = undefined;
+    clearTimeout(timer);
+    if (due) core.machineInput(this.#handle, { kind: 'timeout' });
+  }
+
+  /** Sends one request and feeds back what came of it; never throws. */
+  #send(transmit: Transmit): void {
+    const controller = new AbortController();
+    this.#inFlight.set(transmit.id, controller);
+    const deadline = setTimeout(() => controller.abort(DEADLINE), transmit.timeoutMs);
+    const fed = (feed: () => void) => {
+      clearTimeout(deadline);
+      this.#inFlight.delete(transmit.id);
+      if (this.#closed) return;
+      feed();
+      this.#wake?.();
+    };
+    const failed = (reason: string) =>
+      fed(() => this.#feed({ kind: 'failure', id: transmit.id, failure: { kind: 'transport', reason } }));
+    void (async () => {
+      try {
+        const response = await this.#io.fetch(transmit.url, {
+          method: transmit.method,
+          headers: transmit.headers,
+          body: transmit.body ?? undefined,
+          redirect: transmit.followRedirects ? 'follow' : 'manual',
+          signal: controller.signal,
+        });
+        // A browser hides a redirect it did not follow behind status 0.
+        if (response.type === 'opaqueredirect') {
+          return failed('answered with a redirect, which is not followed for OAuth endpoints');
+        }
+        const body = await readCapped(response, transmit.maxResponseBytes + 1);
+        const headers = [...response.headers] as [string, string][];
+        fed(() => core.machineResponse(this.#handle, transmit.id, response.status, headers, body));
+      } catch (error) {
+        if (controller.signal.reason === DEADLINE) {
+          fed(() => this.#feed({ kind: 'failure', id: transmit.id, failure: { kind: 'timeout' } }));
+        } else {
+          failed(describe(error));
+        }
+      }
+    })();
+  }
+
+  /** Acts on one event; what takes long (a lock, a listener, the user) goes on in the background. */
+  async #perform(event: Exclude<MachineEvent, { kind: 'done' }>): Promise<void> {
+    const io = this.#io;
+    try {
+      switch (event.kind) {
+        case 'load': {
+          const record = await this.#store(event.key, (s) => s.get(event.key));
+          this.#feed({ kind: 'loaded', key: event.key, record: record ?? null });
+          return;
+        }
+        case 'save':
+          return await this.#store(event.key, (s) => s.set(event.key, event.record));
+        case 'delete':
+          return await this.#store(event.key, (s) => s.delete(event.key));
+        case 'lock':
+          return void acquire(event.key).then((release) => {
+            if (this.#closed) return release();
+            this.#held.push(release);
+            this.#feed({ kind: 'locked' });
+          });
+        case 'listen': {
+          if (!io.listen) throw new McpAuthError('INVALID_STATE', 'this login needs a loopback listener (mcpauth/node)');
+          const { port, required, path } = event;
+          return void io.listen({ port, required, path }, this.#control).then(
+            (uri) => this.#feed({ kind: 'redirect_uri', uri }),
+            (error: unknown) => this.#control.abort(error),
+          );
+        }
+        case 'authorize':
+          if (!io.authorize) throw new McpAuthError('INVALID_STATE', 'this login has no way to send the user agent to the authorization server');
+          return this.#hook(io.authorize(event.url, this.#control));
+        case 'foreign_callback':
+          return this.#hook(io.onForeignCallback?.());
+        case 'device_code': {
+          const { kind: _, ...prompt } = event;
+          return this.#hook(io.onPrompt?.(prompt));
+        }
+        case 'warning':
+          return this.#hook(io.onWarning?.(fromWire(event.error)));
+      }
+    } catch (error) {
+      this.#control.abort(error);
+    }
+  }
+
+  /** A hook's result: a rejection ends the operation with its error. */
+  #hook(result: unknown): void {
+    if (result instanceof Promise) result.catch((error: unknown) => this.#control.abort(error));
+  }
+
+  async #store<T>(key: string, op: (storage: Storage) => Promise<T>): Promise<T> {
+    try {
+      return await op(this.#io.storage(key));
+    } catch (error) {
+      throw wrap(error, 'STORE', `the storage failed on ${key}`);
+    }
+  }
+}
+
+/** Reads at most `limit` bytes of the body, then stops the download. */
+async function readCapped(response: Response, limit: number): Promise<Uint8Array> {
+  if (!response.body) return new Uint8Array(await response.arrayBuffer()).subarray(0, limit);
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (size < limit) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  if (size >= limit) await reader.cancel().catch(() => {});
+  const body = new Uint8Array(Math.min(size, limit));
+  let at = 0;
+  for (const chunk of chunks) {
+    const take = chunk.subarray(0, body.length - at);
+    body.set(take, at);
+    at += take.length;
+  }
+  return body;
+}
+
+// ----- locks -------------------------------------------------------------------------------------
+
+/** The tail of each lock's queue in this process. */
+const queues = new Map<string, Promise<void>>();
+
+/**
+ * Takes the lock `key`: in this process through a queue of promises, and across tabs and
+ * workers through the Web Locks API (`navigator.locks`) where the host has it. Resolves to the
+ * release.
+ */
+async function acquire(key: string): Promise<() => void> {
+  const before = queues.get(key) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((resolve) => (release = resolve));
+  const tail = before.then(() => mine);
+  queues.set(key, tail);
+  await before;
+  const done = () => {
+    release();
+    if (queues.get(key) === tail) queues.delete(key);
+  };
+  const locks = webLocks();
+  if (!locks) return done;
+  let releaseShared!: () => void;
+  await new Promise<void>((held) => {
+    locks
+      .request(`mcpauth ${key}`, () => {
+        held();
+        return new Promise<void>((resolve) => (releaseShared = resolve));
+      })
+      .catch(() => held());
+  });
+  return () => {
+    releaseShared?.();
+    done();
+  };
+}
+
+/** The Web Locks API where the host has one: browsers, some server runtimes. */
+function webLocks(): { request(name: string, callback: () => Promise<void>): Promise<void> } | undefined {
+  const nav = (globalThis as { navigator?: { locks?: { request?: unknown } } }).navigator;
+  return typeof nav?.locks?.request === 'function' ? (nav.locks as ReturnType<typeof webLocks>) : undefined;
+}

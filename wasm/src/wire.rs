@@ -1,0 +1,366 @@
+//! The JSON shapes of the boundary, as serde structs. `npm/src/wire.ts` mirrors them.
+//!
+//! Outputs ([`Drained`], [`TransmitJson`], [`EventJson`], [`ActionJson`]) are built from the
+//! core's values and serialized once; inputs ([`Input`], [`StepInput`] and the `*Config`
+//! structs) are parsed from the driver's JSON.
+
+use mcpauth_core::flow::{Failure, McpAction};
+use mcpauth_core::{BearerChallenge, DeviceAuthorization, HttpRequest, Policy};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorJson;
+
+/// Serializes a value built here. Every output is plain data (strings, numbers, the core's
+/// serde records), for which serde_json cannot fail; an empty object stands in if it ever did.
+pub(crate) fn to_text<T: Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// What `machine_drain` returns: `{"transmits": [...], "events": [...], "timeout": ms | null}`.
+#[derive(Debug, Default)]
+pub struct Drained {
+    /// Requests to send now, concurrently.
+    pub transmits: Vec<TransmitJson>,
+    /// What to do, in order, each already serialized ([`EventJson`], or a `done`).
+    pub events: Vec<String>,
+    /// When to send a `timeout` input, in milliseconds since the epoch; `None`: nothing waits
+    /// on time.
+    pub timeout: Option<u64>,
+}
+
+impl Drained {
+    /// The JSON text.
+    pub(crate) fn text(&self) -> String {
+        let timeout = self
+            .timeout
+            .map_or_else(|| "null".to_owned(), |t| t.to_string());
+        format!(
+            r#"{{"transmits":{},"events":[{}],"timeout":{timeout}}}"#,
+            to_text(&self.transmits),
+            self.events.join(",")
+        )
+    }
+}
+
+/// One request to send: exactly as given, without following redirects (unless
+/// `followRedirects`), reading at most `maxResponseBytes + 1` bytes of the body, and giving up
+/// after `timeoutMs` (then report a `failure` with `{"kind": "timeout"}`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransmitJson {
+    /// The id to report the outcome under.
+    pub id: u32,
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// The URL.
+    pub url: String,
+    /// Header pairs, names lowercase, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body (form or JSON text), or `null`.
+    pub body: Option<String>,
+    /// The body cap.
+    pub max_response_bytes: usize,
+    /// The request's deadline, from sending.
+    pub timeout_ms: u64,
+    /// Whether redirects may be followed (never, for the requests the core builds today).
+    pub follow_redirects: bool,
+}
+
+impl TransmitJson {
+    pub(crate) fn new(id: u32, request: &HttpRequest, timeout_ms: u64) -> Self {
+        Self {
+            id,
+            method: request.method.as_str(),
+            url: request.url.to_string(),
+            headers: request.headers.clone(),
+            body: (!request.body.is_empty())
+                .then(|| String::from_utf8_lossy(&request.body).into_owned()),
+            max_response_bytes: request.max_response_bytes,
+            timeout_ms,
+            follow_redirects: request.follow_redirects,
+        }
+    }
+}
+
+/// One event of a machine ([`mcpauth_core::flow::Event`]), tagged by `kind`. `done` is written
+/// by hand (its `ok` is the machine's own output): `{"kind": "done", "ok": ...}` or
+/// `{"kind": "done", "error": ErrorJson}`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventJson<'a> {
+    /// Read `key`; answer with a `loaded` input.
+    Load {
+        /// The store key.
+        key: &'a str,
+    },
+    /// Store `record` under `key`.
+    Save {
+        /// The store key.
+        key: &'a str,
+        /// The versioned record (JSON text).
+        record: &'a str,
+    },
+    /// Delete `key`.
+    Delete {
+        /// The store key.
+        key: &'a str,
+    },
+    /// Take the lock `key`; answer with `locked`; hold it until `done`.
+    Lock {
+        /// The lock name.
+        key: &'a str,
+    },
+    /// Listen on a loopback port; answer with `redirect_uri`.
+    Listen {
+        /// The port to bind first.
+        port: Option<u16>,
+        /// Only that port.
+        required: bool,
+        /// The callback path.
+        path: &'a str,
+    },
+    /// Send the user agent here; hand the redirect back with `callback`.
+    Authorize {
+        /// The authorization URL.
+        url: &'a str,
+    },
+    /// A callback for another login arrived and was ignored.
+    ForeignCallback,
+    /// Show the user where to go and which code to enter (RFC 8628 §3.3, wire names). The
+    /// device code itself stays inside.
+    DeviceCode {
+        /// The code to enter.
+        user_code: &'a str,
+        /// Where to enter it.
+        verification_uri: &'a str,
+        /// The URI with the code in it, if the server gave one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        verification_uri_complete: Option<&'a str>,
+        /// When the code expires, in milliseconds since the epoch.
+        expires_at: u64,
+        /// The polling interval in milliseconds.
+        interval: u64,
+    },
+    /// Something failed that does not fail the operation.
+    Warning {
+        /// What.
+        error: ErrorJson,
+    },
+}
+
+impl<'a> EventJson<'a> {
+    pub(crate) fn device_code(authorization: &'a DeviceAuthorization) -> Self {
+        EventJson::DeviceCode {
+            user_code: &authorization.user_code,
+            verification_uri: authorization.verification_uri.as_str(),
+            verification_uri_complete: authorization
+                .verification_uri_complete
+                .as_ref()
+                .map(url::Url::as_str),
+            expires_at: authorization.expires_at.unix_millis(),
+            interval: u64::try_from(authorization.interval.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// What `machine_input` takes, tagged by `kind`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Input {
+    /// Request `id` produced no response: `{"kind": "failure", "id": 3, "failure": {"kind":
+    /// "transport", "reason": "..."}}` (or `{"kind": "timeout"}`, `{"kind": "aborted"}`).
+    Failure {
+        /// The transmit's id.
+        id: u32,
+        /// Why, in the core's shape.
+        failure: Failure,
+    },
+    /// The time from the last drain's `timeout` has come.
+    Timeout,
+    /// The answer to `load`: the record, or `null`.
+    Loaded {
+        /// The key of the `load`.
+        key: String,
+        /// What is stored there.
+        #[serde(default)]
+        record: Option<String>,
+    },
+    /// The lock of the `lock` event is held.
+    Locked,
+    /// A request arrived at the redirect URI; `machine_input` returns `{"belongs": bool}`.
+    Callback {
+        /// The full callback URL.
+        url: String,
+    },
+    /// The redirect URI the driver listens on, after `listen`.
+    RedirectUri {
+        /// The URI.
+        uri: String,
+    },
+    /// The caller gave up; the machine ends with `ABORTED`.
+    Abort,
+}
+
+/// `machine_new("resume", ...)`: a web login saved at the callback boundary.
+#[derive(Debug, Deserialize)]
+pub struct ResumeConfig {
+    /// Where the record was (`pending_key_for_callback`).
+    pub key: String,
+    /// The record.
+    pub record: String,
+}
+
+/// `machine_new("access", ...)`: a usable token for `server`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessConfig {
+    /// The MCP server.
+    pub server: String,
+    /// The access token a server just refused, when that is why a token is wanted.
+    #[serde(default)]
+    pub rejected: Option<String>,
+    /// The checks in force.
+    #[serde(default)]
+    pub policy: Policy,
+    /// Each request's deadline (default 30 000).
+    #[serde(default = "request_timeout")]
+    pub request_timeout_ms: u64,
+}
+
+/// `machine_new("logout", ...)`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogoutConfig {
+    /// The MCP server.
+    pub server: String,
+    /// Revoke at the server too (default true).
+    #[serde(default = "yes")]
+    pub revoke: bool,
+    /// The checks in force.
+    #[serde(default)]
+    pub policy: Policy,
+    /// Each request's deadline (default 30 000).
+    #[serde(default = "request_timeout")]
+    pub request_timeout_ms: u64,
+}
+
+/// `machine_new("discover", ...)`: the authorization server of `server`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoverConfig {
+    /// The MCP server.
+    pub server: String,
+    /// The `resource_metadata` of the server's challenge.
+    #[serde(default)]
+    pub resource_metadata: Option<String>,
+    /// A configured authorization server, skipping protected resource metadata.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// The checks in force.
+    #[serde(default)]
+    pub policy: Policy,
+    /// Each request's deadline (default 30 000).
+    #[serde(default = "request_timeout")]
+    pub request_timeout_ms: u64,
+}
+
+pub(crate) fn request_timeout() -> u64 {
+    u64::try_from(mcpauth_core::flow::DEFAULT_REQUEST_TIMEOUT.as_millis()).unwrap_or(u64::MAX)
+}
+
+const fn yes() -> bool {
+    true
+}
+
+/// What `protected_step` takes, tagged by `kind`. `machine` is the handle of a finished
+/// `access` or `login` machine whose outcome (a grant, or why there is none) is the input.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StepInput {
+    /// The first step, with the outcome of an `access` machine.
+    Start {
+        /// The finished machine.
+        machine: u32,
+    },
+    /// The server answered.
+    Response {
+        /// The HTTP status.
+        status: u16,
+        /// The `WWW-Authenticate` field values.
+        #[serde(default, rename = "wwwAuthenticate")]
+        www_authenticate: Vec<String>,
+    },
+    /// The outcome of the refresh asked for (an `access` machine with `rejected`).
+    Refreshed {
+        /// The finished machine.
+        machine: u32,
+    },
+    /// The outcome of the login asked for (a `login` machine, or an `access` machine run after
+    /// the caller's own login).
+    Login {
+        /// The finished machine.
+        machine: u32,
+    },
+}
+
+/// What `protected_step` returns, tagged by `action`; `fail` is `{"error": ErrorJson}` like
+/// every failure of the boundary.
+#[derive(Debug, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ActionJson {
+    /// Send the request (again) with this `Authorization` value, or without one (`null`).
+    Send {
+        /// `Bearer <token>`, or `null`.
+        authorization: Option<String>,
+    },
+    /// Run an `access` machine with `rejected`, then step `refreshed`.
+    Refresh {
+        /// The token the server refused.
+        rejected: String,
+    },
+    /// Log in (a `login` machine with this challenge and previous scope), then step `login`.
+    #[serde(rename_all = "camelCase")]
+    Login {
+        /// The challenge to log in for.
+        challenge: BearerChallenge,
+        /// The scope held, for a step-up.
+        previous_scope: Option<String>,
+        /// The attempt for this server and operation, from 1.
+        attempt: u32,
+        /// A 403 `insufficient_scope` step-up (else a 401).
+        step_up: bool,
+    },
+    /// Hand the last response to the caller.
+    Return,
+}
+
+impl ActionJson {
+    /// The action as JSON; a failure is `{"error": ...}`.
+    pub(crate) fn text(action: McpAction) -> String {
+        let json = match action {
+            McpAction::Send { authorization } => ActionJson::Send { authorization },
+            McpAction::Refresh { rejected } => ActionJson::Refresh {
+                rejected: rejected.secret().to_owned(),
+            },
+            McpAction::Login {
+                challenge,
+                previous_scope,
+                attempt,
+                step_up,
+            } => ActionJson::Login {
+                challenge,
+                previous_scope,
+                attempt,
+                step_up,
+            },
+            McpAction::Return => ActionJson::Return,
+            McpAction::Fail(e) => return ErrorJson::from(&e).to_text(),
+            // A new action of the core: this driver cannot act on it.
+            _ => {
+                return ErrorJson::argument("action", "the core asked for an unknown action")
+                    .to_text();
+            }
+        };
+        to_text(&json)
+    }
+}
