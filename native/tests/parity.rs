@@ -55,7 +55,7 @@ struct Outcome {
     all_equal: Option<bool>,
     same_as_login: Option<bool>,
     logins: Option<usize>,
-    identity_from_status: Option<bool>,
+    status_identity: Option<String>,
     foreign_callbacks: usize,
 }
 
@@ -89,17 +89,16 @@ async fn run_step(world: &mut World, step: &Value) -> Outcome {
             let before = ui.log().foreign_callbacks;
             let result = session.login(&mcp, &options).await;
             let mut outcome = match &result {
-                Ok(summary) => Outcome {
-                    scope: summary.grant.tokens.scope.clone(),
-                    identity_from_status: Some(
-                        session
-                            .status()
-                            .expect("status")
-                            .iter()
-                            .any(|s| s.identity.is_some() && s.identity == summary.identity),
-                    ),
-                    ..Outcome::default()
-                },
+                Ok(summary) => {
+                    let status = session.status().expect("status");
+                    let shown = status.first().and_then(|s| s.identity.clone());
+                    Outcome {
+                        scope: summary.grant.tokens.scope.clone(),
+                        // What login printed is what status shows, or the check fails.
+                        status_identity: shown.filter(|s| Some(s) == summary.identity.as_ref()),
+                        ..Outcome::default()
+                    }
+                }
                 Err(e) => failed(e),
             };
             outcome.foreign_callbacks = ui.log().foreign_callbacks - before;
@@ -237,7 +236,6 @@ fn compare(outcome: &Outcome, expect: &Value) -> Vec<String> {
     for (field, got) in [
         ("allEqual", outcome.all_equal),
         ("sameAsLogin", outcome.same_as_login),
-        ("identityFromStatus", outcome.identity_from_status),
     ] {
         if let Some(want) = expect[field].as_bool() {
             check(
@@ -245,6 +243,12 @@ fn compare(outcome: &Outcome, expect: &Value) -> Vec<String> {
                 format!("expected {field} {want}, got {got:?}"),
             );
         }
+    }
+    if let Some(who) = expect["statusIdentity"].as_str() {
+        check(
+            outcome.status_identity.as_deref() == Some(who),
+            format!("expected status to show {who}, got {:?}", outcome.status_identity),
+        );
     }
     if let Some(n) = expect["logins"].as_u64() {
         check(

@@ -79,8 +79,10 @@ export interface McpAuthOptions {
   dangerouslyOmitResource?: boolean;
   /** How long a login may take, in milliseconds. Default 300 000 (five minutes). */
   timeout?: number;
-  /** How long one HTTP request may take, in milliseconds. Default 30 000. */
+  /** How long one HTTP request may take, in milliseconds (for an MCP request: until its response head). Default 30 000. */
   requestTimeout?: number;
+  /** The clock, in milliseconds since the epoch, for tests that move time. Default `Date.now`. */
+  now?: () => number;
   /** Hears failures that do not fail the operation: a refused revocation, a refresh that failed while the token still works. */
   onWarning?: (warning: McpAuthError) => void;
   /** Hears that a callback carrying another login's `state` arrived and was ignored (a forged request, or an old tab). */
@@ -253,10 +255,10 @@ export class McpAuth {
     if (key === undefined || record === undefined) {
       throw new McpAuthError('NO_PENDING_AUTHORIZATION', 'no login waits for this callback (already used, forgotten, or started in another storage)');
     }
-    const handle = core.machineNew('resume', { key, record });
+    const handle = core.machineNew('resume', { key, record }, this.#now());
     try {
       // The callback's state named the record, so it belongs; anything else ends the login.
-      if (!core.machineInput(handle, { kind: 'callback', url: callbackUrl }).belongs) core.machineInput(handle, { kind: 'abort' });
+      if (!core.machineInput(handle, { kind: 'callback', url: callbackUrl }, this.#now()).belongs) core.machineInput(handle, { kind: 'abort' }, this.#now());
       return ((await runMachine(handle, this.#io())) as LoginOutcome).grant;
     } finally {
       core.machineFree(handle);
@@ -282,7 +284,7 @@ export class McpAuth {
   async status(serverUrl: string): Promise<LoginStatus | undefined> {
     const key = core.grantKey(serverUrl);
     const record = await this.#read(this.#storage, key);
-    return record === undefined ? undefined : core.loginStatus(key, record);
+    return record === undefined ? undefined : core.loginStatus(key, record, this.#now());
   }
 
   /**
@@ -347,7 +349,7 @@ export class McpAuth {
       const machines: number[] = [];
       /** Runs a machine to its end and keeps it, for its outcome; its failure, if any, is what a `fail` means. */
       const settle = async <K extends MachineKind>(kind: K, config: MachineConfigs[K]) => {
-        const handle = core.machineNew(kind, config);
+        const handle = core.machineNew(kind, config, this.#now());
         machines.push(handle);
         const failure = await runMachine(handle, this.#io()).then(() => undefined, (error: unknown) => error);
         return { handle, failure };
@@ -374,7 +376,7 @@ export class McpAuth {
               const attempt = template.clone();
               if (action.authorization === null) attempt.headers.delete('authorization');
               else attempt.headers.set('authorization', action.authorization);
-              response = await sendMcp(send, attempt);
+              response = await sendMcp(send, attempt, this.#options.requestTimeout ?? 30_000);
               const challenge = response.headers.get('www-authenticate');
               action = step({ kind: 'response', status: response.status, wwwAuthenticate: challenge === null ? [] : [challenge] });
               break;
@@ -409,7 +411,7 @@ export class McpAuth {
 
   /** Runs a machine to its end and frees it. */
   async #run<K extends MachineKind>(kind: K, config: MachineConfigs[K], io: Partial<MachineIo> = {}): Promise<unknown> {
-    const handle = core.machineNew(kind, config);
+    const handle = core.machineNew(kind, config, this.#now());
     try {
       return await runMachine(handle, this.#io(io));
     } finally {
@@ -417,10 +419,15 @@ export class McpAuth {
     }
   }
 
+  #now(): number {
+    return this.#options.now?.() ?? Date.now();
+  }
+
   #io(extra: Partial<MachineIo> = {}): MachineIo {
     const pending = core.constants.pendingPrefix;
     return {
       fetch: this.#fetch,
+      now: this.#options.now,
       storage: (key) => (key.startsWith(pending) ? this.#session : this.#storage),
       onWarning: this.#options.onWarning,
       onForeignCallback: this.#options.onForeignCallback,
@@ -469,14 +476,24 @@ export class McpAuth {
 }
 
 /** Sends one MCP request; a rejection becomes `TRANSPORT` (or `ABORTED`), never a bare `TypeError`. */
-async function sendMcp(send: (request: Request) => Promise<Response>, request: Request): Promise<Response> {
+async function sendMcp(send: (request: Request) => Promise<Response>, request: Request, timeout: number): Promise<Response> {
+  // A deadline for the response head only: the body may be a long-lived MCP stream, which is
+  // the caller's to read.
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), timeout);
+  const signal = AbortSignal.any([request.signal, deadline.signal]);
   try {
-    return await send(request);
+    return await send(new Request(request, { signal }));
   } catch (error) {
+    if (deadline.signal.aborted && !request.signal.aborted) {
+      throw new McpAuthError('TIMEOUT', `${requestServerUrl(request.url)} did not answer in time`, { cause: error });
+    }
     if (request.signal.aborted || (error instanceof Error && error.name === 'AbortError')) {
       throw new McpAuthError('ABORTED', 'the request was cancelled', { cause: error });
     }
     throw wrap(error, 'TRANSPORT', `cannot reach ${requestServerUrl(request.url)}`);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -43,6 +43,8 @@ export interface ListenRequest {
 /** What {@link runMachine} does the I/O with. */
 export interface MachineIo {
   fetch: FetchLike;
+  /** The clock, in milliseconds since the epoch (tests move it ahead). Default `Date.now`. */
+  now?(): number;
   /** The storage for `key` (pending logins may live apart from grants). */
   storage(key: string): Storage;
   /** Cancels the operation; its `reason`, if an `McpAuthError`, is the error. */
@@ -151,9 +153,13 @@ class Run {
   }
 
   /** Feeds the machine now (inputs may come at any time) and wakes the loop to drain it. */
+  #now(): number {
+    return this.#io.now?.() ?? Date.now();
+  }
+
   #feed(input: Parameters<typeof core.machineInput>[1]): { belongs?: boolean } {
     if (this.#closed) return {};
-    const answer = core.machineInput(this.#handle, input);
+    const answer = core.machineInput(this.#handle, input, this.#now());
     this.#wake?.();
     return answer;
   }
@@ -164,7 +170,7 @@ class Run {
     await new Promise<void>((resolve) => {
       this.#wake = resolve;
       if (timeout !== null) {
-        const delay = Math.min(Math.max(0, timeout - Date.now()), MAX_DELAY);
+        const delay = Math.min(Math.max(0, timeout - this.#now()), MAX_DELAY);
         timer = setTimeout(() => {
           due = true;
           resolve();
@@ -173,7 +179,7 @@ class Run {
     });
     this.#wake = undefined;
     clearTimeout(timer);
-    if (due) core.machineInput(this.#handle, { kind: 'timeout' });
+    if (due) core.machineInput(this.#handle, { kind: 'timeout' }, this.#now());
   }
 
   /** Sends one request and feeds back what came of it; never throws. */
@@ -205,7 +211,7 @@ class Run {
         }
         const body = await readCapped(response, transmit.maxResponseBytes + 1);
         const headers = [...response.headers] as [string, string][];
-        fed(() => core.machineResponse(this.#handle, transmit.id, response.status, headers, body));
+        fed(() => core.machineResponse(this.#handle, transmit.id, response.status, headers, body, this.#now()));
       } catch (error) {
         if (controller.signal.reason === DEADLINE) {
           fed(() => this.#feed({ kind: 'failure', id: transmit.id, failure: { kind: 'timeout' } }));
