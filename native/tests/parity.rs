@@ -247,7 +247,10 @@ fn compare(outcome: &Outcome, expect: &Value) -> Vec<String> {
     if let Some(who) = expect["statusIdentity"].as_str() {
         check(
             outcome.status_identity.as_deref() == Some(who),
-            format!("expected status to show {who}, got {:?}", outcome.status_identity),
+            format!(
+                "expected status to show {who}, got {:?}",
+                outcome.status_identity
+            ),
         );
     }
     if let Some(n) = expect["logins"].as_u64() {

@@ -9,25 +9,18 @@
  * @module
  */
 
-import type { CoreErrorCode, ErrorJson } from './wire.js';
+import type { ErrorCode } from './generated/index.js';
+import type { ErrorJson } from './wire.js';
 
-/** Codes of errors raised by this layer rather than the core. */
-export type LocalErrorCode =
-  /** The storage threw (its error is the `cause`). */
-  | 'STORE'
-  /** A callback arrived but no login waits for it (another tab, already used, or forgotten). */
-  | 'NO_PENDING_AUTHORIZATION'
-  /** The operation needs a redirect URI and none was configured. */
-  | 'NO_REDIRECT_URI'
-  /** The loopback port asked for is taken. */
-  | 'PORT_IN_USE'
-  /** `window.open` returned no window. */
-  | 'POPUP_BLOCKED'
-  /** The user closed the login popup. */
-  | 'POPUP_CLOSED';
+/** Codes of errors raised by this layer rather than the core: the storage threw (`STORE`), no
+ * login waits for a callback, no redirect URI, a loopback port taken, a popup blocked or closed. */
+export type LocalErrorCode = Extract<
+  ErrorCode,
+  'STORE' | 'NO_PENDING_AUTHORIZATION' | 'NO_REDIRECT_URI' | 'PORT_IN_USE' | 'POPUP_BLOCKED' | 'POPUP_CLOSED'
+>;
 
-/** Every code an {@link McpAuthError} can have. */
-export type ErrorCode = CoreErrorCode | LocalErrorCode;
+/** Every code an {@link McpAuthError} can have: the one catalogue, generated from the Rust core. */
+export type { ErrorCode };
 
 /** Fields of an {@link McpAuthError} besides `code` and `message`. */
 export interface McpAuthErrorFields {

@@ -36,7 +36,11 @@ async function startDevserver(scenario) {
   });
   const base = new URL(mcp).origin;
   const dev = (path, body) =>
-    fetch(`${base}/_dev/${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json());
+    fetch(`${base}/_dev/${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(async (r) => {
+      const text = await r.text();
+      assert.ok(r.ok, `/_dev/${path}: ${r.status} ${text}`);
+      return text ? JSON.parse(text) : undefined;
+    });
   return { child, mcp, dev };
 }
 

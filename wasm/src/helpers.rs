@@ -7,7 +7,7 @@ use mcpauth_core::{Grant, ResourceUri, Time};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::error::{ERROR_CODES, ErrorJson};
+use crate::error::ErrorJson;
 use crate::wire::to_text;
 
 /// The canonical URI of an MCP server (lowercase scheme and host, no default port, no
@@ -95,13 +95,16 @@ pub fn constants() -> String {
         grant_prefix: &'static str,
         pending_prefix: String,
         callback_path: &'static str,
-        error_codes: &'static [&'static str],
+        error_codes: Vec<&'static str>,
     }
     to_text(&Constants {
         grant_prefix: GRANT_PREFIX,
         pending_prefix: store::pending_key(""),
         callback_path: CALLBACK_PATH,
-        error_codes: ERROR_CODES,
+        error_codes: mcpauth_core::error::codes::ALL
+            .iter()
+            .map(|(code, _)| *code)
+            .collect(),
     })
 }
 

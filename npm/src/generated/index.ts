@@ -11,6 +11,7 @@ export type { DeviceAuthorization } from './DeviceAuthorization.js';
 export type { DeviceCode } from './DeviceCode.js';
 export type { Discovered } from './Discovered.js';
 export type { DisplayIdentity } from './DisplayIdentity.js';
+export type { ErrorCode } from './ErrorCode.js';
 export type { ExchangedToken } from './ExchangedToken.js';
 export type { Failure } from './Failure.js';
 export type { Grant } from './Grant.js';
