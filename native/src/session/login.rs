@@ -62,22 +62,25 @@ pub struct LoginOptions {
 }
 
 impl Default for LoginOptions {
+    /// The core's defaults ([`LoginConfig::default`]): a browser login, probing first, five
+    /// minutes for the whole login.
     fn default() -> Self {
+        let core = LoginConfig::default();
         Self {
             flow: Flow::Browser,
-            scope: None,
+            scope: core.scope,
             client: None,
-            client_metadata_url: None,
+            client_metadata_url: core.client_metadata_url,
             port: None,
-            timeout: Duration::from_secs(300),
-            challenge: None,
-            previous_scope: None,
-            extra_params: Vec::new(),
-            dangerously_omit_resource: false,
-            issuer: None,
-            endpoints: None,
-            probe: true,
-            server_headers: Vec::new(),
+            timeout: Duration::from_millis(core.timeout_ms.unwrap_or(u64::MAX)),
+            challenge: core.challenge,
+            previous_scope: core.previous_scope,
+            extra_params: core.extra_params,
+            dangerously_omit_resource: core.dangerously_omit_resource,
+            issuer: core.issuer,
+            endpoints: core.endpoints,
+            probe: core.probe,
+            server_headers: core.server_headers,
         }
     }
 }

@@ -145,7 +145,8 @@ fn an_aborted_web_login_forgets_its_pending_record() {
 
 #[wasm_bindgen_test]
 fn a_token_near_expiry_is_refreshed_under_the_lock_and_saved_before_done() {
-    let mut drive = logged_in(10); // inside the 30 s margin at once
+    let mut drive = logged_in(10);
+    drive.now += 6000.0; // 4 s left: inside the margin of a 10 s token (half its lifetime)
     drive.routes = routes(tokens("at-2", "rt-2", 3600));
     drive.events.clear();
     drive.start("access", &json!({"server": SERVER}));

@@ -12,7 +12,6 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::error::{FlowError, failure_error};
@@ -21,10 +20,10 @@ use super::store::{
     GrantRecord, PendingLogin, RECORD_VERSION, RegisteredFlow, RegistrationRecord, encode,
     grant_key, pending_key, registration_key,
 };
-use super::{DEFAULT_REQUEST_TIMEOUT, Event, Failure, Machine, RequestId};
+use super::{Event, Failure, Machine, RequestId};
 use crate::authorize::{callback_belongs_to, validate_authorization_response};
 use crate::challenge::{BearerChallenge, classify_response};
-use crate::client::{ClientCredentials, TokenEndpointAuthMethod};
+use crate::client::ClientCredentials;
 use crate::device::{
     DevicePoll, DeviceStatus, device_authorization_request, process_device_authorization_response,
 };
@@ -41,181 +40,20 @@ use crate::registration::{
     ApplicationType, ClientMetadata, choose_token_endpoint_auth_method,
     process_registration_response,
 };
-use crate::secret::ClientSecret;
 use crate::time::Time;
 use crate::token::{
     TokenSet, authorization_code_grant_request, process_authorization_code_response,
 };
 use crate::userinfo::{DisplayIdentity, process_userinfo_response};
 
-/// The path a loopback listener serves the redirect on.
-pub const CALLBACK_PATH: &str = "/callback";
+mod config;
+mod device;
+mod finish;
+mod identity;
 
-/// How the user agent comes back, or that it does not (device flow).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Redirect {
-    /// A loopback listener (RFC 8252 §7.3), on `port` if given, else on the port of the
-    /// registration made earlier, else on any. Also for pasting the redirect back by hand.
-    Loopback {
-        /// A fixed port.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        port: Option<u16>,
-    },
-    /// A redirect URI the app serves itself (web apps).
-    Fixed {
-        /// The redirect URI, registered exactly.
-        uri: String,
-    },
-    /// The device authorization grant (RFC 8628): no redirect.
-    Device,
-}
-
-impl Default for Redirect {
-    fn default() -> Self {
-        Self::Loopback { port: None }
-    }
-}
-
-/// Credentials registered out of band.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
-#[serde(rename_all = "camelCase")]
-pub struct PreRegistered {
-    /// The issuer they belong to; `None` binds them to whichever one the server names.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub issuer: Option<String>,
-    /// The client id.
-    pub client_id: String,
-    /// The secret of a confidential client.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<ClientSecret>,
-    /// How to authenticate; chosen from the server's metadata when `None`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_method: Option<TokenEndpointAuthMethod>,
-}
-
-/// Endpoints configured by hand, for servers without discovery.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
-#[serde(rename_all = "camelCase")]
-pub struct ManualEndpoints {
-    /// The issuer (default: the authorization endpoint's origin).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub issuer: Option<String>,
-    /// The authorization endpoint.
-    pub authorization_endpoint: Url,
-    /// The token endpoint.
-    pub token_endpoint: Url,
-}
-
-/// Everything a login is told at the start. The same fields, camelCase, in the npm package.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
-#[serde(default, rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct LoginConfig {
-    /// The MCP server URL.
-    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
-    pub server: String,
-    /// How the user agent comes back.
-    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
-    pub redirect: Redirect,
-    /// An explicit scope, replacing the MCP selection rules; `""` sends no `scope` at all.
-    pub scope: Option<String>,
-    /// Pre-registered clients: the one for the server's issuer (or without an issuer) is used.
-    /// A single entry for another issuer is an error, not a silent fallback.
-    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
-    pub preregistered: Vec<PreRegistered>,
-    /// The https URL of this client's ID metadata document (CIMD).
-    pub client_metadata_url: Option<String>,
-    /// The `client_name` of dynamic registrations.
-    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
-    pub client_name: String,
-    /// `native` or `web`, for dynamic registration (default: native, or web for a fixed
-    /// https redirect URI).
-    pub application_type: Option<ApplicationType>,
-    /// The 401/403 challenge that prompted this login.
-    pub challenge: Option<BearerChallenge>,
-    /// The scope held before, for a step-up.
-    pub previous_scope: Option<String>,
-    /// Extra authorization request parameters.
-    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
-    pub extra_params: Vec<(String, String)>,
-    /// Leaves out RFC 8707 `resource`.
-    ///
-    /// # Security
-    /// MCP requires `resource`; only for authorization servers that reject it (Entra ID).
-    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
-    pub dangerously_omit_resource: bool,
-    /// Skips protected resource metadata and uses this issuer.
-    pub issuer: Option<String>,
-    /// Skips discovery and uses these endpoints.
-    pub endpoints: Option<ManualEndpoints>,
-    /// Sends one unauthenticated request to the server first (when no challenge is given), to
-    /// read its `WWW-Authenticate`: its `resource_metadata` and `scope`. On by default.
-    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
-    pub probe: bool,
-    /// Headers for requests to the MCP server itself (the probe). Never sent to the
-    /// authorization server.
-    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
-    pub server_headers: Vec<(String, String)>,
-    /// How long the whole login may take, in milliseconds (default 5 minutes).
-    pub timeout_ms: Option<u64>,
-    /// How long each request may take, in milliseconds.
-    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
-    pub request_timeout_ms: u64,
-    /// The checks in force.
-    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
-    pub policy: Policy,
-}
-
-impl Default for LoginConfig {
-    fn default() -> Self {
-        Self {
-            server: String::new(),
-            redirect: Redirect::default(),
-            scope: None,
-            preregistered: Vec::new(),
-            client_metadata_url: None,
-            client_name: "mcpauth".into(),
-            application_type: None,
-            challenge: None,
-            previous_scope: None,
-            extra_params: Vec::new(),
-            dangerously_omit_resource: false,
-            issuer: None,
-            endpoints: None,
-            probe: true,
-            server_headers: Vec::new(),
-            timeout_ms: Some(300_000),
-            request_timeout_ms: millis(DEFAULT_REQUEST_TIMEOUT),
-            policy: Policy::default(),
-        }
-    }
-}
-
-impl LoginConfig {
-    /// A login to `server` with the defaults.
-    #[must_use]
-    pub fn new(server: impl Into<String>) -> Self {
-        Self {
-            server: server.into(),
-            ..Self::default()
-        }
-    }
-}
-
-/// A finished login.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct LoginOutcome {
-    /// The stored grant.
-    pub grant: Grant,
-    /// Who logged in (ID token or userinfo), for display.
-    pub identity: Option<String>,
-}
+pub use config::{
+    CALLBACK_PATH, LoginConfig, LoginOutcome, ManualEndpoints, PreRegistered, Redirect,
+};
 
 /// What a request of the login was for.
 #[derive(Debug)]
@@ -470,151 +308,6 @@ impl Login {
         self.step = Step::LoadRegistration(Box::new(discovered));
     }
 
-    fn on_registration_loaded(&mut self, now: Time, key: &str, text: Option<String>) {
-        let Step::LoadRegistration(discovered) = std::mem::replace(&mut self.step, Step::Done)
-        else {
-            return;
-        };
-        // An unreadable or foreign record is replaced by a new registration.
-        let record = text
-            .and_then(|t| serde_json::from_str::<RegistrationRecord>(&t).ok())
-            .filter(|r| {
-                r.v == RECORD_VERSION && r.registration.credentials.issuer == discovered.issuer
-            });
-        let _ = key;
-        match &self.config.redirect {
-            Redirect::Device => {
-                let cached = record.filter(|r| r.fits(RegisteredFlow::Device, None, now));
-                self.identify(now, *discovered, cached, None);
-            }
-            Redirect::Fixed { uri } => {
-                let uri = uri.clone();
-                let cached = record.filter(|r| r.fits(RegisteredFlow::Code, Some(&uri), now));
-                self.identify(now, *discovered, cached, Some(uri));
-            }
-            Redirect::Loopback { port } => {
-                let required = port.is_some();
-                let port =
-                    port.or_else(|| record.as_ref().and_then(RegistrationRecord::loopback_port));
-                self.events.push_back(Event::Listen {
-                    port,
-                    required,
-                    path: CALLBACK_PATH,
-                });
-                self.step = Step::Listen(discovered, record.map(Box::new));
-            }
-        }
-    }
-
-    fn preregistered(&self, metadata: &AuthorizationServerMetadata) -> Option<ClientCredentials> {
-        let list = &self.config.preregistered;
-        let entry = list
-            .iter()
-            .find(|c| c.issuer.as_deref() == Some(metadata.issuer.as_str()))
-            .or_else(|| list.iter().find(|c| c.issuer.is_none()))
-            .or_else(|| list.first().filter(|_| list.len() == 1))?;
-        let issuer = entry
-            .issuer
-            .clone()
-            .unwrap_or_else(|| metadata.issuer.clone());
-        let method = entry.auth_method.unwrap_or_else(|| {
-            choose_token_endpoint_auth_method(metadata, entry.client_secret.is_some())
-        });
-        Some(match &entry.client_secret {
-            Some(secret) => {
-                ClientCredentials::confidential(issuer, &entry.client_id, secret.clone(), method)
-            }
-            None => ClientCredentials::public(issuer, &entry.client_id),
-        })
-    }
-
-    fn client_metadata(&self, redirect_uri: Option<&str>) -> ClientMetadata {
-        let name = self.config.client_name.clone();
-        let Some(uri) = redirect_uri else {
-            return ClientMetadata::device_only(name);
-        };
-        let web = match self.config.application_type {
-            Some(kind) => kind == ApplicationType::Web,
-            None => uri.starts_with("https://"),
-        };
-        if web {
-            ClientMetadata::web(name, vec![uri.to_owned()])
-        } else {
-            ClientMetadata::native(name, vec![uri.to_owned()])
-        }
-    }
-
-    fn identify(
-        &mut self,
-        now: Time,
-        discovered: Discovered,
-        cached: Option<RegistrationRecord>,
-        redirect_uri: Option<String>,
-    ) {
-        let key = registration_key(&discovered.issuer, self.flow());
-        let options = IdentityOptions {
-            preregistered: self.preregistered(&discovered.metadata),
-            cached_registration: cached.as_ref().map(|r| r.registration.credentials.clone()),
-            metadata_document_url: self.config.client_metadata_url.clone(),
-            client_metadata: self.client_metadata(redirect_uri.as_deref()),
-        };
-        match plan_client_identity(&discovered.metadata, &options, &self.config.policy) {
-            Ok(IdentityPlan::Ready(credentials)) => {
-                let from_cache = options.cached_registration.as_ref() == Some(&credentials);
-                let client = Client {
-                    discovered,
-                    credentials,
-                    registration_key: from_cache.then_some(key),
-                };
-                self.authorize(now, client, redirect_uri);
-            }
-            Ok(IdentityPlan::Register(request)) => {
-                self.outbox.send(now, request, Tag::Register);
-                self.step = Step::Register(Box::new(discovered), redirect_uri);
-            }
-            Err(e) => self.finish(Err(e)),
-        }
-    }
-
-    fn on_registered(
-        &mut self,
-        now: Time,
-        url: &Url,
-        outcome: std::result::Result<HttpResponse, Failure>,
-    ) {
-        let Step::Register(discovered, redirect_uri) =
-            std::mem::replace(&mut self.step, Step::Done)
-        else {
-            return;
-        };
-        let registration = outcome
-            .map_err(|f| failure_error(url, &f))
-            .and_then(|resp| {
-                process_registration_response(&discovered.metadata, url, &resp, &self.config.policy)
-            });
-        let registration = match registration {
-            Ok(r) => r,
-            Err(e) => return self.finish(Err(e)),
-        };
-        let key = registration_key(&discovered.issuer, self.flow());
-        let record = RegistrationRecord {
-            v: RECORD_VERSION,
-            registration,
-            flow: self.flow(),
-            redirect_uri: redirect_uri.clone(),
-        };
-        self.events.push_back(Event::Save {
-            key: key.clone(),
-            record: encode(&record),
-        });
-        let client = Client {
-            discovered: *discovered,
-            credentials: record.registration.credentials,
-            registration_key: Some(key),
-        };
-        self.authorize(now, client, redirect_uri);
-    }
-
     fn options(&self) -> LoginOptions {
         let mut options = LoginOptions::default();
         options.scope.clone_from(&self.config.scope);
@@ -734,208 +427,6 @@ impl Login {
                 self.finish(Err(e));
             }
         }
-    }
-
-    fn on_device_authorized(
-        &mut self,
-        now: Time,
-        url: &Url,
-        outcome: std::result::Result<HttpResponse, Failure>,
-    ) {
-        let Step::DeviceAuthorize(client) = std::mem::replace(&mut self.step, Step::Done) else {
-            return;
-        };
-        let policy = &self.config.policy;
-        let authorization = outcome
-            .map_err(|f| failure_error(url, &f))
-            .and_then(|resp| process_device_authorization_response(now, url, &resp, policy));
-        let authorization = match authorization {
-            Ok(a) => a,
-            Err(e) => {
-                self.drop_registration_if_unknown(client.registration_key.as_ref(), &e);
-                return self.finish(Err(e));
-            }
-        };
-        let resource = login_resource(&client.discovered, &self.options());
-        let poll = DevicePoll::from_metadata(
-            now,
-            authorization.clone(),
-            &client.discovered.metadata,
-            client.credentials.clone(),
-            resource,
-            policy,
-        );
-        match poll {
-            Ok(poll) => {
-                self.events.push_back(Event::DeviceCode(authorization));
-                self.step = Step::DevicePoll(client, Box::new(poll), false);
-            }
-            Err(e) => self.finish(Err(e)),
-        }
-    }
-
-    fn on_polled(&mut self, now: Time, outcome: std::result::Result<HttpResponse, Failure>) {
-        let Step::DevicePoll(client, poll, in_flight) = &mut self.step else {
-            return;
-        };
-        *in_flight = false;
-        let endpoint = client
-            .discovered
-            .metadata
-            .token_endpoint
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        let status = match outcome {
-            Ok(resp) => poll.handle_response(now, &resp, &self.config.policy),
-            Err(_) => poll.handle_failure(now).map(|()| DeviceStatus::Pending),
-        };
-        let over = |error: &str, description: &str| -> Error {
-            OAuthError {
-                error: error.to_owned(),
-                error_description: Some(description.to_owned()),
-                error_uri: None,
-                status: 400,
-                where_: endpoint.clone(),
-            }
-            .into()
-        };
-        let finished = poll.is_finished();
-        match status {
-            Ok(DeviceStatus::Tokens(tokens)) => {
-                let Step::DevicePoll(client, _, _) = std::mem::replace(&mut self.step, Step::Done)
-                else {
-                    return;
-                };
-                let resource = login_resource(&client.discovered, &self.options());
-                self.granted(now, *client, resource, tokens);
-            }
-            Ok(DeviceStatus::Expired) => self.finish(Err(over(
-                "expired_token",
-                "the device code expired before the login was approved",
-            ))),
-            Ok(DeviceStatus::Denied) => self.finish(Err(over(
-                "access_denied",
-                "the login was denied on the device page",
-            ))),
-            Ok(DeviceStatus::Pending | DeviceStatus::SlowDown { .. }) => {}
-            Err(e) if finished => {
-                let key = client.registration_key.clone();
-                self.drop_registration_if_unknown(key.as_ref(), &e);
-                self.finish(Err(e));
-            }
-            Err(_transient) => {}
-        }
-    }
-
-    fn granted(
-        &mut self,
-        now: Time,
-        client: Client,
-        resource: Option<ResourceUri>,
-        tokens: TokenSet,
-    ) {
-        let grant = Grant::new(
-            self.server.clone(),
-            resource,
-            &client.discovered.metadata,
-            client.credentials,
-            tokens,
-            now,
-        );
-        let grant = match grant {
-            Ok(g) => g,
-            Err(e) => return self.finish(Err(e)),
-        };
-        let identity = grant
-            .display_identity()
-            .and_then(|who| display_label(&who, &grant.issuer));
-        let record = GrantRecord::new(grant, identity);
-        let userinfo = client.discovered.metadata.userinfo_endpoint.clone();
-        match userinfo.filter(|_| record.identity.is_none()) {
-            Some(endpoint) => {
-                match crate::userinfo::userinfo_request(
-                    &endpoint,
-                    &record.grant.tokens.access_token,
-                    &self.config.policy,
-                ) {
-                    Ok(request) => {
-                        self.outbox.send(now, request, Tag::UserInfo(endpoint));
-                        self.step = Step::UserInfo(Box::new(record));
-                    }
-                    Err(e) => {
-                        self.events.push_back(Event::Warning(e));
-                        self.load_previous(record);
-                    }
-                }
-            }
-            None => self.load_previous(record),
-        }
-    }
-
-    fn on_userinfo(&mut self, url: &Url, outcome: std::result::Result<HttpResponse, Failure>) {
-        let Step::UserInfo(mut record) = std::mem::replace(&mut self.step, Step::Done) else {
-            return;
-        };
-        let who = outcome
-            .map_err(|f| failure_error(url, &f))
-            .and_then(|resp| process_userinfo_response(url, &resp, &self.config.policy));
-        match who {
-            Ok(who) => record.identity = display_label(&who, &record.grant.issuer),
-            Err(e) => self.events.push_back(Event::Warning(e)),
-        }
-        self.load_previous(*record);
-    }
-
-    fn load_previous(&mut self, record: GrantRecord) {
-        self.events.push_back(Event::Load {
-            key: grant_key(&self.server),
-        });
-        self.step = Step::LoadPrevious(Box::new(record));
-    }
-
-    /// Stores the new grant first (a token is never lost), then revokes the one it replaces.
-    fn on_previous_loaded(&mut self, now: Time, key: &str, text: Option<String>) {
-        let Step::LoadPrevious(record) = std::mem::replace(&mut self.step, Step::Done) else {
-            return;
-        };
-        self.events.push_back(Event::Save {
-            key: key.to_owned(),
-            record: encode(&record),
-        });
-        let previous = text.and_then(|t| GrantRecord::parse(key, &t).ok());
-        let replaced = previous.filter(|p| {
-            p.grant.tokens.access_token != record.grant.tokens.access_token
-                && p.grant.tokens.refresh_token != record.grant.tokens.refresh_token
-        });
-        let request = replaced.map(|p| p.grant.revocation_request(&self.config.policy));
-        match request {
-            Some(Ok(Some(request))) => {
-                let url = request.url.clone();
-                self.outbox.send(now, request, Tag::Revoke(url));
-                self.step = Step::Revoke(record);
-            }
-            Some(Err(e)) => {
-                self.events.push_back(Event::Warning(e));
-                self.succeed(*record);
-            }
-            Some(Ok(None)) | None => self.succeed(*record),
-        }
-    }
-
-    fn on_revoked(&mut self, url: &Url, outcome: std::result::Result<HttpResponse, Failure>) {
-        let Step::Revoke(record) = std::mem::replace(&mut self.step, Step::Done) else {
-            return;
-        };
-        let revoked = outcome
-            .map_err(|f| failure_error(url, &f))
-            .and_then(|resp| {
-                crate::revocation::process_revocation_response(url, &resp, &self.config.policy)
-            });
-        if let Err(e) = revoked {
-            self.events.push_back(Event::Warning(e));
-        }
-        self.succeed(*record);
     }
 
     /// A login that ends while it waits for its redirect (timed out, aborted) deletes the record
@@ -1117,11 +608,6 @@ impl Machine for Login {
     }
 }
 
-/// A label for who logged in: email, username, name, or `sub` with the issuer.
-fn display_label(who: &DisplayIdentity, issuer: &str) -> Option<String> {
-    who.clone().or_issuer(issuer).label()
-}
-
 fn failure_reason(failure: &Failure) -> String {
     match failure {
         Failure::Transport { reason } => reason.clone(),
@@ -1146,10 +632,6 @@ fn configured(
     metadata.token_endpoint = Some(manual.token_endpoint.clone());
     metadata.registration_endpoint = None;
     Ok(Discovered::configured(server.clone(), metadata))
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
