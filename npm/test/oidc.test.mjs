@@ -147,13 +147,16 @@ test('N concurrent requests that all get 401 cause exactly one refresh request',
 });
 
 test('N concurrent requests on a token about to expire cause exactly one refresh request', async (t) => {
-  // Tokens living 10 s are inside the core's 30 s expiry margin from the start.
+  // Tokens living 10 s get a 5 s margin (half their lifetime); the client's clock then moves
+  // 6 s ahead, so the token is inside the margin while the server still accepts it.
   const shortLived = await startServer('oidc.mjs', { env: { OIDC_AT_TTL: '10' } });
   t.after(shortLived.stop);
   const rs2 = await startResource({ issuer: shortLived.info.issuer });
   t.after(rs2.stop);
-  const { auth, rec } = client();
+  let ahead = 0;
+  const { auth, rec } = client({ now: () => Date.now() + ahead });
   await headlessLogin(auth, rs2.resource);
+  ahead = 6000;
   // The login's probe (one request without a token, for the challenge) was the last 401.
   const before = rs2.stats.unauthorized;
   const mcp = auth.authFetch();
