@@ -55,28 +55,73 @@ pub const ERROR_CODES: &[&str] = &[
     "INVALID_ARGUMENT",
 ];
 
+/// Every `code` of an [`ErrorJson`]: [`ERROR_CODES`] as a union of string literals in
+/// TypeScript. For the TypeScript declarations only (`ts` feature).
+#[cfg(feature = "ts")]
+pub struct CoreErrorCode;
+
+#[cfg(feature = "ts")]
+impl ts_rs::TS for CoreErrorCode {
+    type WithoutGenerics = Self;
+    type OptionInnerType = Self;
+
+    fn docs() -> Option<String> {
+        Some(ts_rs::format_docs(&[
+            " Every code of the core, and `INVALID_ARGUMENT` of the boundary: the list",
+            " `constants().errorCodes` returns (`ERROR_CODES` of mcpauth-wasm).",
+        ]))
+    }
+
+    fn name(_: &ts_rs::Config) -> String {
+        "CoreErrorCode".to_owned()
+    }
+
+    fn inline(_: &ts_rs::Config) -> String {
+        let codes: Vec<String> = ERROR_CODES.iter().map(|c| format!("\"{c}\"")).collect();
+        codes.join(" | ")
+    }
+
+    fn decl(cfg: &ts_rs::Config) -> String {
+        format!("type {} = {};", Self::name(cfg), Self::inline(cfg))
+    }
+
+    fn decl_concrete(cfg: &ts_rs::Config) -> String {
+        Self::decl(cfg)
+    }
+
+    fn output_path() -> Option<std::path::PathBuf> {
+        Some("CoreErrorCode.ts".into())
+    }
+}
+
 /// One error, as JSON.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ErrorJson {
     /// The stable code, one of [`ERROR_CODES`].
+    #[cfg_attr(feature = "ts", ts(as = "CoreErrorCode"))]
     pub code: &'static str,
     /// What went wrong, for people.
     pub message: String,
     /// The server's OAuth error, for `OAUTH_ERROR`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub oauth: Option<OAuthJson>,
 }
 
 /// The server's OAuth error response (RFC 6749 §5.2), with its wire names.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct OAuthJson {
     /// `error`, such as `invalid_grant`.
     pub error: String,
     /// `error_description`, for people.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub error_description: Option<String>,
     /// `error_uri`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub error_uri: Option<String>,
     /// The HTTP status (0 for an error carried by the authorization redirect).
     pub status: u16,
