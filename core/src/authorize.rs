@@ -141,7 +141,11 @@ impl AuthorizationParams {
 /// code exchange. It holds the PKCE verifier and the state: keep it as confidential as a
 /// token. `Debug` shows neither.
 #[derive(Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, optional_fields = nullable)
+)]
 #[non_exhaustive]
 pub struct PendingAuthorization {
     /// The issuer of the validated server metadata the request was built from.

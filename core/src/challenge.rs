@@ -39,7 +39,11 @@ const HEADER: &str = "WWW-Authenticate";
 
 /// One challenge of a `WWW-Authenticate` header (RFC 9110 §11.2).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, optional_fields = nullable)
+)]
 pub struct Challenge {
     /// The auth-scheme as sent, such as `Bearer` (compare case-insensitively).
     pub scheme: String,
@@ -71,7 +75,11 @@ impl Challenge {
 /// Values are kept exactly as sent. `resource_metadata` in particular is not validated here:
 /// the discovery step checks it (HTTPS, same origin rules) before fetching it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, optional_fields = nullable)
+)]
 #[non_exhaustive]
 pub struct BearerChallenge {
     /// `realm`: the protection space.

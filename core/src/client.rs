@@ -52,7 +52,11 @@ impl TokenEndpointAuthMethod {
 
 /// A client identity at one authorization server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, optional_fields = nullable)
+)]
 #[non_exhaustive]
 pub struct ClientCredentials {
     /// The issuer these credentials belong to. They are never sent to another server.

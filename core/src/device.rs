@@ -60,7 +60,11 @@ pub const MAX_BACKOFF_INTERVAL: Duration = Duration::from_secs(60);
 /// `"600.5"`, `-1`, `"10m"` or a larger value is a [`ProtocolError::InvalidField`] naming the
 /// field and the URL.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, optional_fields = nullable)
+)]
 #[non_exhaustive]
 pub struct DeviceAuthorization {
     /// The device verification code, sent with every poll. Never shown to the user.

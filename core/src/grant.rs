@@ -43,7 +43,11 @@ pub fn registration_key(issuer: &str) -> String {
 
 /// Tokens for one resource from one authorization server, with the endpoints to maintain them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, optional_fields = nullable)
+)]
 #[non_exhaustive]
 pub struct Grant {
     /// The MCP server the tokens are for, as the user named it: half of the storage key.

@@ -33,7 +33,11 @@
 //! [`Grant`], ...) derives `ts_rs::TS`; `scripts/gen-types` writes the types into
 //! `npm/src/generated/`, and `scripts/gen-types --check` fails when the committed ones are stale.
 //! A new record takes, under its `#[derive(..)]`:
-//! `#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]`.
+//! `#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields = nullable))]`.
+//! The records cross as JSON text, where serde_json writes `None` as `null`: `name?: T | null`
+//! says so. A record whose every `Option` is skipped when `None`
+//! (`#[serde(default, skip_serializing_if = "Option::is_none")]`) takes `optional_fields`
+//! instead: `name?: T`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

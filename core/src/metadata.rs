@@ -13,7 +13,11 @@ use crate::response::Json;
 
 /// Authorization server metadata (RFC 8414 §2, OpenID Connect Discovery §3).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, optional_fields = nullable)
+)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub struct AuthorizationServerMetadata {
@@ -129,7 +133,11 @@ impl AuthorizationServerMetadata {
 
 /// Protected resource metadata (RFC 9728 §2).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, optional_fields = nullable)
+)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub struct ProtectedResourceMetadata {

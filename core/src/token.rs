@@ -54,7 +54,11 @@ pub const MAX_DURATION_SECS: u64 = 4_294_967_295;
 /// `"1h"`, `" 60"`, `""`, `true`, a larger value) is a
 /// [`ProtocolError::InvalidField`] naming `expires_in` and the URL.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, optional_fields = nullable)
+)]
 #[non_exhaustive]
 pub struct TokenSet {
     /// The access token.

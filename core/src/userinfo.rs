@@ -16,7 +16,11 @@ use crate::secret::{AccessToken, IdToken};
 
 /// Display claims (OpenID Connect Core §5.1). Unverified: for display only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, optional_fields = nullable)
+)]
 #[non_exhaustive]
 pub struct DisplayIdentity {
     /// `sub`: unique only together with the issuer (OpenID Connect Core §2).

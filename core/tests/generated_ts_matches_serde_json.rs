@@ -1,9 +1,10 @@
 //! The TypeScript declarations generated from the core's records (`scripts/gen-types`, feature
 //! `ts`) describe what serde really writes. For real values built through the public API:
-//! every JSON key is a field of the generated type and every required field is there; a value
-//! that is absent or `null` sits on an optional field only (serde-wasm-bindgen hands JavaScript
-//! `undefined` for `None`, so the types say `field?: T`); strings, numbers, booleans and string
-//! unions have the generated type, down through nested records.
+//! every JSON key is a field of the generated type and every required field is there; an absent
+//! value sits on an optional field only (`name?: T`), and a `null` on a field whose type admits
+//! it (`T | null`: the records cross to JavaScript as JSON text, where serde_json writes `None`
+//! as `null`); strings, numbers, booleans and string unions have the generated type, down
+//! through nested records.
 //!
 //! The declarations checked are the ones ts-rs writes into `npm/src/generated/`;
 //! `scripts/gen-types --check` keeps the committed files equal to them.
@@ -15,8 +16,6 @@
     clippy::panic
 )] // tests
 
-use std::collections::BTreeMap;
-
 use mcpauth_core::challenge::parse_www_authenticate;
 use mcpauth_core::device::process_device_authorization_response;
 use mcpauth_core::exchange::process_token_exchange_response;
@@ -24,14 +23,15 @@ use mcpauth_core::registration::process_registration_response;
 use mcpauth_core::token::process_token_response;
 use mcpauth_core::userinfo::id_token_identity;
 use mcpauth_core::*;
-use serde::Serialize;
-use serde_json::Value;
-use ts_rs::{Config, TS};
 use url::Url;
+
+#[path = "support/ts_shape.rs"]
+mod ts_shape;
+use ts_shape::Types;
 
 #[test]
 fn a_grant_from_a_token_response_has_the_generated_shape() {
-    let types = Types::all();
+    let types = all_types();
     let metadata = AuthorizationServerMetadata::for_tests("https://as.example");
     let server = ResourceUri::parse("https://mcp.example/mcp").unwrap();
     let now = Time::from_unix_secs(1_700_000_000);
@@ -69,7 +69,7 @@ fn a_grant_from_a_token_response_has_the_generated_shape() {
 
 #[test]
 fn a_discovered_server_has_the_generated_shape() {
-    let types = Types::all();
+    let types = all_types();
     let (discovered, request_id) = discover();
     types.check("Discovered", &discovered);
     types.check("RequestId", &request_id);
@@ -83,7 +83,7 @@ fn a_discovered_server_has_the_generated_shape() {
 
 #[test]
 fn a_pending_authorization_has_the_generated_shape() {
-    let types = Types::all();
+    let types = all_types();
     let (discovered, _) = discover();
     let client = ClientCredentials::public("https://as.example", "cid");
     let mut sevens = |b: &mut [u8]| b.fill(7);
@@ -101,7 +101,7 @@ fn a_pending_authorization_has_the_generated_shape() {
 
 #[test]
 fn the_other_records_have_the_generated_shape() {
-    let types = Types::all();
+    let types = all_types();
     let policy = Policy::default();
     let now = Time::from_unix_secs(1_700_000_000);
     let metadata = AuthorizationServerMetadata::for_tests("https://as.example");
@@ -165,11 +165,8 @@ fn the_other_records_have_the_generated_shape() {
 /// `Policy` deserializes with `#[serde(default)]`: JavaScript passes only what it changes.
 #[test]
 fn every_policy_field_is_optional() {
-    let types = Types::all();
-    let Decl::Object(fields) = &types.decls["Policy"] else {
-        panic!("Policy is not an object type");
-    };
-    for field in fields {
+    let types = all_types();
+    for field in types.fields("Policy") {
         assert!(field.optional, "Policy.{} must be optional", field.name);
     }
 }
@@ -218,231 +215,41 @@ fn discover() -> (Discovered, discovery::RequestId) {
     panic!("discovery did not finish");
 }
 
-/// The generated declarations, by TypeScript name.
-struct Types {
-    decls: BTreeMap<String, Decl>,
-}
-
-/// A generated declaration, reduced to what the checks need.
-enum Decl {
-    /// `{ name: type, name?: type, ... }`.
-    Object(Vec<Field>),
-    /// `"a" | "b" | ...`.
-    Strings(Vec<String>),
-    /// Any other type expression, such as `string` for a newtype.
-    Alias(String),
-}
-
-/// One member of an object type.
-struct Field {
-    name: String,
-    optional: bool,
-    ty: String,
-}
-
-impl Types {
-    /// Every exported record and every type they reference.
-    fn all() -> Self {
-        let cfg = Config::from_env();
-        let mut types = Self {
-            decls: BTreeMap::new(),
-        };
-        let mut add = |name: String, decl: String| {
-            types.decls.insert(name, parse_decl(&decl));
-        };
-        macro_rules! add {
-            ($($t:ty),* $(,)?) => { $( add(<$t>::ident(&cfg), <$t>::decl(&cfg)); )* };
-        }
-        add!(
-            AccessToken,
-            ApplicationType,
-            AuthorizationServerMetadata,
-            BearerChallenge,
-            Challenge,
-            ClientCredentials,
-            ClientMetadata,
-            ClientSecret,
-            DeviceAuthorization,
-            DeviceCode,
-            Discovered,
-            userinfo::DisplayIdentity,
-            ExchangedToken,
-            Grant,
-            IdToken,
-            PendingAuthorization,
-            PkceVerifier,
-            Policy,
-            ProtectedResourceMetadata,
-            RefreshToken,
-            Registration,
-            RegistrationAccessToken,
-            discovery::RequestId,
-            ResourceUri,
-            State,
-            Time,
-            TokenEndpointAuthMethod,
-            TokenSet,
-        );
-        types
+/// Every exported record and every type they reference.
+fn all_types() -> Types {
+    let mut types = Types::new();
+    macro_rules! add {
+        ($($t:ty),* $(,)?) => { $( types.add::<$t>(); )* };
     }
-
-    /// Serializes `value` with serde_json and checks it against the type named `ty`.
-    fn check(&self, ty: &str, value: &impl Serialize) {
-        let json = serde_json::to_value(value).unwrap();
-        self.check_value(ty, &json, ty);
-    }
-
-    fn check_value(&self, ty: &str, value: &Value, at: &str) {
-        let ty = ty.trim();
-        assert!(
-            !split_top_level(ty, '|').iter().any(|t| t == "null"),
-            "{at}: `{ty}` admits null, but JavaScript gets `undefined` for `None`: \
-             make the field `name?: T` (`#[ts(optional_fields)]` on the struct)"
-        );
-        let ok = match ty {
-            "string" => value.is_string(),
-            "number" => value.is_number(),
-            "boolean" => value.is_boolean(),
-            _ if ty.starts_with("Array<") && ty.ends_with('>') => {
-                let item = &ty["Array<".len()..ty.len() - 1];
-                let items = value
-                    .as_array()
-                    .unwrap_or_else(|| panic!("{at}: not an array"));
-                for (i, v) in items.iter().enumerate() {
-                    self.check_value(item, v, &format!("{at}[{i}]"));
-                }
-                true
-            }
-            _ if ty.starts_with('[') && ty.ends_with(']') => {
-                let parts = split_top_level(&ty[1..ty.len() - 1], ',');
-                let items = value
-                    .as_array()
-                    .unwrap_or_else(|| panic!("{at}: not an array"));
-                assert_eq!(items.len(), parts.len(), "{at}: tuple length");
-                for (i, (part, v)) in parts.iter().zip(items).enumerate() {
-                    self.check_value(part, v, &format!("{at}[{i}]"));
-                }
-                true
-            }
-            _ => match self.decls.get(ty) {
-                None => panic!("{at}: type `{ty}` is not registered in Types::all"),
-                Some(Decl::Alias(inner)) => {
-                    self.check_value(inner, value, at);
-                    true
-                }
-                Some(Decl::Strings(names)) => {
-                    value.as_str().is_some_and(|s| names.iter().any(|n| n == s))
-                }
-                Some(Decl::Object(fields)) => {
-                    self.check_object(ty, fields, value, at);
-                    true
-                }
-            },
-        };
-        assert!(ok, "{at}: {value} is not a `{ty}`");
-    }
-
-    fn check_object(&self, ty: &str, fields: &[Field], value: &Value, at: &str) {
-        let object = value
-            .as_object()
-            .unwrap_or_else(|| panic!("{at}: {value} is not an object (`{ty}`)"));
-        for key in object.keys() {
-            assert!(
-                fields.iter().any(|f| &f.name == key),
-                "{at}: serde writes `{key}`, which the generated `{ty}` does not have"
-            );
-        }
-        for field in fields {
-            let path = format!("{at}.{}", field.name);
-            match object.get(&field.name) {
-                None | Some(Value::Null) => assert!(
-                    field.optional,
-                    "{path} can be absent or null, so the generated `{ty}` must mark it optional \
-                     (`#[ts(optional_fields)]` on the struct, or `#[ts(as = \"Option<_>\", optional)]` \
-                     on a defaulted field)"
-                ),
-                Some(v) => self.check_value(&field.ty, v, &path),
-            }
-        }
-    }
-}
-
-/// Reads `type Name = <body>;` as ts-rs declares it (doc comments included).
-fn parse_decl(decl: &str) -> Decl {
-    let decl = strip_comments(decl);
-    let (_, body) = decl
-        .split_once('=')
-        .unwrap_or_else(|| panic!("no `=` in {decl}"));
-    let body = body.trim().trim_end_matches(';').trim();
-    if let Some(members) = body.strip_prefix('{').and_then(|b| b.strip_suffix('}')) {
-        let fields = split_top_level(members, ',')
-            .into_iter()
-            .map(|member| {
-                let (name, ty) = member
-                    .split_once(':')
-                    .unwrap_or_else(|| panic!("no `:` in member `{member}`"));
-                let name = name.trim();
-                let optional = name.ends_with('?');
-                let name = name.trim_end_matches('?').trim_matches('"').to_owned();
-                Field {
-                    name,
-                    optional,
-                    ty: ty.trim().to_owned(),
-                }
-            })
-            .collect();
-        return Decl::Object(fields);
-    }
-    let alternatives = split_top_level(body, '|');
-    if alternatives.iter().all(|a| a.starts_with('"')) {
-        return Decl::Strings(
-            alternatives
-                .iter()
-                .map(|a| a.trim_matches('"').to_owned())
-                .collect(),
-        );
-    }
-    Decl::Alias(body.to_owned())
-}
-
-/// `s` without its `/* ... */` comments.
-fn strip_comments(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(start) = rest.find("/*") {
-        out.push_str(&rest[..start]);
-        let end = rest[start..]
-            .find("*/")
-            .unwrap_or_else(|| panic!("unclosed comment in {s}"));
-        rest = &rest[start + end + 2..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Splits `s` at the `sep`s outside brackets and quotes; drops empty parts.
-fn split_top_level(s: &str, sep: char) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut depth = 0i32;
-    let mut quoted = false;
-    let mut current = String::new();
-    for c in s.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            '{' | '[' | '<' | '(' if !quoted => depth += 1,
-            '}' | ']' | '>' | ')' if !quoted => depth -= 1,
-            _ => {}
-        }
-        if c == sep && depth == 0 && !quoted {
-            parts.push(std::mem::take(&mut current));
-        } else {
-            current.push(c);
-        }
-    }
-    parts.push(current);
-    parts
-        .into_iter()
-        .map(|p| p.trim().to_owned())
-        .filter(|p| !p.is_empty())
-        .collect()
+    add!(
+        AccessToken,
+        ApplicationType,
+        AuthorizationServerMetadata,
+        BearerChallenge,
+        Challenge,
+        ClientCredentials,
+        ClientMetadata,
+        ClientSecret,
+        DeviceAuthorization,
+        DeviceCode,
+        Discovered,
+        userinfo::DisplayIdentity,
+        ExchangedToken,
+        Grant,
+        IdToken,
+        PendingAuthorization,
+        PkceVerifier,
+        Policy,
+        ProtectedResourceMetadata,
+        RefreshToken,
+        Registration,
+        RegistrationAccessToken,
+        discovery::RequestId,
+        ResourceUri,
+        State,
+        Time,
+        TokenEndpointAuthMethod,
+        TokenSet,
+    );
+    types
 }

@@ -40,7 +40,6 @@ export {
 export type {
   BearerChallenge,
   ClientCredentials,
-  CoreErrorCode,
   DevicePrompt,
   Discovered,
   Grant,

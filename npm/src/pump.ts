@@ -146,7 +146,7 @@ class Run {
   }
 
   #done(event: Extract<MachineEvent, { kind: 'done' }>): unknown {
-    if (event.error === undefined) return event.ok;
+    if ('ok' in event) return event.ok;
     // The machine ended because this run aborted it: the reason given is the error.
     if (event.error.code === 'ABORTED' && this.#abortReason !== undefined) throw this.#abortReason;
     throw fromWire(event.error);

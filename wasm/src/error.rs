@@ -11,28 +11,74 @@ use mcpauth_core::Error;
 use mcpauth_core::error::codes;
 use serde::Serialize;
 
+/// Every `code` of an [`ErrorJson`]: the core's one catalogue ([`codes::ALL`]) as a union of
+/// string literals in TypeScript, `ErrorCode`. For the TypeScript declarations only (`ts`
+/// feature).
+#[cfg(feature = "ts")]
+pub struct CoreErrorCode;
+
+#[cfg(feature = "ts")]
+impl ts_rs::TS for CoreErrorCode {
+    type WithoutGenerics = Self;
+    type OptionInnerType = Self;
+
+    fn docs() -> Option<String> {
+        Some(ts_rs::format_docs(&[
+            " Every stable `code` of an error, in Rust and TypeScript alike: the core's catalogue",
+            " (`mcpauth_core::error::codes::ALL`), which `constants().errorCodes` lists too.",
+        ]))
+    }
+
+    fn name(_: &ts_rs::Config) -> String {
+        "ErrorCode".to_owned()
+    }
+
+    fn inline(_: &ts_rs::Config) -> String {
+        let codes: Vec<String> = codes::ALL.iter().map(|(c, _)| format!("\"{c}\"")).collect();
+        codes.join(" | ")
+    }
+
+    fn decl(cfg: &ts_rs::Config) -> String {
+        format!("type {} = {};", Self::name(cfg), Self::inline(cfg))
+    }
+
+    fn decl_concrete(cfg: &ts_rs::Config) -> String {
+        Self::decl(cfg)
+    }
+
+    fn output_path() -> Option<std::path::PathBuf> {
+        Some("ErrorCode.ts".into())
+    }
+}
+
 /// One error, as JSON.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ErrorJson {
     /// The stable code, one of the core's catalogue ([`mcpauth_core::error::codes`]).
+    #[cfg_attr(feature = "ts", ts(as = "CoreErrorCode"))]
     pub code: &'static str,
     /// What went wrong, for people.
     pub message: String,
     /// The server's OAuth error, for `OAUTH_ERROR`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub oauth: Option<OAuthJson>,
 }
 
 /// The server's OAuth error response (RFC 6749 §5.2), with its wire names.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct OAuthJson {
     /// `error`, such as `invalid_grant`.
     pub error: String,
     /// `error_description`, for people.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub error_description: Option<String>,
     /// `error_uri`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub error_uri: Option<String>,
     /// The HTTP status (0 for an error carried by the authorization redirect).
     pub status: u16,

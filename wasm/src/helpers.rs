@@ -3,12 +3,12 @@
 
 use mcpauth_core::flow::login::CALLBACK_PATH;
 use mcpauth_core::flow::store::{self, GRANT_PREFIX, GrantRecord, LoginStatus};
-use mcpauth_core::{Grant, ResourceUri, Time};
+use mcpauth_core::{ResourceUri, Time};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::error::ErrorJson;
-use crate::wire::to_text;
+use crate::wire::{StoredGrantJson, to_text};
 
 /// The canonical URI of an MCP server (lowercase scheme and host, no default port, no
 /// fragment, no trailing slash): `{"server": "..."}`, or `{"error": ...}` (`INVALID_URL`).
@@ -50,15 +50,10 @@ pub fn pending_key_for_callback(url: &str) -> String {
 #[wasm_bindgen]
 #[must_use]
 pub fn stored_grant(key: &str, record: &str) -> String {
-    #[derive(Serialize)]
-    struct Stored<'a> {
-        grant: &'a Grant,
-        identity: &'a Option<String>,
-    }
     match GrantRecord::parse(key, record) {
-        Ok(r) => to_text(&Stored {
+        Ok(r) => to_text(&StoredGrantJson {
             grant: &r.grant,
-            identity: &r.identity,
+            identity: r.identity.as_deref(),
         }),
         Err(e) => ErrorJson::from(&e).to_text(),
     }
@@ -89,14 +84,6 @@ pub fn login_status(key: &str, record: &str, now_ms: f64) -> String {
 #[wasm_bindgen]
 #[must_use]
 pub fn constants() -> String {
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Constants {
-        grant_prefix: &'static str,
-        pending_prefix: String,
-        callback_path: &'static str,
-        error_codes: Vec<&'static str>,
-    }
     to_text(&Constants {
         grant_prefix: GRANT_PREFIX,
         pending_prefix: store::pending_key(""),
@@ -106,6 +93,22 @@ pub fn constants() -> String {
             .map(|(code, _)| *code)
             .collect(),
     })
+}
+
+/// What [`constants`] returns.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[serde(rename_all = "camelCase")]
+pub struct Constants {
+    /// The prefix of grant keys (`grant#`).
+    pub grant_prefix: &'static str,
+    /// The prefix of pending-login keys (`pending#`).
+    pub pending_prefix: String,
+    /// The callback path of loopback logins.
+    pub callback_path: &'static str,
+    /// Every code an error can carry: the core's catalogue ([`mcpauth_core::error::codes`]).
+    #[cfg_attr(feature = "ts", ts(as = "Vec<crate::error::CoreErrorCode>"))]
+    pub error_codes: Vec<&'static str>,
 }
 
 #[derive(Serialize)]

@@ -27,8 +27,9 @@
 //!   place where a flow's outcome arrives: its `done` event.
 //! - Configurations and inputs use camelCase field names; records of the core (`Grant`,
 //!   `BearerChallenge`, `LoginStatus`, store records) keep the core's own serde shape; tags are
-//!   snake_case. The shapes are documented on [`wire`]'s structs, mirrored by
-//!   `npm/src/wire.ts`.
+//!   snake_case. The shapes are documented on [`wire`]'s and [`error`]'s types, from which
+//!   `scripts/gen-types` generates the TypeScript types that `npm/src/wire.ts` re-exports
+//!   (feature `ts`).
 //! - Times are milliseconds since the Unix epoch, passed in by the caller on every call
 //!   (`now`); randomness is passed in too (`seed`, 64 bytes from `crypto.getRandomValues`).
 //!

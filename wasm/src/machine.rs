@@ -17,14 +17,13 @@ use mcpauth_core::flow::{
 use mcpauth_core::{
     AccessToken, Discovered, Discovery, Entropy, Error, Grant, HttpResponse, ResourceUri, Time,
 };
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::error::{ErrorJson, bad_json};
 use crate::table::Table;
 use crate::wire::{
-    AccessConfig, DiscoverConfig, Drained, EventJson, Input, LogoutConfig, ResumeConfig,
-    TransmitJson, request_timeout, to_text,
+    AccessConfig, DiscoverConfig, Drained, EventJson, Input, LoginOutcomeJson, LogoutConfig,
+    ResumeConfig, TransmitJson, request_timeout, to_text,
 };
 
 thread_local! {
@@ -447,14 +446,9 @@ trait Output {
 
 impl Output for LoginOutcome {
     fn json(&self) -> String {
-        #[derive(Serialize)]
-        struct Json<'a> {
-            grant: &'a Grant,
-            identity: &'a Option<String>,
-        }
-        to_text(&Json {
+        to_text(&LoginOutcomeJson {
             grant: &self.grant,
-            identity: &self.identity,
+            identity: self.identity.as_deref(),
         })
     }
     fn grant(&self) -> Option<&Grant> {

@@ -1,11 +1,19 @@
-//! The JSON shapes of the boundary, as serde structs. `npm/src/wire.ts` mirrors them.
+//! The JSON shapes of the boundary, as serde structs.
 //!
-//! Outputs ([`Drained`], [`TransmitJson`], [`EventJson`], [`ActionJson`]) are built from the
-//! core's values and serialized once; inputs ([`Input`], [`StepInput`] and the `*Config`
-//! structs) are parsed from the driver's JSON.
+//! Outputs ([`Drained`], [`TransmitJson`], [`EventJson`], [`ActionJson`], the outcomes of
+//! `done`) are built from the core's values and serialized once; inputs ([`Input`],
+//! [`StepInput`] and the `*Config` structs) are parsed from the driver's JSON.
+//!
+//! With the `ts` feature, each shape also derives its TypeScript declaration (ts-rs), which
+//! `scripts/gen-types` writes into `npm/src/generated/` under the name in `ts(rename)`; the npm
+//! package imports them from there. The declarations say what serde really does: an output's
+//! `None` is `T | null` (serde_json writes `null`) unless it is skipped (`name?: T`); an
+//! input's defaulted field is optional, and an input's `Option` also takes `null`. The few
+//! shapes written by hand as text ([`Drained::text`], the `done` event) are described by types
+//! that exist for the declarations only (`DoneEvent`, `MachineEvent`, `LogoutOutcomeJson`).
 
 use mcpauth_core::flow::{Failure, McpAction};
-use mcpauth_core::{BearerChallenge, DeviceAuthorization, HttpRequest, Policy};
+use mcpauth_core::{BearerChallenge, DeviceAuthorization, Grant, HttpRequest, Policy};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorJson;
@@ -18,10 +26,12 @@ pub(crate) fn to_text<T: Serialize + ?Sized>(value: &T) -> String {
 
 /// What `machine_drain` returns: `{"transmits": [...], "events": [...], "timeout": ms | null}`.
 #[derive(Debug, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Drained {
     /// Requests to send now, concurrently.
     pub transmits: Vec<TransmitJson>,
     /// What to do, in order, each already serialized ([`EventJson`], or a `done`).
+    #[cfg_attr(feature = "ts", ts(as = "Vec<MachineEvent>"))]
     pub events: Vec<String>,
     /// When to send a `timeout` input, in milliseconds since the epoch; `None`: nothing waits
     /// on time.
@@ -46,11 +56,13 @@ impl Drained {
 /// `followRedirects`), reading at most `maxResponseBytes + 1` bytes of the body, and giving up
 /// after `timeoutMs` (then report a `failure` with `{"kind": "timeout"}`).
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, rename = "Transmit"))]
 #[serde(rename_all = "camelCase")]
 pub struct TransmitJson {
     /// The id to report the outcome under.
     pub id: u32,
     /// `GET` or `POST`.
+    #[cfg_attr(feature = "ts", ts(as = "mcpauth_core::Method"))]
     pub method: &'static str,
     /// The URL.
     pub url: String,
@@ -84,8 +96,9 @@ impl TransmitJson {
 
 /// One event of a machine ([`mcpauth_core::flow::Event`]), tagged by `kind`. `done` is written
 /// by hand (its `ok` is the machine's own output): `{"kind": "done", "ok": ...}` or
-/// `{"kind": "done", "error": ErrorJson}`.
+/// `{"kind": "done", "error": ErrorJson}` (`DoneEvent`, with the `ts` feature).
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventJson<'a> {
     /// Read `key`; answer with a `loaded` input.
@@ -126,21 +139,9 @@ pub enum EventJson<'a> {
     },
     /// A callback for another login arrived and was ignored.
     ForeignCallback,
-    /// Show the user where to go and which code to enter (RFC 8628 §3.3, wire names). The
-    /// device code itself stays inside.
-    DeviceCode {
-        /// The code to enter.
-        user_code: &'a str,
-        /// Where to enter it.
-        verification_uri: &'a str,
-        /// The URI with the code in it, if the server gave one.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        verification_uri_complete: Option<&'a str>,
-        /// When the code expires, in milliseconds since the epoch.
-        expires_at: u64,
-        /// The polling interval in milliseconds.
-        interval: u64,
-    },
+    /// Show the user where to go and which code to enter: the [`DevicePrompt`]'s fields next
+    /// to `kind`.
+    DeviceCode(DevicePrompt<'a>),
     /// Something failed that does not fail the operation.
     Warning {
         /// What.
@@ -150,7 +151,7 @@ pub enum EventJson<'a> {
 
 impl<'a> EventJson<'a> {
     pub(crate) fn device_code(authorization: &'a DeviceAuthorization) -> Self {
-        EventJson::DeviceCode {
+        EventJson::DeviceCode(DevicePrompt {
             user_code: &authorization.user_code,
             verification_uri: authorization.verification_uri.as_str(),
             verification_uri_complete: authorization
@@ -159,12 +160,125 @@ impl<'a> EventJson<'a> {
                 .map(url::Url::as_str),
             expires_at: authorization.expires_at.unix_millis(),
             interval: u64::try_from(authorization.interval.as_millis()).unwrap_or(u64::MAX),
-        }
+        })
     }
+}
+
+/// What the user is shown in a device login (RFC 8628 §3.3, wire names). The device code
+/// itself stays inside.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct DevicePrompt<'a> {
+    /// The code to enter.
+    pub user_code: &'a str,
+    /// Where to enter it.
+    pub verification_uri: &'a str,
+    /// The URI with the code in it, if the server gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub verification_uri_complete: Option<&'a str>,
+    /// When the code expires, in milliseconds since the epoch.
+    pub expires_at: u64,
+    /// The polling interval in milliseconds.
+    pub interval: u64,
+}
+
+/// The last event of every machine, which the drain writes by hand around the machine's own
+/// output: `{"kind": "done", "ok": ...}` or `{"kind": "done", "error": ErrorJson}`. `ok` is
+/// the machine's outcome: a [`LoginOutcomeJson`] (`login`, `resume`), the core's `Grant`
+/// (`access`), a [`LogoutOutcomeJson`] (`logout`) or the core's `Discovered` (`discover`).
+///
+/// This type only describes that shape for the TypeScript declaration (`ts` feature); nothing
+/// is serialized through it.
+#[cfg(feature = "ts")]
+#[derive(ts_rs::TS)]
+#[ts(export, tag = "kind")]
+pub enum DoneEvent {
+    /// The machine succeeded.
+    #[ts(rename = "done")]
+    Ok {
+        /// What it produced.
+        ok: AnyJson,
+    },
+    /// The machine failed.
+    #[ts(rename = "done")]
+    Failed {
+        /// Why.
+        error: ErrorJson,
+    },
+}
+
+/// One entry of [`Drained`]'s `events`: an [`EventJson`], or last a [`DoneEvent`].
+///
+/// This type only describes that shape for the TypeScript declaration (`ts` feature).
+#[cfg(feature = "ts")]
+#[derive(ts_rs::TS)]
+#[ts(export, untagged)]
+pub enum MachineEvent {
+    /// Anything but `done`.
+    Event(EventJson<'static>),
+    /// The end.
+    Done(DoneEvent),
+}
+
+/// Any JSON value, `unknown` in TypeScript: the `ok` of a [`DoneEvent`], whose type depends on
+/// the machine. For the TypeScript declarations only (`ts` feature).
+#[cfg(feature = "ts")]
+pub struct AnyJson;
+
+#[cfg(feature = "ts")]
+impl ts_rs::TS for AnyJson {
+    type WithoutGenerics = Self;
+    type OptionInnerType = Self;
+
+    fn name(_: &ts_rs::Config) -> String {
+        "unknown".to_owned()
+    }
+
+    fn inline(cfg: &ts_rs::Config) -> String {
+        Self::name(cfg)
+    }
+}
+
+/// The `ok` of a `login` or `resume` machine's `done`: the grant, and who logged in (ID token
+/// or userinfo), for display.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, rename = "LoginOutcome"))]
+pub struct LoginOutcomeJson<'a> {
+    /// The new grant.
+    pub grant: &'a Grant,
+    /// Who logged in, if known.
+    pub identity: Option<&'a str>,
+}
+
+/// The `ok` of a `logout` machine's `done`: `{"revoked": bool}`, which the drain writes by hand.
+///
+/// This type only describes that shape for the TypeScript declaration (`ts` feature).
+#[cfg(feature = "ts")]
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export, rename = "LogoutOutcome")]
+pub struct LogoutOutcomeJson {
+    /// The server confirmed the revocation.
+    pub revoked: bool,
+}
+
+/// What `stored_grant` returns: the grant in a stored record, and who logged in.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, rename = "StoredGrant"))]
+pub struct StoredGrantJson<'a> {
+    /// The grant.
+    pub grant: &'a Grant,
+    /// Who logged in, as the login showed it.
+    pub identity: Option<&'a str>,
 }
 
 /// What `machine_input` takes, tagged by `kind`.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, rename = "MachineInput", optional_fields = nullable)
+)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Input {
     /// Request `id` produced no response: `{"kind": "failure", "id": 3, "failure": {"kind":
@@ -203,6 +317,7 @@ pub enum Input {
 
 /// `machine_new("resume", ...)`: a web login saved at the callback boundary.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ResumeConfig {
     /// Where the record was (`pending_key_for_callback`).
     pub key: String,
@@ -212,6 +327,11 @@ pub struct ResumeConfig {
 
 /// `machine_new("access", ...)`: a usable token for `server`.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, optional_fields = nullable)
+)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessConfig {
     /// The MCP server.
@@ -221,31 +341,46 @@ pub struct AccessConfig {
     pub rejected: Option<String>,
     /// The checks in force.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub policy: Policy,
     /// Each request's deadline (default 30 000).
     #[serde(default = "request_timeout")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub request_timeout_ms: u64,
 }
 
 /// `machine_new("logout", ...)`.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, optional_fields = nullable)
+)]
 #[serde(rename_all = "camelCase")]
 pub struct LogoutConfig {
     /// The MCP server.
     pub server: String,
     /// Revoke at the server too (default true).
     #[serde(default = "yes")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub revoke: bool,
     /// The checks in force.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub policy: Policy,
     /// Each request's deadline (default 30 000).
     #[serde(default = "request_timeout")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub request_timeout_ms: u64,
 }
 
 /// `machine_new("discover", ...)`: the authorization server of `server`.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, optional_fields = nullable)
+)]
 #[serde(rename_all = "camelCase")]
 pub struct DiscoverConfig {
     /// The MCP server.
@@ -258,9 +393,11 @@ pub struct DiscoverConfig {
     pub issuer: Option<String>,
     /// The checks in force.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub policy: Policy,
     /// Each request's deadline (default 30 000).
     #[serde(default = "request_timeout")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub request_timeout_ms: u64,
 }
 
@@ -275,6 +412,7 @@ const fn yes() -> bool {
 /// What `protected_step` takes, tagged by `kind`. `machine` is the handle of a finished
 /// `access` or `login` machine whose outcome (a grant, or why there is none) is the input.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StepInput {
     /// The first step, with the outcome of an `access` machine.
@@ -288,6 +426,7 @@ pub enum StepInput {
         status: u16,
         /// The `WWW-Authenticate` field values.
         #[serde(default, rename = "wwwAuthenticate")]
+        #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
         www_authenticate: Vec<String>,
     },
     /// The outcome of the refresh asked for (an `access` machine with `rejected`).
@@ -306,6 +445,7 @@ pub enum StepInput {
 /// What `protected_step` returns, tagged by `action`; `fail` is `{"error": ErrorJson}` like
 /// every failure of the boundary.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, rename = "Action"))]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum ActionJson {
     /// Send the request (again) with this `Authorization` value, or without one (`null`).

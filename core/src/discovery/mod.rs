@@ -56,7 +56,11 @@ impl RequestId {
 /// What discovery found: everything the later steps need about the server and its
 /// authorization server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, optional_fields = nullable)
+)]
 #[non_exhaustive]
 pub struct Discovered {
     /// The MCP server's canonical URI, as the caller gave it: the key its grants are stored

@@ -308,24 +308,3 @@ pub static ALL: &[(&str, &str)] = &[
 pub fn meaning(code: &str) -> Option<&'static str> {
     ALL.iter().find(|(c, _)| *c == code).map(|(_, m)| *m)
 }
-
-/// Writes `ErrorCode.ts`, the TypeScript union of every code with its meaning, next to the
-/// record types ts-rs generates (`scripts/gen-types` runs every `export_bindings_` test).
-#[cfg(all(test, feature = "ts"))]
-mod export {
-    #[test]
-    fn export_bindings_error_code() {
-        let dir = std::env::var("TS_RS_EXPORT_DIR")
-            .expect("TS_RS_EXPORT_DIR is set by .cargo/config.toml");
-        let mut ts = String::from(
-            "// Generated from mcpauth-core's error::codes::ALL by scripts/gen-types. Do not edit.\n\n\
-             /** Every stable `code` of an error, in Rust and TypeScript alike. */\nexport type ErrorCode =\n",
-        );
-        for (code, meaning) in super::ALL {
-            ts.push_str(&format!("  /** {meaning}. */\n  | \"{code}\"\n"));
-        }
-        ts.push_str(";\n");
-        std::fs::create_dir_all(&dir).expect("the export directory");
-        std::fs::write(std::path::Path::new(&dir).join("ErrorCode.ts"), ts).expect("ErrorCode.ts");
-    }
-}

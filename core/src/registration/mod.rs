@@ -42,7 +42,11 @@ pub use client_metadata::{
 /// It serializes with the client secret and registration access token in clear: store it as
 /// securely as tokens.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, optional_fields = nullable)
+)]
 #[non_exhaustive]
 pub struct Registration {
     /// The client id, secret and auth method, bound to the issuing server's issuer.

@@ -11,47 +11,47 @@ issuer: string,
 /**
  * Where the user agent is sent to authorize.
  */
-authorization_endpoint?: string, 
+authorization_endpoint?: string | null, 
 /**
  * Where codes and refresh tokens are exchanged.
  */
-token_endpoint?: string, 
+token_endpoint?: string | null, 
 /**
  * RFC 7591 dynamic client registration.
  */
-registration_endpoint?: string, 
+registration_endpoint?: string | null, 
 /**
  * RFC 7009 token revocation.
  */
-revocation_endpoint?: string, 
+revocation_endpoint?: string | null, 
 /**
  * RFC 8628 device authorization.
  */
-device_authorization_endpoint?: string, 
+device_authorization_endpoint?: string | null, 
 /**
  * OpenID Connect userinfo, for display of who is logged in.
  */
-userinfo_endpoint?: string, 
+userinfo_endpoint?: string | null, 
 /**
  * Scopes the server knows.
  */
-scopes_supported?: Array<string>, 
+scopes_supported?: Array<string> | null, 
 /**
  * `response_type` values.
  */
-response_types_supported?: Array<string>, 
+response_types_supported?: Array<string> | null, 
 /**
  * Grant types.
  */
-grant_types_supported?: Array<string>, 
+grant_types_supported?: Array<string> | null, 
 /**
  * Client authentication methods at the token endpoint.
  */
-token_endpoint_auth_methods_supported?: Array<string>, 
+token_endpoint_auth_methods_supported?: Array<string> | null, 
 /**
  * PKCE methods; the MCP spec refuses servers without `S256` here.
  */
-code_challenge_methods_supported?: Array<string>, 
+code_challenge_methods_supported?: Array<string> | null, 
 /**
  * RFC 9207: the server puts `iss` in authorization responses.
  */

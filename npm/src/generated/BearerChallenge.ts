@@ -10,25 +10,25 @@ export type BearerChallenge = {
 /**
  * `realm`: the protection space.
  */
-realm?: string, 
+realm?: string | null, 
 /**
  * `scope`: space-separated scopes the resource needs (RFC 6750 §3; MCP treats it as
  * authoritative for the current operation).
  */
-scope?: string, 
+scope?: string | null, 
 /**
  * `error`: `invalid_request`, `invalid_token` or `insufficient_scope` (RFC 6750 §3.1).
  */
-error?: string, 
+error?: string | null, 
 /**
  * `error_description`: human-readable, not for branching.
  */
-error_description?: string, 
+error_description?: string | null, 
 /**
  * `error_uri`: a page about the error.
  */
-error_uri?: string, 
+error_uri?: string | null, 
 /**
  * `resource_metadata`: the protected resource metadata URL (RFC 9728 §5.1).
  */
-resource_metadata?: string, };
+resource_metadata?: string | null, };

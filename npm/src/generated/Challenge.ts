@@ -11,7 +11,7 @@ scheme: string,
 /**
  * The token68 form of credentials data (`Negotiate abc==`), if the challenge has one.
  */
-token68?: string, 
+token68?: string | null, 
 /**
  * The auth-params in order; names lowercased, values unquoted and unescaped.
  */

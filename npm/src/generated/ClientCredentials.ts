@@ -17,7 +17,7 @@ client_id: string,
 /**
  * The secret of a confidential client.
  */
-client_secret?: ClientSecret, 
+client_secret?: ClientSecret | null, 
 /**
  * How to authenticate at the token endpoint.
  */

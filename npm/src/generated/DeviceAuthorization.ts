@@ -32,7 +32,7 @@ verification_uri: string,
  * The verification URI with the user code already in it (for a link or QR code), if the
  * server sent one.
  */
-verification_uri_complete?: string, 
+verification_uri_complete?: string | null, 
 /**
  * When the device code expires (`now + expires_in`).
  */

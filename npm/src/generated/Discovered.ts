@@ -24,7 +24,7 @@ resource: ResourceUri,
  * The protected resource metadata (RFC 9728). `None` in the 2025-03-26 fallback and when
  * the issuer was configured with [`Discovery::with_issuer`].
  */
-resource_metadata?: ProtectedResourceMetadata, 
+resource_metadata?: ProtectedResourceMetadata | null, 
 /**
  * The issuer, exactly as listed in the protected resource metadata (or configured) and as
  * the metadata document states it. Compare RFC 9207 `iss` values with it byte for byte.

@@ -7,21 +7,21 @@ export type DisplayIdentity = {
 /**
  * `sub`: unique only together with the issuer (OpenID Connect Core §2).
  */
-sub?: string, 
+sub?: string | null, 
 /**
  * `email`.
  */
-email?: string, 
+email?: string | null, 
 /**
  * `name`.
  */
-name?: string, 
+name?: string | null, 
 /**
  * `preferred_username`.
  */
-preferred_username?: string, 
+preferred_username?: string | null, 
 /**
  * `iss` of the ID token, or the issuer the login was made with
  * ([`or_issuer`](Self::or_issuer)); it qualifies `sub` in [`label`](Self::label).
  */
-iss?: string, };
+iss?: string | null, };

@@ -32,7 +32,7 @@ token_endpoint: string,
 /**
  * Where tokens are revoked on logout (RFC 7009), if the server offers it.
  */
-revocation_endpoint?: string, 
+revocation_endpoint?: string | null, 
 /**
  * Whether `resource` is sent with refreshes (false only when the authorization used the
  * documented escape hatch for servers that reject it).

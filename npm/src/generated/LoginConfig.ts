@@ -21,7 +21,7 @@ redirect?: Redirect,
 /**
  * An explicit scope, replacing the MCP selection rules; `""` sends no `scope` at all.
  */
-scope?: string, 
+scope?: string | null, 
 /**
  * Pre-registered clients: the one for the server's issuer (or without an issuer) is used.
  * A single entry for another issuer is an error, not a silent fallback.
@@ -30,7 +30,7 @@ preregistered?: Array<PreRegistered>,
 /**
  * The https URL of this client's ID metadata document (CIMD).
  */
-clientMetadataUrl?: string, 
+clientMetadataUrl?: string | null, 
 /**
  * The `client_name` of dynamic registrations.
  */
@@ -39,15 +39,15 @@ clientName?: string,
  * `native` or `web`, for dynamic registration (default: native, or web for a fixed
  * https redirect URI).
  */
-applicationType?: ApplicationType, 
+applicationType?: ApplicationType | null, 
 /**
  * The 401/403 challenge that prompted this login.
  */
-challenge?: BearerChallenge, 
+challenge?: BearerChallenge | null, 
 /**
  * The scope held before, for a step-up.
  */
-previousScope?: string, 
+previousScope?: string | null, 
 /**
  * Extra authorization request parameters.
  */
@@ -62,11 +62,11 @@ dangerouslyOmitResource?: boolean,
 /**
  * Skips protected resource metadata and uses this issuer.
  */
-issuer?: string, 
+issuer?: string | null, 
 /**
  * Skips discovery and uses these endpoints.
  */
-endpoints?: ManualEndpoints, 
+endpoints?: ManualEndpoints | null, 
 /**
  * Sends one unauthenticated request to the server first (when no challenge is given), to
  * read its `WWW-Authenticate`: its `resource_metadata` and `scope`. On by default.
@@ -80,7 +80,7 @@ serverHeaders?: Array<[string, string]>,
 /**
  * How long the whole login may take, in milliseconds (default 5 minutes).
  */
-timeoutMs?: number, 
+timeoutMs?: number | null, 
 /**
  * How long each request may take, in milliseconds.
  */

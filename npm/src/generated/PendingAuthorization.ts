@@ -37,11 +37,11 @@ redirect_uri: string,
 /**
  * The `resource` sent; the code exchange repeats it (RFC 8707 §2.2).
  */
-resource?: ResourceUri, 
+resource?: ResourceUri | null, 
 /**
  * The `scope` requested.
  */
-scope?: string, 
+scope?: string | null, 
 /**
  * The `state` sent.
  */

@@ -15,12 +15,12 @@ authorization_servers: Array<string>,
 /**
  * Scopes the resource uses.
  */
-scopes_supported?: Array<string>, 
+scopes_supported?: Array<string> | null, 
 /**
  * How bearer tokens may be sent.
  */
-bearer_methods_supported?: Array<string>, 
+bearer_methods_supported?: Array<string> | null, 
 /**
  * A display name.
  */
-resource_name?: string, };
+resource_name?: string | null, };

@@ -19,16 +19,16 @@ credentials: ClientCredentials,
 /**
  * When the client id was issued, if the server said.
  */
-client_id_issued_at?: Time, 
+client_id_issued_at?: Time | null, 
 /**
  * When the client secret expires; `None` for never (the server sent 0) or not stated.
  */
-client_secret_expires_at?: Time, 
+client_secret_expires_at?: Time | null, 
 /**
  * The token for the client configuration endpoint (RFC 7592 §3), if any.
  */
-registration_access_token?: RegistrationAccessToken, 
+registration_access_token?: RegistrationAccessToken | null, 
 /**
  * The client configuration endpoint (RFC 7592 §2), if any.
  */
-registration_client_uri?: string, };
+registration_client_uri?: string | null, };

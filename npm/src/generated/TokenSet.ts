@@ -28,22 +28,22 @@ token_type: string,
 /**
  * The refresh token, if one was issued.
  */
-refresh_token?: RefreshToken, 
+refresh_token?: RefreshToken | null, 
 /**
  * When the access token expires, if the server said (`now + expires_in`).
  */
-expires_at?: Time, 
+expires_at?: Time | null, 
 /**
  * When the response that carried these tokens arrived (the `now` it was processed with),
  * so that [`lifetime`](Self::lifetime) is known. `None` in records stored before it was
  * kept.
  */
-issued_at?: Time, 
+issued_at?: Time | null, 
 /**
  * The granted scope, space-separated, if the server said.
  */
-scope?: string, 
+scope?: string | null, 
 /**
  * An OpenID Connect ID token, for display only.
  */
-id_token?: IdToken, };
+id_token?: IdToken | null, };

@@ -97,6 +97,8 @@ pub struct Drive {
     pub store: BTreeMap<String, String>,
     pub sent: Vec<Value>,
     pub events: Vec<Value>,
+    /// Every drain, parsed.
+    pub drains: Vec<Value>,
     /// The last drain's `timeout`.
     pub timeout: Option<f64>,
 }
@@ -110,6 +112,7 @@ impl Drive {
             store: BTreeMap::new(),
             sent: Vec::new(),
             events: Vec::new(),
+            drains: Vec::new(),
             timeout: None,
         };
         drive.start(kind, config);
@@ -131,6 +134,7 @@ impl Drive {
     pub fn run(&mut self) -> Option<Value> {
         loop {
             let drained = parse(&machine_drain(self.handle));
+            self.drains.push(drained.clone());
             self.timeout = drained["timeout"].as_f64();
             let transmits = drained["transmits"].as_array().unwrap().clone();
             let events = drained["events"].as_array().unwrap().clone();

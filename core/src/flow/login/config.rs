@@ -76,7 +76,11 @@ pub struct ManualEndpoints {
 
 /// Everything a login is told at the start. The same fields, camelCase, in the npm package.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, optional_fields = nullable)
+)]
 #[serde(default, rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct LoginConfig {
