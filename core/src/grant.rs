@@ -2,9 +2,10 @@
 //! with everything needed to refresh and revoke them later without discovering again.
 //!
 //! Both drivers (native and wasm) store this same record, so a refresh is built and checked
-//! in one place. Grants are keyed by resource *and* issuer ([`grant_key`]): tokens from one
-//! authorization server are never presented to another (MCP: "separate registration state for
-//! each authorization server").
+//! in one place. Where it is stored, and which grant is current, is
+//! [`flow::store`](crate::flow::store)'s: one grant per server, replaced (and revoked) by the
+//! next login, so tokens from one authorization server are never presented to another (MCP:
+//! "separate registration state for each authorization server").
 
 use std::time::Duration;
 
@@ -22,24 +23,6 @@ use crate::token::{
     TokenSet, expiry_margin, process_refresh_response, refresh_token_grant_request,
 };
 use crate::userinfo::{DisplayIdentity, id_token_identity};
-
-/// The storage key of a grant: the canonical resource URI and the issuer.
-///
-/// ```
-/// let r = mcpauth_core::ResourceUri::parse("https://mcp.example/mcp/").unwrap();
-/// assert_eq!(mcpauth_core::grant::grant_key(&r, "https://as.example"),
-///            "https://mcp.example/mcp#https://as.example");
-/// ```
-#[must_use]
-pub fn grant_key(resource: &ResourceUri, issuer: &str) -> String {
-    format!("{}#{issuer}", resource.as_str())
-}
-
-/// The storage key of a cached client registration at `issuer`.
-#[must_use]
-pub fn registration_key(issuer: &str) -> String {
-    format!("client#{issuer}")
-}
 
 /// Tokens for one resource from one authorization server, with the endpoints to maintain them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,12 +91,6 @@ impl Grant {
             tokens,
             updated_at: now,
         })
-    }
-
-    /// This grant's storage key ([`grant_key`] of the server and issuer).
-    #[must_use]
-    pub fn key(&self) -> String {
-        grant_key(&self.server, &self.issuer)
     }
 
     /// How long the access token was issued for: [`TokenSet::lifetime`], or for a record
@@ -258,15 +235,6 @@ mod tests {
             Time::from_unix_secs(1000),
         )
         .unwrap()
-    }
-
-    #[test]
-    fn keyed_by_resource_and_issuer() {
-        assert_eq!(grant().key(), "https://mcp.example/mcp#https://as.example");
-        assert_eq!(
-            registration_key("https://as.example"),
-            "client#https://as.example"
-        );
     }
 
     #[test]

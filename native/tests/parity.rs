@@ -83,6 +83,7 @@ async fn run_step(world: &mut World, step: &Value) -> Outcome {
             };
             options.scope = step["scope"].as_str().map(str::to_owned);
             options.dangerously_omit_resource = step["omitResource"].as_bool().unwrap_or(false);
+            options.probe = step["probe"].as_bool().unwrap_or(true);
             if let Some(ms) = step["timeoutMs"].as_u64() {
                 options.timeout = Duration::from_millis(ms);
             }

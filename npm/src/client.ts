@@ -28,6 +28,7 @@ import type {
   PreRegistered,
   Redirect,
 } from './wire.js';
+import type { ManualEndpoints } from './generated/index.js';
 
 /** Credentials registered out of band with one authorization server. */
 export interface PreRegisteredClient {
@@ -103,6 +104,17 @@ export interface AuthorizationOptions {
   extraParams?: [string, string][];
   /** Overrides {@link McpAuthOptions.timeout} for this login. */
   timeout?: number;
+  /** Skips the protected resource metadata and uses this issuer (configured by hand). */
+  issuer?: string;
+  /** Skips discovery altogether and uses these endpoints (servers without metadata). */
+  endpoints?: ManualEndpoints;
+  /**
+   * Sends one unauthenticated request to the MCP server first, when no challenge is given, to
+   * read its `WWW-Authenticate` (its `resource_metadata` and `scope`). Default `true`.
+   */
+  probe?: boolean;
+  /** Headers for requests to the MCP server itself (the probe), such as an API gateway's key. Never sent to the authorization server. */
+  serverHeaders?: [string, string][];
   /** Cancels the login (`ABORTED`, or the signal's reason when that is an `McpAuthError`). */
   signal?: AbortSignal;
 }
@@ -455,6 +467,10 @@ export class McpAuth {
       challenge: options.challenge,
       previousScope: options.previousScope,
       extraParams: options.extraParams ?? [],
+      issuer: options.issuer,
+      endpoints: options.endpoints,
+      probe: options.probe,
+      serverHeaders: options.serverHeaders,
       dangerouslyOmitResource: o.dangerouslyOmitResource ?? false,
       timeoutMs: options.timeout ?? o.timeout,
       requestTimeoutMs: o.requestTimeout,

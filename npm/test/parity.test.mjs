@@ -77,7 +77,7 @@ async function runStep(world, step) {
     case 'login': {
       const before = world.foreign;
       const client = auth();
-      const options = { scope: step.scope, timeout: step.timeoutMs };
+      const options = { scope: step.scope, timeout: step.timeoutMs, probe: step.probe };
       if (step.omitResource) options.dangerouslyOmitResource = true;
       let outcome;
       try {
