@@ -26,6 +26,8 @@ fn table() -> Vec<Value> {
 /// What one scenario has at hand.
 struct World {
     server: DevServerHandle,
+    /// The MCP server URL the client is given (the dev server's, maybe with a query).
+    mcp: String,
     store: Arc<dyn TokenStore>,
     clock: TestClock,
     ui: Arc<TestUi>,
@@ -67,7 +69,7 @@ fn failed(e: &mcpauth::Error) -> Outcome {
 }
 
 async fn run_step(world: &mut World, step: &Value) -> Outcome {
-    let mcp = world.server.mcp_url.clone();
+    let mcp = world.mcp.clone();
     match step["do"].as_str().expect("do") {
         "login" => {
             let ui = match (step["forgedCallback"].as_bool(), step["browser"].as_str()) {
@@ -309,8 +311,13 @@ async fn run(scenario: &Value) -> Vec<String> {
         config.challenge_scope = scope.as_str().map(str::to_owned);
     }
     let server = common::devserver(config).await;
+    let mcp = match scenario["serverQuery"].as_str() {
+        Some(query) => format!("{}?{query}", server.mcp_url),
+        None => server.mcp_url.clone(),
+    };
     let mut world = World {
         server,
+        mcp,
         store: Arc::new(MemoryStore::default()),
         clock: TestClock::default(),
         ui: TestUi::immediate(),

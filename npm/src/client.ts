@@ -155,7 +155,7 @@ export interface AuthorizationRequired {
 
 /** Options of {@link McpAuth.authFetch}. */
 export interface McpAuthFetchOptions {
-  /** The MCP server whose grant authorizes the requests. Default: each request's URL without query and fragment. */
+  /** The MCP server whose grant authorizes the requests. Default: each request's URL, canonicalized by the core as a login's is (the query kept, the fragment dropped). */
   serverUrl?: string;
   /**
    * Logs the user in when the server wants it (a 401 a refresh did not cure, a 403
@@ -355,7 +355,9 @@ export class McpAuth {
     const send = custom ? (request: Request) => custom(request) : (request: Request) => globalThis.fetch(request);
     return (async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
       const template = new Request(input, init);
-      const serverUrl = options.serverUrl ?? requestServerUrl(template.url);
+      // The core canonicalizes the server URL, as for a login: it keeps the query (a server
+      // URL may carry one) and drops the fragment.
+      const serverUrl = options.serverUrl ?? template.url;
       const hook = options.onAuthorizationRequired;
       const request = core.protectedNew(serverUrl, [...template.headers] as [string, string][], hook !== undefined);
       const machines: number[] = [];
@@ -502,19 +504,19 @@ async function sendMcp(send: (request: Request) => Promise<Response>, request: R
     return await send(new Request(request, { signal }));
   } catch (error) {
     if (deadline.signal.aborted && !request.signal.aborted) {
-      throw new McpAuthError('TIMEOUT', `${requestServerUrl(request.url)} did not answer in time`, { cause: error });
+      throw new McpAuthError('TIMEOUT', `${displayUrl(request.url)} did not answer in time`, { cause: error });
     }
     if (request.signal.aborted || (error instanceof Error && error.name === 'AbortError')) {
       throw new McpAuthError('ABORTED', 'the request was cancelled', { cause: error });
     }
-    throw wrap(error, 'TRANSPORT', `cannot reach ${requestServerUrl(request.url)}`);
+    throw wrap(error, 'TRANSPORT', `cannot reach ${displayUrl(request.url)}`);
   } finally {
     clearTimeout(timer);
   }
 }
 
-/** The MCP endpoint a request goes to: its URL without query and fragment. */
-function requestServerUrl(url: string): string {
+/** A request's URL for messages: without query and fragment, which may carry secrets. */
+function displayUrl(url: string): string {
   const u = new URL(url);
   u.search = '';
   u.hash = '';

@@ -41,7 +41,8 @@ async function startDevserver(scenario) {
       assert.ok(r.ok, `/_dev/${path}: ${r.status} ${text}`);
       return text ? JSON.parse(text) : undefined;
     });
-  return { child, mcp, dev };
+  const query = scenario.serverQuery;
+  return { child, mcp: query ? `${mcp}?${query}` : mcp, dev };
 }
 
 /** A browser for the dev server, which approves at once: it follows the authorization URL to the loopback callback. */
