@@ -267,7 +267,7 @@ async fn status_token_and_logout_work_on_the_stored_login() {
     assert_eq!(entry.identity.as_deref(), Some("dev@example.com"));
     assert_eq!(entry.scope.as_deref(), Some("mcp:read offline_access"));
     assert!(entry.refreshable);
-    let left = entry.expires_in.expect("an expiry");
+    let left = entry.expires_in().expect("an expiry");
     assert!(
         left > Duration::from_secs(3000) && left <= Duration::from_secs(3600),
         "{left:?}"

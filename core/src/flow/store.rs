@@ -213,6 +213,12 @@ pub struct LoginStatus {
 }
 
 impl LoginStatus {
+    /// Time left on the access token (`None`: no expiry given; zero: expired).
+    #[must_use]
+    pub fn expires_in(&self) -> Option<std::time::Duration> {
+        self.expires_in_ms.map(std::time::Duration::from_millis)
+    }
+
     /// The status of a stored grant at `now`.
     #[must_use]
     pub fn of(record: &GrantRecord, now: Time) -> Self {

@@ -1,45 +1,12 @@
 //! Logging out (the core's [`Logout`]) and listing the stored logins.
 
-use std::time::Duration;
-
 use mcpauth_core::ResourceUri;
-use mcpauth_core::flow::store::{GRANT_PREFIX, GrantRecord};
+use mcpauth_core::flow::store::{GRANT_PREFIX, GrantRecord, LoginStatus};
 use mcpauth_core::flow::{Event, Logout};
 
 use super::Session;
 use crate::driver;
 use crate::error::{Error, Result};
-
-/// One stored login, for `status`.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct LoginStatus {
-    /// The MCP server.
-    pub server: String,
-    /// The issuer.
-    pub issuer: String,
-    /// Granted scopes.
-    pub scope: Option<String>,
-    /// Time left on the access token (`None`: no expiry given; zero: expired).
-    pub expires_in: Option<Duration>,
-    /// Whether a refresh token is stored.
-    pub refreshable: bool,
-    /// Who logged in, as the login showed it (ID token or userinfo). Display only.
-    pub identity: Option<String>,
-}
-
-impl From<mcpauth_core::flow::store::LoginStatus> for LoginStatus {
-    fn from(status: mcpauth_core::flow::store::LoginStatus) -> Self {
-        Self {
-            server: status.server,
-            issuer: status.issuer,
-            scope: status.scope,
-            expires_in: status.expires_in_ms.map(Duration::from_millis),
-            refreshable: status.refreshable,
-            identity: status.identity,
-        }
-    }
-}
 
 impl Session {
     /// Forgets the grant for `server_url`, then revokes it (RFC 7009, when the server offers
@@ -78,8 +45,7 @@ impl Session {
                 continue;
             };
             let record = GrantRecord::parse(&key, &String::from_utf8_lossy(&bytes))?;
-            let status = mcpauth_core::flow::store::LoginStatus::of(&record, now);
-            out.push(LoginStatus::from(status));
+            out.push(LoginStatus::of(&record, now));
         }
         out.sort_by(|a, b| a.server.cmp(&b.server));
         Ok(out)

@@ -30,8 +30,9 @@ use crate::store::TokenStore;
 use crate::ui::{ConsoleUi, LoginUi};
 
 pub use login::{Flow, LoginOptions, LoginSummary};
-pub use logout_status::LoginStatus;
 pub use mcpauth_core::flow::login::{ManualEndpoints, PreRegistered as PreRegisteredClient};
+/// One stored login, for `status`: the core's, so both drivers show the same.
+pub use mcpauth_core::flow::store::LoginStatus;
 
 /// The per-request time-out unless the builder sets one.
 const DEFAULT_TIMEOUT: Duration = mcpauth_core::flow::DEFAULT_REQUEST_TIMEOUT;

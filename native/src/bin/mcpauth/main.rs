@@ -309,7 +309,7 @@ fn status(session: &Session) -> Result<()> {
                 l.server.clone(),
                 l.issuer.clone(),
                 l.scope.clone().unwrap_or_else(|| "-".into()),
-                expires(l.expires_in, l.refreshable),
+                expires(l.expires_in(), l.refreshable),
                 l.identity.clone().unwrap_or_else(|| "-".into()),
             ]
         })
