@@ -368,6 +368,14 @@ pub enum UsageError {
     /// A token set has no refresh token to refresh with.
     #[error("no refresh token is stored; log in again")]
     NoRefreshToken,
+    /// A profile name cannot be used in store keys (see [`Profile`](crate::flow::Profile)).
+    #[error("profile name `{name}` {reason}")]
+    InvalidProfile {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// An extra request parameter would override one the core sets, or repeats a name
     /// (RFC 6749 §3.1: parameters must not be included more than once).
     #[error("authorization parameter `{name}` {reason}")]
@@ -391,6 +399,7 @@ impl UsageError {
             UsageError::InvalidState(_) => codes::INVALID_STATE,
             UsageError::NoRefreshToken => codes::NO_REFRESH_TOKEN,
             UsageError::InvalidParameter { .. } => codes::INVALID_PARAMETER,
+            UsageError::InvalidProfile { .. } => codes::INVALID_PROFILE,
         }
     }
 }
@@ -603,6 +612,7 @@ mod tests {
                 UsageError::InvalidState(_) => "InvalidState",
                 UsageError::NoRefreshToken => "NoRefreshToken",
                 UsageError::InvalidParameter { .. } => "InvalidParameter",
+                UsageError::InvalidProfile { .. } => "InvalidProfile",
             },
             Error::Flow(f) => match f {
                 FlowError::Timeout { .. } => "Timeout",

@@ -5,6 +5,8 @@
 //! endpoints for servers without metadata, extra authorization parameters.
 //!
 //! ```toml
+//! profile = "personal"                 # optional: the profile of every login (see below)
+//!
 //! [servers.work]
 //! url = "https://mcp.example.com/mcp"
 //! client_id = "mcpauth-cli"
@@ -15,12 +17,18 @@
 //! omit_resource = false
 //! dangerously_assume_pkce_s256 = false  # a legacy server that supports S256 without saying so
 //!
+//! profile = "work"                     # this entry's logins are profile `work`'s
+//!
 //! [servers.work.extra_params]
 //! audience = "mcp"
 //!
 //! [servers.work.headers]
 //! X-Tenant = "acme"
 //! ```
+//!
+//! Profiles keep several logins to one server apart, such as two accounts: the grant of each
+//! is stored on its own (see [`mcpauth_core::flow::Profile`]). `--profile NAME` (or
+//! `MCPAUTH_PROFILE`) wins over a server's `profile`, which wins over the top-level one.
 //!
 //! Directories: `MCPAUTH_CONFIG_DIR` and `MCPAUTH_DATA_DIR` override the platform ones
 //! (`~/.config/mcpauth` and `~/.local/share/mcpauth` on Linux).
@@ -83,6 +91,9 @@ pub struct Config {
     /// Servers by name.
     #[serde(default)]
     pub servers: BTreeMap<String, ServerConfig>,
+    /// The profile to use where neither `--profile` nor the server's entry names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     /// The file this was read from, for messages; `None` when there was none.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -119,6 +130,10 @@ pub struct ServerConfig {
     /// This weakens audience binding of the tokens; use it only when a server requires it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub omit_resource: bool,
+    /// The profile of this entry's logins, so that two entries can name two accounts on one
+    /// server (`--profile` still wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     /// Authorize even though the authorization server does not advertise PKCE S256 in its
     /// metadata, trusting that it supports it.
     ///
@@ -144,6 +159,7 @@ impl ServerConfig {
             extra_params: BTreeMap::new(),
             headers: BTreeMap::new(),
             omit_resource: false,
+            profile: None,
             dangerously_assume_pkce_s256: false,
         }
     }
@@ -226,7 +242,7 @@ impl Config {
     }
 
     /// The server a command line argument means: a configured name, or a URL (with the
-    /// settings of the configured server that has this URL, if any).
+    /// settings of the configured server that has this URL, if any, but not its profile).
     ///
     /// URLs are compared in their canonical form (RFC 8707 §2: no trailing slash for the
     /// root, lowercase scheme and host).
@@ -245,9 +261,12 @@ impl Config {
         let configured = self.servers.values().find(|s| {
             wanted.is_some() && ResourceUri::parse(s.url.as_str()).ok() == wanted || s.url == url
         });
-        Ok(configured
-            .cloned()
-            .unwrap_or_else(|| ServerConfig::for_url(url)))
+        // By URL, an entry lends its server settings but not its profile: the profile is the
+        // account the entry's name stands for, and two entries may name one URL.
+        Ok(configured.cloned().map_or_else(
+            || ServerConfig::for_url(url),
+            |s| ServerConfig { profile: None, ..s },
+        ))
     }
 
     fn unknown(&self, name: &str) -> Error {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{TestClock, TestUi};
+use mcpauth::session::Profile;
 use mcpauth::{AuthClient, Flow, LoginOptions, MemoryStore, Session, TokenStore};
 use mcpauth_devserver::{Config, DevServerHandle, Faults};
 use serde_json::Value;
@@ -43,6 +44,11 @@ impl World {
             .clock(self.clock.source())
             .timeout(Duration::from_millis(timeout))
             .client_name("mcpauth parity")
+            .profile(
+                step["profile"]
+                    .as_str()
+                    .map(|p| Profile::parse(p).expect("a profile name")),
+            )
             .build()
             .expect("session")
     }
@@ -94,7 +100,10 @@ async fn run_step(world: &mut World, step: &Value) -> Outcome {
             let mut outcome = match &result {
                 Ok(summary) => {
                     let status = session.status().expect("status");
-                    let shown = status.first().and_then(|s| s.identity.clone());
+                    let shown = status
+                        .iter()
+                        .find(|s| s.profile.as_ref() == session.profile())
+                        .and_then(|s| s.identity.clone());
                     Outcome {
                         scope: summary.grant.tokens.scope.clone(),
                         // What login printed is what status shows, or the check fails.

@@ -78,6 +78,12 @@ export interface McpAuthOptions {
    * only for authorization servers that reject it (Entra ID).
    */
   dangerouslyOmitResource?: boolean;
+  /**
+   * Which of several logins to the same server this client uses, such as `work` or `personal`
+   * (1 to 64 ASCII letters, digits, `.`, `_` or `-`). Each profile keeps its own grant; the
+   * default is the server's one unnamed login. The same store layout as the Rust crate's.
+   */
+  profile?: string;
   /** How long a login may take, in milliseconds. Default 300 000 (five minutes). */
   timeout?: number;
   /** How long one HTTP request may take, in milliseconds (for an MCP request: until its response head). Default 30 000. */
@@ -287,14 +293,14 @@ export class McpAuth {
 
   /** The stored grant for `serverUrl`, if any (its tokens may be expired). */
   async grant(serverUrl: string): Promise<Grant | undefined> {
-    const key = core.grantKey(serverUrl);
+    const key = core.grantKey(serverUrl, this.#options.profile);
     const record = await this.#read(this.#storage, key);
     return record === undefined ? undefined : core.storedGrant(key, record).grant;
   }
 
   /** What a status display shows of the login to `serverUrl`, if any: issuer, scope, expiry, who. */
   async status(serverUrl: string): Promise<LoginStatus | undefined> {
-    const key = core.grantKey(serverUrl);
+    const key = core.grantKey(serverUrl, this.#options.profile);
     const record = await this.#read(this.#storage, key);
     return record === undefined ? undefined : core.loginStatus(key, record, this.#now());
   }
@@ -332,6 +338,7 @@ export class McpAuth {
     return (await this.#run('logout', {
       server: serverUrl,
       revoke: options.revoke ?? true,
+      profile: this.#options.profile,
       policy: this.#options.policy,
       requestTimeoutMs: this.#options.requestTimeout,
     })) as LogoutOutcome;
@@ -477,11 +484,13 @@ export class McpAuth {
       timeoutMs: options.timeout ?? o.timeout,
       requestTimeoutMs: o.requestTimeout,
       policy: o.policy,
+      profile: o.profile,
     };
   }
 
   #accessConfig(server: string): MachineConfigs['access'] {
-    return { server, policy: this.#options.policy, requestTimeoutMs: this.#options.requestTimeout };
+    const o = this.#options;
+    return { server, policy: o.policy, requestTimeoutMs: o.requestTimeout, profile: o.profile };
   }
 
   async #read(storage: Storage, key: string): Promise<string | undefined> {

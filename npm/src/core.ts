@@ -105,9 +105,9 @@ export function canonicalServer(url: string): string {
   return answer<{ server: string }>(wasm.canonical_server(url)).server;
 }
 
-/** The store key of `server`'s grant. */
-export function grantKey(server: string): string {
-  return answer<{ key: string }>(wasm.grant_key(server)).key;
+/** The store key of `server`'s grant, for `profile` if given. */
+export function grantKey(server: string, profile?: string): string {
+  return answer<{ key: string }>(wasm.grant_key(server, profile)).key;
 }
 
 /** The store key of the web login a callback URL answers, or `undefined` without a `state`. */

@@ -68,6 +68,7 @@ async function runStep(world, step) {
       now: () => Date.now() + world.offset,
       requestTimeout: step.requestTimeoutMs ?? 30_000,
       onForeignCallback: () => world.foreign++,
+      profile: step.profile,
       ...extra,
     });
   const failed = (error) => {

@@ -1,6 +1,7 @@
 //! Pure helpers the driver needs besides the machines: the canonical server URI, store keys,
 //! reading a stored grant for display, and the constants of the store layout.
 
+use mcpauth_core::flow::Profile;
 use mcpauth_core::flow::login::CALLBACK_PATH;
 use mcpauth_core::flow::store::{self, GRANT_PREFIX, GrantRecord, LoginStatus};
 use mcpauth_core::{ResourceUri, Time};
@@ -23,14 +24,17 @@ pub fn canonical_server(url: &str) -> String {
     }
 }
 
-/// The store key of `server`'s grant: `{"key": "grant#..."}`, or `{"error": ...}`.
+/// The store key of `server`'s grant, for `profile` if given: `{"key": "grant#..."}`, or
+/// `{"error": ...}` (`INVALID_URL`, `INVALID_PROFILE`).
 #[wasm_bindgen]
 #[must_use]
-pub fn grant_key(server: &str) -> String {
-    match ResourceUri::parse(server) {
-        Ok(server) => to_text(&Key {
-            key: Some(store::grant_key(&server)),
-        }),
+pub fn grant_key(server: &str, profile: Option<String>) -> String {
+    let key = ResourceUri::parse(server).and_then(|server| {
+        let profile = profile.as_deref().map(Profile::parse).transpose()?;
+        Ok(store::grant_key(&server, profile.as_ref()))
+    });
+    match key {
+        Ok(key) => to_text(&Key { key: Some(key) }),
         Err(e) => ErrorJson::from(&e).to_text(),
     }
 }

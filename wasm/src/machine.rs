@@ -124,6 +124,7 @@ fn start(kind: &str, config: &str, now: Time, seed: &[u8]) -> Result<(Flow, u64)
             let server = ResourceUri::parse(&config.server)?;
             let rejected = config.rejected.map(AccessToken::new);
             let access = Access::new(server, rejected, config.policy)
+                .with_profile(config.profile)
                 .with_request_timeout(Duration::from_millis(config.request_timeout_ms));
             Ok((Flow::Access(Box::new(access)), config.request_timeout_ms))
         }
@@ -131,6 +132,7 @@ fn start(kind: &str, config: &str, now: Time, seed: &[u8]) -> Result<(Flow, u64)
             let config: LogoutConfig = serde_json::from_str(config).map_err(bad)?;
             let server = ResourceUri::parse(&config.server)?;
             let logout = Logout::new(server, config.revoke, config.policy)
+                .with_profile(config.profile)
                 .with_request_timeout(Duration::from_millis(config.request_timeout_ms));
             Ok((Flow::Logout(Box::new(logout)), config.request_timeout_ms))
         }

@@ -12,7 +12,7 @@
 //! shapes written by hand as text ([`Drained::text`], the `done` event) are described by types
 //! that exist for the declarations only (`DoneEvent`, `MachineEvent`, `LogoutOutcomeJson`).
 
-use mcpauth_core::flow::{Failure, McpAction};
+use mcpauth_core::flow::{Failure, McpAction, Profile};
 use mcpauth_core::{BearerChallenge, DeviceAuthorization, Grant, HttpRequest, Policy};
 use serde::{Deserialize, Serialize};
 
@@ -347,6 +347,9 @@ pub struct AccessConfig {
     #[serde(default = "request_timeout")]
     #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub request_timeout_ms: u64,
+    /// The profile whose grant it is (default: the server's default login).
+    #[serde(default)]
+    pub profile: Option<Profile>,
 }
 
 /// `machine_new("logout", ...)`.
@@ -372,6 +375,9 @@ pub struct LogoutConfig {
     #[serde(default = "request_timeout")]
     #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub request_timeout_ms: u64,
+    /// The profile whose grant it is (default: the server's default login).
+    #[serde(default)]
+    pub profile: Option<Profile>,
 }
 
 /// `machine_new("discover", ...)`: the authorization server of `server`.

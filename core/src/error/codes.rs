@@ -75,6 +75,8 @@ pub const INVALID_STATE: &str = "INVALID_STATE";
 pub const NO_REFRESH_TOKEN: &str = "NO_REFRESH_TOKEN";
 /// An extra authorization parameter overrides one the core sets, or repeats.
 pub const INVALID_PARAMETER: &str = "INVALID_PARAMETER";
+/// A profile name cannot be used in store keys.
+pub const INVALID_PROFILE: &str = "INVALID_PROFILE";
 /// An argument passed across the JavaScript boundary does not have the documented shape.
 pub const INVALID_ARGUMENT: &str = "INVALID_ARGUMENT";
 /// The operation needs a redirect URI and none was configured.
@@ -216,6 +218,10 @@ pub static ALL: &[(&str, &str)] = &[
     (
         INVALID_PARAMETER,
         "an extra authorization parameter overrides one the core sets, or repeats",
+    ),
+    (
+        INVALID_PROFILE,
+        "a profile name is not 1 to 64 ASCII letters, digits, '.', '_' or '-'",
     ),
     (
         INVALID_ARGUMENT,

@@ -19,6 +19,7 @@ use std::collections::VecDeque;
 
 use super::error::FlowError;
 use super::outbox::Outbox;
+use super::profile::Profile;
 use super::store::{GrantRecord, encode, grant_key, refresh_lock};
 use super::{DEFAULT_REQUEST_TIMEOUT, Event, Failure, Machine, RequestId};
 use crate::error::{Error, Result};
@@ -89,6 +90,7 @@ enum Step {
 #[derive(Debug)]
 pub struct Access {
     server: ResourceUri,
+    profile: Option<Profile>,
     rejected: Option<AccessToken>,
     policy: Policy,
     step: Step,
@@ -107,6 +109,7 @@ impl Access {
             events: VecDeque::new(),
             outbox: Outbox::new(DEFAULT_REQUEST_TIMEOUT),
             server,
+            profile: None,
             rejected,
             policy,
             step: Step::Read,
@@ -124,10 +127,21 @@ impl Access {
         self
     }
 
+    /// Uses `profile`'s grant instead of the default one. Call it before driving the machine.
+    #[must_use]
+    pub fn with_profile(mut self, profile: Option<Profile>) -> Self {
+        self.profile = profile;
+        self.events.clear();
+        self.load();
+        self
+    }
+
+    fn key(&self) -> String {
+        grant_key(&self.server, self.profile.as_ref())
+    }
+
     fn load(&mut self) {
-        self.events.push_back(Event::Load {
-            key: grant_key(&self.server),
-        });
+        self.events.push_back(Event::Load { key: self.key() });
     }
 
     fn finish(&mut self, result: Result<Grant>) {
@@ -165,7 +179,7 @@ impl Access {
                 self.record = Some(record);
                 self.step = Step::Lock;
                 self.events.push_back(Event::Lock {
-                    key: refresh_lock(&self.server),
+                    key: refresh_lock(&self.server, self.profile.as_ref()),
                 });
             }
             Decision::Refresh => match record.grant.refresh_request(&self.policy) {
@@ -183,7 +197,7 @@ impl Access {
         let Some(mut record) = self.record.take() else {
             return self.finish(Err(self.login_required("nothing is stored")));
         };
-        let key = grant_key(&self.server);
+        let key = self.key();
         let result = match outcome {
             Ok(resp) => record
                 .grant

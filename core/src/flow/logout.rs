@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 
 use super::error::FlowError;
 use super::outbox::Outbox;
+use super::profile::Profile;
 use super::store::{GrantRecord, grant_key};
 use super::{DEFAULT_REQUEST_TIMEOUT, Event, Failure, Machine, RequestId};
 use crate::error::Result;
@@ -28,6 +29,7 @@ pub struct LogoutOutcome {
 #[derive(Debug)]
 pub struct Logout {
     server: ResourceUri,
+    profile: Option<Profile>,
     policy: Policy,
     revoke: bool,
     outbox: Outbox<url::Url>,
@@ -39,15 +41,25 @@ impl Logout {
     /// Starts a logout of `server`; `revoke: false` only forgets the grant.
     #[must_use]
     pub fn new(server: ResourceUri, revoke: bool, policy: Policy) -> Self {
-        let key = grant_key(&server);
+        let key = grant_key(&server, None);
         Self {
             server,
+            profile: None,
             policy,
             revoke,
             outbox: Outbox::new(DEFAULT_REQUEST_TIMEOUT),
             events: VecDeque::from([Event::Load { key }]),
             done: false,
         }
+    }
+
+    /// Logs `profile` out instead of the default login. Call it before driving the machine.
+    #[must_use]
+    pub fn with_profile(mut self, profile: Option<Profile>) -> Self {
+        let key = grant_key(&self.server, profile.as_ref());
+        self.profile = profile;
+        self.events = VecDeque::from([Event::Load { key }]);
+        self
     }
 
     /// Sets how long the revocation request may take (default [`DEFAULT_REQUEST_TIMEOUT`]).

@@ -54,6 +54,7 @@ pub mod error;
 pub mod login;
 pub mod logout;
 mod outbox;
+pub mod profile;
 pub mod protected;
 pub mod store;
 
@@ -73,6 +74,7 @@ pub use crate::discovery::RequestId;
 pub use access::Access;
 pub use login::{Login, LoginConfig, LoginOutcome, Redirect};
 pub use logout::Logout;
+pub use profile::Profile;
 pub use protected::{McpAction, ProtectedRequest};
 
 /// How long one HTTP request may take, from sending to the last byte, unless the caller says

@@ -3,10 +3,11 @@
 //! | key | record | written by |
 //! |---|---|---|
 //! | `grant#<server>` | [`GrantRecord`]: the one current grant of an MCP server | login, refresh; deleted by logout and `invalid_grant` |
+//! | `grant#<server>#<profile>` | [`GrantRecord`]: the current grant of a [`Profile`] on that server | the same |
 //! | `client#<issuer>#<flow>` | [`RegistrationRecord`]: a dynamic registration for one flow | login |
 //! | `pending#<state>` | [`PendingLogin`]: a login waiting for its redirect | a login with a fixed redirect URI |
 //!
-//! One grant per server: a new login replaces the old one (and revokes it), also when the
+//! One grant per server (and [`Profile`]): a new login replaces the old one (and revokes it), also when the
 //! server moved to another authorization server, so "which grant is current" has one answer.
 //! Registrations are kept per flow because some authorization servers allow one non-refresh
 //! grant type per client: a browser login registers a code-flow client, a device login a
@@ -28,23 +29,34 @@ use crate::registration::Registration;
 use crate::time::Time;
 
 use super::error::FlowError;
+use super::profile::Profile;
 
 /// The record format version written by this crate.
 pub const RECORD_VERSION: u32 = 1;
 
-/// The prefix of every grant key; list keys with it for `status`.
+/// The prefix of every grant key, of every profile; list keys with it for `status`.
 pub const GRANT_PREFIX: &str = "grant#";
 
-/// The key of the current grant of `server`.
+/// The key of the current grant of `server`, for `profile` (`None`: the default login).
 #[must_use]
-pub fn grant_key(server: &ResourceUri) -> String {
-    format!("{GRANT_PREFIX}{}", server.as_str())
+pub fn grant_key(server: &ResourceUri, profile: Option<&Profile>) -> String {
+    with_profile(format!("{GRANT_PREFIX}{}", server.as_str()), profile)
 }
 
-/// The lock that serializes refreshes of `server`'s grant, in-process and across processes.
+/// The lock that serializes refreshes of one grant ([`grant_key`]'s), in-process and across
+/// processes.
 #[must_use]
-pub fn refresh_lock(server: &ResourceUri) -> String {
-    format!("refresh#{}", server.as_str())
+pub fn refresh_lock(server: &ResourceUri, profile: Option<&Profile>) -> String {
+    with_profile(format!("refresh#{}", server.as_str()), profile)
+}
+
+/// A server URI never holds `#` (it has no fragment) and a profile cannot, so the suffix is
+/// unambiguous.
+fn with_profile(key: String, profile: Option<&Profile>) -> String {
+    match profile {
+        Some(profile) => format!("{key}#{profile}"),
+        None => key,
+    }
 }
 
 /// Which flow a registration was made for.
@@ -96,16 +108,20 @@ pub struct GrantRecord {
     /// Who logged in (ID token or userinfo), for display.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
+    /// The profile the grant belongs to (`None`: the default login).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
 }
 
 impl GrantRecord {
-    /// A record of `grant`.
+    /// A record of `grant` for `profile`.
     #[must_use]
-    pub fn new(grant: Grant, identity: Option<String>) -> Self {
+    pub fn new(grant: Grant, identity: Option<String>, profile: Option<Profile>) -> Self {
         Self {
             v: RECORD_VERSION,
             grant,
             identity,
+            profile,
         }
     }
 
@@ -178,6 +194,9 @@ pub struct PendingLogin {
     /// The operation's deadline, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<Time>,
+    /// The profile the grant will belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
 }
 
 impl PendingLogin {
@@ -210,6 +229,9 @@ pub struct LoginStatus {
     /// Who logged in, as the login showed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
+    /// The profile (`None`: the default login).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
 }
 
 impl LoginStatus {
@@ -234,6 +256,7 @@ impl LoginStatus {
             expires_in_ms,
             refreshable: grant.tokens.refresh_token.is_some(),
             identity: record.identity.clone(),
+            profile: record.profile.clone(),
         }
     }
 }
@@ -278,7 +301,20 @@ mod tests {
     #[test]
     fn keys_name_the_server_issuer_and_flow() {
         let server = ResourceUri::parse("https://mcp.example/mcp/").unwrap();
-        assert_eq!(grant_key(&server), "grant#https://mcp.example/mcp");
+        assert_eq!(grant_key(&server, None), "grant#https://mcp.example/mcp");
+        let work = Profile::parse("work").unwrap();
+        assert_eq!(
+            grant_key(&server, Some(&work)),
+            "grant#https://mcp.example/mcp#work"
+        );
+        assert_eq!(
+            refresh_lock(&server, Some(&work)),
+            "refresh#https://mcp.example/mcp#work"
+        );
+        assert_ne!(
+            refresh_lock(&server, None),
+            refresh_lock(&server, Some(&work))
+        );
         assert_eq!(
             registration_key("https://as.example", RegisteredFlow::Device),
             "client#https://as.example#device"

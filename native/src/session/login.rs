@@ -170,6 +170,7 @@ impl Session {
         config.timeout_ms = Some(millis(options.timeout));
         config.request_timeout_ms = millis(self.inner.timeout);
         config.policy = self.inner.policy.clone();
+        config.profile.clone_from(&self.profile);
         config
     }
 }

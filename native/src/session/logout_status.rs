@@ -18,6 +18,7 @@ impl Session {
     pub async fn logout(&self, server_url: &str) -> Result<Vec<Error>> {
         let server = ResourceUri::parse(server_url)?;
         let logout = Logout::new(server, true, self.inner.policy.clone())
+            .with_profile(self.profile.clone())
             .with_request_timeout(self.inner.timeout);
         let mut warnings = Vec::new();
         let outcome = driver::run(logout, self.io(), |event| {
@@ -30,7 +31,8 @@ impl Session {
         Ok(warnings)
     }
 
-    /// Every stored login, by server. Reads the store on this thread.
+    /// Every stored login, of every profile, by server and profile. Reads the store on this
+    /// thread.
     ///
     /// # Errors
     /// `STORE_RECORD_UNREADABLE` for a grant this version cannot read; store errors.
@@ -47,7 +49,7 @@ impl Session {
             let record = GrantRecord::parse(&key, &String::from_utf8_lossy(&bytes))?;
             out.push(LoginStatus::of(&record, now));
         }
-        out.sort_by(|a, b| a.server.cmp(&b.server));
+        out.sort_by(|a, b| (&a.server, &a.profile).cmp(&(&b.server, &b.profile)));
         Ok(out)
     }
 }

@@ -30,6 +30,7 @@ use crate::store::TokenStore;
 use crate::ui::{ConsoleUi, LoginUi};
 
 pub use login::{Flow, LoginOptions, LoginSummary};
+pub use mcpauth_core::flow::Profile;
 pub use mcpauth_core::flow::login::{ManualEndpoints, PreRegistered as PreRegisteredClient};
 /// One stored login, for `status`: the core's, so both drivers show the same.
 pub use mcpauth_core::flow::store::LoginStatus;
@@ -38,9 +39,14 @@ pub use mcpauth_core::flow::store::LoginStatus;
 const DEFAULT_TIMEOUT: Duration = mcpauth_core::flow::DEFAULT_REQUEST_TIMEOUT;
 
 /// Logs in to MCP servers and keeps their tokens. Cheap to clone.
+///
+/// A session works on one [`Profile`] of each server (by default none: the server's one
+/// unnamed login); [`with_profile`](Session::with_profile) gives a session on another that
+/// shares everything else.
 #[derive(Clone)]
 pub struct Session {
     inner: Arc<Inner>,
+    profile: Option<Profile>,
 }
 
 struct Inner {
@@ -56,6 +62,7 @@ impl std::fmt::Debug for Session {
             .field("policy", &self.inner.policy)
             .field("timeout", &self.inner.timeout)
             .field("client_name", &self.inner.client_name)
+            .field("profile", &self.profile)
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +76,7 @@ pub struct SessionBuilder {
     client_name: String,
     ui: Arc<dyn LoginUi>,
     clock: Clock,
+    profile: Option<Profile>,
 }
 
 impl SessionBuilder {
@@ -104,6 +112,13 @@ impl SessionBuilder {
         self
     }
 
+    /// The profile to log in to and take tokens of (default: none, the server's one unnamed
+    /// login). See [`Profile`].
+    pub fn profile(mut self, profile: Option<Profile>) -> Self {
+        self.profile = profile;
+        self
+    }
+
     /// Builds the session.
     ///
     /// # Errors
@@ -124,6 +139,7 @@ impl SessionBuilder {
                 timeout: self.timeout,
                 client_name: self.client_name,
             }),
+            profile: self.profile,
         })
     }
 }
@@ -138,7 +154,23 @@ impl Session {
             client_name: "mcpauth".into(),
             ui: Arc::new(ConsoleUi::default()),
             clock: Arc::new(|| Time::from(SystemTime::now())),
+            profile: None,
         }
+    }
+
+    /// The same session on `profile`'s logins (store, HTTP client, locks and policy shared).
+    #[must_use]
+    pub fn with_profile(&self, profile: Option<Profile>) -> Session {
+        Session {
+            inner: self.inner.clone(),
+            profile,
+        }
+    }
+
+    /// The profile this session works on (`None`: the servers' unnamed logins).
+    #[must_use]
+    pub fn profile(&self) -> Option<&Profile> {
+        self.profile.as_ref()
     }
 
     /// The policy in force.

@@ -28,6 +28,16 @@ impl Session {
         Ok(grant.tokens.access_token)
     }
 
+    /// The grant for `server_url` with a valid access token, refreshed first like
+    /// [`access_token`](Self::access_token)'s: for callers that also show its expiry, scope or
+    /// issuer.
+    ///
+    /// # Errors
+    /// As [`access_token`](Self::access_token).
+    pub async fn fresh_grant(&self, server_url: &str) -> Result<Grant> {
+        Ok(self.run_access(server_url, None).await??)
+    }
+
     /// Refreshes after the server refused `rejected` (a 401), unless another caller already
     /// replaced it. Returns the token to retry with.
     ///
@@ -56,6 +66,7 @@ impl Session {
             Err(e) => return Ok(Err(e)),
         };
         let access = Access::new(server, rejected, self.inner.policy.clone())
+            .with_profile(self.profile.clone())
             .with_request_timeout(self.inner.timeout);
         Ok(driver::run(access, self.io(), |_| {}).await?.result)
     }
@@ -67,7 +78,7 @@ impl Session {
     /// [`Error::NotLoggedIn`]; `STORE_RECORD_UNREADABLE`; store errors.
     pub fn current_grant(&self, server_url: &str) -> Result<Grant> {
         let server = ResourceUri::parse(server_url)?;
-        let key = grant_key(&server);
+        let key = grant_key(&server, self.profile.as_ref());
         let Some(bytes) = self.store().load(&key)? else {
             return Err(Error::NotLoggedIn {
                 server: server.to_string(),

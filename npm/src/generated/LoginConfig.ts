@@ -4,6 +4,7 @@ import type { BearerChallenge } from "./BearerChallenge.js";
 import type { ManualEndpoints } from "./ManualEndpoints.js";
 import type { Policy } from "./Policy.js";
 import type { PreRegistered } from "./PreRegistered.js";
+import type { Profile } from "./Profile.js";
 import type { Redirect } from "./Redirect.js";
 
 /**
@@ -88,4 +89,8 @@ requestTimeoutMs?: number,
 /**
  * The checks in force.
  */
-policy?: Policy, };
+policy?: Policy, 
+/**
+ * The profile the grant belongs to (`None`: the server's default login).
+ */
+profile?: Profile | null, };

@@ -3,6 +3,7 @@ import type { ClientCredentials } from "./ClientCredentials.js";
 import type { Discovered } from "./Discovered.js";
 import type { PendingAuthorization } from "./PendingAuthorization.js";
 import type { Policy } from "./Policy.js";
+import type { Profile } from "./Profile.js";
 import type { Time } from "./Time.js";
 
 /**
@@ -41,4 +42,8 @@ request_timeout_ms: number,
 /**
  * The operation's deadline, if any.
  */
-deadline?: Time, };
+deadline?: Time, 
+/**
+ * The profile the grant will belong to.
+ */
+profile?: Profile, };

@@ -41,6 +41,7 @@ export type { PendingLogin } from './PendingLogin.js';
 export type { PkceVerifier } from './PkceVerifier.js';
 export type { Policy } from './Policy.js';
 export type { PreRegistered } from './PreRegistered.js';
+export type { Profile } from './Profile.js';
 export type { ProtectedResourceMetadata } from './ProtectedResourceMetadata.js';
 export type { Redirect } from './Redirect.js';
 export type { RefreshToken } from './RefreshToken.js';

@@ -20,8 +20,19 @@ fn canonical_uris_and_keys() {
         "INVALID_URL"
     );
     assert_eq!(
-        parse(&grant_key("https://mcp.example.com/mcp/")),
+        parse(&grant_key("https://mcp.example.com/mcp/", None)),
         json!({"key": format!("grant#{SERVER}")})
+    );
+    assert_eq!(
+        parse(&grant_key(
+            "https://mcp.example.com/mcp/",
+            Some("work".into())
+        )),
+        json!({"key": format!("grant#{SERVER}#work")})
+    );
+    assert_eq!(
+        parse(&grant_key(SERVER, Some("a#b".into())))["error"]["code"],
+        "INVALID_PROFILE"
     );
     assert_eq!(
         parse(&pending_key_for_callback(

@@ -6,6 +6,7 @@ use url::Url;
 use crate::challenge::BearerChallenge;
 use crate::client::TokenEndpointAuthMethod;
 use crate::flow::DEFAULT_REQUEST_TIMEOUT;
+use crate::flow::profile::Profile;
 use crate::grant::Grant;
 use crate::policy::Policy;
 use crate::registration::ApplicationType;
@@ -137,6 +138,8 @@ pub struct LoginConfig {
     /// The checks in force.
     #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub policy: Policy,
+    /// The profile the grant belongs to (`None`: the server's default login).
+    pub profile: Option<Profile>,
 }
 
 impl Default for LoginConfig {
@@ -160,6 +163,7 @@ impl Default for LoginConfig {
             timeout_ms: Some(300_000),
             request_timeout_ms: millis(DEFAULT_REQUEST_TIMEOUT),
             policy: Policy::default(),
+            profile: None,
         }
     }
 }

@@ -26,7 +26,7 @@ impl Login {
         let identity = grant
             .display_identity()
             .and_then(|who| display_label(&who, &grant.issuer));
-        let record = GrantRecord::new(grant, identity);
+        let record = GrantRecord::new(grant, identity, self.config.profile.clone());
         let userinfo = client.discovered.metadata.userinfo_endpoint.clone();
         match userinfo.filter(|_| record.identity.is_none()) {
             Some(endpoint) => {
@@ -69,7 +69,7 @@ impl Login {
 
     pub(super) fn load_previous(&mut self, record: GrantRecord) {
         self.events.push_back(Event::Load {
-            key: grant_key(&self.server),
+            key: grant_key(&self.server, self.config.profile.as_ref()),
         });
         self.step = Step::LoadPrevious(Box::new(record));
     }

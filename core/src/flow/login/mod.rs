@@ -155,6 +155,7 @@ impl Login {
             },
             policy: pending.policy.clone(),
             request_timeout_ms: pending.request_timeout_ms,
+            profile: pending.profile.clone(),
             ..LoginConfig::default()
         };
         Ok(Self {
@@ -369,6 +370,7 @@ impl Login {
             policy: policy.clone(),
             request_timeout_ms: self.config.request_timeout_ms,
             deadline: self.deadline,
+            profile: self.config.profile.clone(),
         };
         if matches!(self.config.redirect, Redirect::Fixed { .. }) {
             self.events.push_back(Event::Save {

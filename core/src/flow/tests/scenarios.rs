@@ -4,8 +4,9 @@ use super::fake::{Env, Fake, ISSUER, MCP};
 use crate::flow::access::{Access, Decision, decide};
 use crate::flow::login::{Login, LoginConfig, Redirect};
 use crate::flow::logout::Logout;
+use crate::flow::profile::Profile;
 use crate::flow::protected::{McpAction, ProtectedRequest};
-use crate::flow::store::{GrantRecord, grant_key};
+use crate::flow::store::{GrantRecord, grant_key, refresh_lock};
 use crate::flow::{Event, Machine};
 use crate::grant::Grant;
 use crate::policy::ResourceUri;
@@ -29,7 +30,7 @@ fn browser() -> Redirect {
 }
 
 fn stored_grant(env: &Env) -> Grant {
-    let key = grant_key(&ResourceUri::parse(MCP).unwrap());
+    let key = grant_key(&ResourceUri::parse(MCP).unwrap(), None);
     GrantRecord::parse(&key, &env.store[&key]).unwrap().grant
 }
 
@@ -262,7 +263,7 @@ fn a_numeric_sub_is_shown_with_its_issuer() {
     let outcome = login(&mut env, config(browser())).unwrap();
     let label = format!("sub 1 at {ISSUER}");
     assert_eq!(outcome.identity.as_deref(), Some(label.as_str()));
-    let key = grant_key(&ResourceUri::parse(MCP).unwrap());
+    let key = grant_key(&ResourceUri::parse(MCP).unwrap(), None);
     let record = GrantRecord::parse(&key, &env.store[&key]).unwrap();
     assert_eq!(
         record.identity.as_deref(),
@@ -496,4 +497,82 @@ fn logout_forgets_first_then_revokes_and_a_refusal_is_only_a_warning() {
         env.drive(&mut m, |_, _, _| {}).unwrap_err().code(),
         "LOGIN_REQUIRED"
     );
+}
+
+// ----- profiles -----
+
+#[test]
+fn two_profiles_on_one_server_hold_two_grants_and_log_out_apart() {
+    let mut env = Env::new(Fake::new());
+    let server = ResourceUri::parse(MCP).unwrap();
+    let work = Profile::parse("work").unwrap();
+    let default = login(&mut env, config(browser())).unwrap().grant;
+    let work_config = LoginConfig {
+        profile: Some(work.clone()),
+        ..config(browser())
+    };
+    let worked = login(&mut env, work_config).unwrap().grant;
+    assert_ne!(
+        default.tokens.access_token.secret(),
+        worked.tokens.access_token.secret()
+    );
+    assert!(
+        env.fake.revoked.is_empty(),
+        "a login for one profile does not replace another's grant"
+    );
+    assert_eq!(
+        env.fake.count("POST /register"),
+        1,
+        "profiles share the client"
+    );
+    let work_key = grant_key(&server, Some(&work));
+    let record = GrantRecord::parse(&work_key, &env.store[&work_key]).unwrap();
+    assert_eq!(
+        (record.grant, record.profile),
+        (worked.clone(), Some(work.clone()))
+    );
+    assert_eq!(stored_grant(&env), default);
+
+    let mut m =
+        Access::new(server.clone(), None, Default::default()).with_profile(Some(work.clone()));
+    assert_eq!(env.drive(&mut m, |_, _, _| {}).unwrap(), worked);
+
+    let mut m = Logout::new(server.clone(), true, Default::default()).with_profile(Some(work));
+    env.drive(&mut m, |_, _, _| {}).unwrap();
+    assert!(!env.store.contains_key(&work_key));
+    assert_eq!(stored_grant(&env), default, "the default login is left");
+}
+
+#[test]
+fn a_profile_refreshes_under_its_own_lock() {
+    let mut env = Env::new(Fake {
+        lifetime: 4,
+        ..Fake::new()
+    });
+    let server = ResourceUri::parse(MCP).unwrap();
+    let work = Profile::parse("work").unwrap();
+    let work_config = LoginConfig {
+        profile: Some(work.clone()),
+        ..config(browser())
+    };
+    login(&mut env, work_config).unwrap();
+    env.advance(5);
+    env.events.clear();
+    let mut m =
+        Access::new(server.clone(), None, Default::default()).with_profile(Some(work.clone()));
+    env.drive(&mut m, |_, _, _| {}).unwrap();
+    let lock = format!("lock {}", refresh_lock(&server, Some(&work)));
+    assert!(
+        env.events.iter().any(|e| e.starts_with(&lock)),
+        "{:?}",
+        env.events
+    );
+    let work_key = grant_key(&server, Some(&work));
+    let record = GrantRecord::parse(&work_key, &env.store[&work_key]).unwrap();
+    assert_eq!(
+        record.profile,
+        Some(work),
+        "the refreshed record keeps its profile"
+    );
+    assert!(!env.store.contains_key(&grant_key(&server, None)));
 }

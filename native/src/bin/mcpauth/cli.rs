@@ -25,6 +25,10 @@ pub struct Cli {
     /// Seconds each HTTP request may take.
     #[arg(long, global = true, default_value_t = 30)]
     pub http_timeout: u64,
+    /// Which of several logins to a server to use, such as `work` or `personal` (default: the
+    /// server's `profile` in the configuration, then the top-level one, else the unnamed one).
+    #[arg(long, global = true, env = "MCPAUTH_PROFILE")]
+    pub profile: Option<String>,
 }
 
 impl Cli {
@@ -51,13 +55,25 @@ pub enum Command {
         /// Read a static bearer token from this file instead of using OAuth.
         #[arg(long)]
         bearer_token_file: Option<PathBuf>,
+        /// Print a JSON object (`access_token`, `token_type`, `expires_at`, `expires_in`,
+        /// `scope`, `issuer`, `server`, `profile`) instead of the bare token.
+        #[arg(long)]
+        json: bool,
     },
-    /// Show every login.
-    Status,
-    /// Revoke and forget the tokens for a server.
+    /// Show every login (only those of `--profile` when it is given).
+    Status {
+        /// Print a JSON array of the logins instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke and forget the tokens for a server, or for every server.
     Logout {
         /// Server URL or configured name.
-        server: String,
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        server: Option<String>,
+        /// Log out of every login (only those of `--profile` when it is given).
+        #[arg(long)]
+        all: bool,
     },
 }
 

@@ -41,8 +41,12 @@ pub async fn login(session: &Session, server: ServerConfig, args: LoginArgs) -> 
         .identity
         .map(|i| format!(" as {i}"))
         .unwrap_or_default();
+    let profile = session
+        .profile()
+        .map(|p| format!(", profile {p}"))
+        .unwrap_or_default();
     eprintln!(
-        "Logged in to {}{who} (authorization server {}).",
+        "Logged in to {}{who} (authorization server {}{profile}).",
         summary.grant.server, summary.grant.issuer
     );
     Ok(())

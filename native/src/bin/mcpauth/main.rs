@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use clap::Parser as _;
 use mcpauth::config::{Config, ServerConfig};
-use mcpauth::session::Session;
+use mcpauth::session::{Profile, Session};
 use mcpauth::store::default_store;
 use mcpauth::ui::LoginUi as _;
 use mcpauth::{Error, Result};
@@ -70,11 +70,21 @@ fn report(e: &Error) -> ExitCode {
 
 async fn run(cli: Cli, ui: Arc<TerminalUi>) -> Result<()> {
     let config = Config::load()?;
+    // The profile: the flag, else the server's, else the configuration's default.
+    let profile = |server: Option<&ServerConfig>| -> Result<Option<Profile>> {
+        let name = cli.profile.as_deref().or_else(|| {
+            server
+                .and_then(|s| s.profile.as_deref())
+                .or(config.profile.as_deref())
+        });
+        Ok(name.map(Profile::parse).transpose()?)
+    };
     let session = |server: Option<&ServerConfig>, assume_pkce_s256: bool| {
         Session::builder(default_store()?)
             .policy(cli.policy(server, assume_pkce_s256))
             .timeout(Duration::from_secs(cli.http_timeout))
             .ui(ui.clone())
+            .profile(profile(server)?)
             .build()
     };
     match &cli.command {
@@ -86,11 +96,29 @@ async fn run(cli: Cli, ui: Arc<TerminalUi>) -> Result<()> {
         Command::Token {
             server,
             bearer_token_file,
+            json,
         } => {
-            let session = session(None, false)?;
-            token::token(&session, &config, server, bearer_token_file.clone()).await
+            if let Some(bearer) = token::static_bearer(bearer_token_file.as_deref())? {
+                return token::print_static(&bearer, *json);
+            }
+            let server = config.resolve(server)?;
+            token::token(&session(Some(&server), false)?, &server, *json).await
         }
-        Command::Status => status::status(&session(None, false)?),
-        Command::Logout { server } => logout::logout(&session(None, false)?, &config, server).await,
+        Command::Status { json } => {
+            // Every profile's logins, unless one was asked for.
+            let only = cli.profile.as_deref().map(Profile::parse).transpose()?;
+            status::status(&session(None, false)?, only.as_ref(), *json)
+        }
+        Command::Logout { server: None, .. } => {
+            let only = cli.profile.as_deref().map(Profile::parse).transpose()?;
+            logout::logout_all(&session(None, false)?, only.as_ref()).await
+        }
+        Command::Logout {
+            server: Some(server),
+            ..
+        } => {
+            let server = config.resolve(server)?;
+            logout::logout(&session(Some(&server), false)?, &server).await
+        }
     }
 }
