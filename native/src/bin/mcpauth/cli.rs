@@ -59,6 +59,17 @@ pub enum Command {
         /// Server URL or configured name.
         server: String,
     },
+    /// List the well-known servers and the configured ones (names to log in with).
+    Servers {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script on stdout.
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Args, Clone)]

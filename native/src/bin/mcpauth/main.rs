@@ -5,14 +5,19 @@
 //! mcpauth token <server>      # a fresh access token on stdout, nothing else
 //! mcpauth status              # every login: server, issuer, scopes, expiry
 //! mcpauth logout <server>     # revoke (when supported) and forget
+//! mcpauth servers [--json]    # the well-known servers and the configured ones
+//! mcpauth completions <bash|zsh|fish|elvish|powershell>   # a completion script on stdout
 //! ```
 //!
-//! `<server>` is an MCP server URL or the name of a server in the configuration file.
+//! `<server>` is an MCP server URL, the name of a server in the configuration file, or the
+//! name of a well-known server (`mcpauth login linear`); `mcpauth servers` lists the names.
 #![forbid(unsafe_code)]
 
 mod cli;
+mod completions;
 mod login;
 mod logout;
+mod servers;
 mod status;
 mod token;
 mod ui;
@@ -92,5 +97,7 @@ async fn run(cli: Cli, ui: Arc<TerminalUi>) -> Result<()> {
         }
         Command::Status => status::status(&session(None, false)?),
         Command::Logout { server } => logout::logout(&session(None, false)?, &config, server).await,
+        Command::Servers { json } => servers::servers(&config, *json),
+        Command::Completions { shell } => completions::completions(*shell),
     }
 }
