@@ -2,7 +2,10 @@
 //!
 //! `config.toml` in the [config directory](config_dir) names servers so that `mcpauth login
 //! work` works, and holds what discovery cannot find out: a pre-registered client, a scope,
-//! endpoints for servers without metadata, extra authorization parameters.
+//! endpoints for servers without metadata, extra authorization parameters. Well-known public
+//! servers are named already (see [`known_servers`] and `mcpauth servers`): `mcpauth login
+//! linear` works without a configuration file, and a table here with the same name replaces
+//! the built-in entry as a whole.
 //!
 //! ```toml
 //! profile = "personal"                 # optional: the profile of every login (see below)
@@ -16,7 +19,7 @@
 //! token_endpoint = "https://auth.example.com/token"              # for servers without metadata
 //! omit_resource = false
 //! dangerously_assume_pkce_s256 = false  # a legacy server that supports S256 without saying so
-//!
+//! # client_required = "..."  # set by built-in entries: a login without client_id stops early
 //! profile = "work"                     # this entry's logins are profile `work`'s
 //!
 //! [servers.work.extra_params]
@@ -24,6 +27,11 @@
 //!
 //! [servers.work.headers]
 //! X-Tenant = "acme"
+//!
+//! [servers.github]                      # replaces the built-in `github` entry
+//! url = "https://api.githubcopilot.com/mcp/"
+//! client_id = "Ov23li..."               # your GitHub OAuth app
+//! client_secret_file = "github.secret"
 //! ```
 //!
 //! Profiles keep several logins to one server apart, such as two accounts: the grant of each
@@ -40,7 +48,11 @@ use mcpauth_core::{ClientSecret, ResourceUri};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, NEEDS_PREREGISTERED_CLIENT, Result};
+
+mod known;
+
+pub use known::{KnownServer, known_server, known_servers};
 
 /// Overrides the configuration directory.
 pub const CONFIG_DIR_ENV: &str = "MCPAUTH_CONFIG_DIR";
@@ -142,6 +154,11 @@ pub struct ServerConfig {
     /// known to enforce S256 without advertising it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dangerously_assume_pkce_s256: bool,
+    /// The server's authorization server has no dynamic client registration: where to get a
+    /// pre-registered client. Set by [built-in entries](known_servers); a login without a
+    /// client id then stops before any request (see [`check_client`](Self::check_client)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_required: Option<String>,
 }
 
 impl ServerConfig {
@@ -161,7 +178,32 @@ impl ServerConfig {
             omit_resource: false,
             profile: None,
             dangerously_assume_pkce_s256: false,
+            client_required: None,
         }
+    }
+
+    /// Stops a login that cannot succeed: the server needs a pre-registered client
+    /// ([`client_required`](Self::client_required)) and none was given, neither here nor as
+    /// `client_id` (a flag, say).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming what the server needs and how to configure `client_id`.
+    pub fn check_client(&self, client_id: Option<&str>) -> Result<()> {
+        let Some(need) = &self.client_required else {
+            return Ok(());
+        };
+        if client_id.is_some() || self.client_id.is_some() {
+            return Ok(());
+        }
+        let name = self.name.as_deref().unwrap_or("<name>");
+        Err(Error::Config {
+            reason: format!(
+                "`{name}` ({}) {NEEDS_PREREGISTERED_CLIENT}, having no dynamic registration: \
+                 {need}; then give its id with --client-id or as client_id under \
+                 [servers.{name}] in {CONFIG_FILE}",
+                self.url
+            ),
+        })
     }
 
     /// Reads the client secret from [`client_secret_file`](Self::client_secret_file): its
@@ -241,32 +283,47 @@ impl Config {
         Ok(config)
     }
 
-    /// The server a command line argument means: a configured name, or a URL (with the
-    /// settings of the configured server that has this URL, if any, but not its profile).
+    /// The server a command line argument means, looked up in this order: a configured name,
+    /// a [well-known](known_servers) name, or a URL (with the settings of the configured, else
+    /// the well-known, server that has this URL, if any, but not a configured entry's profile).
+    ///
+    /// A configured server replaces the well-known one of the same name as a whole: nothing
+    /// of the built-in entry is merged into it.
     ///
     /// URLs are compared in their canonical form (RFC 8707 §2: no trailing slash for the
     /// root, lowercase scheme and host).
     ///
     /// # Errors
-    /// [`Error::Config`] when the argument is neither a configured name nor an http(s) URL.
+    /// [`Error::Config`] when the argument is neither a configured nor a well-known name nor
+    /// an http(s) URL.
     pub fn resolve(&self, name_or_url: &str) -> Result<ServerConfig> {
         if let Some(server) = self.servers.get(name_or_url) {
             return Ok(server.clone());
+        }
+        if let Some(known) = known_server(name_or_url) {
+            return Ok(known.server_config());
         }
         let url = Url::parse(name_or_url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
             .ok_or_else(|| self.unknown(name_or_url))?;
         let wanted = ResourceUri::parse(url.as_str()).ok();
-        let configured = self.servers.values().find(|s| {
-            wanted.is_some() && ResourceUri::parse(s.url.as_str()).ok() == wanted || s.url == url
-        });
-        // By URL, an entry lends its server settings but not its profile: the profile is the
-        // account the entry's name stands for, and two entries may name one URL.
-        Ok(configured.cloned().map_or_else(
-            || ServerConfig::for_url(url),
-            |s| ServerConfig { profile: None, ..s },
-        ))
+        let same = |candidate: &Url| {
+            wanted.is_some() && ResourceUri::parse(candidate.as_str()).ok() == wanted
+                || *candidate == url
+        };
+        if let Some(configured) = self.servers.values().find(|s| same(&s.url)) {
+            // By URL, an entry lends its server settings but not its profile: the profile is
+            // the account the entry's name stands for, and two entries may name one URL.
+            return Ok(ServerConfig {
+                profile: None,
+                ..configured.clone()
+            });
+        }
+        Ok(known_servers()
+            .iter()
+            .find(|s| same(&s.url))
+            .map_or_else(|| ServerConfig::for_url(url), KnownServer::server_config))
     }
 
     fn unknown(&self, name: &str) -> Error {
@@ -281,7 +338,10 @@ impl Config {
             format!("configured: {}", known.join(", "))
         };
         Error::Config {
-            reason: format!("`{name}` is neither a server in {file} ({known}) nor an http(s) URL"),
+            reason: format!(
+                "`{name}` is neither a server in {file} ({known}), nor a well-known server \
+                 (`mcpauth servers` lists them), nor an http(s) URL"
+            ),
         }
     }
 }
@@ -438,6 +498,77 @@ mod tests {
         if let Ok(platform) = dir_from(Some("".into()), |p| p.config_dir()) {
             assert_ne!(platform, PathBuf::new());
         }
+    }
+
+    #[test]
+    fn a_well_known_name_resolves_to_its_registry_url() {
+        let linear = Config::default().resolve("linear").unwrap();
+        assert_eq!(linear.name.as_deref(), Some("linear"));
+        assert_eq!(linear.url.as_str(), "https://mcp.linear.app/mcp");
+        assert_eq!(linear.url, known_server("linear").unwrap().url);
+        // Its URL means the same entry, in any canonical spelling.
+        let by_url = Config::default()
+            .resolve("HTTPS://MCP.LINEAR.APP/mcp/")
+            .unwrap();
+        assert_eq!(by_url.name.as_deref(), Some("linear"));
+    }
+
+    #[test]
+    fn a_configured_server_replaces_the_well_known_one_of_that_name() {
+        let text = "[servers.github]\nurl = \"https://ghe.example/mcp\"\nclient_id = \"mine\"\n";
+        let config = Config::parse(text, Path::new("/")).unwrap();
+        let github = config.resolve("github").unwrap();
+        assert_eq!(github.url.as_str(), "https://ghe.example/mcp");
+        assert_eq!(github.client_id.as_deref(), Some("mine"));
+        // Replaced as a whole: nothing of the built-in entry is merged in.
+        assert_eq!(github.client_required, None);
+        // By URL too, the configured server wins over the well-known one.
+        let text = "[servers.mine]\nurl = \"https://mcp.linear.app/mcp\"\nscope = \"read\"\n";
+        let config = Config::parse(text, Path::new("/")).unwrap();
+        let by_url = config.resolve("https://mcp.linear.app/mcp").unwrap();
+        assert_eq!(by_url.name.as_deref(), Some("mine"));
+        assert_eq!(config.resolve("linear").unwrap().scope, None);
+    }
+
+    #[test]
+    fn a_server_that_needs_a_client_stops_a_login_without_one() {
+        let github = Config::default().resolve("github").unwrap();
+        let err = github.check_client(None).unwrap_err();
+        assert!(matches!(err, Error::Config { .. }), "{err:?}");
+        assert_eq!(err.code(), "CONFIG");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("`github`")
+                && msg.contains(NEEDS_PREREGISTERED_CLIENT)
+                && msg.contains("OAuth app")
+                && msg.contains("[servers.github]"),
+            "{msg}"
+        );
+        let hint = err.hint().unwrap();
+        assert!(
+            hint.contains("--client-id") && hint.contains("client_id"),
+            "{hint}"
+        );
+        // A client id from a flag or from the configuration lets the login go on.
+        github.check_client(Some("Ov23li")).unwrap();
+        let mut configured = github.clone();
+        configured.client_id = Some("Ov23li".into());
+        configured.check_client(None).unwrap();
+        // Servers with dynamic registration need nothing.
+        sample()
+            .resolve("local")
+            .unwrap()
+            .check_client(None)
+            .unwrap();
+        // Other configuration errors keep their own hint.
+        let other = sample().resolve("wrok").unwrap_err();
+        assert_ne!(other.hint(), err.hint());
+    }
+
+    #[test]
+    fn an_unknown_name_points_at_the_well_known_list() {
+        let err = Config::default().resolve("linaer").unwrap_err();
+        assert!(err.to_string().contains("mcpauth servers"), "{err}");
     }
 
     #[test]

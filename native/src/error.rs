@@ -111,11 +111,22 @@ impl Error {
                 Some("choose another --port, or omit it to let the system pick a free one")
             }
             Error::NotLoggedIn { .. } => Some(LOGIN_HINT),
+            Error::Config { reason } if reason.contains(NEEDS_PREREGISTERED_CLIENT) => Some(
+                "register an OAuth client with the server's provider, then pass --client-id \
+                 (and --client-secret-file), or set client_id (and client_secret_file) for the \
+                 server in config.toml",
+            ),
             Error::Config { .. } => Some("fix the configuration file the message names"),
             Error::Cancelled | Error::Io(_) => None,
         }
     }
 }
+
+/// The words of an [`Error::Config`] that stops a login because the server needs a
+/// pre-registered client (see [`ServerConfig::check_client`]); they pick its hint.
+///
+/// [`ServerConfig::check_client`]: crate::config::ServerConfig::check_client
+pub(crate) const NEEDS_PREREGISTERED_CLIENT: &str = "needs a pre-registered OAuth client";
 
 const LOGIN_HINT: &str = "run `mcpauth login <server>`";
 const TRANSPORT_HINT: &str = "check the URL and your network connection";

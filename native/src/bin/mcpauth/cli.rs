@@ -75,6 +75,17 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// List the well-known servers and the configured ones (names to log in with).
+    Servers {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script on stdout.
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Args, Clone)]

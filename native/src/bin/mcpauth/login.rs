@@ -58,6 +58,7 @@ fn preregistered(
     client_id: Option<String>,
     secret_file: Option<PathBuf>,
 ) -> Result<Option<PreRegisteredClient>> {
+    server.check_client(client_id.as_deref())?;
     let from_flags = client_id.is_some();
     let Some(client_id) = client_id.or_else(|| server.client_id.clone()) else {
         return Ok(None);

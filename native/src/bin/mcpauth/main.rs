@@ -5,14 +5,19 @@
 //! mcpauth token <server>      # a fresh access token on stdout, nothing else
 //! mcpauth status              # every login: server, issuer, scopes, expiry
 //! mcpauth logout <server>     # revoke (when supported) and forget
+//! mcpauth servers [--json]    # the well-known servers and the configured ones
+//! mcpauth completions <bash|zsh|fish|elvish|powershell>   # a completion script on stdout
 //! ```
 //!
-//! `<server>` is an MCP server URL or the name of a server in the configuration file.
+//! `<server>` is an MCP server URL, the name of a server in the configuration file, or the
+//! name of a well-known server (`mcpauth login linear`); `mcpauth servers` lists the names.
 #![forbid(unsafe_code)]
 
 mod cli;
+mod completions;
 mod login;
 mod logout;
+mod servers;
 mod status;
 mod token;
 mod ui;
@@ -69,6 +74,10 @@ fn report(e: &Error) -> ExitCode {
 }
 
 async fn run(cli: Cli, ui: Arc<TerminalUi>) -> Result<()> {
+    // Completions need no configuration, so a broken one does not break them.
+    if let Command::Completions { shell } = &cli.command {
+        return completions::completions(*shell);
+    }
     let config = Config::load()?;
     // The profile: the flag, else the server's, else the configuration's default.
     let profile = |server: Option<&ServerConfig>| -> Result<Option<Profile>> {
@@ -120,5 +129,8 @@ async fn run(cli: Cli, ui: Arc<TerminalUi>) -> Result<()> {
             let server = config.resolve(server)?;
             logout::logout(&session(Some(&server), false)?, &server).await
         }
+        Command::Servers { json } => servers::servers(&config, *json),
+        // Answered above, before the configuration is read.
+        Command::Completions { .. } => Ok(()),
     }
 }
