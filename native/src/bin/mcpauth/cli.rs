@@ -127,7 +127,7 @@ pub struct ProxyArgs {
     pub server: String,
     /// Serve Streamable HTTP on this loopback address (such as 127.0.0.1:0, where 0 picks a
     /// free port) instead of stdio.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
     pub listen: Option<String>,
     /// Also append the log to this file (the log always goes to stderr).
     #[arg(long, value_name = "FILE")]
@@ -140,6 +140,13 @@ pub struct ProxyArgs {
     pub no_login: bool,
     #[command(flatten)]
     pub login: LoginOptionArgs,
+}
+
+/// Refuses a non-loopback `--listen` address before anything starts.
+fn parse_listen(s: &str) -> std::result::Result<String, String> {
+    mcpauth::bridge::listen_address(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 fn parse_param(s: &str) -> std::result::Result<(String, String), String> {

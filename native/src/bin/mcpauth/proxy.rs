@@ -167,4 +167,19 @@ mod tests {
         assert!(parsed.login.omit_resource);
         assert_eq!(parsed.login.timeout, 9);
     }
+
+    #[test]
+    fn a_listen_address_off_loopback_is_refused_on_the_command_line() {
+        let argv = [
+            "mcpauth",
+            "proxy",
+            "--listen",
+            "0.0.0.0:8080",
+            "https://mcp.example/mcp",
+        ];
+        let e = crate::cli::Cli::try_parse_from(argv)
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("not a loopback address"), "{e}");
+    }
 }
