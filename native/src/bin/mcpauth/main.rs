@@ -7,16 +7,29 @@
 //! mcpauth logout <server>     # revoke (when supported) and forget
 //! mcpauth servers [--json]    # the well-known servers and the configured ones
 //! mcpauth completions <bash|zsh|fish|elvish|powershell>   # a completion script on stdout
+//! mcpauth proxy [--listen 127.0.0.1:PORT] [--log FILE] [--device | --no-login] <server>
 //! ```
 //!
 //! `<server>` is an MCP server URL, the name of a server in the configuration file, or the
 //! name of a well-known server (`mcpauth login linear`); `mcpauth servers` lists the names.
+//! `--profile NAME` picks one of several logins to a server (two accounts, say).
+//!
+//! `mcpauth proxy` lets an MCP host that can only start local servers (or that speaks HTTP
+//! but not OAuth) use a remote OAuth-protected one: by default it is a stdio MCP server that
+//! forwards each message to `<server>` with a bearer token and writes the answers to stdout,
+//! nothing else; with `--listen` it serves Streamable HTTP at `http://127.0.0.1:PORT/mcp`
+//! (loopback only, refusing foreign `Host` and `Origin` headers). It logs in on first use in
+//! the browser (or with the device flow on a terminal, or `--device`); with `--no-login`, or
+//! when neither is possible, requests that need a login get a JSON-RPC error naming
+//! `mcpauth login <server>`. It takes `login`'s options (`--scope`, `--client-id`, `--port`,
+//! `--timeout`, ...). Logs go to stderr, and to `--log FILE`.
 #![forbid(unsafe_code)]
 
 mod cli;
 mod completions;
 mod login;
 mod logout;
+mod proxy;
 mod servers;
 mod status;
 mod token;
@@ -99,8 +112,13 @@ async fn run(cli: Cli, ui: Arc<TerminalUi>) -> Result<()> {
     match &cli.command {
         Command::Login(args) => {
             let server = config.resolve(&args.server)?;
-            let session = session(Some(&server), args.dangerously_assume_pkce_s256)?;
+            let session = session(Some(&server), args.login.dangerously_assume_pkce_s256)?;
             login::login(&session, server, args.clone()).await
+        }
+        Command::Proxy(args) => {
+            let server = config.resolve(&args.server)?;
+            let session = session(Some(&server), args.login.dangerously_assume_pkce_s256)?;
+            proxy::proxy(session, server, args.clone()).await
         }
         Command::Token {
             server,
