@@ -67,9 +67,11 @@ test('a session outlives its access token: one refresh, then the call succeeds',
   const { dev, home } = await devServerAndHome(t);
   const bridge = await bridgeFor(t, dev.mcpUrl, home);
   await echo(bridge, 'before');
+  const refusedBefore = (await dev.stats()).mcp_unauthorized;
   await dev.advanceClock(PAST_TOKEN_LIFETIME_MS);
   await echo(bridge, 'after the token expired');
   const stats = await dev.stats();
+  assert.equal(stats.mcp_unauthorized, refusedBefore + 1, 'the server refused the expired token once');
   assert.equal(stats.refreshes, 1, 'exactly one refresh');
   assert.equal(stats.token_grants.authorization_code, 1, 'no second login');
   assert.equal(stats.refresh_reuse_detected, 0);
@@ -146,6 +148,7 @@ test('four bridges started at once over one store with an expired token refresh 
   const bridges = await Promise.all([1, 2, 3, 4].map(() => bridgeFor(t, dev.mcpUrl, home)));
   await Promise.all(bridges.map((bridge, i) => echo(bridge, `bridge ${i + 1}`)));
   const stats = await dev.stats();
+  assert.ok(stats.mcp_unauthorized >= 2, 'the server refused the expired token (after the login\'s own 401)');
   assert.equal(stats.refreshes, 1, `one refresh for all four; logs:\n${bridges.map((b) => b.log()).join('\n---\n')}`);
   assert.equal(stats.refresh_reuse_detected, 0);
   assert.equal(stats.token_grants.authorization_code, 1, 'only the ahead-of-time login');
