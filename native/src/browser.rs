@@ -23,7 +23,7 @@ pub const BROWSER_ENV: &str = "MCPAUTH_BROWSER";
 /// Prints `url` to stderr, then opens it in the system browser unless `no_browser` is set or
 /// [`NO_BROWSER_ENV`] is. Returns whether a browser was started.
 pub fn open(url: &str, no_browser: bool) -> bool {
-    let disabled = no_browser || env_disables(std::env::var(NO_BROWSER_ENV).ok().as_deref());
+    let disabled = no_browser || disabled_by_env();
     let command = std::env::var(BROWSER_ENV)
         .ok()
         .filter(|c| !c.trim().is_empty());
@@ -36,6 +36,12 @@ pub fn open(url: &str, no_browser: bool) -> bool {
             None => webbrowser::open(u),
         },
     )
+}
+
+/// Whether [`NO_BROWSER_ENV`] is set to a value that stops [`open`] from starting a browser.
+#[must_use]
+pub fn disabled_by_env() -> bool {
+    env_disables(std::env::var(NO_BROWSER_ENV).ok().as_deref())
 }
 
 /// Starts `command` (split on whitespace) with `url` appended, without waiting for it: the

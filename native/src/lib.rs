@@ -35,6 +35,8 @@
 #![deny(missing_docs)]
 
 pub mod auth_client;
+#[cfg(feature = "bridge")]
+pub mod bridge;
 pub mod browser;
 pub mod config;
 mod driver;

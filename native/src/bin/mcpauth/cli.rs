@@ -59,6 +59,9 @@ pub enum Command {
         /// Server URL or configured name.
         server: String,
     },
+    /// Serve a remote OAuth-protected MCP server as a local one (stdio, or loopback HTTP
+    /// with --listen), logging in on first use.
+    Proxy(ProxyArgs),
 }
 
 #[derive(Args, Clone)]
@@ -71,6 +74,16 @@ pub struct LoginArgs {
     /// Paste the address the browser was redirected to (for SSH sessions).
     #[arg(long)]
     pub paste: bool,
+    /// Print the URL instead of opening a browser.
+    #[arg(long)]
+    pub no_browser: bool,
+    #[command(flatten)]
+    pub login: LoginOptionArgs,
+}
+
+/// How a login is made, shared by `login` and `proxy` (which logs in on first use).
+#[derive(Args, Clone)]
+pub struct LoginOptionArgs {
     /// Scopes to request (space-separated), instead of the server's challenge or list.
     #[arg(long)]
     pub scope: Option<String>,
@@ -89,9 +102,6 @@ pub struct LoginArgs {
     /// A fixed port for the loopback callback (default: any free port).
     #[arg(long)]
     pub port: Option<u16>,
-    /// Print the URL instead of opening a browser.
-    #[arg(long)]
-    pub no_browser: bool,
     /// An extra authorization request parameter, `name=value` (repeatable).
     #[arg(long = "param", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
@@ -108,6 +118,28 @@ pub struct LoginArgs {
     /// anyone: use this only for a server you know enforces S256 without saying so.
     #[arg(long)]
     pub dangerously_assume_pkce_s256: bool,
+}
+
+/// `mcpauth proxy`: a local MCP server (stdio, or loopback HTTP) in front of a remote one.
+#[derive(Args, Clone)]
+pub struct ProxyArgs {
+    /// Server URL or configured name.
+    pub server: String,
+    /// Serve Streamable HTTP on this loopback address (such as 127.0.0.1:0, where 0 picks a
+    /// free port) instead of stdio.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Also append the log to this file (the log always goes to stderr).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Log in with the device flow when a login is needed.
+    #[arg(long, conflicts_with = "no_login")]
+    pub device: bool,
+    /// Never log in: requests that need a login get an error naming `mcpauth login`.
+    #[arg(long)]
+    pub no_login: bool,
+    #[command(flatten)]
+    pub login: LoginOptionArgs,
 }
 
 fn parse_param(s: &str) -> std::result::Result<(String, String), String> {

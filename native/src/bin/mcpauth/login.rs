@@ -8,17 +8,34 @@ use mcpauth::session::{Flow, LoginOptions, ManualEndpoints, PreRegisteredClient,
 use mcpauth::{Error, Result};
 use mcpauth_core::ClientSecret;
 
-use crate::cli::LoginArgs;
+use crate::cli::{LoginArgs, LoginOptionArgs};
 
 pub async fn login(session: &Session, server: ServerConfig, args: LoginArgs) -> Result<()> {
-    let mut options = LoginOptions::default();
+    let mut options = login_options(&server, &args.login)?;
     options.flow = match (args.device, args.paste) {
         (true, _) => Flow::Device,
         (_, true) => Flow::Paste,
         _ => Flow::Browser,
     };
+    let summary = session.login(server.url.as_str(), &options).await?;
+    let who = summary
+        .identity
+        .map(|i| format!(" as {i}"))
+        .unwrap_or_default();
+    eprintln!(
+        "Logged in to {}{who} (authorization server {}).",
+        summary.grant.server, summary.grant.issuer
+    );
+    Ok(())
+}
+
+/// The options of a login to `server` (browser flow; callers choose another): the flags,
+/// else the server's configuration. The one place `login` and `proxy` build them.
+pub fn login_options(server: &ServerConfig, args: &LoginOptionArgs) -> Result<LoginOptions> {
+    let args = args.clone();
+    let mut options = LoginOptions::default();
     options.scope = args.scope.or_else(|| server.scope.clone());
-    options.client = preregistered(&server, args.client_id, args.client_secret_file)?;
+    options.client = preregistered(server, args.client_id, args.client_secret_file)?;
     options.client_metadata_url = args.client_metadata_url;
     options.issuer = args.issuer;
     options.port = args.port;
@@ -36,16 +53,7 @@ pub async fn login(session: &Session, server: ServerConfig, args: LoginArgs) -> 
             token_endpoint: token_endpoint.clone(),
         });
     }
-    let summary = session.login(server.url.as_str(), &options).await?;
-    let who = summary
-        .identity
-        .map(|i| format!(" as {i}"))
-        .unwrap_or_default();
-    eprintln!(
-        "Logged in to {}{who} (authorization server {}).",
-        summary.grant.server, summary.grant.issuer
-    );
-    Ok(())
+    Ok(options)
 }
 
 /// Credentials from flags, else from the configuration file.

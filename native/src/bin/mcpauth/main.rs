@@ -5,14 +5,26 @@
 //! mcpauth token <server>      # a fresh access token on stdout, nothing else
 //! mcpauth status              # every login: server, issuer, scopes, expiry
 //! mcpauth logout <server>     # revoke (when supported) and forget
+//! mcpauth proxy [--listen 127.0.0.1:PORT] [--log FILE] [--device | --no-login] <server>
 //! ```
 //!
 //! `<server>` is an MCP server URL or the name of a server in the configuration file.
+//!
+//! `mcpauth proxy` lets an MCP host that can only start local servers (or that speaks HTTP
+//! but not OAuth) use a remote OAuth-protected one: by default it is a stdio MCP server that
+//! forwards each message to `<server>` with a bearer token and writes the answers to stdout,
+//! nothing else; with `--listen` it serves Streamable HTTP at `http://127.0.0.1:PORT/mcp`
+//! (loopback only, refusing foreign `Host` and `Origin` headers). It logs in on first use in
+//! the browser (or with the device flow on a terminal, or `--device`); with `--no-login`, or
+//! when neither is possible, requests that need a login get a JSON-RPC error naming
+//! `mcpauth login <server>`. It takes `login`'s options (`--scope`, `--client-id`, `--port`,
+//! `--timeout`, ...). Logs go to stderr, and to `--log FILE`.
 #![forbid(unsafe_code)]
 
 mod cli;
 mod login;
 mod logout;
+mod proxy;
 mod status;
 mod token;
 mod ui;
@@ -80,8 +92,13 @@ async fn run(cli: Cli, ui: Arc<TerminalUi>) -> Result<()> {
     match &cli.command {
         Command::Login(args) => {
             let server = config.resolve(&args.server)?;
-            let session = session(Some(&server), args.dangerously_assume_pkce_s256)?;
+            let session = session(Some(&server), args.login.dangerously_assume_pkce_s256)?;
             login::login(&session, server, args.clone()).await
+        }
+        Command::Proxy(args) => {
+            let server = config.resolve(&args.server)?;
+            let session = session(Some(&server), args.login.dangerously_assume_pkce_s256)?;
+            proxy::proxy(session, server, args.clone()).await
         }
         Command::Token {
             server,
