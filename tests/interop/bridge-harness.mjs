@@ -136,8 +136,9 @@ export function mcpauth(args, home, { timeoutMs = 30000 } = {}) {
 
 // An SDK `Client` connected through `mcpauth proxy [proxyArgs] <url>` spawned by the SDK's
 // own StdioClientTransport, as an MCP host spawns a stdio server. `log()` is the bridge's
-// stderr so far; `pid` its process id. Pass `connect: false` to connect yourself.
-export async function stdioBridge(url, home, { proxyArgs = [], connect = true, onClient } = {}) {
+// stderr so far; `pid` its process id. `capabilities` are the client's, `onClient` sets
+// handlers before the connect; pass `connect: false` to connect yourself.
+export async function stdioBridge(url, home, { proxyArgs = [], connect = true, capabilities = {}, onClient } = {}) {
   const transport = new StdioClientTransport({
     command: MCPAUTH_BIN,
     args: ['proxy', ...proxyArgs, url],
@@ -149,7 +150,7 @@ export async function stdioBridge(url, home, { proxyArgs = [], connect = true, o
     log += d;
     if (process.env.INTEROP_DEBUG) process.stderr.write(d);
   });
-  const client = new Client({ name: 'bridge-test', version: '0' });
+  const client = new Client({ name: 'bridge-test', version: '0' }, { capabilities });
   onClient?.(client);
   const bridge = { client, transport, log: () => log, get pid() { return transport.pid; } };
   if (connect) await within(30000, 'connect through the stdio bridge', client.connect(transport));

@@ -12,7 +12,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { LoggingMessageNotificationSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitRequestSchema, LoggingMessageNotificationSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { startServer } from './servers.mjs';
 import {
   startDevServer, tempHome, stdioBridge, listeningBridge, httpClient, mcpauth, text, within,
@@ -128,16 +128,43 @@ test('the SDK-protected server (stateless JSON): connect, list, call through the
   assert.equal(whoami.resource, server.info.mcp, 'the token is for this resource');
 });
 
-test("the SDK's own example server (sessions, SSE): connect, list, call through the stdio bridge", TEST, async (t) => {
+test("the SDK's own example server (sessions, SSE): connect, list, call, and an elicitation through the stdio bridge", TEST, async (t) => {
   const server = await startServer('sdk-server.mjs', { args: ['--example'] });
   t.after(server.stop);
   const home = await tempHome();
   t.after(home.remove);
-  const bridge = await bridgeFor(t, server.info.mcp, home);
+  const asked = [];
+  const bridge = await bridgeFor(t, server.info.mcp, home, {
+    capabilities: { elicitation: { form: {} } },
+    onClient: (client) =>
+      client.setRequestHandler(ElicitRequestSchema, async (request) => {
+        asked.push(request.params.message);
+        return { action: 'accept', content: { name: 'Ada', email: 'ada@example.com' } };
+      }),
+  });
   assert.equal(bridge.client.getServerVersion()?.name, 'simple-streamable-http-server');
   assert.ok((await toolNames(bridge.client)).includes('greet'));
   const result = await within(30000, 'greet', bridge.client.callTool({ name: 'greet', arguments: { name: 'bridge' } }));
   assert.equal(text(result), 'Hello, bridge!');
+
+  // The server asks the client a question inside the event stream of the tools/call answer;
+  // the bridge hands it to the client and POSTs the client's answer back in the session.
+  const collected = await within(30000, 'collect-user-info', bridge.client.callTool({ name: 'collect-user-info', arguments: { infoType: 'contact' } }));
+  assert.deepEqual(asked, ['Please provide your contact information']);
+  assert.match(text(collected), /^Thank you! Collected contact information: .*ada@example\.com/s);
+});
+
+test('requests in flight together on one stdio bridge are answered together, each to its caller', TEST, async (t) => {
+  // Each /mcp answer takes 200 ms; ten in a row would take two seconds.
+  const { dev, home } = await devServerAndHome(t, ['--sse-responses', '--sessions']);
+  const bridge = await bridgeFor(t, dev.mcpUrl, home);
+  await dev.setFaults({ sse_responses: true, sessions: true, latency_ms: 200 });
+  const started = performance.now();
+  const texts = [...Array(10).keys()].map((i) => `call ${i}`);
+  const results = await within(30000, 'ten calls', Promise.all(texts.map((message) => bridge.client.callTool({ name: 'echo', arguments: { text: message } }))));
+  const elapsed = performance.now() - started;
+  assert.deepEqual(results.map(text), texts);
+  assert.ok(elapsed < 1500, `ten 200 ms calls took ${Math.round(elapsed)} ms: they were not sent concurrently`);
 });
 
 test('four bridges started at once over one store with an expired token refresh it once', TEST, async (t) => {
@@ -158,11 +185,16 @@ test('HTTP mode: the SDK Streamable HTTP client through --listen; foreign Origin
   const { dev, home } = await devServerAndHome(t, ['--sessions']);
   const bridge = await listeningBridge(dev.mcpUrl, home);
   t.after(bridge.stop);
-  const { client } = await httpClient(bridge.url);
+  const { client, transport } = await httpClient(bridge.url);
   t.after(() => client.close());
   assert.ok((await toolNames(client)).includes('echo'));
   const result = await client.callTool({ name: 'echo', arguments: { text: 'over http' } });
   assert.equal(text(result), 'over http');
+  // The upstream session is the client's: its id came through, and ending it ends it upstream.
+  assert.match(transport.sessionId ?? '', /^mcp_session_/);
+  await transport.terminateSession();
+  const sessions = await dev.stats();
+  assert.deepEqual([sessions.sessions_started, sessions.sessions_ended, sessions.sessions_refused], [1, 1, 0]);
 
   const initialize = JSON.stringify({
     jsonrpc: '2.0', id: 1, method: 'initialize',
