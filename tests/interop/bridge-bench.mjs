@@ -23,24 +23,31 @@ if (!Number.isInteger(iterations) || iterations < 1) {
   console.error(`--iterations must be a positive integer, got ${values.iterations}`);
   process.exit(2);
 }
-// Untimed calls first, so that connection setup and lazy initialization stay out of the numbers.
-const WARMUP = Math.min(20, iterations);
+// Untimed calls first, so that connection setup, lazy initialization and the JIT stay out of
+// the numbers.
+const WARMUP = Math.min(100, iterations);
 
-// Milliseconds per call of `iterations` sequential echo calls on `client`.
-async function timeCalls(client) {
-  const call = async (i) => {
-    const message = `bench ${i}`;
-    const result = await client.callTool({ name: 'echo', arguments: { text: message } });
-    if (text(result) !== message) throw new Error(`echo ${i} came back as ${JSON.stringify(result)}`);
-  };
-  for (let i = 0; i < WARMUP; i++) await call(-i);
-  const times = [];
+// One echo call on `client`, checked.
+async function echo(client, i) {
+  const message = `bench ${i}`;
+  const result = await client.callTool({ name: 'echo', arguments: { text: message } });
+  if (text(result) !== message) throw new Error(`echo ${i} came back as ${JSON.stringify(result)}`);
+}
+
+// Milliseconds per call for each of `paths`, sorted. The paths take turns call by call, so a
+// pause of the machine (or of Node's garbage collector) spreads over all of them instead of
+// landing on whichever ran at that moment.
+async function timeCalls(paths) {
+  for (let i = 0; i < WARMUP; i++) for (const path of paths) await echo(path.client, -i);
+  for (const path of paths) path.times = [];
   for (let i = 0; i < iterations; i++) {
-    const start = performance.now();
-    await call(i);
-    times.push(performance.now() - start);
+    for (const path of paths) {
+      const start = performance.now();
+      await echo(path.client, i);
+      path.times.push(performance.now() - start);
+    }
   }
-  return times.sort((a, b) => a - b);
+  for (const path of paths) path.times.sort((a, b) => a - b);
 }
 
 // The nearest-rank `q` quantile of sorted `times`.
@@ -50,34 +57,34 @@ const ms = (value) => value.toFixed(3);
 const dev = await startDevServer();
 const home = await tempHome();
 const rows = [];
+const closers = [];
 try {
   await mcpauth(['login', dev.mcpUrl], home);
   const token = (await mcpauth(['token', dev.mcpUrl], home)).stdout.trim();
 
   const direct = await httpClient(dev.mcpUrl, { authorization: `Bearer ${token}` });
-  rows.push({ path: 'direct (SDK Streamable HTTP + bearer)', times: await timeCalls(direct.client) });
-  await direct.client.close();
-
+  closers.push(() => direct.client.close());
   const stdio = await stdioBridge(dev.mcpUrl, home);
-  const stdioTimes = await timeCalls(stdio.client);
-  rows.push({ path: 'stdio bridge', times: stdioTimes, rssKiB: await peakRssKiB(stdio.pid) });
-  await stdio.client.close();
-
+  closers.push(() => stdio.client.close());
   const listening = await listeningBridge(dev.mcpUrl, home);
-  try {
-    const http = await httpClient(listening.url);
-    const httpTimes = await timeCalls(http.client);
-    rows.push({ path: '--listen bridge', times: httpTimes, rssKiB: await peakRssKiB(listening.child.pid) });
-    await http.client.close();
-  } finally {
-    await listening.stop();
-  }
+  closers.push(listening.stop);
+  const http = await httpClient(listening.url);
+  closers.push(() => http.client.close());
+
+  rows.push(
+    { path: 'direct (SDK Streamable HTTP + bearer)', client: direct.client },
+    { path: 'stdio bridge', client: stdio.client, pid: stdio.pid },
+    { path: '--listen bridge', client: http.client, pid: listening.child.pid },
+  );
+  await timeCalls(rows);
+  for (const row of rows) if (row.pid) row.rssKiB = await peakRssKiB(row.pid);
 
   const stats = await dev.stats();
   if (stats.refreshes !== 0 || stats.token_grants.authorization_code !== 1) {
     throw new Error(`the token should have served every call: ${JSON.stringify(stats)}`);
   }
 } finally {
+  for (const close of closers.reverse()) await close();
   await dev.stop();
   await home.remove();
 }
@@ -85,7 +92,7 @@ try {
 const [base] = rows;
 const baseMedian = quantile(base.times, 0.5);
 const baseP90 = quantile(base.times, 0.9);
-console.log(`\n${iterations} sequential tools/call echo per path (after ${WARMUP} warm-up calls); ${MCPAUTH_BIN}\n`);
+console.log(`\n${iterations} sequential tools/call echo per path, the paths taking turns (after ${WARMUP} warm-up calls each); ${MCPAUTH_BIN}\n`);
 console.log('| path | median ms | p90 ms | added median ms | added p90 ms | bridge peak RSS |');
 console.log('|---|---:|---:|---:|---:|---:|');
 for (const row of rows) {
