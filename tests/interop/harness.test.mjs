@@ -1,5 +1,5 @@
 // Proves the interop harness itself, with plain fetch and no mcpauth code: each server
-// starts, prints its ready line, and carries a full client flow. Run: node --test tests/interop/
+// starts, prints its ready line, and carries a full client flow. Run: node --test tests/interop/harness.test.mjs
 // The diagnostics (startup time, requests per first login) are the measurements the README quotes.
 
 import { test } from 'node:test';

@@ -132,6 +132,20 @@ pub struct Faults {
     /// with `resource_metadata` (and `error="invalid_token"` when a token was sent). A
     /// client must give up after a bounded number of new tokens instead of looping.
     pub persistent_401: bool,
+    /// Answer JSON-RPC requests on `/mcp` as `text/event-stream` (the other answer the
+    /// Streamable HTTP transport allows): one `event: message` carrying a
+    /// `notifications/message` log entry about the request, then one carrying the response,
+    /// then the stream ends. Notifications and responses from the client still get `202`, and
+    /// 401/403 challenges stay plain HTTP answers. Counted in [`crate::Stats::mcp_sse_responses`].
+    pub sse_responses: bool,
+    /// Run `/mcp` with sessions, as a stateful Streamable HTTP server does: `initialize` is
+    /// answered with a fresh `Mcp-Session-Id` header, and every later `POST` must carry a live
+    /// one (`400` without it, `404` for an unknown or ended one). `DELETE /mcp` with it ends
+    /// the session (`204`). The bearer check comes first, so a client whose token expired
+    /// mid-session keeps its session after a refresh. `GET /mcp` stays `405`: there is no
+    /// server-initiated stream. Counted in [`crate::Stats::sessions_started`] and the
+    /// counters after it.
+    pub sessions: bool,
 }
 
 /// The body size used by [`Faults::oversized`].

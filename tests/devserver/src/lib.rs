@@ -3,7 +3,7 @@
 //! speaks plain http on 127.0.0.1, knows one user, and signs nothing.
 //!
 //! On one origin it serves `/mcp` (401/403 challenges, `initialize`, `tools/list`,
-//! `tools/call`), the RFC 9728 resource metadata, and an AS: RFC 8414 metadata, RFC 7591
+//! `tools/call`, `ping`; `POST`, plus `DELETE` for sessions), the RFC 9728 resource metadata, and an AS: RFC 8414 metadata, RFC 7591
 //! registration, `/authorize` with PKCE S256 and RFC 9207 `iss`, `/token` (code, refresh with
 //! rotation and reuse detection, RFC 8628 device code, RFC 8693 token exchange), RFC 7009
 //! revocation and `/userinfo`. The AS can also live on a second port or under a path issuer.
@@ -30,7 +30,10 @@
 //!   [`Faults::error_redirect_without_iss`], [`Faults::deny_authorization`];
 //! - tokens: [`Faults::access_token_ttl_ms`], [`Faults::refresh_token_ttl_ms`],
 //!   [`Faults::revoke_access_token_on_refresh`];
-//! - the MCP endpoint: [`Faults::persistent_401`], [`Faults::oversized_www_authenticate`].
+//! - the MCP endpoint: [`Faults::persistent_401`], [`Faults::oversized_www_authenticate`];
+//! - the MCP transport: [`Faults::sse_responses`] (answers as event streams, each with a log
+//!   notification before the response), [`Faults::sessions`] (`Mcp-Session-Id` from
+//!   `initialize` on, `DELETE /mcp` ends it).
 //!
 //! # Time
 //!
@@ -73,6 +76,7 @@ mod faults;
 mod mcp;
 mod metadata;
 mod register;
+mod sessions;
 mod state;
 mod token;
 
@@ -339,7 +343,10 @@ fn endpoint(app: &App, endpoint: Endpoint, route: MethodRouter<App>) -> MethodRo
 
 fn mcp_router(app: &App) -> Router<App> {
     Router::new()
-        .route("/mcp", endpoint(app, Endpoint::Mcp, post(mcp::mcp)))
+        .route(
+            "/mcp",
+            endpoint(app, Endpoint::Mcp, post(mcp::mcp).delete(sessions::end)),
+        )
         .route(
             "/.well-known/oauth-protected-resource/mcp",
             endpoint(
@@ -487,7 +494,7 @@ async fn cors_and_log(State(app): State<App>, request: Request, next: Next) -> R
     headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, any);
     headers.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("www-authenticate"),
+        HeaderValue::from_static("www-authenticate, mcp-session-id"),
     );
     if app.config.log_requests {
         eprintln!("{line} -> {}", response.status().as_u16());

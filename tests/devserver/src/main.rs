@@ -26,6 +26,8 @@ faults (also settable at run time: POST /_dev/faults with JSON):
   --deny-authorization ERROR  (such as access_denied)
   --access-token-ttl-ms N  --refresh-token-ttl-ms N  --revoke-access-token-on-refresh
   --oversized-www-authenticate  --persistent-401
+  --sse-responses   answer /mcp requests as text/event-stream (a log notification, then the response)
+  --sessions        Mcp-Session-Id from initialize on; DELETE /mcp ends a session
   --fail E  --stall E  --trickle E  --malformed E  --oversized E   (repeatable), E one of
       mcp resource_metadata authorization_server_metadata register authorize token
       device_authorization device revoke userinfo
@@ -104,6 +106,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, Strin
             "--revoke-access-token-on-refresh" => faults.revoke_access_token_on_refresh = true,
             "--oversized-www-authenticate" => faults.oversized_www_authenticate = true,
             "--persistent-401" => faults.persistent_401 = true,
+            "--sse-responses" => faults.sse_responses = true,
+            "--sessions" => faults.sessions = true,
             "--fail" => faults.server_error.push(endpoint(value()?)?),
             "--stall" => faults.stall.push(endpoint(value()?)?),
             "--trickle" => faults.trickle.push(endpoint(value()?)?),
@@ -113,4 +117,28 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, Strin
         }
     }
     Ok(Some(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    fn args(list: &[&str]) -> impl Iterator<Item = String> {
+        list.iter()
+            .map(|s| (*s).to_owned())
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn transport_switches_set_their_faults() {
+        let config = parse(args(&["--port", "0", "--sse-responses", "--sessions"]))
+            .expect("valid arguments")
+            .expect("not --help");
+        assert!(config.faults.sse_responses && config.faults.sessions);
+        let plain = parse(args(&["--port", "0"]))
+            .expect("valid")
+            .expect("not --help");
+        assert!(!plain.faults.sse_responses && !plain.faults.sessions);
+    }
 }

@@ -1,34 +1,35 @@
 //! The protected MCP endpoint: bearer checks with RFC 6750 / RFC 9728 challenges, and a tiny
-//! JSON-RPC server with two tools.
+//! JSON-RPC server with two tools, answering in JSON or (under [`Faults::sse_responses`]) as
+//! an event stream, with or without [sessions](crate::sessions).
+//!
+//! [`Faults::sse_responses`]: crate::Faults::sse_responses
+
+use std::convert::Infallible;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::faults::OVERSIZED_CHALLENGE_BYTES;
+use crate::sessions;
 use crate::state::App;
 use crate::token::bearer_token;
+
+/// An HTTP answer given instead of a JSON-RPC response (a challenge, a session refusal).
+/// Boxed: a `Response` is large, and these are the rare path.
+pub(crate) type Refused = Box<Response>;
 
 /// Why a token that is not live was refused.
 const NOT_LIVE: &str = "the token is unknown, expired or revoked";
 
 /// `POST /mcp`.
 pub(crate) async fn mcp(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
-    let scope = match granted_scope(&app, &headers) {
+    let scope = match authorized(&app, &headers) {
         Ok(scope) => scope,
-        Err(invalid) => {
-            app.record(|s| s.mcp_unauthorized += 1);
-            let error = invalid.map(|why| ("invalid_token", Some(why)));
-            let scope = if invalid.is_none() {
-                app.config.challenge_scope.as_deref()
-            } else {
-                None
-            };
-            return challenge(&app, StatusCode::UNAUTHORIZED, error, scope);
-        }
+        Err(challenge) => return *challenge,
     };
     let Ok(message) = serde_json::from_slice::<Value>(&body) else {
         return (
@@ -41,10 +42,51 @@ pub(crate) async fn mcp(State(app): State<App>, headers: HeaderMap, body: Bytes)
         .get("method")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    let initialize = method == "initialize";
+    if let Err(refused) = sessions::check(&app, &headers, initialize) {
+        return *refused;
+    }
     let Some(id) = message.get("id") else {
-        // A notification, such as notifications/initialized.
+        // A notification, such as notifications/initialized, or a response.
         return StatusCode::ACCEPTED.into_response();
     };
+    let answer = match answer(&app, id, &message, &scope) {
+        Ok(answer) => answer,
+        Err(refused) => return *refused,
+    };
+    let mut response = if app.faults().sse_responses {
+        app.record(|s| s.mcp_sse_responses += 1);
+        event_stream(method, &answer)
+    } else {
+        Json(answer).into_response()
+    };
+    if initialize && let Some(session) = sessions::start(&app) {
+        response.headers_mut().insert(sessions::HEADER, session);
+    }
+    response
+}
+
+/// The granted scope of the request's bearer token, or the 401 challenge to answer with.
+pub(crate) fn authorized(app: &App, headers: &HeaderMap) -> Result<String, Refused> {
+    granted_scope(app, headers).map_err(|invalid| {
+        app.record(|s| s.mcp_unauthorized += 1);
+        let error = invalid.map(|why| ("invalid_token", Some(why)));
+        let scope = if invalid.is_none() {
+            app.config.challenge_scope.as_deref()
+        } else {
+            None
+        };
+        Box::new(challenge(app, StatusCode::UNAUTHORIZED, error, scope))
+    })
+}
+
+/// The JSON-RPC response to the request `message` with `id`, or an HTTP answer instead of
+/// one (the 403 of a tool that needs more scope).
+fn answer(app: &App, id: &Value, message: &Value, scope: &str) -> Result<Value, Refused> {
+    let method = message
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let result = match method {
         "initialize" => {
             let version = message
@@ -53,19 +95,42 @@ pub(crate) async fn mcp(State(app): State<App>, headers: HeaderMap, body: Bytes)
                 .unwrap_or(json!("2025-11-25"));
             json!({
                 "protocolVersion": version,
-                "capabilities": { "tools": {} },
+                // `logging`: the event streams of `sse_responses` carry log notifications.
+                "capabilities": { "tools": {}, "logging": {} },
                 "serverInfo": { "name": "mcpauth-devserver", "version": env!("CARGO_PKG_VERSION") },
             })
         }
-        "ping" => json!({}),
+        "ping" | "logging/setLevel" => json!({}),
         "tools/list" => json!({ "tools": [
             tool("echo", "Echo `text` back. Needs scope mcp:read."),
             tool("admin-tool", "Needs scope mcp:admin."),
         ]}),
-        "tools/call" => return call_tool(&app, id, &message, &scope),
-        _ => return rpc_error(id, -32601, "method not found").into_response(),
+        "tools/call" => return call_tool(app, id, message, scope),
+        _ => return Ok(rpc_error_message(id, -32601, "method not found")),
     };
-    Json(json!({ "jsonrpc": "2.0", "id": id, "result": result })).into_response()
+    Ok(json!({ "jsonrpc": "2.0", "id": id, "result": result }))
+}
+
+/// `answer` as a `text/event-stream` of two events: a `notifications/message` log entry about
+/// `method`, then the response; the stream ends after it. Sent in two chunks, as a server
+/// that streams would.
+fn event_stream(method: &str, answer: &Value) -> Response {
+    let log = json!({
+        "jsonrpc": "2.0",
+        "method": "notifications/message",
+        "params": { "level": "info", "logger": "mcpauth-devserver", "data": format!("answering {method}") },
+    });
+    let events = [log, answer.clone()]
+        .map(|message| Ok::<_, Infallible>(format!("event: message\ndata: {message}\n\n")));
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+    ];
+    let body = Body::from_stream(futures_util::stream::iter(events));
+    (headers, body).into_response()
 }
 
 /// The granted scope of a live bearer token meant for this resource. Else `Err(None)` when
@@ -85,7 +150,8 @@ fn granted_scope(app: &App, headers: &HeaderMap) -> Result<String, Option<&'stat
     }
 }
 
-fn call_tool(app: &App, id: &Value, message: &Value, scope: &str) -> Response {
+/// The response to `tools/call`, or the 403 for a tool that needs more scope than `scope`.
+fn call_tool(app: &App, id: &Value, message: &Value, scope: &str) -> Result<Value, Refused> {
     let name = message
         .pointer("/params/name")
         .and_then(Value::as_str)
@@ -99,14 +165,26 @@ fn call_tool(app: &App, id: &Value, message: &Value, scope: &str) -> Response {
             (["mcp:read"].as_slice(), text.to_owned())
         }
         "admin-tool" => (["mcp:read", "mcp:admin"].as_slice(), "admin ok".to_owned()),
-        _ => return rpc_error(id, -32602, &format!("unknown tool {name:?}")).into_response(),
+        _ => {
+            return Ok(rpc_error_message(
+                id,
+                -32602,
+                &format!("unknown tool {name:?}"),
+            ));
+        }
     };
     if !needed.iter().all(|n| scope.split(' ').any(|s| s == *n)) {
         let error = Some(("insufficient_scope", None));
-        return challenge(app, StatusCode::FORBIDDEN, error, Some(&needed.join(" ")));
+        let scope = needed.join(" ");
+        return Err(Box::new(challenge(
+            app,
+            StatusCode::FORBIDDEN,
+            error,
+            Some(&scope),
+        )));
     }
     let result = json!({ "content": [{ "type": "text", "text": text }], "isError": false });
-    Json(json!({ "jsonrpc": "2.0", "id": id, "result": result })).into_response()
+    Ok(json!({ "jsonrpc": "2.0", "id": id, "result": result }))
 }
 
 /// A `WWW-Authenticate: Bearer` challenge (RFC 6750 §3) pointing at the PRM (RFC 9728 §5.1).
@@ -160,6 +238,10 @@ fn tool(name: &str, description: &str) -> Value {
     json!({ "name": name, "description": description, "inputSchema": schema })
 }
 
-fn rpc_error(id: &Value, code: i64, message: &str) -> Json<Value> {
-    Json(json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } }))
+pub(crate) fn rpc_error(id: &Value, code: i64, message: &str) -> Json<Value> {
+    Json(rpc_error_message(id, code, message))
+}
+
+fn rpc_error_message(id: &Value, code: i64, message: &str) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } })
 }

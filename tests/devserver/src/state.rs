@@ -73,6 +73,18 @@ pub struct Stats {
     pub mcp_unauthorized: u64,
     /// Access tokens issued, by any grant.
     pub tokens_issued: u64,
+    /// `/mcp` answers sent as `text/event-stream`, under [`Faults::sse_responses`].
+    pub mcp_sse_responses: u64,
+    /// Sessions begun: `initialize` answers carrying a new `Mcp-Session-Id`, under
+    /// [`Faults::sessions`].
+    pub sessions_started: u64,
+    /// Sessions ended by a `DELETE /mcp` that named a live one.
+    pub sessions_ended: u64,
+    /// `POST /mcp` requests (other than `initialize`) that carried a live session id.
+    pub session_requests: u64,
+    /// `/mcp` requests refused for their session id: missing (`400`), or unknown or ended
+    /// (`404`).
+    pub sessions_refused: u64,
     /// Paths that matched no route (a client probing the wrong well-known URL shows up here).
     pub not_found: Vec<String>,
 }
@@ -279,6 +291,8 @@ pub(crate) struct Db {
     /// Keyed by device_code.
     pub devices: HashMap<String, DeviceGrant>,
     pub revoked_families: HashSet<u64>,
+    /// Live `Mcp-Session-Id`s under [`Faults::sessions`]; an ended one is removed.
+    pub sessions: HashSet<String>,
     next_family: u64,
 }
 

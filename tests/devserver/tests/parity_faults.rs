@@ -400,6 +400,11 @@ async fn stats_json_always_lists_every_counter() {
         "authorization_error_redirects",
         "mcp_unauthorized",
         "tokens_issued",
+        "mcp_sse_responses",
+        "sessions_started",
+        "sessions_ended",
+        "session_requests",
+        "sessions_refused",
         "not_found",
     ];
     expected.sort_unstable();
