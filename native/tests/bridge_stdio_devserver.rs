@@ -13,7 +13,7 @@ use std::time::Duration;
 use mcpauth_devserver::{Config, DevServerHandle};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::{Child, ChildStdout};
 
 /// How long one answer may take (the first includes a whole login).
 const ANSWER: Duration = Duration::from_secs(60);
@@ -29,18 +29,12 @@ async fn auto_approving() -> DevServerHandle {
 /// `mcpauth proxy <args>` with a throwaway store and a "browser" that follows the redirect
 /// to the loopback callback (the dev server approves at once).
 fn proxy(dir: &Path, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_mcpauth"))
+    common::cli(dir)
         .arg("proxy")
         .args(args)
-        .env("MCPAUTH_DATA_DIR", dir.join("data"))
-        .env("MCPAUTH_CONFIG_DIR", dir.join("config"))
-        .env("MCPAUTH_STORE", "file")
-        .env("MCPAUTH_BROWSER", "curl -fsSL -o /dev/null")
-        .env_remove("MCPAUTH_NO_BROWSER")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("mcpauth proxy starts")
 }

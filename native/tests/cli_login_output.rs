@@ -12,12 +12,8 @@ use mcpauth_devserver::Config;
 
 /// Runs the CLI with a throwaway store and configuration.
 async fn mcpauth(dir: &std::path::Path, args: &[&str]) -> Output {
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcpauth"))
+    let run = common::cli(dir)
         .args(args)
-        .env("MCPAUTH_DATA_DIR", dir.join("data"))
-        .env("MCPAUTH_CONFIG_DIR", dir.join("config"))
-        .env("MCPAUTH_STORE", "file")
-        .env("MCPAUTH_BROWSER", "true")
         .stdin(std::process::Stdio::null())
         .output();
     common::within(Duration::from_secs(60), "the mcpauth CLI", run)

@@ -13,16 +13,10 @@ use std::time::Duration;
 use mcpauth_devserver::Config;
 use serde_json::Value;
 
-/// Runs the CLI with a throwaway store and configuration; the "browser" follows the dev
-/// server's at-once approval to the loopback callback.
+/// Runs the CLI ([`common::cli`]).
 async fn mcpauth(dir: &Path, args: &[&str]) -> Output {
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcpauth"))
+    let run = common::cli(dir)
         .args(args)
-        .env("MCPAUTH_DATA_DIR", dir.join("data"))
-        .env("MCPAUTH_CONFIG_DIR", dir.join("config"))
-        .env("MCPAUTH_STORE", "file")
-        .env("MCPAUTH_BROWSER", "curl -fsSL -o /dev/null")
-        .env_remove("MCPAUTH_PROFILE")
         .stdin(std::process::Stdio::null())
         .output();
     common::within(Duration::from_secs(60), "the mcpauth CLI", run)
@@ -67,14 +61,19 @@ fn profiles(status: &Value) -> Vec<Option<String>> {
         .collect()
 }
 
-#[tokio::test]
-async fn two_profiles_on_one_server_hold_two_grants_and_log_out_apart() {
+/// A dev server that approves at once, and a directory for the CLI's files.
+async fn setup() -> (mcpauth_devserver::DevServerHandle, tempfile::TempDir) {
     let server = common::devserver(Config {
         auto_approve: true,
         ..Config::default()
     })
     .await;
-    let dir = tempfile::tempdir().expect("a temporary directory");
+    (server, tempfile::tempdir().expect("a temporary directory"))
+}
+
+#[tokio::test]
+async fn two_profiles_on_one_server_hold_two_grants_and_log_out_apart() {
+    let (server, dir) = setup().await;
     let (d, url) = (dir.path(), server.mcp_url.as_str());
 
     ok(d, &["login", "--profile", "work", url]).await;
@@ -108,12 +107,7 @@ async fn two_profiles_on_one_server_hold_two_grants_and_log_out_apart() {
 
 #[tokio::test]
 async fn a_configured_profile_token_json_and_logout_all() {
-    let server = common::devserver(Config {
-        auto_approve: true,
-        ..Config::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (server, dir) = setup().await;
     let (d, url) = (dir.path(), server.mcp_url.as_str());
     std::fs::create_dir_all(d.join("config")).unwrap();
     std::fs::write(

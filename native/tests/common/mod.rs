@@ -33,6 +33,22 @@ pub const LOGIN_DEADLINE: Duration = Duration::from_secs(90);
 /// What tests give a login to wait for the user (the loopback callback, the device grant).
 pub const USER_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The `mcpauth` CLI with a throwaway file store and configuration under `dir`, and a
+/// "browser" that follows the authorization URL to the loopback callback (the dev server
+/// approves at once). Killed when dropped, so a failing test leaves no process behind.
+pub fn cli(dir: &std::path::Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcpauth"));
+    command
+        .env("MCPAUTH_DATA_DIR", dir.join("data"))
+        .env("MCPAUTH_CONFIG_DIR", dir.join("config"))
+        .env("MCPAUTH_STORE", "file")
+        .env("MCPAUTH_BROWSER", "curl -fsSL -o /dev/null")
+        .env_remove("MCPAUTH_NO_BROWSER")
+        .env_remove("MCPAUTH_PROFILE")
+        .kill_on_drop(true);
+    command
+}
+
 /// Installs the *ring* TLS provider that the crate's reqwest build (`rustls-no-provider`)
 /// needs before any `reqwest::Client` outside [`mcpauth::HttpDriver`] can be built.
 pub fn init() {
