@@ -120,15 +120,21 @@ export function popupLogin(auth: McpAuth, serverUrl: string, options: PopupLogin
   const onAbort = () => cancel.abort(options.signal?.reason);
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  // The callback page posts the redirect and then closes itself, so a closed popup means the
+  // user closed it only while no callback has come. The poll stops at this login's callback
+  // (one with another login's state leaves it running), and it needs two closed ticks in a
+  // row, which leaves a message posted just before the close time to arrive on a busy machine.
+  let closedTicks = 0;
   const closedTimer = setInterval(() => {
-    if (popup.closed) cancel.abort(new McpAuthError('POPUP_CLOSED', 'the login popup was closed'));
+    closedTicks = popup.closed ? closedTicks + 1 : 0;
+    if (closedTicks >= 2) cancel.abort(new McpAuthError('POPUP_CLOSED', 'the login popup was closed'));
   }, closedPollMs);
   let onMessage: ((event: MessageEvent) => void) | undefined;
 
   const onAuthorize = (url: string, control: MachineControl) => {
     onMessage = (event: MessageEvent) => {
       if (event.source !== popup || event.origin !== expectedOrigin || !isCallbackMessage(event.data)) return;
-      control.callback(event.data.url);
+      if (control.callback(event.data.url)) clearInterval(closedTimer);
     };
     window.addEventListener('message', onMessage);
     popup.location.href = url;
