@@ -36,7 +36,10 @@
 //! passed (then an [`Error::Store`]). While the guard lives, a thread extends the lease every
 //! lease/3 with a script that extends it only while it still holds our token; dropping the
 //! guard stops that thread and deletes the lock with a compare-and-delete script, so a holder
-//! never deletes a lock that someone else took after its lease lapsed.
+//! never deletes a lock that someone else took after its lease lapsed. (That drop makes one
+//! round trip to Redis, bounded by a 5 s I/O time-out; a release that fails is left to the
+//! lease.) A process that dies holding a lock blocks that grant's refreshes for at most one
+//! lease.
 //!
 //! A lease is not a proof of ownership: a process paused longer than the lease (a long GC, a
 //! stopped VM) or a failover to a replica that had not seen the lock lets a second holder in.
@@ -56,7 +59,8 @@
 //!
 //! # Why the `redis` crate
 //! Its synchronous API fits [`TokenStore`], which drivers call through `spawn_blocking`; `fred`
-//! is async-only (a runtime inside each call) and pulls about twice the dependencies.
+//! is async-only (a runtime inside each call) and resolves to 84 crates against `redis`'s 45
+//! (`cargo tree -e normal`, default features off, `redis` with `script`).
 
 use std::collections::HashMap;
 use std::sync::mpsc;
