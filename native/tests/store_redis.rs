@@ -59,7 +59,7 @@ fn main() -> ExitCode {
         trial!(a_lock_not_granted_in_time_is_a_store_error),
         trial!(releasing_a_lapsed_lock_leaves_the_new_holder_s_lock),
         trial!(renewal_keeps_a_lock_past_its_lease),
-        trial!(a_holder_that_lost_its_lock_cannot_overwrite_the_newer_grant),
+        trial!(a_holder_that_lost_its_lock_cannot_overwrite_or_delete_the_newer_grant),
         trial!(a_killed_holder_s_lock_is_granted_after_its_lease),
         trial!(records_survive_a_restart_and_the_store_reconnects_by_itself),
     ];
@@ -244,7 +244,7 @@ fn renewal_keeps_a_lock_past_its_lease() {
     let _now_free = waiter.lock(LOCK).unwrap();
 }
 
-fn a_holder_that_lost_its_lock_cannot_overwrite_the_newer_grant() {
+fn a_holder_that_lost_its_lock_cannot_overwrite_or_delete_the_newer_grant() {
     let server = RedisServer::start();
     let lock_key = redis_key(NS, &format!("lock:{LOCK}"));
     let stale = store(&server, NS);
@@ -268,6 +268,13 @@ fn a_holder_that_lost_its_lock_cannot_overwrite_the_newer_grant() {
         fresh.load(GRANT).unwrap().as_deref(),
         Some(&b"generation 3"[..])
     );
+    // Nor can it delete the newer grant (as after an `invalid_grant` for its old token).
+    let err = stale.delete(GRANT).unwrap_err();
+    assert!(err.to_string().contains("refresh lock was lost"), "{err}");
+    assert_eq!(
+        fresh.load(GRANT).unwrap().as_deref(),
+        Some(&b"generation 3"[..])
+    );
     // Records the lock does not guard are not fenced.
     stale.save("client#https://as.example#code", b"c").unwrap();
     drop(stale_guard);
@@ -278,6 +285,11 @@ fn a_holder_that_lost_its_lock_cannot_overwrite_the_newer_grant() {
         fresh.load(GRANT).unwrap().as_deref(),
         Some(&b"generation 4"[..])
     );
+    // And a holder that still has its lock deletes.
+    let guard = stale.lock(LOCK).unwrap();
+    stale.delete(GRANT).unwrap();
+    assert_eq!(fresh.load(GRANT).unwrap(), None);
+    drop(guard);
 }
 
 /// Child part: takes the lock with a 1 s lease, says so, and waits to be killed.

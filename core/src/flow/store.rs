@@ -51,7 +51,7 @@ pub fn refresh_lock(server: &ResourceUri, profile: Option<&Profile>) -> String {
 }
 
 /// The key of the grant that [`refresh_lock`] `lock` serializes refreshes of, so that a store
-/// holding that lock can fence the grant's save (write it only while it still holds the lock);
+/// holding that lock can fence the grant's save and delete (done only while it holds the lock);
 /// `None` for a name that is not a refresh lock.
 #[must_use]
 pub fn grant_key_for_lock(lock: &str) -> Option<String> {

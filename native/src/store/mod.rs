@@ -8,7 +8,7 @@
 //! - [`KeyringStore`] (feature `keychain`, on by default): the OS keychain.
 //! - [`FileStore`]: one encrypted file per record in the data directory.
 //! - [`MemoryStore`]: nothing persists; for tests and short-lived embedders.
-//! - [`RedisStore`] (feature `redis`): records on a Redis server, namespaced by tenant, for
+//! - `RedisStore` (feature `redis`): records on a Redis server, namespaced by tenant, for
 //!   gateways whose replicas share their users' grants; its locks work across machines.
 //!
 //! The file and Redis stores seal records alike ([`seal`]), with one [`StoreKey`].
@@ -73,6 +73,12 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug {
     /// Takes the cross-process lock for `key`, blocking until it is free. Hold it across a
     /// load, a refresh and the save of its result, so that two processes never use the same
     /// refresh token. Released when the guard drops.
+    ///
+    /// A lock that can be lost while held (a lease on a server) must fence: while it holds
+    /// [`refresh_lock`](mcpauth_core::flow::store::refresh_lock) `X`, the store saves or
+    /// deletes the grant it guards
+    /// ([`grant_key_for_lock`](mcpauth_core::flow::store::grant_key_for_lock)) only if the lock
+    /// is still its own, and fails otherwise, as the Redis store (feature `redis`) does.
     ///
     /// # Errors
     /// [`Error::Store`] when the lock cannot be taken (a lock file that cannot be opened, a

@@ -43,9 +43,9 @@
 //!
 //! A lease is not a proof of ownership: a process paused longer than the lease (a long GC, a
 //! stopped VM) or a failover to a replica that had not seen the lock lets a second holder in.
-//! So the lock is *fenced*: while a store holds `refresh#X`, its save of the grant `grant#X`
-//! is one script that writes only if the lock still holds its token, and fails with
-//! [`Error::Store`] ("the refresh lock was lost") otherwise. The worst a lost lock can cause is
+//! So the lock is *fenced*: while a store holds `refresh#X`, its save (or delete, after an
+//! `invalid_grant`) of the grant `grant#X` is one script that writes only if the lock still
+//! holds its token, and fails with [`Error::Store`] ("the refresh lock was lost") otherwise. The worst a lost lock can cause is
 //! then a second refresh attempt whose result is refused: never an older grant written over a
 //! newer one. With an authorization server that detects refresh-token reuse, that second
 //! attempt can still cost the user their grant (as any reuse would); a lease longer than the
@@ -111,6 +111,14 @@ if ARGV[3] ~= '0' then
 else
   redis.call('SET', KEYS[2], ARGV[2])
 end
+return 1";
+
+/// Deletes the record `KEYS[2]` if the lock `KEYS[1]` still holds our token `ARGV[1]`.
+const FENCED_DELETE: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[2])
 return 1";
 
 /// Login records in Redis, namespaced by tenant, sealed with a [`StoreKey`], with locks that
@@ -266,6 +274,18 @@ impl RedisStore {
         self.grant_ttl.filter(|_| key.starts_with(GRANT_PREFIX))
     }
 
+    /// The error of a fenced save or delete whose lock someone else holds now.
+    fn lock_lost(&self, key: &str, done: &str) -> Error {
+        Error::Store {
+            reason: format!(
+                "the refresh lock was lost (its lease lapsed or {} failed over) before `{key}` \
+                 was {done}; left as it is, so a newer record another process may have written \
+                 stays",
+                self.shared.place
+            ),
+        }
+    }
+
     /// One `SET NX PX`: our token if the lock was free.
     fn try_lock(&self, lock_key: &str) -> Result<Option<String>> {
         let token = random_token()?;
@@ -326,20 +346,28 @@ impl TokenStore for RedisStore {
         if written == 1 {
             return Ok(());
         }
-        Err(Error::Store {
-            reason: format!(
-                "the refresh lock was lost (its lease lapsed or {} failed over) before `{key}` \
-                 was saved; not saved, so a newer record another process may have written stays",
-                self.shared.place
-            ),
-        })
+        Err(self.lock_lost(key, "saved"))
     }
 
     fn delete(&self, key: &str) -> Result<()> {
         let redis_key = self.redis_key(key);
-        self.shared.run("delete from", |c| {
-            redis::cmd("DEL").arg(&redis_key).query::<()>(c)
-        })
+        let fence = self.shared.fences().get(key).cloned();
+        let Some((lock_key, token)) = fence else {
+            return self.shared.run("delete from", |c| {
+                redis::cmd("DEL").arg(&redis_key).query::<()>(c)
+            });
+        };
+        let deleted: i64 = self.shared.run("delete from", |c| {
+            Script::new(FENCED_DELETE)
+                .key(&lock_key)
+                .key(&redis_key)
+                .arg(&token)
+                .invoke(c)
+        })?;
+        if deleted == 1 {
+            return Ok(());
+        }
+        Err(self.lock_lost(key, "deleted"))
     }
 
     fn keys(&self) -> Result<Vec<String>> {
