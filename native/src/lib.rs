@@ -16,8 +16,9 @@
 //!   OpenSSL), following no redirect, capping bodies, bounding each request by a time-out.
 //! - [`LoopbackServer`] (in [`loopback`]): the RFC 8252 redirect receiver on `127.0.0.1`.
 //! - [`browser::open`] and [`ui::LoginUi`]: how a login reaches the person.
-//! - [`store`]: [`TokenStore`] with the OS keychain, an encrypted file store and a memory
-//!   store, and cross-process locks so that two processes never spend one refresh token.
+//! - [`store`]: [`TokenStore`] with the OS keychain, an encrypted file store, a memory
+//!   store and (feature `redis`) a Redis store, and cross-process locks so that two processes
+//!   never spend one refresh token.
 //! - [`config`]: named servers and the directories mcpauth uses.
 //! - [`Error`]: one error type with stable [`code()`](Error::code)s and CLI
 //!   [`hint()`](Error::hint)s.
@@ -55,6 +56,8 @@ pub use loopback::LoopbackServer;
 pub use session::{Flow, LoginOptions, LoginSummary, Session};
 #[cfg(feature = "keychain")]
 pub use store::KeyringStore;
+#[cfg(feature = "redis")]
+pub use store::RedisStore;
 pub use store::{FileStore, MemoryStore, StoreLock, TokenStore, default_store};
 
 /// The README's examples, compiled (and run where they need no network) as doctests.

@@ -50,6 +50,16 @@ pub fn refresh_lock(server: &ResourceUri, profile: Option<&Profile>) -> String {
     with_profile(format!("refresh#{}", server.as_str()), profile)
 }
 
+/// The key of the grant that [`refresh_lock`] `lock` serializes refreshes of, so that a store
+/// holding that lock can fence the grant's save and delete (done only while it holds the lock);
+/// `None` for a name that is not a refresh lock.
+#[must_use]
+pub fn grant_key_for_lock(lock: &str) -> Option<String> {
+    lock.strip_prefix("refresh#")
+        .filter(|rest| !rest.is_empty())
+        .map(|rest| format!("{GRANT_PREFIX}{rest}"))
+}
+
 /// A server URI never holds `#` (it has no fragment) and a profile cannot, so the suffix is
 /// unambiguous.
 fn with_profile(key: String, profile: Option<&Profile>) -> String {
@@ -327,6 +337,21 @@ mod tests {
             pending_key_for_callback("http://127.0.0.1:5/cb?code=c"),
             None
         );
+    }
+
+    #[test]
+    fn a_refresh_lock_names_the_grant_it_guards() {
+        let server = ResourceUri::parse("https://mcp.example/mcp").unwrap();
+        let work = Profile::parse("work").unwrap();
+        for profile in [None, Some(&work)] {
+            assert_eq!(
+                grant_key_for_lock(&refresh_lock(&server, profile)),
+                Some(grant_key(&server, profile))
+            );
+        }
+        assert_eq!(grant_key_for_lock("grant#https://mcp.example/mcp"), None);
+        assert_eq!(grant_key_for_lock("refresh#"), None);
+        assert_eq!(grant_key_for_lock("client#x#code"), None);
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //! - [`KeyringStore`] (feature `keychain`, on by default): the OS keychain.
 //! - [`FileStore`]: one encrypted file per record in the data directory.
 //! - [`MemoryStore`]: nothing persists; for tests and short-lived embedders.
+//! - `RedisStore` (feature `redis`): records on a Redis server, namespaced by tenant, for
+//!   gateways whose replicas share their users' grants; its locks work across machines.
+//!
+//! The file and Redis stores seal records alike ([`seal`]), with one [`StoreKey`].
 //!
 //! [`default_store`] picks the keychain when it works and the file store otherwise.
 //!
@@ -19,14 +23,20 @@ mod file;
 mod keychain;
 mod lock;
 mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
+pub mod seal;
 
 use std::sync::Arc;
 
-pub use file::{FileStore, STORE_KEY_ENV};
+pub use file::FileStore;
 #[cfg(feature = "keychain")]
 pub use keychain::KeyringStore;
 pub use lock::StoreLock;
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis::RedisStore;
+pub use seal::{STORE_KEY_ENV, StoreKey};
 
 use crate::error::{Error, Result};
 
@@ -64,8 +74,15 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug {
     /// load, a refresh and the save of its result, so that two processes never use the same
     /// refresh token. Released when the guard drops.
     ///
+    /// A lock that can be lost while held (a lease on a server) must fence: while it holds
+    /// [`refresh_lock`](mcpauth_core::flow::store::refresh_lock) `X`, the store saves or
+    /// deletes the grant it guards
+    /// ([`grant_key_for_lock`](mcpauth_core::flow::store::grant_key_for_lock)) only if the lock
+    /// is still its own, and fails otherwise, as the Redis store (feature `redis`) does.
+    ///
     /// # Errors
-    /// [`Error::Store`] when the lock file cannot be opened or locked.
+    /// [`Error::Store`] when the lock cannot be taken (a lock file that cannot be opened, a
+    /// Redis server that does not answer or a lock not granted in time).
     fn lock(&self, key: &str) -> Result<StoreLock>;
 }
 

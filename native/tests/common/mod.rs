@@ -21,6 +21,7 @@ use serde_json::Value;
 use url::Url;
 
 mod raw;
+pub mod redis_server;
 
 #[allow(unused_imports)] // each test binary uses its own subset
 pub use raw::{Request, respond, serve};

@@ -1,4 +1,6 @@
 use super::*;
+use crate::store::seal::KEY_LEN;
+use base64::Engine as _;
 
 const KEY: [u8; KEY_LEN] = [7; KEY_LEN];
 const LOGIN: &str = "https://mcp.example/mcp#https://as.example";
