@@ -59,8 +59,9 @@ export interface RedisStorageOptions {
   /** A connected node-redis client (`await createClient({...}).connect()`); the caller closes it. */
   client: RedisCommandClient;
   /**
-   * Keeps one tenant's records and locks apart from another's: 1 to 128 ASCII letters, digits,
-   * `.`, `_` or `-`. Processes that share grants use the same namespace.
+   * Keeps one tenant's records and locks apart from another's: 1 to 64 ASCII letters, digits,
+   * `.`, `_` or `-` (map tenant ids that are not, e.g. to a hash). Processes that share grants
+   * use the same namespace.
    */
   namespace: string;
   /**
@@ -69,10 +70,20 @@ export interface RedisStorageOptions {
    * same key.
    */
   key?: Uint8Array | string;
-  /** How long a lock holds without renewal, in milliseconds (renewed every third). Default 30 000. */
+  /**
+   * How long a lock holds without renewal, in milliseconds (renewed every third; at least 30).
+   * A process that dies holding a lock blocks that grant's refreshes for at most this long.
+   * Default 15 000.
+   */
   leaseMs?: number;
   /** How long {@link RedisStorage.acquire} waits for a lock held elsewhere, in milliseconds. Default 60 000. */
   acquireTimeoutMs?: number;
+  /**
+   * Grants (`grant#…` records) expire this long after their last save (each refresh saves), so
+   * that the grants of users who stopped coming do not stay forever. Choose it longer than the
+   * authorization server's refresh-token lifetime. Default: grants never expire.
+   */
+  grantTtlMs?: number;
 }
 
 /** The environment variable holding the store key (base64 of 32 bytes), as for the Rust crate. */
@@ -84,25 +95,34 @@ const NONCE_LEN = 24;
 /** node-redis's `RESP_TYPES.BLOB_STRING` (`$`): the bulk strings GET returns. */
 const BLOB_STRING = 36;
 const AS_BUFFERS = { typeMapping: { [BLOB_STRING]: Buffer } };
-const NAMESPACE = /^[A-Za-z0-9._-]{1,128}$/;
+const NAMESPACE = /^[A-Za-z0-9._-]{1,64}$/;
+/** What follows `mcpauth:<namespace>:` in a lock's Redis key; no record key starts with it. */
+const LOCK_INFIX = 'lock:';
 
 /** Extends the lock's lease if it still holds our token. */
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
 /** Deletes the lock if it still holds our token. */
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
-/** Writes (ARGV[2] given) or deletes record KEYS[2] only while lock KEYS[1] holds our token. */
-const FENCED = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] then redis.call('SET', KEYS[2], ARGV[2]) else redis.call('DEL', KEYS[2]) end
+/**
+ * Sets record KEYS[2] to ARGV[2] (expiring after ARGV[3] ms unless that is 0) only while lock
+ * KEYS[1] holds our token ARGV[1]; the Rust store's script, argument for argument.
+ */
+const FENCED_SAVE = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[3] ~= '0' then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) else redis.call('SET', KEYS[2], ARGV[2]) end
+return 1`;
+/** Deletes record KEYS[2] only while lock KEYS[1] holds our token ARGV[1]. */
+const FENCED_DELETE = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2])
 return 1`;
 
 /**
  * The record a lock guards: the core takes `refresh#<server>[#<profile>]` to refresh
  * `grant#<server>[#<profile>]` (`refresh_lock` and `grant_key` in core/src/flow/store.rs). The
- * one place this package knows that rule.
+ * one place this package knows that rule (the Rust crate's is `grant_key_for_lock`).
  */
 export function guardedRecord(lockName: string): string | undefined {
   const prefix = 'refresh#';
-  return lockName.startsWith(prefix) ? `grant#${lockName.slice(prefix.length)}` : undefined;
+  return lockName.startsWith(prefix) && lockName.length > prefix.length ? `grant#${lockName.slice(prefix.length)}` : undefined;
 }
 
 /** A lock this object holds. */
@@ -125,19 +145,21 @@ export class RedisStorage implements Storage, SharedLock {
   readonly #key: Uint8Array;
   readonly #leaseMs: number;
   readonly #acquireTimeoutMs: number;
+  readonly #grantTtlMs: number;
   /** Locks held by this object, by lock name. */
   readonly #held = new Map<string, Held>();
 
   /** @throws `CONFIG` when the namespace, the key or a duration is malformed. */
   constructor(options: RedisStorageOptions) {
     if (!NAMESPACE.test(options.namespace)) {
-      throw new McpAuthError('CONFIG', `"namespace" must be 1 to 128 of A-Z, a-z, 0-9, ".", "_" or "-" (got ${JSON.stringify(options.namespace)})`);
+      throw new McpAuthError('CONFIG', `"namespace" must be 1 to 64 of A-Z, a-z, 0-9, ".", "_" or "-"; map tenant ids that are not, e.g. to a hash (got ${JSON.stringify(options.namespace)})`);
     }
     this.#client = options.client;
     this.#prefix = `mcpauth:${options.namespace}:`;
     this.#key = storeKey(options.key);
-    this.#leaseMs = duration('leaseMs', options.leaseMs ?? 30_000, 3);
+    this.#leaseMs = duration('leaseMs', options.leaseMs ?? 15_000, 30);
     this.#acquireTimeoutMs = duration('acquireTimeoutMs', options.acquireTimeoutMs ?? 60_000, 0);
+    this.#grantTtlMs = options.grantTtlMs === undefined ? 0 : duration('grantTtlMs', options.grantTtlMs, 1);
   }
 
   /** @throws `STORE` when the value is not a record sealed for `key` with this store key. */
@@ -150,8 +172,12 @@ export class RedisStorage implements Storage, SharedLock {
     return new TextDecoder().decode(openRecord(this.#key, key, value));
   }
 
-  /** @throws `STORE` when `key` is guarded by a lock this object held and has lost since. */
+  /**
+   * @throws `STORE` when `key` is guarded by a lock this object held and has lost since, or
+   * names a lock (`lock:…`).
+   */
   async set(key: string, value: string): Promise<void> {
+    if (key.startsWith(LOCK_INFIX)) throw new McpAuthError('STORE', `record key ${key}: keys starting with "${LOCK_INFIX}" name locks`);
     const sealed = sealRecord(this.#key, key, new TextEncoder().encode(value));
     await this.#write(key, sealed);
   }
@@ -178,8 +204,8 @@ export class RedisStorage implements Storage, SharedLock {
       if (left <= 0) {
         throw new McpAuthError('STORE', `the lock ${name} stayed held elsewhere for ${this.#acquireTimeoutMs} ms (acquireTimeoutMs)`);
       }
-      // 10, 20, 40, ... up to 250 ms, with jitter so that waiters do not retry in step.
-      const backoff = Math.min(250, 10 * 2 ** Math.min(attempt, 5));
+      // 5, 10, 20, ... up to 200 ms, with jitter so that waiters do not retry in step.
+      const backoff = Math.min(200, 5 * 2 ** Math.min(attempt, 6));
       await sleep(Math.min(left, backoff / 2 + Math.random() * backoff));
     }
     const timer = setInterval(() => void this.#renew(name, lockKey, token), Math.max(1, Math.floor(this.#leaseMs / 3)));
@@ -211,13 +237,16 @@ export class RedisStorage implements Storage, SharedLock {
   /** SET or DEL `key`, fenced by the lock guarding it when this object holds that lock. */
   async #write(key: string, sealed: Buffer | undefined): Promise<void> {
     const recordKey = this.#prefix + key;
+    const ttl = this.#grantTtlMs > 0 && key.startsWith('grant#') ? String(this.#grantTtlMs) : '0';
     const guard = [...this.#held].find(([name]) => guardedRecord(name) === key);
     if (!guard) {
-      await this.#client.sendCommand(sealed ? ['SET', recordKey, sealed] : ['DEL', recordKey]);
+      if (!sealed) await this.#client.sendCommand(['DEL', recordKey]);
+      else await this.#client.sendCommand(ttl === '0' ? ['SET', recordKey, sealed] : ['SET', recordKey, sealed, 'PX', ttl]);
       return;
     }
     const [name, { token }] = guard;
-    const args: (string | Buffer)[] = ['EVAL', FENCED, '2', this.#lockKey(name), recordKey, token, ...(sealed ? [sealed] : [])];
+    const lockKey = this.#lockKey(name);
+    const args = sealed ? ['EVAL', FENCED_SAVE, '2', lockKey, recordKey, token, sealed, ttl] : ['EVAL', FENCED_DELETE, '2', lockKey, recordKey, token];
     const written = await this.#client.sendCommand(args);
     if (Number(written) !== 1) {
       throw new McpAuthError(
@@ -228,7 +257,7 @@ export class RedisStorage implements Storage, SharedLock {
   }
 
   #lockKey(name: string): string {
-    return `${this.#prefix}lock:${name}`;
+    return `${this.#prefix}${LOCK_INFIX}${name}`;
   }
 }
 

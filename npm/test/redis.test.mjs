@@ -225,8 +225,28 @@ test('a malformed store key or namespace is refused with CONFIG, naming the fiel
   bad({ key: randomBytes(16) }, /"key" must be 32 bytes/);
   bad({ key: 'not*base64*at*all*but*long*enough*to*be*32*bytes=' }, /"key" must be 32 bytes in base64/);
   bad({ namespace: 'a:b' }, /"namespace"/);
+  bad({ namespace: 'n'.repeat(65) }, /"namespace"/);
+  bad({ leaseMs: 29 }, /"leaseMs" .* at least 30/);
   bad({ namespace: '' }, /"namespace"/);
   assert.ok(new RedisStorage({ client: raw, namespace: 'n', key: STORE_KEY.toString('base64') }));
+});
+
+test('with grantTtlMs, grants expire after their last save, fenced or not; other records do not', async () => {
+  const { store, close } = await openStore('ttl', { grantTtlMs: 60_000 });
+  try {
+    await store.set('grant#https://mcp.example/mcp', '{"v":1}');
+    await store.set('client#https://as.example#code', '{"v":1}');
+    const ttl = (key) => raw.pTTL(`mcpauth:ttl:${key}`);
+    assert.ok((await ttl('grant#https://mcp.example/mcp')) > 50_000);
+    assert.equal(await ttl('client#https://as.example#code'), -1, 'no expiry');
+    const release = await store.acquire('refresh#https://mcp.example/mcp#bob');
+    await store.set('grant#https://mcp.example/mcp#bob', '{"v":1}');
+    assert.ok((await ttl('grant#https://mcp.example/mcp#bob')) > 50_000, 'a fenced save expires too');
+    await release();
+    await assert.rejects(store.set('lock:refresh#x', '{}'), (e) => e.code === 'STORE' && /name locks/.test(e.message));
+  } finally {
+    await close();
+  }
 });
 
 // ----- the lock ----------------------------------------------------------------------------------
