@@ -11,7 +11,7 @@
 
 import * as core from './core.js';
 import { McpAuthError, wrap } from './errors.js';
-import { type FetchLike, type ListenRequest, type MachineControl, type MachineIo, runMachine } from './pump.js';
+import { type FetchLike, type ListenRequest, type MachineControl, type MachineIo, runMachine, type SharedLock } from './pump.js';
 import { MemoryStorage, type Storage } from './storage.js';
 import type {
   BearerChallenge,
@@ -67,6 +67,14 @@ export interface McpAuthOptions {
    * browsers use `new WebStorage(sessionStorage)`.
    */
   sessionStorage?: Storage;
+  /**
+   * The lock that makes one refresh per grant across processes (replicas of a gateway): taken
+   * after this process's own queue, instead of the Web Locks API. `RedisStorage` from
+   * `mcpauth/redis` is one; pass the same object as `storage`, so that it fences the grant's
+   * save with the lock it holds. Default: Web Locks where the host has them, else this process
+   * only.
+   */
+  lock?: SharedLock;
   /** The core's security policy (plain-http test servers, the 2025-03-26 fallbacks, ...). */
   policy?: Policy;
   /** The fetch every OAuth request goes through. Default `globalThis.fetch`. */
@@ -307,8 +315,8 @@ export class McpAuth {
 
   /**
    * A usable access token for `serverUrl`, refreshed first when it is about to expire. However
-   * many callers ask at once, one refresh is made (in this process, and across tabs where the
-   * Web Locks API exists).
+   * many callers ask at once, one refresh is made (in this process, and across processes with
+   * the `lock` option, or across tabs where the Web Locks API exists).
    *
    * @throws `LOGIN_REQUIRED` when there is no grant, or only a new login can get a token.
    */
@@ -450,6 +458,7 @@ export class McpAuth {
       fetch: this.#fetch,
       now: this.#options.now,
       storage: (key) => (key.startsWith(pending) ? this.#session : this.#storage),
+      lock: this.#options.lock,
       onWarning: this.#options.onWarning,
       onForeignCallback: this.#options.onForeignCallback,
       ...extra,

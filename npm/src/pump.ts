@@ -6,6 +6,8 @@
  * 2. send each transmit with `fetch`, concurrently, each under its own deadline, and feed back
  *    the response or the failure;
  * 3. act on each event in order: storage, a lock, a listener, the user agent, hooks;
+ *    a save or delete the storage refused fails the operation, even one the machine has
+ *    already finished (a refreshed grant that was not stored must not look stored);
  * 4. sleep until the machine's `timeout`, or until something is fed; then again from 1,
  *    until `done`.
  *
@@ -40,6 +42,20 @@ export interface ListenRequest {
   path: string;
 }
 
+/**
+ * A lock shared by processes (replicas of a gateway over one Redis, say): the lock event's
+ * name (`refresh#<server>[#<profile>]`, the core's) in, a release out. Taken after this
+ * process's own queue for the same name, so at most one caller per process waits on it.
+ */
+export interface SharedLock {
+  /**
+   * Takes the lock `name`, waiting as long as the implementation allows; rejects when it
+   * cannot (the operation then fails with that error, `STORE` unless it is an `McpAuthError`).
+   * Resolves to the release, which is called once, when the operation that took the lock ends.
+   */
+  acquire(name: string): Promise<() => Promise<void>>;
+}
+
 /** What {@link runMachine} does the I/O with. */
 export interface MachineIo {
   fetch: FetchLike;
@@ -49,6 +65,8 @@ export interface MachineIo {
   storage(key: string): Storage;
   /** Cancels the operation; its `reason`, if an `McpAuthError`, is the error. */
   signal?: AbortSignal;
+  /** The lock across processes, instead of the Web Locks API (`McpAuthOptions.lock`). */
+  lock?: SharedLock;
   /** A failure that does not fail the operation (a refused revocation, a refresh that failed while the token still works). */
   onWarning?(error: McpAuthError): void;
   /** A callback for another login arrived and was ignored. */
@@ -91,6 +109,8 @@ class Run {
   #closed = false;
   #detached: { value: unknown } | undefined;
   #abortReason: unknown;
+  /** A save or delete that failed: the operation's error, whatever the machine concluded. */
+  #storeFailure: { error: unknown } | undefined;
   /** The caller's signal: its reason if that is an `McpAuthError`, else the core's `ABORTED`. */
   readonly #onAbort = () => {
     const reason: unknown = this.#io.signal?.reason;
@@ -146,6 +166,7 @@ class Run {
   }
 
   #done(event: Extract<MachineEvent, { kind: 'done' }>): unknown {
+    if (this.#storeFailure) throw this.#storeFailure.error;
     if ('ok' in event) return event.ok;
     // The machine ended because this run aborted it: the reason given is the error.
     if (event.error.code === 'ABORTED' && this.#abortReason !== undefined) throw this.#abortReason;
@@ -236,12 +257,17 @@ class Run {
           return await this.#store(event.key, (s) => s.set(event.key, event.record));
         case 'delete':
           return await this.#store(event.key, (s) => s.delete(event.key));
-        case 'lock':
-          return void acquire(event.key).then((release) => {
-            if (this.#closed) return release();
-            this.#held.push(release);
-            this.#feed({ kind: 'locked' });
-          });
+        case 'lock': {
+          const warn = (error: unknown) => io.onWarning?.(wrap(error, 'STORE', `releasing the lock ${event.key} failed`));
+          return void acquire(event.key, io.lock, warn).then(
+            (release) => {
+              if (this.#closed) return release();
+              this.#held.push(release);
+              this.#feed({ kind: 'locked' });
+            },
+            (error: unknown) => this.#control.abort(wrap(error, 'STORE', `cannot take the lock ${event.key}`)),
+          );
+        }
         case 'listen': {
           if (!io.listen) throw new McpAuthError('INVALID_STATE', 'this login needs a loopback listener (mcpauth/node)');
           const { port, required, path } = event;
@@ -263,6 +289,7 @@ class Run {
           return this.#hook(io.onWarning?.(fromWire(event.error)));
       }
     } catch (error) {
+      if (event.kind === 'save' || event.kind === 'delete') this.#storeFailure ??= { error };
       this.#control.abort(error);
     }
   }
@@ -310,11 +337,13 @@ async function readCapped(response: Response, limit: number): Promise<Uint8Array
 const queues = new Map<string, Promise<void>>();
 
 /**
- * Takes the lock `key`: in this process through a queue of promises, and across tabs and
- * workers through the Web Locks API (`navigator.locks`) where the host has it. Resolves to the
- * release.
+ * Takes the lock `key`: in this process through a queue of promises, then across processes
+ * through `shared` when given, else across tabs and workers through the Web Locks API
+ * (`navigator.locks`) where the host has it. Resolves to the release; a shared lock is released
+ * before the next caller in this process goes on, and a failed release goes to `warn` (its
+ * lease ends it anyway).
  */
-async function acquire(key: string): Promise<() => void> {
+async function acquire(key: string, shared: SharedLock | undefined, warn: (error: unknown) => void): Promise<() => void> {
   const before = queues.get(key) ?? Promise.resolve();
   let release!: () => void;
   const mine = new Promise<void>((resolve) => (release = resolve));
@@ -325,6 +354,16 @@ async function acquire(key: string): Promise<() => void> {
     release();
     if (queues.get(key) === tail) queues.delete(key);
   };
+  if (shared) {
+    let releaseShared: () => Promise<void>;
+    try {
+      releaseShared = await shared.acquire(key);
+    } catch (error) {
+      done();
+      throw error;
+    }
+    return () => void releaseShared().catch(warn).finally(done);
+  }
   const locks = webLocks();
   if (!locks) return done;
   let releaseShared!: () => void;

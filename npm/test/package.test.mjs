@@ -32,7 +32,7 @@ test('the tarball holds the built package and nothing else', () => {
   const files = tarball.files.map((f) => f.path).sort();
   assert.ok(files.includes('package.json') && files.includes('README.md'));
   assert.ok(files.includes('dist/wasm/mcpauth_wasm_bg.wasm'), 'the .wasm ships');
-  for (const entry of ['index', 'node', 'sdk', 'core']) {
+  for (const entry of ['index', 'node', 'sdk', 'core', 'redis']) {
     assert.ok(files.includes(`dist/${entry}.js`) && files.includes(`dist/${entry}.d.ts`), `dist/${entry}`);
   }
   const stray = files.filter((f) => !f.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(f));
