@@ -6,21 +6,17 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, fork, execFileSync } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { createDecipheriv, randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 
 import { createClient } from 'redis';
 
-import { McpAuth, McpAuthError, nodePkg } from './helpers.mjs';
+import { McpAuth, McpAuthError } from './helpers.mjs';
+import { login, startDevserver, startRedis } from './redis-servers.mjs';
 
-const root = join(import.meta.dirname, '../..');
 const dist = process.env.MCPAUTH_NPM_DIST ? pathToFileURL(`${process.env.MCPAUTH_NPM_DIST}/`) : new URL('../dist/', import.meta.url);
 const { RedisStorage, sealRecord, openRecord, guardedRecord } = await import(new URL('redis.js', dist).href);
 
@@ -30,33 +26,6 @@ const MAGIC = Buffer.from('MCPAUTH\x01', 'latin1');
 let redis; // { child, url, dir }
 let raw; // a plain client, to look at and tamper with what is stored
 
-/** A port nobody listens on now. */
-async function freePort() {
-  const server = createServer();
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  const { port } = server.address();
-  await new Promise((ok) => server.close(ok));
-  return port;
-}
-
-/** Starts redis-server on 127.0.0.1 with a throwaway directory; resolves once it accepts connections. */
-async function startRedis() {
-  const binary = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find(existsSync);
-  assert.ok(binary, "redis-server is missing: run scripts/setup (it installs Debian's redis-server), or `sudo apt-get install -y redis-server`");
-  const dir = mkdtempSync(join(tmpdir(), 'mcpauth-redis-'));
-  const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no'];
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      if (line.includes('Ready to accept connections')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}) before accepting connections`)));
-  });
-  child.stdout.resume();
-  return { child, url: `redis://127.0.0.1:${port}`, dir };
-}
-
 before(async () => {
   redis = await startRedis();
   raw = await createClient({ url: redis.url }).connect();
@@ -64,11 +33,7 @@ before(async () => {
 
 after(async () => {
   await raw?.close();
-  if (redis) {
-    process.kill(redis.child.pid, 'SIGTERM');
-    await new Promise((ok) => (redis.child.exitCode !== null ? ok() : redis.child.once('exit', ok)));
-    rmSync(redis.dir, { recursive: true, force: true });
-  }
+  await redis?.stop();
 });
 
 /** A RedisStorage on its own connection (as a replica would have). */
@@ -328,34 +293,6 @@ test('fencing: after its lease lapsed, a holder cannot overwrite the grant the n
 });
 
 // ----- McpAuth over Redis, with the dev server ---------------------------------------------------
-
-/** Starts the dev server (auto-approving logins); resolves to its MCP URL and a /_dev caller. */
-async function startDevserver() {
-  const binary = join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'debug/mcpauth-devserver');
-  if (!existsSync(binary)) execFileSync('cargo', ['build', '-q', '-p', 'mcpauth-devserver'], { cwd: root, stdio: 'inherit' });
-  const child = spawn(binary, ['--port', '0', '--quiet', '--auto-approve'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const mcp = await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const m = line.match(/^MCP endpoint:\s+(\S+)/);
-      if (m) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`devserver exited (${code})`)));
-  });
-  const base = new URL(mcp).origin;
-  const dev = async (path, body) => {
-    const init = body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
-    const r = await fetch(`${base}/_dev/${path}`, init);
-    const text = await r.text();
-    assert.ok(r.ok, `/_dev/${path}: ${r.status} ${text}`);
-    return text ? JSON.parse(text) : undefined;
-  };
-  return { child, mcp, dev };
-}
-
-/** Logs in to the dev server headlessly, storing the grant through `auth`. */
-async function login(auth, mcp) {
-  return nodePkg.loopbackLogin(auth, mcp, { print: () => {}, openBrowser: async (url) => void (await (await fetch(url, { redirect: 'follow' })).text()) });
-}
 
 const EXPIRED_MS = 2 * 3600 * 1000;
 

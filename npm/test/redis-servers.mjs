@@ -1,0 +1,85 @@
+// The real servers the Redis tests run against: Debian's redis-server on a free 127.0.0.1 port
+// with a throwaway directory (stopped by pid), the dev server from the Rust build, and a
+// headless login to it.
+
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+import { nodePkg } from './helpers.mjs';
+
+/** The repository's root. */
+export const root = join(import.meta.dirname, '../..');
+
+/** Where cargo puts what it builds: `$CARGO_TARGET_DIR` or `target/`. */
+export const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, 'target');
+
+/** A port nobody listens on now. */
+async function freePort() {
+  const server = createServer();
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address();
+  await new Promise((ok) => server.close(ok));
+  return port;
+}
+
+/**
+ * Starts redis-server on 127.0.0.1 with a throwaway directory; resolves once it accepts
+ * connections to `{ child, url, dir, stop }`.
+ */
+export async function startRedis() {
+  const binary = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find(existsSync);
+  assert.ok(binary, "redis-server is missing: run scripts/setup (it installs Debian's redis-server), or `sudo apt-get install -y redis-server`");
+  const dir = mkdtempSync(join(tmpdir(), 'mcpauth-redis-'));
+  const port = await freePort();
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no'];
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      if (line.includes('Ready to accept connections')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}) before accepting connections`)));
+  });
+  child.stdout.resume();
+  const stop = async () => {
+    process.kill(child.pid, 'SIGTERM');
+    await new Promise((ok) => (child.exitCode !== null ? ok() : child.once('exit', ok)));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { child, url: `redis://127.0.0.1:${port}`, dir, stop };
+}
+
+/**
+ * Starts the dev server (auto-approving logins); resolves to its MCP URL and `dev(path, body)`,
+ * which GETs (or with a body POSTs) `/_dev/<path>`.
+ */
+export async function startDevserver() {
+  const binary = join(targetDir, 'debug/mcpauth-devserver');
+  if (!existsSync(binary)) execFileSync('cargo', ['build', '-q', '-p', 'mcpauth-devserver'], { cwd: root, stdio: 'inherit' });
+  const child = spawn(binary, ['--port', '0', '--quiet', '--auto-approve'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const mcp = await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = line.match(/^MCP endpoint:\s+(\S+)/);
+      if (m) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`devserver exited (${code})`)));
+  });
+  const base = new URL(mcp).origin;
+  const dev = async (path, body) => {
+    const init = body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+    const r = await fetch(`${base}/_dev/${path}`, init);
+    const text = await r.text();
+    assert.ok(r.ok, `/_dev/${path}: ${r.status} ${text}`);
+    return text ? JSON.parse(text) : undefined;
+  };
+  return { child, mcp, dev };
+}
+
+/** Logs in to the dev server headlessly, storing the grant through `auth`. */
+export async function login(auth, mcp) {
+  return nodePkg.loopbackLogin(auth, mcp, { print: () => {}, openBrowser: async (url) => void (await (await fetch(url, { redirect: 'follow' })).text()) });
+}
