@@ -147,7 +147,7 @@ impl Session {
     }
 
     /// The core's configuration of a login with `options` and this session's settings.
-    fn login_config(&self, server_url: &str, options: &LoginOptions) -> LoginConfig {
+    pub(super) fn login_config(&self, server_url: &str, options: &LoginOptions) -> LoginConfig {
         let mut config = LoginConfig::new(server_url);
         config.redirect = match options.flow {
             Flow::Device => Redirect::Device,
