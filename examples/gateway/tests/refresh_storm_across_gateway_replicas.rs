@@ -1,0 +1,115 @@
+//! The refresh storm: 20 users logged in through the gateway, then every access token expired
+//! at the authorization server (its clock moved past their lifetime), then 4 replicas each
+//! get 50 concurrent `tools/call echo` requests for each user: 4000 requests at once. Every
+//! one is answered, and the server sees exactly one refresh per user and no rotated refresh
+//! token presented again.
+//!
+//! The replicas' own clocks still call the tokens fresh, so every first attempt meets a 401
+//! and goes through the `AuthClient`'s refresh after rejection: the Redis lock admits one
+//! holder per grant across the replicas, and the core's re-read of the grant under it makes
+//! every later holder take the refreshed token instead of refreshing again.
+#![cfg(test)] // all of this file is test code to clippy: see clippy.toml
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::redis_server::RedisServer;
+use common::{Gateway, echo, http_client, login, mcp, within};
+use futures_util::future::join_all;
+use mcpauth_devserver::{Config, DevServer};
+
+const REPLICAS: usize = 4;
+const USERS: usize = 20;
+const REQUESTS_PER_USER: usize = 50;
+const TTL: Duration = Duration::from_secs(300);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_replicas_under_a_refresh_storm_refresh_each_grant_once() {
+    let redis = RedisServer::start();
+    let server = DevServer::start(Config {
+        auto_approve: true,
+        access_token_ttl: TTL,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let mut replicas = Vec::new();
+    for _ in 0..REPLICAS {
+        replicas.push(Gateway::start(&redis.url(), &server.mcp_url, "storm").await);
+    }
+    let http = http_client();
+    let users: Vec<String> = (0..USERS)
+        .map(|n| format!("user-{n:02}@example.com"))
+        .collect();
+    // Each user logs in at another replica: the login URL of one, the callback of the same.
+    within(
+        Duration::from_secs(60),
+        "the logins",
+        join_all(
+            users
+                .iter()
+                .enumerate()
+                .map(|(n, user)| login(&http, &replicas[n % REPLICAS].url, user)),
+        ),
+    )
+    .await;
+
+    server.advance_clock(TTL + Duration::from_secs(1));
+    server.reset();
+    let started = Instant::now();
+    let mut calls = Vec::new();
+    for replica in &replicas {
+        for user in &users {
+            for n in 0..REQUESTS_PER_USER {
+                let text = format!("{user} #{n}");
+                let (http, url, user) = (http.clone(), replica.url.clone(), user.clone());
+                calls.push(async move {
+                    let answer = mcp(&http, &url, &user, echo(&text)).await;
+                    (text, answer)
+                });
+            }
+        }
+    }
+    let answers = within(Duration::from_secs(60), "the storm", join_all(calls)).await;
+    let elapsed = started.elapsed();
+
+    let mut failed = Vec::new();
+    for (text, (status, body)) in &answers {
+        let echoed = body["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        if *status != 200 || !echoed.contains(text.as_str()) {
+            failed.push(format!("{text}: {status} {body}"));
+        }
+    }
+    let logs: Vec<String> = replicas.iter().map(Gateway::stderr).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed, e.g. {:?}\n{logs:#?}",
+        failed.len(),
+        answers.len(),
+        failed.iter().take(5).collect::<Vec<_>>()
+    );
+    assert_eq!(answers.len(), REPLICAS * USERS * REQUESTS_PER_USER);
+    let stats = server.stats();
+    eprintln!(
+        "{} requests in {elapsed:?}: {} refreshes, {} reused refresh tokens, {} MCP 401s",
+        answers.len(),
+        stats.refreshes,
+        stats.refresh_reuse_detected,
+        stats.mcp_unauthorized
+    );
+    assert_eq!(stats.refreshes, USERS as u64, "{stats:#?}");
+    assert_eq!(
+        stats.token_grants.get("refresh_token"),
+        Some(&(USERS as u64))
+    );
+    assert_eq!(stats.refresh_reuse_detected, 0, "{stats:#?}");
+    assert!(
+        stats.mcp_unauthorized >= USERS as u64,
+        "the tokens had expired"
+    );
+    let locks = redis.cli_text(&["KEYS", "mcpauth:storm:lock:*"]);
+    assert!(locks.is_empty(), "locks left behind: {locks}");
+}
