@@ -12,11 +12,15 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::redis_server::RedisServer;
-use common::{Gateway, echo, http_client, login, mcp, within};
+use common::{Gateway, STORE_KEY, echo, http_client, login, mcp, try_mcp, within};
 use futures_util::future::join_all;
+use mcpauth::Session;
+use mcpauth::session::Profile;
+use mcpauth::store::{RedisStore, StoreKey};
 use mcpauth_devserver::{Config, DevServer};
 
 const REPLICAS: usize = 4;
@@ -112,4 +116,117 @@ async fn four_replicas_under_a_refresh_storm_refresh_each_grant_once() {
     );
     let locks = redis.cli_text(&["KEYS", "mcpauth:storm:lock:*"]);
     assert!(locks.is_empty(), "locks left behind: {locks}");
+}
+
+/// A replica killed with SIGKILL in the storm (once every grant has been refreshed, so it may
+/// hold a lock but no refresh in flight) leaves the grants intact: the other replicas answer
+/// all their requests (after the dead one's lease, if it held a lock), nothing is refreshed
+/// twice, and each user's grant still serves requests afterwards without a new refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_mid_storm_leaves_the_grants_intact_and_the_others_finish() {
+    let redis = RedisServer::start();
+    let server = DevServer::start(Config {
+        auto_approve: true,
+        access_token_ttl: TTL,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let mut replicas = Vec::new();
+    for _ in 0..REPLICAS {
+        replicas.push(Gateway::start(&redis.url(), &server.mcp_url, "storm-kill").await);
+    }
+    let http = http_client();
+    // Valid profile names, so the test can read each user's grant as the gateway stores it.
+    let users: Vec<String> = (0..USERS).map(|n| format!("user-{n:02}")).collect();
+    within(
+        Duration::from_secs(60),
+        "the logins",
+        join_all(
+            users
+                .iter()
+                .map(|user| login(&http, &replicas[0].url, user)),
+        ),
+    )
+    .await;
+    let store = RedisStore::open(&redis.url(), "storm-kill", StoreKey::from_bytes(STORE_KEY));
+    let session = Session::builder(Arc::new(store.unwrap())).build().unwrap();
+    let grant = {
+        let (session, url) = (session.clone(), server.mcp_url.clone());
+        move |user: &str| {
+            let profile = Profile::parse(user).unwrap();
+            let grant = session.with_profile(Some(profile)).current_grant(&url);
+            grant.unwrap().tokens.access_token.secret().to_owned()
+        }
+    };
+    let before: Vec<String> = users.iter().map(|u| grant(u)).collect();
+
+    server.advance_clock(TTL + Duration::from_secs(1));
+    server.reset();
+    let mut calls = Vec::new();
+    for (r, replica) in replicas.iter().enumerate() {
+        for user in &users {
+            for n in 0..REQUESTS_PER_USER {
+                let text = format!("{user} #{n}");
+                let (http, url, user) = (http.clone(), replica.url.clone(), user.clone());
+                calls.push(tokio::spawn(async move {
+                    (
+                        r,
+                        text.clone(),
+                        try_mcp(&http, &url, &user, echo(&text)).await,
+                    )
+                }));
+            }
+        }
+    }
+    within(Duration::from_secs(60), "every grant refreshed", async {
+        loop {
+            let check = grant.clone();
+            let users = users.clone();
+            let refreshed = tokio::task::spawn_blocking(move || {
+                users.iter().map(|u| check(u)).collect::<Vec<_>>()
+            })
+            .await
+            .unwrap();
+            if refreshed.iter().zip(&before).all(|(new, old)| new != old) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    replicas[0].kill().await;
+
+    let answers = within(Duration::from_secs(90), "the storm", join_all(calls)).await;
+    let (mut cut_off, mut failed) = (0, Vec::new());
+    for answer in answers {
+        let (replica, text, outcome) = answer.unwrap();
+        match outcome {
+            Ok((200, body)) if body["result"]["content"][0]["text"] == text.as_str() => {}
+            Err(_) if replica == 0 => cut_off += 1,
+            other => failed.push(format!("replica {replica}, {text}: {other:?}")),
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} failed, e.g. {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    let stats = server.stats();
+    eprintln!(
+        "killed replica: {cut_off} requests cut off; {} refreshes",
+        stats.refreshes
+    );
+    assert_eq!(stats.refreshes, USERS as u64, "{stats:#?}");
+    assert_eq!(stats.refresh_reuse_detected, 0, "{stats:#?}");
+    for user in &users {
+        let (status, body) = mcp(&http, &replicas[1].url, user, echo("after")).await;
+        assert_eq!(status, 200, "{user}: {body}");
+    }
+    assert_eq!(
+        server.stats().refreshes,
+        USERS as u64,
+        "no refresh after the storm"
+    );
 }

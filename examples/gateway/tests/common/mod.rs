@@ -118,6 +118,18 @@ pub fn echo(text: &str) -> String {
 
 /// POSTs `body` to the gateway's `/mcp` as `user`; returns the status and the body as JSON.
 pub async fn mcp(http: &reqwest::Client, gateway: &str, user: &str, body: String) -> (u16, Value) {
+    try_mcp(http, gateway, user, body)
+        .await
+        .expect("a request to the gateway")
+}
+
+/// As [`mcp`], with the transport error of a gateway that is gone.
+pub async fn try_mcp(
+    http: &reqwest::Client,
+    gateway: &str,
+    user: &str,
+    body: String,
+) -> reqwest::Result<(u16, Value)> {
     let resp = http
         .post(format!("{gateway}/mcp"))
         .header("x-gateway-user", user)
@@ -125,12 +137,11 @@ pub async fn mcp(http: &reqwest::Client, gateway: &str, user: &str, body: String
         .header("content-type", "application/json")
         .body(body)
         .send()
-        .await
-        .expect("a request to the gateway");
+        .await?;
     let status = resp.status().as_u16();
-    let text = resp.text().await.expect("the gateway's body");
+    let text = resp.text().await?;
     let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, value)
+    Ok((status, value))
 }
 
 /// Logs `user` in through `gateway` as a person would: the first request gets a login URL,
