@@ -4,7 +4,8 @@ use clap::Parser;
 
 /// An example MCP gateway: forwards each user's MCP requests to one upstream MCP server with
 /// that user's OAuth token, kept in Redis. The user header is NOT authentication: run it only
-/// behind your own.
+/// behind your own. The store key comes from `MCPAUTH_STORE_KEY` (base64 of 32 bytes), the
+/// same for every replica.
 #[derive(Debug, Parser)]
 #[command(name = "mcpauth-gateway", version)]
 pub struct Args {
