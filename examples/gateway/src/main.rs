@@ -19,6 +19,11 @@
 //! - `GET /healthz`: `ok`.
 //!
 //! User ids map to the core's profiles with [`user::profile_for`].
+//!
+//! Whoever holds a login URL can finish that login with their own upstream account. Behind
+//! real authentication, `/callback` should also check that the user who comes back is the one
+//! the login was for ([`mcpauth::LoginSummary::profile`]), and log the grant out otherwise;
+//! this example, having no users of its own, cannot.
 
 mod args;
 mod routes;

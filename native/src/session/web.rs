@@ -7,12 +7,17 @@
 //! `pending#<state>`), and [`Session::complete_login`], called by whichever request (or
 //! replica) receives the callback, resumes it from the store with [`Login::resume`] and runs
 //! it to the stored grant. The grant goes to the profile of the session that *began* the
-//! login: the pending record carries it.
+//! login: the pending record carries it, and [`LoginSummary::profile`] names it.
+//!
+//! Whoever holds the authorization URL can finish the login, with their own account at the
+//! authorization server. A gateway with its own authentication should therefore check, at
+//! the callback, that the user who came back is the one the summary's profile belongs to (or
+//! bind the `state` to the user's session), and log the grant out otherwise.
 //!
 //! The store must be one both requests reach (a gateway's replicas: the Redis store).
 
 use mcpauth_core::flow::login::Redirect;
-use mcpauth_core::flow::store::pending_key_for_callback;
+use mcpauth_core::flow::store::{PendingLogin, pending_key_for_callback};
 use mcpauth_core::flow::{Event, Login, Machine as _};
 use mcpauth_core::{OsEntropy, UsageError};
 
@@ -76,7 +81,9 @@ impl Session {
                 reason: format!("the store operation did not complete: {e}"),
             })??
             .ok_or(Error::NoPendingLogin)?;
-        let mut login = Login::resume(&key, &String::from_utf8_lossy(&record))?;
+        let record = String::from_utf8_lossy(&record);
+        let profile = PendingLogin::parse(&key, &record)?.profile;
+        let mut login = Login::resume(&key, &record)?;
         // The callback's state named the record, so it belongs; should the core still refuse
         // it, the login ends (deleting its record) rather than waiting for another callback.
         if !login.handle_callback(self.now(), callback_url) {
@@ -93,6 +100,7 @@ impl Session {
         Ok(LoginSummary {
             grant: done.grant,
             identity: done.identity,
+            profile,
             requests: outcome.requests,
             warnings,
         })
