@@ -97,6 +97,7 @@ async fn a_login_begun_on_one_session_completes_on_another_under_the_first_ones_
         pending_keys(&store).is_empty(),
         "the pending login is used up"
     );
+    assert_eq!(summary.profile.as_ref().map(Profile::as_str), Some("alice"));
 
     let stored = alice.current_grant(&server.mcp_url).unwrap();
     assert_eq!(
