@@ -26,4 +26,9 @@ pub struct Args {
     /// (default: `http://<the bound address>`).
     #[arg(long, env = "GATEWAY_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// The refresh lock's lease in milliseconds: how long a replica that dies holding a lock
+    /// blocks that user's refreshes. Keep it well above the refresh's HTTP time-out (30 s):
+    /// a holder whose lease lapses mid-refresh has its save refused.
+    #[arg(long, env = "GATEWAY_LOCK_LEASE_MS", default_value_t = 15_000)]
+    pub lock_lease_ms: u64,
 }

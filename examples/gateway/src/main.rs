@@ -31,6 +31,7 @@ mod user;
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser as _;
 use mcpauth::store::{RedisStore, StoreKey};
@@ -53,7 +54,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> mcpauth::Result<()> {
-    let store = RedisStore::open(&args.redis, &args.namespace, StoreKey::from_env()?)?;
+    let store = RedisStore::open(&args.redis, &args.namespace, StoreKey::from_env()?)?
+        .with_lock_lease(Duration::from_millis(args.lock_lease_ms));
     let session = Session::builder(Arc::new(store))
         // Warnings (a refresh that failed while the token was still valid) go to stderr; no
         // login here ever opens a browser on the gateway's host.

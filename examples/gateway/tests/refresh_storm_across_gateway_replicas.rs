@@ -120,7 +120,7 @@ async fn four_replicas_under_a_refresh_storm_refresh_each_grant_once() {
 
 /// A replica killed with SIGKILL in the storm (once every grant has been refreshed, so it may
 /// hold a lock but no refresh in flight) leaves the grants intact: the other replicas answer
-/// all their requests (after the dead one's lease, if it held a lock), nothing is refreshed
+/// all their requests (after the dead one's 2 s lease, if it held a lock), nothing is refreshed
 /// twice, and each user's grant still serves requests afterwards without a new refresh.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_mid_storm_leaves_the_grants_intact_and_the_others_finish() {
@@ -134,7 +134,10 @@ async fn a_replica_killed_mid_storm_leaves_the_grants_intact_and_the_others_fini
     .unwrap();
     let mut replicas = Vec::new();
     for _ in 0..REPLICAS {
-        replicas.push(Gateway::start(&redis.url(), &server.mcp_url, "storm-kill").await);
+        // A short lease: a lock the killed replica held blocks its user for 2 s, not 15 s.
+        let flags = ["--lock-lease-ms", "2000"];
+        let (redis_url, upstream) = (redis.url(), &server.mcp_url);
+        replicas.push(Gateway::start_with(&redis_url, upstream, "storm-kill", &flags).await);
     }
     let http = http_client();
     // Valid profile names, so the test can read each user's grant as the gateway stores it.

@@ -49,9 +49,15 @@ impl Gateway {
     /// Starts a replica forwarding to `upstream`, with its grants in `redis` under `namespace`,
     /// and waits until it listens.
     pub async fn start(redis: &str, upstream: &str, namespace: &str) -> Self {
+        Self::start_with(redis, upstream, namespace, &[]).await
+    }
+
+    /// As [`start`](Self::start), with more flags.
+    pub async fn start_with(redis: &str, upstream: &str, namespace: &str, flags: &[&str]) -> Self {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcpauth-gateway"))
             .args(["--listen", "127.0.0.1:0", "--upstream", upstream])
             .args(["--redis", redis, "--namespace", namespace])
+            .args(flags)
             .env(
                 "MCPAUTH_STORE_KEY",
                 base64::engine::general_purpose::STANDARD.encode(STORE_KEY),
