@@ -14,6 +14,10 @@
 //! Nothing here knows OAuth: which request comes next, what a response means and when to give
 //! up are the machine's. Dropping the future of [`run`] cancels the run; the locks it holds
 //! and the loopback port are released then.
+//!
+//! [`run_to_authorize`] stops a login at its [`Event::Authorize`] instead of showing it: a
+//! login with a fixed redirect URI has saved itself by then (the core emits the save of its
+//! pending record first), and a later request resumes it from the store.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -127,7 +131,56 @@ where
     M: Driven,
     H: FnMut(&Event<M::Output>),
 {
+    match drive(machine, io, hook, false).await? {
+        Ended::Done(outcome) => Ok(outcome),
+        // Only a run told to stop at the authorization URL stops there.
+        Ended::Authorize { .. } => Err(Error::Core(
+            UsageError::InvalidState("the run stopped at an authorization it was to show").into(),
+        )),
+    }
+}
+
+/// Runs `machine` until it asks to send the user agent to an authorization URL, and returns
+/// that URL without acting on it (`Ok(Ok(url))`); the machine is dropped there. A machine that
+/// ends before that returns its outcome (`Ok(Err(outcome))`).
+///
+/// # Errors
+/// As [`run`].
+pub(crate) async fn run_to_authorize<M, H>(
+    machine: M,
+    io: &Io,
+    hook: H,
+) -> Result<std::result::Result<String, Outcome<M::Output>>>
+where
+    M: Driven,
+    H: FnMut(&Event<M::Output>),
+{
+    Ok(match drive(machine, io, hook, true).await? {
+        Ended::Authorize { url } => Ok(url),
+        Ended::Done(outcome) => Err(outcome),
+    })
+}
+
+/// Where a run stopped.
+enum Ended<T> {
+    /// At [`Event::Done`].
+    Done(Outcome<T>),
+    /// At [`Event::Authorize`], when told to stop there.
+    Authorize { url: String },
+}
+
+async fn drive<M, H>(
+    machine: M,
+    io: &Io,
+    hook: H,
+    stop_at_authorize: bool,
+) -> Result<Ended<M::Output>>
+where
+    M: Driven,
+    H: FnMut(&Event<M::Output>),
+{
     let mut driver = Driver {
+        stop_at_authorize,
         machine,
         io,
         hook,
@@ -175,6 +228,8 @@ struct Driver<'a, M: Machine, H> {
     machine: M,
     io: &'a Io,
     hook: H,
+    /// Stop at [`Event::Authorize`] rather than show it.
+    stop_at_authorize: bool,
     in_flight: FuturesUnordered<BoxFuture<'a, Wake>>,
     /// Events drained early (to answer a callback), acted on before new ones.
     queued: VecDeque<Event<M::Output>>,
@@ -197,7 +252,7 @@ where
         (self.io.clock)()
     }
 
-    async fn pump(&mut self) -> Result<Outcome<M::Output>> {
+    async fn pump(&mut self) -> Result<Ended<M::Output>> {
         loop {
             while let Some((id, request)) = self.machine.poll_transmit() {
                 self.requests += 1;
@@ -211,11 +266,16 @@ where
             match event {
                 Some(event) => {
                     (self.hook)(&event);
-                    if let Event::Done(result) = event {
-                        let requests = self.requests;
-                        return Ok(Outcome { result, requests });
+                    match event {
+                        Event::Done(result) => {
+                            let requests = self.requests;
+                            return Ok(Ended::Done(Outcome { result, requests }));
+                        }
+                        Event::Authorize { url } if self.stop_at_authorize => {
+                            return Ok(Ended::Authorize { url });
+                        }
+                        event => self.perform(event).await?,
                     }
-                    self.perform(event).await?;
                 }
                 None => self.wait().await?,
             }

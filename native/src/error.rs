@@ -61,6 +61,13 @@ pub enum Error {
         /// The server URL or configured name.
         server: String,
     },
+    /// No login waits for this callback: its `state` names no pending login in the store
+    /// (used already, timed out, or begun on another store). See
+    /// [`Session::complete_login`](crate::Session::complete_login).
+    #[error(
+        "no login waits for this callback (used already, timed out, or begun on another store)"
+    )]
+    NoPendingLogin,
     /// The configuration file or a configured value is invalid.
     #[error("configuration: {reason}")]
     Config {
@@ -89,6 +96,7 @@ impl Error {
             Error::Callback { .. } => "CALLBACK",
             Error::PortInUse { .. } => "PORT_IN_USE",
             Error::NotLoggedIn { .. } => "LOGIN_REQUIRED",
+            Error::NoPendingLogin => "NO_PENDING_AUTHORIZATION",
             Error::Config { .. } => "CONFIG",
             Error::Cancelled => "ABORTED",
             Error::Io(_) => "IO",
@@ -106,7 +114,7 @@ impl Error {
             Error::Store { .. } => Some(
                 "if the store key changed or a file is damaged, run `mcpauth logout` and log in again",
             ),
-            Error::Callback { .. } => Some("start the login again"),
+            Error::Callback { .. } | Error::NoPendingLogin => Some("start the login again"),
             Error::PortInUse { .. } => {
                 Some("choose another --port, or omit it to let the system pick a free one")
             }
@@ -237,6 +245,7 @@ mod tests {
             (Error::Callback { reason: "r".into() }, "CALLBACK"),
             (Error::PortInUse { port: 8080 }, "PORT_IN_USE"),
             (Error::NotLoggedIn { server: "s".into() }, "LOGIN_REQUIRED"),
+            (Error::NoPendingLogin, "NO_PENDING_AUTHORIZATION"),
             (Error::Config { reason: "r".into() }, "CONFIG"),
             (Error::Cancelled, "ABORTED"),
             (Error::Io(std::io::Error::other("x")), "IO"),

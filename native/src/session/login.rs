@@ -94,6 +94,9 @@ pub struct LoginSummary {
     /// Who logged in, when the server said (ID token or userinfo). Display only; `status`
     /// shows the same.
     pub identity: Option<String>,
+    /// The profile the grant was stored under (for [`Session::complete_login`], the one the
+    /// login was begun for: a gateway checks it is the user who came back).
+    pub profile: Option<super::Profile>,
     /// HTTP requests this login sent (discovery, registration, token, ...).
     pub requests: u64,
     /// What went wrong without failing the login: the grant it replaced could not be revoked,
@@ -140,6 +143,7 @@ impl Session {
             LoginSummary {
                 grant: done.grant,
                 identity: done.identity,
+                profile: self.profile.clone(),
                 requests: outcome.requests,
                 warnings,
             }
@@ -147,7 +151,7 @@ impl Session {
     }
 
     /// The core's configuration of a login with `options` and this session's settings.
-    fn login_config(&self, server_url: &str, options: &LoginOptions) -> LoginConfig {
+    pub(super) fn login_config(&self, server_url: &str, options: &LoginOptions) -> LoginConfig {
         let mut config = LoginConfig::new(server_url);
         config.redirect = match options.flow {
             Flow::Device => Redirect::Device,

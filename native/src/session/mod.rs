@@ -17,6 +17,7 @@
 mod login;
 mod logout_status;
 mod tokens;
+mod web;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
