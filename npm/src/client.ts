@@ -514,14 +514,25 @@ export class McpAuth {
 /** Sends one MCP request; a rejection becomes `TRANSPORT` (or `ABORTED`), never a bare `TypeError`. */
 async function sendMcp(send: (request: Request) => Promise<Response>, request: Request, timeout: number): Promise<Response> {
   // A deadline for the response head only: the body may be a long-lived MCP stream, which is
-  // the caller's to read.
-  const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(), timeout);
-  const signal = AbortSignal.any([request.signal, deadline.signal]);
+  // the caller's to read. One controller for the caller's signal and the deadline, and the
+  // request it signals, are held here until the answer: undici links a request's signal to
+  // its source through weak references, so a request (or an `AbortSignal.any` composite) that
+  // Node's GC collects while the fetch waits cuts the link, and the deadline never aborts it.
+  const controller = new AbortController();
+  let timedOut = false;
+  const onCallerAbort = () => controller.abort(request.signal.reason);
+  if (request.signal.aborted) onCallerAbort();
+  else request.signal.addEventListener('abort', onCallerAbort, { once: true });
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, timeout);
+  let sent: Request | undefined;
   try {
-    return await send(new Request(request, { signal }));
+    sent = new Request(request, { signal: controller.signal });
+    return await send(sent);
   } catch (error) {
-    if (deadline.signal.aborted && !request.signal.aborted) {
+    if (timedOut && !request.signal.aborted) {
       throw new McpAuthError('TIMEOUT', `${displayUrl(request.url)} did not answer in time`, { cause: error });
     }
     if (request.signal.aborted || (error instanceof Error && error.name === 'AbortError')) {
@@ -530,7 +541,14 @@ async function sendMcp(send: (request: Request) => Promise<Response>, request: R
     throw wrap(error, 'TRANSPORT', `cannot reach ${displayUrl(request.url)}`);
   } finally {
     clearTimeout(timer);
+    request.signal.removeEventListener('abort', onCallerAbort);
+    keepAlive(sent);
   }
+}
+
+/** Uses `value`, so that it stays reachable (and its signal linked) until this point. */
+function keepAlive(value: unknown): void {
+  if (value === keepAlive) throw new Error('unreachable');
 }
 
 /** A request's URL for messages: without query and fragment, which may carry secrets. */
