@@ -5,21 +5,11 @@
 
 mod common;
 
-use std::process::Output;
 use std::time::Duration;
 
 use mcpauth_devserver::Config;
 
-/// Runs the CLI with a throwaway store and configuration.
-async fn mcpauth(dir: &std::path::Path, args: &[&str]) -> Output {
-    let run = common::cli(dir)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output();
-    common::within(Duration::from_secs(60), "the mcpauth CLI", run)
-        .await
-        .expect("mcpauth runs")
-}
+use common::run_cli as mcpauth;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -7,22 +7,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
-use std::time::Duration;
 
 use mcpauth_devserver::Config;
 use serde_json::Value;
 
-/// Runs the CLI ([`common::cli`]).
-async fn mcpauth(dir: &Path, args: &[&str]) -> Output {
-    let run = common::cli(dir)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output();
-    common::within(Duration::from_secs(60), "the mcpauth CLI", run)
-        .await
-        .expect("mcpauth runs")
-}
+use common::run_cli as mcpauth;
 
 /// Runs the CLI and expects success; returns stdout.
 async fn ok(dir: &Path, args: &[&str]) -> String {

@@ -50,6 +50,17 @@ pub fn cli(dir: &std::path::Path) -> tokio::process::Command {
     command
 }
 
+/// Runs the CLI ([`cli`]) with `args` and no stdin to completion, within a minute.
+pub async fn run_cli(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let run = cli(dir)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output();
+    within(Duration::from_secs(60), "the mcpauth CLI", run)
+        .await
+        .expect("mcpauth runs")
+}
+
 /// Installs the *ring* TLS provider that the crate's reqwest build (`rustls-no-provider`)
 /// needs before any `reqwest::Client` outside [`mcpauth::HttpDriver`] can be built.
 pub fn init() {
