@@ -1,4 +1,4 @@
-//! The parity table (`tests/parity/scenarios.json`) through the native driver: every scenario
+//! The parity table (`tests/parity/scenarios.json` and `tests/parity/hostile/`) through the native driver: every scenario
 //! against a fresh dev server, asserting the outcome, error code and requests per endpoint
 //! the table gives. `npm/test/parity.test.mjs` runs the same table through the npm package.
 #![cfg(test)] // all of this file is test code to clippy: see clippy.toml
@@ -14,14 +14,30 @@ use mcpauth::{AuthClient, Flow, LoginOptions, MemoryStore, Session, TokenStore};
 use mcpauth_devserver::{Config, DevServerHandle, Faults};
 use serde_json::Value;
 
+/// Every scenario: `scenarios.json`, then each file of `hostile/` (misbehaving servers) in
+/// name order. Each file is `{"scenarios": [...]}`.
 fn table() -> Vec<Value> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/parity/scenarios.json"
-    );
-    let text = std::fs::read_to_string(path).expect("the parity table");
-    let table: Value = serde_json::from_str(&text).expect("the parity table is JSON");
-    table["scenarios"].as_array().expect("scenarios").clone()
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/parity");
+    let mut files = vec![dir.join("scenarios.json")];
+    let mut hostile: Vec<_> = std::fs::read_dir(dir.join("hostile"))
+        .map(|entries| entries.filter_map(|e| Some(e.ok()?.path())).collect())
+        .unwrap_or_default();
+    hostile.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    hostile.sort();
+    files.extend(hostile);
+    let mut table = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("a parity table file");
+        let file: Value = serde_json::from_str(&text).expect("a parity table file is JSON");
+        table.extend(
+            file["scenarios"]
+                .as_array()
+                .expect("scenarios")
+                .iter()
+                .cloned(),
+        );
+    }
+    table
 }
 
 /// What one scenario has at hand.
@@ -296,6 +312,10 @@ fn compare_counts(server: &DevServerHandle, scenario: &Value) -> Vec<String> {
                 wrong.push(format!("{field}.{name}: expected {want}, got {got}"));
             }
         }
+    }
+    // Whatever the scenario, no secret goes where it must not (see `Stats::leaks`).
+    for leak in &stats.leaks {
+        wrong.push(format!("leak: {leak}"));
     }
     for (name, want) in scenario["stats"].as_object().into_iter().flatten() {
         let got = &json[name];

@@ -7,13 +7,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { McpAuth, MemoryStorage, McpAuthError, nodePkg } from './helpers.mjs';
 
 const root = join(import.meta.dirname, '../..');
-const table = JSON.parse(readFileSync(join(root, 'tests/parity/scenarios.json'), 'utf8'));
+// scenarios.json, then each file of hostile/ (misbehaving servers) in name order, as the native runner reads them.
+const parity = join(root, 'tests/parity');
+const hostile = existsSync(join(parity, 'hostile')) ? readdirSync(join(parity, 'hostile')).filter((f) => f.endsWith('.json')).sort().map((f) => join('hostile', f)) : [];
+const table = { scenarios: ['scenarios.json', ...hostile].flatMap((f) => JSON.parse(readFileSync(join(parity, f), 'utf8')).scenarios) };
 
 /** Starts a dev server for `scenario` and reads its MCP URL from the banner. */
 async function startDevserver(scenario) {
@@ -185,6 +188,8 @@ function compareCounts(stats, scenario) {
       if (got !== want) wrong.push(`${field}.${name}: expected ${want}, got ${got}`);
     }
   }
+  // Whatever the scenario, no secret goes where it must not (the dev server's `leaks`).
+  for (const leak of stats.leaks ?? []) wrong.push(`leak: ${leak}`);
   for (const [name, want] of Object.entries(scenario.stats ?? {})) {
     if (stats[name] !== want) wrong.push(`stats.${name}: expected ${want}, got ${stats[name]}`);
   }

@@ -172,7 +172,10 @@ fn approve(app: &App, request: AuthRequest, status: StatusCode) -> Response {
         expires: app.now() + CODE_TTL,
         family: None,
     };
-    app.db().codes.insert(code.clone(), record);
+    let mut db = app.db();
+    db.issued_secrets.insert(code.clone());
+    db.codes.insert(code.clone(), record);
+    drop(db);
     let outcome = [("code", code.as_str())];
     redirect(
         app,

@@ -51,6 +51,7 @@ pub(crate) async fn device_authorization(
     let user_code = user_code();
     let interval = app.config.device_interval;
     let ttl = app.config.device_code_ttl;
+    db.issued_secrets.insert(device_code.clone());
     db.devices.insert(
         device_code.clone(),
         DeviceGrant {

@@ -164,9 +164,11 @@ pub(crate) async fn middleware(
     request: Request,
     next: Next,
 ) -> Response {
+    let leaks = audit(&app, endpoint, &request);
     app.record(|s| {
         s.total_requests += 1;
         *s.requests.entry(endpoint).or_default() += 1;
+        s.leaks.extend(leaks);
     });
     let faults = app.faults();
     if faults.latency_ms > 0 {
@@ -190,6 +192,48 @@ pub(crate) async fn middleware(
         response = trickle(app, response).await;
     }
     response
+}
+
+/// Where `request` sends a secret where it must not go, in [`crate::Stats::leaks`]' words.
+fn audit(app: &App, endpoint: Endpoint, request: &Request) -> Vec<String> {
+    let mut leaks = Vec::new();
+    let name = serde_json::to_value(endpoint)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+        let bearer = value
+            .as_bytes()
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"bearer "));
+        let forbidden = match endpoint {
+            // Nothing of the user's belongs on discovery, registration or the user agent's
+            // visit to the authorization endpoint.
+            Endpoint::ResourceMetadata
+            | Endpoint::AuthorizationServerMetadata
+            | Endpoint::Register
+            | Endpoint::Authorize
+            | Endpoint::Device => true,
+            // Client authentication (Basic) may go here; an access token may not.
+            Endpoint::Token | Endpoint::DeviceAuthorization | Endpoint::Revoke => bearer,
+            Endpoint::Mcp | Endpoint::Userinfo => false,
+        };
+        if forbidden {
+            leaks.push(format!("an Authorization header on a {name} request"));
+        }
+    }
+    let uri = request.uri().to_string();
+    if app
+        .db()
+        .issued_secrets
+        .iter()
+        .any(|s| uri.contains(s.as_str()))
+    {
+        leaks.push(format!(
+            "an issued token or code in the URL of a {name} request"
+        ));
+    }
+    leaks
 }
 
 /// The same response, its body sent one byte per [`TRICKLE_INTERVAL`] after the first.

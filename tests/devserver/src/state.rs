@@ -87,6 +87,12 @@ pub struct Stats {
     pub sessions_refused: u64,
     /// Paths that matched no route (a client probing the wrong well-known URL shows up here).
     pub not_found: Vec<String>,
+    /// Secrets sent where they must not go, one line each, naming the endpoint and what
+    /// leaked but never the value: an `Authorization` header on a metadata, registration or
+    /// authorization request, a bearer token on a token, device or revocation request, and any
+    /// token, code or device code this server issued appearing in a request's URL. Empty for a
+    /// client that keeps its secrets; the parity runners assert that for every scenario.
+    pub leaks: Vec<String>,
 }
 
 impl Stats {
@@ -293,6 +299,9 @@ pub(crate) struct Db {
     pub revoked_families: HashSet<u64>,
     /// Live `Mcp-Session-Id`s under [`Faults::sessions`]; an ended one is removed.
     pub sessions: HashSet<String>,
+    /// Every access token, refresh token, authorization code and device code issued, kept
+    /// after it is used or revoked, so that a leak of any of them is recognised.
+    pub issued_secrets: HashSet<String>,
     next_family: u64,
 }
 
@@ -311,6 +320,7 @@ impl Db {
         lifetimes: Lifetimes,
     ) -> Issued {
         let access_token = random_token("at_");
+        self.issued_secrets.insert(access_token.clone());
         let ttl = lifetimes.access;
         let expires = deadline(lifetimes.now, ttl);
         self.access.insert(
@@ -323,6 +333,7 @@ impl Db {
         );
         let refresh_token = with_refresh.then(|| {
             let token = random_token("rt_");
+            self.issued_secrets.insert(token.clone());
             let record = RefreshToken {
                 grant: grant.clone(),
                 family,

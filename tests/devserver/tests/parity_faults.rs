@@ -445,3 +445,42 @@ async fn revocations_count_only_tokens_that_were_revoked() {
     assert_eq!(stats.revocations, 2, "the unknown token does not count");
     assert_eq!(stats.requests_to(Endpoint::Revoke), 3);
 }
+
+#[tokio::test]
+async fn leaks_name_a_bearer_on_registration_and_a_token_in_a_url_but_not_the_value() {
+    let (server, http) = auto_approving().await;
+    let client_id = register_public(&server, &http).await;
+    let tokens = code_flow(&server, &http, &client_id, "mcp:read").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    // A well-behaved exchange leaves nothing behind.
+    let ok = mcp(
+        &server,
+        &http,
+        Some(access),
+        json!({"jsonrpc":"2.0","id":1,"method":"ping"}),
+    )
+    .await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(server.stats().leaks, Vec::<String>::new());
+
+    let metadata = native_client(&["authorization_code", "refresh_token"]);
+    http.post(format!("{}/register", server.issuer))
+        .bearer_auth(access)
+        .json(&metadata)
+        .send()
+        .await
+        .unwrap();
+    http.get(format!("{}?access_token={access}", server.mcp_url))
+        .send()
+        .await
+        .unwrap();
+    let leaks = server.stats().leaks;
+    assert_eq!(
+        leaks,
+        [
+            "an Authorization header on a register request",
+            "an issued token or code in the URL of a mcp request",
+        ]
+    );
+    assert!(leaks.iter().all(|l| !l.contains(access)));
+}
