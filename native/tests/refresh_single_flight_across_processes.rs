@@ -1,12 +1,16 @@
-//! Two processes sharing one file store refresh once: the store's file lock, and the re-read of
-//! the grant under it, keep the second process from sending the refresh token the first one
-//! just rotated out (which the dev server, like oidc-provider, treats as token theft).
+//! Four processes sharing one file store refresh once, with twenty-five concurrent callers in
+//! each, on an expired token, whether tokens live 2 s, 20 s or an hour: the store's file lock,
+//! and the re-read of the grant under it, keep a process from sending the refresh token
+//! another one just rotated out (which the dev server, like oidc-provider, treats as token
+//! theft).
 //!
-//! The test runs its own binary twice as child processes, releases both at the same moment,
-//! and then checks the dev server's counters. The target has `harness = false`
-//! (native/Cargo.toml), so `main` plays the child's part when `CHILD_ENV` is set, before
-//! anything else, and otherwise runs the test under libtest-mimic: the child's part is not a
-//! test, and a normal run has no test that passes without checking anything.
+//! The test runs its own binary four times as child processes, releases them at the same
+//! moment, and then checks the dev server's counters. The children's clocks are frozen at one
+//! shared instant past the token's expiry, so a slow machine cannot age a 2 s token further.
+//! The target has `harness = false` (native/Cargo.toml), so `main` plays the child's part when
+//! `CHILD_ENV` is set, before anything else, and otherwise runs the tests under libtest-mimic:
+//! the child's part is not a test, and a normal run has no test that passes without checking
+//! anything.
 // Built without cfg(test) (harness = false), so clippy.toml's test allowances do not reach here.
 #![allow(
     clippy::unwrap_used,
@@ -23,34 +27,48 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{TestClock, TestUi, fingerprint, login, login_options, wait_until, within};
+use common::{
+    TOKEN_LIFETIMES, TestClock, TestUi, devserver_with_token_lifetime, fingerprint, login,
+    login_options, mcp_status, wait_until, within,
+};
+use futures_util::future::join_all;
 use libtest_mimic::{Arguments, Trial};
 use mcpauth::store::STORE_KEY_ENV;
 use mcpauth::{FileStore, Session};
-use mcpauth_devserver::Config;
+use mcpauth_core::Time;
 use serde_json::{Value, json};
 
 /// Set (to a JSON plan) only in the child processes.
 const CHILD_ENV: &str = "MCPAUTH_TEST_REFRESH_CHILD";
-/// The prefix of the child's one line of result.
+/// The prefix of each of the child's result lines, one per caller.
 const TOKEN_LINE: &str = "child token fingerprint: ";
 
 const KEY: [u8; 32] = [0x5a; 32];
-/// Tokens live 60 s; the children's clocks run 45 s ahead, inside the 30 s refresh margin.
-const TTL: Duration = Duration::from_secs(60);
-const CHILD_CLOCK_AHEAD: Duration = Duration::from_secs(45);
+const PROCESSES: usize = 4;
+const CALLERS_PER_PROCESS: usize = 25;
+/// How far past the token's expiry the clocks are moved.
+const PAST_EXPIRY: Duration = Duration::from_secs(1);
 
-/// Plays the child's part if `CHILD_ENV` is set; runs the test otherwise.
+/// Plays the child's part if `CHILD_ENV` is set; runs the tests otherwise.
 fn main() -> ExitCode {
     if let Ok(plan) = std::env::var(CHILD_ENV) {
-        runtime().block_on(child_gets_a_token_from_the_shared_store(&plan));
+        runtime().block_on(child_gets_tokens_from_the_shared_store(&plan));
         return ExitCode::SUCCESS;
     }
-    let test = Trial::test("two_processes_sharing_a_file_store_refresh_once", || {
-        runtime().block_on(two_processes_sharing_a_file_store_refresh_once());
-        Ok(())
-    });
-    libtest_mimic::run(&Arguments::from_args(), vec![test]).exit_code()
+    let tests = TOKEN_LIFETIMES
+        .into_iter()
+        .map(|lifetime| {
+            let name = format!(
+                "four_processes_sharing_a_file_store_refresh_once_with_{}s_tokens",
+                lifetime.as_secs()
+            );
+            Trial::test(name, move || {
+                runtime().block_on(four_processes_sharing_a_file_store_refresh_once(lifetime));
+                Ok(())
+            })
+        })
+        .collect();
+    libtest_mimic::run(&Arguments::from_args(), tests).exit_code()
 }
 
 /// What `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]` would build.
@@ -62,38 +80,36 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-async fn two_processes_sharing_a_file_store_refresh_once() {
-    let server = common::devserver(Config {
-        auto_approve: true,
-        access_token_ttl: TTL,
-        ..Config::default()
-    })
-    .await;
+async fn four_processes_sharing_a_file_store_refresh_once(lifetime: Duration) {
+    let server = devserver_with_token_lifetime(lifetime).await;
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("store");
-    let (ui, clock) = (TestUi::immediate(), TestClock::default());
+    let (ui, clock) = (TestUi::immediate(), TestClock::frozen());
     let store = Arc::new(FileStore::with_key(&store_dir, &KEY).unwrap());
     let session = common::session(store, &ui, &clock);
     let summary = login(&session, &ui, &server.mcp_url, &login_options()).await;
     let old = fingerprint(summary.grant.tokens.access_token.secret());
     server.reset();
+    clock.advance(lifetime + PAST_EXPIRY);
+    server.advance_clock(lifetime + PAST_EXPIRY);
 
     let go = dir.path().join("go");
-    let children: Vec<_> = (0..2)
+    let ready = |n: usize| dir.path().join(format!("ready-{n}"));
+    let children: Vec<_> = (0..PROCESSES)
         .map(|n| {
             let plan = json!({
                 "store": store_dir,
                 "server": server.mcp_url,
-                "clock_ahead_ms": u64::try_from(CHILD_CLOCK_AHEAD.as_millis()).unwrap(),
-                "ready": dir.path().join(format!("ready-{n}")),
+                "now_ms": clock.now().unix_millis(),
+                "callers": CALLERS_PER_PROCESS,
+                "ready": ready(n),
                 "go": go,
             });
             spawn_child(&plan)
         })
         .collect();
-    let ready = |n: usize| dir.path().join(format!("ready-{n}")).exists();
-    wait_until(Duration::from_secs(60), "both children ready", || {
-        ready(0) && ready(1)
+    wait_until(Duration::from_secs(60), "every child ready", || {
+        (0..PROCESSES).all(|n| ready(n).exists())
     })
     .await;
     std::fs::write(&go, b"go").unwrap();
@@ -114,21 +130,34 @@ async fn two_processes_sharing_a_file_store_refresh_once() {
             "child failed ({}):\n{stdout}\n{stderr}",
             out.status
         );
-        let tokens: Vec<&str> = stdout
+        let tokens: Vec<String> = stdout
             .lines()
-            .filter_map(|l| l.split_once(TOKEN_LINE).map(|(_, fp)| fp.trim()))
+            .filter_map(|l| l.split_once(TOKEN_LINE).map(|(_, fp)| fp.trim().to_owned()))
             .collect();
-        assert_eq!(tokens.len(), 1, "one token line expected:\n{stdout}");
-        seen.push(tokens[0].to_owned());
+        assert_eq!(
+            tokens.len(),
+            CALLERS_PER_PROCESS,
+            "one token line per caller expected:\n{stdout}"
+        );
+        seen.extend(tokens);
     }
 
     let stats = server.stats();
-    assert_eq!(stats.refreshes, 1, "{stats:#?}");
-    assert_eq!(stats.refresh_reuse_detected, 0, "{stats:#?}");
-    assert_eq!(seen[0], seen[1], "the children got different tokens");
-    assert_ne!(seen[0], old, "the token was not refreshed");
+    assert_eq!(stats.refreshes, 1, "{lifetime:?} tokens: {stats:#?}");
+    assert_eq!(
+        stats.refresh_reuse_detected, 0,
+        "{lifetime:?} tokens: {stats:#?}"
+    );
+    let new = seen[0].clone();
+    assert!(
+        seen.iter().all(|t| *t == new),
+        "{lifetime:?} tokens: the callers got different tokens: {seen:?}"
+    );
+    assert_ne!(new, old, "{lifetime:?} tokens: the token was not refreshed");
     let stored = session.current_grant(&server.mcp_url).unwrap();
-    assert_eq!(fingerprint(stored.tokens.access_token.secret()), seen[0]);
+    let token = stored.tokens.access_token;
+    assert_eq!(fingerprint(token.secret()), new);
+    assert_eq!(mcp_status(&server.mcp_url, Some(token.secret())).await, 200);
 }
 
 fn spawn_child(plan: &Value) -> tokio::process::Child {
@@ -149,28 +178,33 @@ fn spawn_child(plan: &Value) -> tokio::process::Child {
 }
 
 /// The child's part: open the store, say it is ready, wait for the start signal, get a token
-/// and print its fingerprint.
-async fn child_gets_a_token_from_the_shared_store(plan: &str) {
+/// from `callers` concurrent calls and print their fingerprints, one line each.
+async fn child_gets_tokens_from_the_shared_store(plan: &str) {
     let plan: Value = serde_json::from_str(plan).unwrap();
     let path = |name: &str| PathBuf::from(plan[name].as_str().unwrap());
     let store = Arc::new(FileStore::open(path("store")).unwrap());
-    let clock = TestClock::ahead_by(Duration::from_millis(
-        plan["clock_ahead_ms"].as_u64().unwrap(),
-    ));
+    let clock = TestClock::frozen_at(Time::from_unix_millis(plan["now_ms"].as_u64().unwrap()));
     let session = Session::builder(store)
         .clock(clock.source())
         .build()
         .unwrap();
+    let server = plan["server"].as_str().unwrap().to_owned();
+    let callers = usize::try_from(plan["callers"].as_u64().unwrap()).unwrap();
     std::fs::write(path("ready"), b"ready").unwrap();
     wait_for_file(&path("go")).await;
-    let token = session
-        .access_token(plan["server"].as_str().unwrap())
-        .await
-        .unwrap_or_else(|e| panic!("access_token: {e} [{}]", e.code()));
-    println!("{TOKEN_LINE}{}", fingerprint(token.secret()));
+    let calls = (0..callers).map(|_| {
+        let (session, server) = (session.clone(), server.clone());
+        tokio::spawn(async move { session.access_token(&server).await })
+    });
+    for joined in join_all(calls).await {
+        let token = joined
+            .unwrap()
+            .unwrap_or_else(|e| panic!("access_token: {e} [{}]", e.code()));
+        println!("{TOKEN_LINE}{}", fingerprint(token.secret()));
+    }
 }
 
-/// Waits for `path` with a 1 ms poll, so both children start within about a millisecond.
+/// Waits for `path` with a 1 ms poll, so the children start within about a millisecond.
 async fn wait_for_file(path: &Path) {
     within(Duration::from_secs(60), "the start signal", async {
         while !path.exists() {

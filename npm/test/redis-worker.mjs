@@ -2,7 +2,8 @@
 // storage and its lock) that, on the parent's "go", asks for the access token of one server
 // `concurrent` times at once and sends back the tokens it got (or the error).
 //
-// argv: <config JSON> with redisUrl, namespace, key (base64), mcp, offsetMs, concurrent, dist.
+// argv: <config JSON> with redisUrl, namespace, key (base64), mcp, nowMs (the clock, standing
+// still), concurrent, dist.
 
 import { createClient } from 'redis';
 
@@ -12,7 +13,7 @@ const { RedisStorage } = await import(new URL('redis.js', config.dist).href);
 
 const client = await createClient({ url: config.redisUrl }).connect();
 const store = new RedisStorage({ client, namespace: config.namespace, key: config.key });
-const auth = new McpAuth({ storage: store, lock: store, now: () => Date.now() + config.offsetMs });
+const auth = new McpAuth({ storage: store, lock: store, now: () => config.nowMs });
 
 process.once('message', async () => {
   try {

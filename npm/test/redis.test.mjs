@@ -296,45 +296,54 @@ test('fencing: after its lease lapsed, a holder cannot overwrite the grant the n
 
 const EXPIRED_MS = 2 * 3600 * 1000;
 
-test('three processes over one Redis, five concurrent callers each, make one refresh of an expired grant', { timeout: 60_000 }, async () => {
-  const server = await startDevserver();
-  const { store, close } = await openStore('replicas');
-  try {
-    const grant = await login(new McpAuth({ storage: store, lock: store }), server.mcp);
-    await server.dev('clock', { advance_ms: EXPIRED_MS });
-    const config = {
-      redisUrl: redis.url,
-      namespace: 'replicas',
-      key: STORE_KEY.toString('base64'),
-      mcp: server.mcp,
-      offsetMs: EXPIRED_MS,
-      concurrent: 5,
-      dist: dist.href,
-    };
-    const workers = Array.from({ length: 3 }, () => fork(join(import.meta.dirname, 'redis-worker.mjs'), [JSON.stringify(config)], { stdio: 'inherit' }));
-    const answers = workers.map((w) => new Promise((resolve, reject) => {
-      const messages = [];
-      w.on('message', (m) => messages.push(m));
-      w.once('exit', (code) => (code === 0 ? resolve(messages) : reject(new Error(`worker exited ${code}`))));
-    }));
-    // Start them together: each says ready once connected.
-    await Promise.all(workers.map((w) => new Promise((ok) => w.once('message', ok))));
-    for (const w of workers) w.send('go');
-    const results = (await Promise.all(answers)).map((messages) => messages.at(-1));
-    for (const r of results) assert.equal(r.error, undefined, r.error);
-    const tokens = results.flatMap((r) => r.tokens);
-    assert.equal(tokens.length, 15);
-    assert.ok(tokens.every((t) => t === tokens[0]), 'every caller in every process got the one refreshed token');
-    assert.notEqual(tokens[0], grant.tokens.access_token, 'a new token');
-    const stats = await server.dev('stats');
-    assert.equal(stats.refreshes, 1, 'one refresh');
-    assert.equal(stats.refresh_reuse_detected, 0);
-    assert.equal((await raw.keys('mcpauth:replicas:lock:*')).length, 0, 'every lock released');
-  } finally {
-    await close();
-    server.child.kill();
-  }
-});
+// Four replicas, twenty-five callers each, on one expired grant, at token lifetimes of 2 s, 20 s
+// and 1 h. The workers' clocks stand still at one instant just past the token's expiry, so a
+// slow machine cannot age a 2 s token further while they wait for the lock.
+for (const lifetimeMs of [2_000, 20_000, 3_600_000]) {
+  test(`four processes over one Redis, twenty-five concurrent callers each, make one refresh of an expired grant (${lifetimeMs / 1000} s tokens)`, { timeout: 60_000 }, async () => {
+    const server = await startDevserver();
+    const namespace = `replicas${lifetimeMs}`;
+    const { store, close } = await openStore(namespace);
+    try {
+      await server.dev('faults', { access_token_ttl_ms: lifetimeMs });
+      const start = Date.now();
+      const grant = await login(new McpAuth({ storage: store, lock: store, now: () => start }), server.mcp);
+      const pastExpiry = lifetimeMs + 1_000;
+      await server.dev('clock', { advance_ms: pastExpiry });
+      const config = {
+        redisUrl: redis.url,
+        namespace,
+        key: STORE_KEY.toString('base64'),
+        mcp: server.mcp,
+        nowMs: start + pastExpiry,
+        concurrent: 25,
+        dist: dist.href,
+      };
+      const workers = Array.from({ length: 4 }, () => fork(join(import.meta.dirname, 'redis-worker.mjs'), [JSON.stringify(config)], { stdio: 'inherit' }));
+      const answers = workers.map((w) => new Promise((resolve, reject) => {
+        const messages = [];
+        w.on('message', (m) => messages.push(m));
+        w.once('exit', (code) => (code === 0 ? resolve(messages) : reject(new Error(`worker exited ${code}`))));
+      }));
+      // Start them together: each says ready once connected.
+      await Promise.all(workers.map((w) => new Promise((ok) => w.once('message', ok))));
+      for (const w of workers) w.send('go');
+      const results = (await Promise.all(answers)).map((messages) => messages.at(-1));
+      for (const r of results) assert.equal(r.error, undefined, r.error);
+      const tokens = results.flatMap((r) => r.tokens);
+      assert.equal(tokens.length, 100);
+      assert.ok(tokens.every((t) => t === tokens[0]), 'every caller in every process got the one refreshed token');
+      assert.notEqual(tokens[0], grant.tokens.access_token, 'a new token');
+      const stats = await server.dev('stats');
+      assert.equal(stats.refreshes, 1, 'one refresh');
+      assert.equal(stats.refresh_reuse_detected, 0);
+      assert.equal((await raw.keys(`mcpauth:${namespace}:lock:*`)).length, 0, 'every lock released');
+    } finally {
+      await close();
+      server.child.kill();
+    }
+  });
+}
 
 test('a refresh whose lock was lost before the save fails with STORE and leaves the new holder\'s grant', { timeout: 30_000 }, async () => {
   const server = await startDevserver();

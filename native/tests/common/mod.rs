@@ -137,12 +137,32 @@ pub fn fingerprint(token: &str) -> String {
 
 /// A clock that starts at the system time and can be moved forward, for
 /// [`SessionBuilder::clock`](mcpauth::session::SessionBuilder::clock).
+///
+/// By default it runs with the system clock; a [`frozen`](Self::frozen) one moves only when
+/// advanced, so a test of short lifetimes (a 2 s token) decides the same however slow the
+/// machine is.
 #[derive(Clone, Debug, Default)]
 pub struct TestClock {
     offset_ms: Arc<AtomicU64>,
+    /// The start of a frozen clock; `None` follows the system clock.
+    frozen_at: Option<Time>,
 }
 
 impl TestClock {
+    /// A clock that stands still at the system time of its creation until advanced.
+    pub fn frozen() -> Self {
+        Self::frozen_at(Time::from(SystemTime::now()))
+    }
+
+    /// A clock that stands still at `start` until advanced (several processes can share one
+    /// now this way).
+    pub fn frozen_at(start: Time) -> Self {
+        Self {
+            offset_ms: Arc::default(),
+            frozen_at: Some(start),
+        }
+    }
+
     /// A clock running `offset` ahead of the system clock.
     pub fn ahead_by(offset: Duration) -> Self {
         let clock = Self::default();
@@ -158,7 +178,8 @@ impl TestClock {
 
     /// The current (moved) time.
     pub fn now(&self) -> Time {
-        Time::from(SystemTime::now())
+        self.frozen_at
+            .unwrap_or_else(|| Time::from(SystemTime::now()))
             .add(Duration::from_millis(self.offset_ms.load(Ordering::SeqCst)))
     }
 
@@ -453,6 +474,24 @@ pub async fn devserver(config: Config) -> DevServerHandle {
 pub async fn auto_approving_devserver() -> DevServerHandle {
     devserver(Config {
         auto_approve: true,
+        ..Config::default()
+    })
+    .await
+}
+
+/// The access token lifetimes the refresh tests run at: shorter than the core's 30 s refresh
+/// margin (so the margin is cut to half the lifetime), a little longer, and a common one.
+pub const TOKEN_LIFETIMES: [Duration; 3] = [
+    Duration::from_secs(2),
+    Duration::from_secs(20),
+    Duration::from_secs(3600),
+];
+
+/// The dev server with automatic approval, issuing access tokens that live `lifetime`.
+pub async fn devserver_with_token_lifetime(lifetime: Duration) -> DevServerHandle {
+    devserver(Config {
+        auto_approve: true,
+        access_token_ttl: lifetime,
         ..Config::default()
     })
     .await
