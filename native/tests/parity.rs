@@ -336,6 +336,9 @@ async fn run(scenario: &Value) -> Vec<String> {
         faults,
         ..Config::default()
     };
+    if let Some(path) = scenario["server"]["issuerPath"].as_str() {
+        config.issuer_path = path.to_owned();
+    }
     if let Some(scope) = scenario["server"].get("challengeScope") {
         config.challenge_scope = scope.as_str().map(str::to_owned);
     }

@@ -25,6 +25,7 @@ async function startDevserver(scenario) {
   const args = ['--port', '0', '--quiet'];
   const server = scenario.server ?? {};
   if (server.autoApprove ?? true) args.push('--auto-approve');
+  if (server.issuerPath) args.push('--issuer-path', server.issuerPath);
   if ('challengeScope' in server) {
     if (server.challengeScope === null) args.push('--no-challenge-scope');
     else args.push('--challenge-scope', server.challengeScope);

@@ -220,10 +220,14 @@ fn redirect(
     {
         let mut query = url.query_pairs_mut();
         query.extend_pairs(outcome);
-        if let Some(state) = state {
-            query.append_pair("state", state);
-        }
         let faults = app.faults();
+        if let Some(state) = state {
+            if faults.wrong_state {
+                query.append_pair("state", &format!("not-{state}"));
+            } else {
+                query.append_pair("state", state);
+            }
+        }
         let issuer = &app.urls.issuer;
         let is_error = outcome.iter().any(|(name, _)| *name == "error");
         let iss = if faults.error_redirect_without_iss && is_error {
@@ -232,6 +236,8 @@ fn redirect(
             Some(format!("{issuer}{WRONG_ISSUER_SUFFIX}"))
         } else if faults.omit_iss {
             None
+        } else if faults.iss_trailing_slash {
+            Some(format!("{issuer}/"))
         } else {
             Some(issuer.clone())
         };

@@ -146,6 +146,40 @@ pub struct Faults {
     /// server-initiated stream. Counted in [`crate::Stats::sessions_started`] and the
     /// counters after it.
     pub sessions: bool,
+    /// PRM lists no authorization server (`"authorization_servers": []`), as a resource
+    /// server deployed before its authorization server was configured publishes. RFC 9728
+    /// §2 makes the list optional, but an MCP server must name one.
+    pub empty_authorization_servers: bool,
+    /// AS metadata lists only `plain` in `code_challenge_methods_supported`, as servers that
+    /// implemented just the simpler PKCE method do; MCP clients must refuse (S256 only).
+    pub plain_code_challenge_only: bool,
+    /// AS metadata advertises these endpoints at `http://mcpauth.invalid/<name>` (plain
+    /// HTTP on a public host), as a server behind a TLS-terminating proxy does when it builds
+    /// its URLs from the inner scheme. A client must refuse before sending anything there.
+    /// Only the endpoints of the metadata count: `authorize`, `token`, `register`,
+    /// `revoke`, `device_authorization` and `userinfo`.
+    pub cleartext_endpoints: Vec<Endpoint>,
+    /// Serve the AS metadata only at this path (such as
+    /// `/.well-known/oauth-authorization-server/tenant1`); its other well-known URLs answer
+    /// 404 (still counted as AS metadata requests). Real servers with a path issuer often
+    /// publish just one form: RFC 8414's path-inserted URL, or OpenID's path-appended one.
+    pub as_metadata_only_at: Option<String>,
+    /// AS metadata states `<issuer>/` as its `issuer`, as URL-normalizing servers do (the
+    /// Python SDK's `AnyHttpUrl` adds the slash). RFC 8414 §3.3 compares byte for byte, so
+    /// the client must refuse the document.
+    pub issuer_trailing_slash: bool,
+    /// PRM lists `<issuer>/` in `authorization_servers` while the AS metadata states
+    /// `<issuer>`, the same normalization on the resource server's side: the metadata then
+    /// drops the slash the client was told, and must be refused.
+    pub prm_issuer_trailing_slash: bool,
+    /// Send `iss=<issuer>/` in authorization responses, the normalization of
+    /// [`Faults::issuer_trailing_slash`] applied to RFC 9207's parameter; the client
+    /// compares it byte for byte with the metadata's `issuer` and must refuse it.
+    pub iss_trailing_slash: bool,
+    /// Redirect authorization responses with another `state` (`not-<state>`) than the
+    /// request's, as a server that mixes up concurrent authorization requests does. The
+    /// client must ignore that callback (it is not its login's) and keep waiting.
+    pub wrong_state: bool,
 }
 
 /// The body size used by [`Faults::oversized`].

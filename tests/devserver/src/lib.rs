@@ -24,10 +24,14 @@
 //!   endpoint), [`Faults::stall`], [`Faults::trickle`], [`Faults::server_error`],
 //!   [`Faults::malformed_json`], [`Faults::oversized`];
 //! - discovery: [`Faults::wrong_issuer`], [`Faults::wrong_resource`],
-//!   [`Faults::omit_code_challenge_methods`];
+//!   [`Faults::omit_code_challenge_methods`], [`Faults::empty_authorization_servers`],
+//!   [`Faults::plain_code_challenge_only`], [`Faults::cleartext_endpoints`],
+//!   [`Faults::as_metadata_only_at`], [`Faults::issuer_trailing_slash`],
+//!   [`Faults::prm_issuer_trailing_slash`];
 //! - registration: [`Faults::one_grant_type_per_client`];
 //! - authorization: [`Faults::omit_iss`], [`Faults::wrong_iss`],
-//!   [`Faults::error_redirect_without_iss`], [`Faults::deny_authorization`];
+//!   [`Faults::error_redirect_without_iss`], [`Faults::deny_authorization`],
+//!   [`Faults::iss_trailing_slash`], [`Faults::wrong_state`];
 //! - tokens: [`Faults::access_token_ttl_ms`], [`Faults::refresh_token_ttl_ms`],
 //!   [`Faults::revoke_access_token_on_refresh`];
 //! - the MCP endpoint: [`Faults::persistent_401`], [`Faults::oversized_www_authenticate`];

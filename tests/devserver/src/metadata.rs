@@ -2,8 +2,11 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::faults::{Endpoint, Faults};
 use crate::state::App;
 
 /// Scopes the MCP endpoint knows.
@@ -34,33 +37,59 @@ pub(crate) async fn protected_resource(State(app): State<App>) -> Json<Value> {
     } else {
         app.urls.mcp.clone()
     };
+    let faults = app.faults();
+    let servers: Vec<String> = if faults.empty_authorization_servers {
+        Vec::new()
+    } else if faults.prm_issuer_trailing_slash {
+        vec![format!("{}/", app.urls.issuer)]
+    } else {
+        vec![app.urls.issuer.clone()]
+    };
     Json(json!({
         "resource": resource,
-        "authorization_servers": [app.urls.issuer],
+        "authorization_servers": servers,
         "scopes_supported": RESOURCE_SCOPES,
         "bearer_methods_supported": ["header"],
         "resource_name": "mcpauth devserver",
     }))
 }
 
-/// AS metadata (RFC 8414 §2), served under every well-known URL the issuer implies.
-pub(crate) async fn authorization_server(State(app): State<App>) -> Json<Value> {
-    app.record(|s| s.metadata_fetches += 1);
+/// The host [`Faults::cleartext_endpoints`] puts endpoints on (`.invalid` never resolves).
+pub(crate) const CLEARTEXT_ORIGIN: &str = "http://mcpauth.invalid";
+
+/// AS metadata (RFC 8414 §2), served under every well-known URL the issuer implies (or only
+/// the one [`Faults::as_metadata_only_at`] names).
+pub(crate) async fn authorization_server(State(app): State<App>, uri: Uri) -> Response {
     let faults = app.faults();
+    if let Some(only) = &faults.as_metadata_only_at {
+        if uri.path() != only {
+            return StatusCode::NOT_FOUND.into_response();
+        }
+    }
+    app.record(|s| s.metadata_fetches += 1);
     let iss = &app.urls.issuer;
     let issuer = if faults.wrong_issuer {
         format!("{iss}{WRONG_ISSUER_SUFFIX}")
+    } else if faults.issuer_trailing_slash {
+        format!("{iss}/")
     } else {
         iss.clone()
     };
+    let at = |endpoint: Endpoint, path: &str| {
+        if faults.cleartext_endpoints.contains(&endpoint) {
+            format!("{CLEARTEXT_ORIGIN}{path}")
+        } else {
+            format!("{iss}{path}")
+        }
+    };
     let mut metadata = json!({
         "issuer": issuer,
-        "authorization_endpoint": format!("{iss}/authorize"),
-        "token_endpoint": format!("{iss}/token"),
-        "registration_endpoint": format!("{iss}/register"),
-        "revocation_endpoint": format!("{iss}/revoke"),
-        "device_authorization_endpoint": format!("{iss}/device_authorization"),
-        "userinfo_endpoint": format!("{iss}/userinfo"),
+        "authorization_endpoint": at(Endpoint::Authorize, "/authorize"),
+        "token_endpoint": at(Endpoint::Token, "/token"),
+        "registration_endpoint": at(Endpoint::Register, "/register"),
+        "revocation_endpoint": at(Endpoint::Revoke, "/revoke"),
+        "device_authorization_endpoint": at(Endpoint::DeviceAuthorization, "/device_authorization"),
+        "userinfo_endpoint": at(Endpoint::Userinfo, "/userinfo"),
         "scopes_supported": AS_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -72,10 +101,19 @@ pub(crate) async fn authorization_server(State(app): State<App>) -> Json<Value> 
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["none"],
     });
+    pkce_methods(&faults, &mut metadata);
+    Json(metadata).into_response()
+}
+
+/// `code_challenge_methods_supported` as the faults have it: `["S256"]`, left out, or
+/// `["plain"]`.
+fn pkce_methods(faults: &Faults, metadata: &mut Value) {
+    let Some(object) = metadata.as_object_mut() else {
+        return;
+    };
     if faults.omit_code_challenge_methods {
-        if let Some(object) = metadata.as_object_mut() {
-            object.remove("code_challenge_methods_supported");
-        }
+        object.remove("code_challenge_methods_supported");
+    } else if faults.plain_code_challenge_only {
+        object.insert("code_challenge_methods_supported".into(), json!(["plain"]));
     }
-    Json(metadata)
 }
