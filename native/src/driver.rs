@@ -40,7 +40,7 @@ use crate::ui::LoginUi;
 pub(crate) type Clock = Arc<dyn Fn() -> Time + Send + Sync>;
 
 /// How a run waits out a pause of the machine's when nothing else can wake it (see
-/// [`SessionBuilder::sleep`](crate::SessionBuilder::sleep)).
+/// [`SessionBuilder::sleep`](crate::session::SessionBuilder::sleep)).
 pub(crate) type Sleep = Arc<dyn Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// How often a device login's countdown is updated.
