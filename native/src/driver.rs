@@ -39,6 +39,10 @@ use crate::ui::LoginUi;
 /// The session's clock.
 pub(crate) type Clock = Arc<dyn Fn() -> Time + Send + Sync>;
 
+/// How a run waits out a pause of the machine's when nothing else can wake it (see
+/// [`SessionBuilder::sleep`](crate::session::SessionBuilder::sleep)).
+pub(crate) type Sleep = Arc<dyn Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync>;
+
 /// How often a device login's countdown is updated.
 const COUNTDOWN_TICK: Duration = Duration::from_secs(1);
 
@@ -57,6 +61,8 @@ pub(crate) struct Io {
     pub(crate) locks: Locks,
     /// The user pastes the redirect back (the loopback port only names the redirect URI).
     pub(crate) paste: bool,
+    /// Waits out the machine's pauses while nothing is in flight; `None`: the tokio timer.
+    pub(crate) sleep: Option<Sleep>,
 }
 
 /// One async mutex per lock name, shared by every run of a session.
@@ -374,11 +380,23 @@ where
             return Err(Error::Core(stuck.into()));
         }
         let until = wake.map(|w| tokio::time::Instant::now() + w);
+        // Only a pure pause goes to the session's sleep: a request or a person could answer
+        // any time, and their deadlines stay on real time.
+        let pause = match (&self.io.sleep, wake) {
+            (Some(sleep), Some(wake)) if idle => Some(sleep(wake)),
+            _ => None,
+        };
+        let timer = async move {
+            match pause {
+                Some(pause) => pause.await,
+                None => sleep(until).await,
+            }
+        };
         let woke = tokio::select! {
             Some(wake) = self.in_flight.next(), if !self.in_flight.is_empty() => wake,
             callback = next_callback(&mut self.listener) => Wake::Callback(callback),
             pasted = next_paste(&mut self.paste) => Wake::Pasted(pasted),
-            () = sleep(until) => Wake::Timer,
+            () = timer => Wake::Timer,
         };
         let now = self.now();
         match woke {

@@ -49,13 +49,36 @@ struct World {
     clock: TestClock,
     ui: Arc<TestUi>,
     last_login: Option<mcpauth::LoginSummary>,
+    /// The scenario's `virtualTime`: the client's pauses move both clocks instead of passing.
+    virtual_time: bool,
 }
 
 impl World {
     fn session(&self, step: &Value, ui: &Arc<TestUi>) -> Session {
         let timeout = step["requestTimeoutMs"].as_u64().unwrap_or(30_000);
         let ui: Arc<dyn mcpauth::ui::LoginUi> = ui.clone();
-        Session::builder(Arc::clone(&self.store))
+        let mut builder = Session::builder(Arc::clone(&self.store));
+        if self.virtual_time {
+            let clock = self.clock.clone();
+            let url = format!("{}/_dev/clock", self.server.base_url);
+            let http = common::http_client(false);
+            builder = builder.sleep(move |pause| {
+                let (clock, url, http) = (clock.clone(), url.clone(), http.clone());
+                Box::pin(async move {
+                    let ms = u64::try_from(pause.as_millis()).expect("a test-sized pause");
+                    let body = serde_json::json!({ "advance_ms": ms });
+                    let moved = http
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body.to_string())
+                        .send()
+                        .await;
+                    assert!(moved.expect("/_dev/clock").status().is_success());
+                    clock.advance(pause);
+                })
+            });
+        }
+        builder
             .ui(ui)
             .clock(self.clock.source())
             .timeout(Duration::from_millis(timeout))
@@ -354,6 +377,7 @@ async fn run(scenario: &Value) -> Vec<String> {
         clock: TestClock::default(),
         ui: TestUi::immediate(),
         last_login: None,
+        virtual_time: scenario["virtualTime"].as_bool().unwrap_or(false),
     };
     let mut wrong = Vec::new();
     for (i, step) in scenario["steps"]

@@ -98,6 +98,15 @@ export interface McpAuthOptions {
   requestTimeout?: number;
   /** The clock, in milliseconds since the epoch, for tests that move time. Default `Date.now`. */
   now?: () => number;
+  /**
+   * How a flow waits out a pause of its own while nothing else can end it, such as a device
+   * login's poll interval: resolves after `ms` milliseconds on the `now` clock's scale. Default:
+   * `setTimeout`. Tests pass one that moves their clock ahead instead of sleeping, so the
+   * intervals the core decides pass at once. While a request is in flight or a lock is awaited,
+   * and once a login has sent the user agent, waits stay on `setTimeout`: those answers can come
+   * any time.
+   */
+  sleep?: (ms: number) => Promise<void>;
   /** Hears failures that do not fail the operation: a refused revocation, a refresh that failed while the token still works. */
   onWarning?: (warning: McpAuthError) => void;
   /** Hears that a callback carrying another login's `state` arrived and was ignored (a forged request, or an old tab). */
@@ -457,6 +466,7 @@ export class McpAuth {
     return {
       fetch: this.#fetch,
       now: this.#options.now,
+      sleep: this.#options.sleep,
       storage: (key) => (key.startsWith(pending) ? this.#session : this.#storage),
       lock: this.#options.lock,
       onWarning: this.#options.onWarning,

@@ -61,6 +61,8 @@ export interface MachineIo {
   fetch: FetchLike;
   /** The clock, in milliseconds since the epoch (tests move it ahead). Default `Date.now`. */
   now?(): number;
+  /** Waits out a pause of the machine's while nothing is in flight, no lock is awaited and no user agent was sent (`McpAuthOptions.sleep`). Default: `setTimeout`. */
+  sleep?(ms: number): Promise<void>;
   /** The storage for `key` (pending logins may live apart from grants). */
   storage(key: string): Storage;
   /** Cancels the operation; its `reason`, if an `McpAuthError`, is the error. */
@@ -106,6 +108,10 @@ class Run {
   readonly #inFlight = new Map<number, AbortController>();
   readonly #held: (() => void)[] = [];
   #wake: (() => void) | undefined;
+  /** A listener was started or a user agent sent: a callback may come any time, so waits stay on real time. */
+  #userAgent = false;
+  /** Locks asked for and not yet granted or refused. */
+  #lockWaits = 0;
   #closed = false;
   #detached: { value: unknown } | undefined;
   #abortReason: unknown;
@@ -192,10 +198,17 @@ class Run {
       this.#wake = resolve;
       if (timeout !== null) {
         const delay = Math.min(Math.max(0, timeout - this.#now()), MAX_DELAY);
-        timer = setTimeout(() => {
+        const fire = () => {
           due = true;
           resolve();
-        }, delay);
+        };
+        // Only a pure pause goes to `io.sleep`: a response or a callback could come any time, and their deadlines are real.
+        const sleep = this.#io.sleep;
+        if (sleep && this.#inFlight.size === 0 && this.#lockWaits === 0 && !this.#userAgent) {
+          sleep(delay).then(fire, (error: unknown) => this.#control.abort(error));
+        } else {
+          timer = setTimeout(fire, delay);
+        }
       }
     });
     this.#wake = undefined;
@@ -259,7 +272,8 @@ class Run {
           return await this.#store(event.key, (s) => s.delete(event.key));
         case 'lock': {
           const warn = (error: unknown) => io.onWarning?.(wrap(error, 'STORE', `releasing the lock ${event.key} failed`));
-          return void acquire(event.key, io.lock, warn).then(
+          this.#lockWaits++;
+          return void acquire(event.key, io.lock, warn).finally(() => this.#lockWaits--).then(
             (release) => {
               if (this.#closed) return release();
               this.#held.push(release);
@@ -269,6 +283,7 @@ class Run {
           );
         }
         case 'listen': {
+          this.#userAgent = true;
           if (!io.listen) throw new McpAuthError('INVALID_STATE', 'this login needs a loopback listener (mcpauth/node)');
           const { port, required, path } = event;
           return void io.listen({ port, required, path }, this.#control).then(
@@ -277,6 +292,7 @@ class Run {
           );
         }
         case 'authorize':
+          this.#userAgent = true;
           if (!io.authorize) throw new McpAuthError('INVALID_STATE', 'this login has no way to send the user agent to the authorization server');
           return this.#hook(io.authorize(event.url, this.#control));
         case 'foreign_callback':

@@ -70,6 +70,14 @@ async function runStep(world, step) {
       storage: world.storage,
       clientName: 'mcpauth parity',
       now: () => Date.now() + world.offset,
+      // virtualTime: the client's pauses move both clocks instead of passing.
+      sleep: world.virtualTime
+        ? async (ms) => {
+            const step = Math.ceil(ms);
+            await world.server.dev('clock', { advance_ms: step });
+            world.offset += step;
+          }
+        : undefined,
       requestTimeout: step.requestTimeoutMs ?? 30_000,
       onForeignCallback: () => world.foreign++,
       profile: step.profile,
@@ -202,7 +210,7 @@ for (const scenario of table.scenarios) {
     const server = await startDevserver(scenario);
     try {
       if (scenario.faults) await server.dev('faults', scenario.faults);
-      const world = { server, storage: new MemoryStorage(), offset: 0, foreign: 0, lastToken: undefined };
+      const world = { server, storage: new MemoryStorage(), offset: 0, foreign: 0, lastToken: undefined, virtualTime: scenario.virtualTime === true };
       const wrong = [];
       for (const [i, step] of scenario.steps.entries()) {
         for (const w of compare(await runStep(world, step), step.expect)) wrong.push(`step ${i + 1} (${step.do}): ${w}`);

@@ -153,6 +153,7 @@ fn io_with(ui: Arc<CountingUi>, clock: Clock, timeout: Duration) -> Io {
         clock,
         locks: Locks::default(),
         paste: false,
+        sleep: None,
     }
 }
 
@@ -307,6 +308,39 @@ async fn timeouts_are_measured_on_the_session_clock() {
         took >= Duration::from_millis(150) && took < Duration::from_secs(5),
         "{took:?}"
     );
+}
+
+#[tokio::test]
+async fn a_pause_goes_to_the_session_sleep_but_a_request_in_flight_is_awaited_in_real_time() {
+    let (addr, _) = server(Some(Duration::from_millis(300))).await;
+    // A clock the session's sleep moves ahead by each pause, as a test clock does.
+    let ahead: Arc<Mutex<Duration>> = Arc::default();
+    let read = ahead.clone();
+    let clock: Clock = Arc::new(move || Time::from(SystemTime::now()).add(*read.lock().unwrap()));
+    let mut io = io_with(Arc::default(), clock, Duration::from_secs(5));
+    let pauses: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let seen = pauses.clone();
+    io.sleep = Some(Arc::new(move |pause| {
+        seen.lock().unwrap().push(pause);
+        *ahead.lock().unwrap() += pause;
+        Box::pin(async {})
+    }));
+    let mut fake = Fake::sending(&[url(addr, "/slow")]);
+    fake.timeout = Some((io.clock)().add(Duration::from_secs(3600)));
+    let started = Instant::now();
+    let log = finish(fake, &io).await;
+    assert_eq!(
+        log,
+        ["RequestId(1) 200", "timeout"],
+        "the hour passed only once the response was in"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the hour did not pass in real time"
+    );
+    let pauses = pauses.lock().unwrap();
+    assert_eq!(pauses.len(), 1, "{pauses:?}");
+    assert!(pauses[0] > Duration::from_secs(3590), "{pauses:?}");
 }
 
 #[tokio::test]

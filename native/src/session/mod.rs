@@ -22,9 +22,10 @@ mod web;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures_util::future::BoxFuture;
 use mcpauth_core::{Policy, Time};
 
-use crate::driver::{Clock, Io, Locks};
+use crate::driver::{Clock, Io, Locks, Sleep};
 use crate::error::Result;
 use crate::http::HttpDriver;
 use crate::store::TokenStore;
@@ -78,6 +79,7 @@ pub struct SessionBuilder {
     ui: Arc<dyn LoginUi>,
     clock: Clock,
     profile: Option<Profile>,
+    sleep: Option<Sleep>,
 }
 
 impl SessionBuilder {
@@ -113,6 +115,20 @@ impl SessionBuilder {
         self
     }
 
+    /// How a flow waits out a pause of its own while nothing else can end it, such as a device
+    /// login's poll interval (default: a real timer). `sleep` gets the pause's length, on the
+    /// [`clock`](Self::clock)'s scale. Tests pass one that moves their clock ahead by it
+    /// instead of sleeping, so the intervals the core decides pass at once. While a request
+    /// is in flight, or a login waits for its callback, the wait stays on the real timer:
+    /// those answers can come any time, and their deadlines are real.
+    pub fn sleep(
+        mut self,
+        sleep: impl Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync + 'static,
+    ) -> Self {
+        self.sleep = Some(Arc::new(sleep));
+        self
+    }
+
     /// The profile to log in to and take tokens of (default: none, the server's one unnamed
     /// login). See [`Profile`].
     pub fn profile(mut self, profile: Option<Profile>) -> Self {
@@ -132,6 +148,7 @@ impl SessionBuilder {
             clock: self.clock,
             locks: Locks::default(),
             paste: false,
+            sleep: self.sleep,
         };
         Ok(Session {
             inner: Arc::new(Inner {
@@ -156,6 +173,7 @@ impl Session {
             ui: Arc::new(ConsoleUi::default()),
             clock: Arc::new(|| Time::from(SystemTime::now())),
             profile: None,
+            sleep: None,
         }
     }
 

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::clock::deadline;
 use crate::metadata::{DEVICE_CODE_GRANT, known_scope};
@@ -22,6 +22,9 @@ const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
 
 /// By how much `slow_down` raises the interval (RFC 8628 §3.5).
 const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
+
+/// The interval a client uses when the response states none (RFC 8628 §3.2).
+const RFC_DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// `POST /device_authorization` (RFC 8628 §3.1, §3.2).
 pub(crate) async fn device_authorization(
@@ -49,8 +52,25 @@ pub(crate) async fn device_authorization(
     }
     let device_code = random_token("dc_");
     let user_code = user_code();
-    let interval = app.config.device_interval;
-    let ttl = app.config.device_code_ttl;
+    let faults = app.faults();
+    let configured = app.config.device_interval;
+    // What `interval` states, and what this server then enforces.
+    let (stated, interval) = match (&faults.device_interval, faults.device_omit_interval) {
+        (_, true) => (None, RFC_DEFAULT_INTERVAL),
+        (Some(value), false) => (
+            Some(value.clone()),
+            whole_seconds(value).unwrap_or(configured),
+        ),
+        (None, false) => (Some(json!(configured.as_secs().max(1))), configured),
+    };
+    let ttl = faults
+        .device_expires_in
+        .map_or(app.config.device_code_ttl, Duration::from_secs);
+    let status = if faults.device_deny {
+        DeviceStatus::Denied
+    } else {
+        DeviceStatus::Pending
+    };
     db.issued_secrets.insert(device_code.clone());
     db.devices.insert(
         device_code.clone(),
@@ -64,24 +84,39 @@ pub(crate) async fn device_authorization(
             expires: deadline(app.now(), ttl),
             interval,
             last_poll: None,
-            status: DeviceStatus::Pending,
+            status,
+            forced_slow_downs: 0,
         },
     );
     let verification_uri = format!("{}/device", app.urls.issuer);
-    let body = json!({
+    let mut body = json!({
         "device_code": device_code,
         "user_code": user_code,
         "verification_uri_complete": format!("{verification_uri}?user_code={user_code}"),
         "verification_uri": verification_uri,
         "expires_in": ttl.as_secs(),
-        "interval": interval.as_secs().max(1),
     });
+    if let (Some(stated), Some(object)) = (stated, body.as_object_mut()) {
+        object.insert("interval".into(), stated);
+    }
     Ok((
         StatusCode::OK,
         [(header::CACHE_CONTROL, "no-store")],
         Json(body),
     )
         .into_response())
+}
+
+/// `value` as whole seconds: a JSON number or a string of ASCII digits.
+fn whole_seconds(value: &Value) -> Option<Duration> {
+    let secs = match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().ok()
+        }
+        _ => None,
+    };
+    secs.map(Duration::from_secs)
 }
 
 /// `ABCD-EFGH` from [`USER_CODE_ALPHABET`].
@@ -201,7 +236,8 @@ pub(crate) fn poll(
         ));
     }
     let now = app.now();
-    if device.expires <= now {
+    let faults = app.faults();
+    if device.expires <= now || faults.device_expire {
         db.devices.remove(device_code);
         return Err(OAuthError::new("expired_token", "device_code expired"));
     }
@@ -210,7 +246,17 @@ pub(crate) fn poll(
         .last_poll
         .is_some_and(|last| now.duration_since(last) < device.interval * 9 / 10);
     device.last_poll = Some(now);
+    let forced = !too_fast
+        && faults
+            .device_slow_down
+            .is_some_and(|n| device.forced_slow_downs < n);
     if too_fast {
+        app.record(|s| s.device_polls_too_fast += 1);
+    }
+    if forced {
+        device.forced_slow_downs += 1;
+    }
+    if too_fast || forced {
         device.interval += SLOW_DOWN_STEP;
         return Err(OAuthError::new(
             "slow_down",

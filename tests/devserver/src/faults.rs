@@ -180,6 +180,29 @@ pub struct Faults {
     /// request's, as a server that mixes up concurrent authorization requests does. The
     /// client must ignore that callback (it is not its login's) and keep waiting.
     pub wrong_state: bool,
+    /// Answer the first this-many polls of each device code with `slow_down` (RFC 8628
+    /// §3.5), however late they come, raising that code's interval by 5 s each time as the
+    /// RFC has it. A poll that then comes before the raised interval gets one more
+    /// `slow_down` of its own, counted in [`crate::Stats::device_polls_too_fast`]. A count
+    /// larger than the polls that fit in the code's lifetime is a storm only expiry ends.
+    pub device_slow_down: Option<u32>,
+    /// Send this value as the device authorization response's `interval`, as it is (a
+    /// number, or a string such as `"2"`), instead of [`crate::Config::device_interval`].
+    /// The server enforces it when it reads as whole seconds (a number or a string of
+    /// digits; `0` enforces nothing), else the configured interval.
+    pub device_interval: Option<Value>,
+    /// Leave `interval` out of device authorization responses. The server then enforces
+    /// RFC 8628 §3.2's default of 5 s.
+    pub device_omit_interval: bool,
+    /// Issue device codes that expire this many seconds after they were issued (the
+    /// `expires_in` stated), instead of [`crate::Config::device_code_ttl`].
+    pub device_expires_in: Option<u64>,
+    /// The user denies every device authorization as soon as it is issued, so its first
+    /// poll gets `access_denied`.
+    pub device_deny: bool,
+    /// Answer every device poll with `expired_token` and forget the code, as a server whose
+    /// codes live shorter than the `expires_in` it stated does.
+    pub device_expire: bool,
 }
 
 /// The body size used by [`Faults::oversized`].

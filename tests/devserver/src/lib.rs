@@ -37,7 +37,10 @@
 //! - the MCP endpoint: [`Faults::persistent_401`], [`Faults::oversized_www_authenticate`];
 //! - the MCP transport: [`Faults::sse_responses`] (answers as event streams, each with a log
 //!   notification before the response), [`Faults::sessions`] (`Mcp-Session-Id` from
-//!   `initialize` on, `DELETE /mcp` ends it).
+//!   `initialize` on, `DELETE /mcp` ends it);
+//! - the device flow (RFC 8628): [`Faults::device_slow_down`], [`Faults::device_interval`],
+//!   [`Faults::device_omit_interval`], [`Faults::device_expires_in`], [`Faults::device_deny`],
+//!   [`Faults::device_expire`].
 //!
 //! # Time
 //!

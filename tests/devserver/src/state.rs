@@ -93,6 +93,10 @@ pub struct Stats {
     /// token, code or device code this server issued appearing in a request's URL. Empty for a
     /// client that keeps its secrets; the parity runners assert that for every scenario.
     pub leaks: Vec<String>,
+    /// Device polls that came before the device code's interval (10% leeway) had passed,
+    /// each answered `slow_down`. Zero for a client that keeps RFC 8628's pace, `slow_down`
+    /// raises included.
+    pub device_polls_too_fast: u64,
 }
 
 impl Stats {
@@ -263,6 +267,8 @@ pub(crate) struct DeviceGrant {
     pub interval: Duration,
     pub last_poll: Option<Instant>,
     pub status: DeviceStatus,
+    /// `slow_down` answers sent under [`crate::Faults::device_slow_down`].
+    pub forced_slow_downs: u32,
 }
 
 /// When tokens issued at `now` expire, decided once per token request so the access and

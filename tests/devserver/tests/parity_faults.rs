@@ -406,6 +406,8 @@ async fn stats_json_always_lists_every_counter() {
         "session_requests",
         "sessions_refused",
         "not_found",
+        "leaks",
+        "device_polls_too_fast",
     ];
     expected.sort_unstable();
     assert_eq!(keys, expected, "a fresh server states every counter");
@@ -483,4 +485,208 @@ async fn leaks_name_a_bearer_on_registration_and_a_token_in_a_url_but_not_the_va
         ]
     );
     assert!(leaks.iter().all(|l| !l.contains(access)));
+}
+
+/// Starts a device authorization for `client_id`; its JSON body.
+async fn device_start(
+    server: &mcpauth_devserver::DevServerHandle,
+    http: &reqwest::Client,
+    client_id: &str,
+) -> Value {
+    let form = [("client_id", client_id), ("scope", "mcp:read")];
+    let (status, body) = post_form(server, http, "/device_authorization", &form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// One device poll; the `error` it got, or `"tokens"`.
+async fn device_poll(
+    server: &mcpauth_devserver::DevServerHandle,
+    http: &reqwest::Client,
+    client_id: &str,
+    started: &Value,
+) -> String {
+    let device_code = started["device_code"].as_str().unwrap();
+    let form = [
+        ("grant_type", DEVICE_GRANT),
+        ("device_code", device_code),
+        ("client_id", client_id),
+    ];
+    let (status, body) = token(server, http, &form).await;
+    if status == StatusCode::OK {
+        assert!(body["access_token"].is_string(), "{body}");
+        return "tokens".into();
+    }
+    body["error"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn device_slow_down_answers_the_first_polls_slow_down_and_raises_the_interval() {
+    let (server, http) = auto_approving().await;
+    server.set_faults(Faults {
+        device_slow_down: Some(2),
+        ..Faults::default()
+    });
+    let client_id = register_public(&server, &http).await;
+    let started = device_start(&server, &http, &client_id).await;
+    let mut answers = Vec::new();
+    // The 5 s interval, then 10 s and 15 s after each slow_down; the last wait is 15 s too.
+    for wait in [0, 10, 15, 15] {
+        server.advance_clock(Duration::from_secs(wait));
+        answers.push(device_poll(&server, &http, &client_id, &started).await);
+    }
+    assert_eq!(
+        answers,
+        ["slow_down", "slow_down", "authorization_pending", "tokens"]
+    );
+    assert_eq!(
+        server.stats().device_polls_too_fast,
+        0,
+        "each wait was long enough"
+    );
+
+    let hasty = device_start(&server, &http, &client_id).await;
+    assert_eq!(
+        device_poll(&server, &http, &client_id, &hasty).await,
+        "slow_down"
+    );
+    server.advance_clock(Duration::from_secs(5));
+    assert_eq!(
+        device_poll(&server, &http, &client_id, &hasty).await,
+        "slow_down",
+        "5 s of the raised 10 s interval"
+    );
+    assert_eq!(server.stats().device_polls_too_fast, 1);
+}
+
+#[tokio::test]
+async fn device_interval_is_stated_as_given_and_enforced_when_whole_seconds() {
+    let (server, http) = start(Config::default()).await;
+    let client_id = register_public(&server, &http).await;
+    server.set_faults(Faults {
+        device_interval: Some(json!("2")),
+        ..Faults::default()
+    });
+    let started = device_start(&server, &http, &client_id).await;
+    assert_eq!(started["interval"], json!("2"));
+    assert_eq!(
+        device_poll(&server, &http, &client_id, &started).await,
+        "authorization_pending"
+    );
+    server.advance_clock(Duration::from_secs(2));
+    assert_eq!(
+        device_poll(&server, &http, &client_id, &started).await,
+        "authorization_pending",
+        "2 s is the interval enforced, not the configured 5 s"
+    );
+
+    server.set_faults(Faults {
+        device_interval: Some(json!(0)),
+        ..Faults::default()
+    });
+    let started = device_start(&server, &http, &client_id).await;
+    assert_eq!(started["interval"], json!(0));
+    for _ in 0..3 {
+        assert_eq!(
+            device_poll(&server, &http, &client_id, &started).await,
+            "authorization_pending"
+        );
+    }
+    assert_eq!(
+        server.stats().device_polls_too_fast,
+        0,
+        "0 enforces nothing"
+    );
+}
+
+#[tokio::test]
+async fn device_omit_interval_leaves_it_out_and_enforces_the_rfc_default() {
+    let (server, http) = start(Config {
+        device_interval: Duration::from_secs(1),
+        ..Config::default()
+    })
+    .await;
+    let client_id = register_public(&server, &http).await;
+    server.set_faults(Faults {
+        device_omit_interval: true,
+        ..Faults::default()
+    });
+    let started = device_start(&server, &http, &client_id).await;
+    assert!(started.get("interval").is_none(), "{started}");
+    assert_eq!(
+        device_poll(&server, &http, &client_id, &started).await,
+        "authorization_pending"
+    );
+    server.advance_clock(Duration::from_secs(4));
+    assert_eq!(
+        device_poll(&server, &http, &client_id, &started).await,
+        "slow_down",
+        "4 s of RFC 8628's default 5 s, though 1 s is configured"
+    );
+}
+
+#[tokio::test]
+async fn device_expires_in_sets_the_stated_and_enforced_lifetime() {
+    let (server, http) = start(Config::default()).await;
+    let client_id = register_public(&server, &http).await;
+    server.set_faults(Faults {
+        device_expires_in: Some(12),
+        ..Faults::default()
+    });
+    let started = device_start(&server, &http, &client_id).await;
+    assert_eq!(started["expires_in"], 12);
+    server.advance_clock(Duration::from_secs(11));
+    assert_eq!(
+        device_poll(&server, &http, &client_id, &started).await,
+        "authorization_pending"
+    );
+    server.advance_clock(Duration::from_secs(1));
+    assert_eq!(
+        device_poll(&server, &http, &client_id, &started).await,
+        "expired_token"
+    );
+}
+
+#[tokio::test]
+async fn device_deny_denies_each_authorization_before_its_first_poll() {
+    let (server, http) = auto_approving().await;
+    let client_id = register_public(&server, &http).await;
+    server.set_faults(Faults {
+        device_deny: true,
+        ..Faults::default()
+    });
+    let started = device_start(&server, &http, &client_id).await;
+    assert_eq!(
+        device_poll(&server, &http, &client_id, &started).await,
+        "access_denied"
+    );
+    assert!(
+        !server.decide_device(started["user_code"].as_str().unwrap(), true),
+        "nothing is left to approve"
+    );
+}
+
+#[tokio::test]
+async fn device_expire_answers_expired_token_and_forgets_the_code() {
+    let (server, http) = auto_approving().await;
+    let client_id = register_public(&server, &http).await;
+    server.set_faults(Faults {
+        device_expire: true,
+        ..Faults::default()
+    });
+    let started = device_start(&server, &http, &client_id).await;
+    assert_eq!(
+        started["expires_in"], 600,
+        "the lifetime stated is unchanged"
+    );
+    assert_eq!(
+        device_poll(&server, &http, &client_id, &started).await,
+        "expired_token"
+    );
+    server.set_faults(Faults::default());
+    server.advance_clock(Duration::from_secs(5));
+    assert_eq!(
+        device_poll(&server, &http, &client_id, &started).await,
+        "invalid_grant"
+    );
 }
