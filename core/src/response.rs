@@ -68,13 +68,18 @@ pub(crate) fn temporarily_unavailable(url: &Url, resp: &HttpResponse) -> Option<
 
 /// Runs the transport and status checks and parses a JSON object.
 ///
-/// A non-2xx status with an OAuth error body becomes [`OAuthError`]; without one,
-/// [`ProtocolError::UnexpectedStatus`].
+/// A non-2xx status with an OAuth error body becomes [`OAuthError`]; without one, a 503 or
+/// 429 (an overloaded server, or the proxy in front of it) becomes
+/// [`ProtocolError::TemporarilyUnavailable`], so that every step reports "try again later"
+/// under one code, and any other status [`ProtocolError::UnexpectedStatus`].
 pub(crate) fn success_json(url: &Url, resp: &HttpResponse, limit: usize) -> Result<Json> {
     check_transport(url, resp, limit)?;
     if !resp.is_success() {
         if let Some(e) = oauth_error(url, resp) {
             return Err(e.into());
+        }
+        if let Some(unavailable) = temporarily_unavailable(url, resp) {
+            return Err(unavailable.into());
         }
         return Err(ProtocolError::UnexpectedStatus {
             url: url.to_string(),
@@ -284,6 +289,28 @@ mod tests {
         let err = success_json(&url(), &resp, 1024).err().unwrap();
         assert_eq!(err.code(), "UNEXPECTED_STATUS");
         assert!(err.to_string().contains("HTTP 500"), "{err}");
+    }
+
+    #[test]
+    fn a_503_or_429_without_an_oauth_error_is_temporarily_unavailable() {
+        for status in [503, 429] {
+            let resp = HttpResponse::new(status, vec![], "<html>Service Unavailable</html>");
+            let err = success_json(&url(), &resp, 1024).err().unwrap();
+            assert_eq!(err.code(), "TEMPORARILY_UNAVAILABLE");
+            assert!(err.to_string().contains(&format!("HTTP {status}")), "{err}");
+        }
+        for status in [500, 502] {
+            let resp = HttpResponse::new(status, vec![], "<html>Bad Gateway</html>");
+            let err = success_json(&url(), &resp, 1024).err().unwrap();
+            assert_eq!(err.code(), "UNEXPECTED_STATUS", "{status}");
+        }
+        let oauth = HttpResponse::json(503, br#"{"error":"temporarily_unavailable"}"#.to_vec());
+        let err = success_json(&url(), &oauth, 1024).err().unwrap();
+        assert_eq!(
+            err.code(),
+            "OAUTH_ERROR",
+            "the server's own error comes first"
+        );
     }
 
     #[test]

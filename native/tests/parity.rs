@@ -403,8 +403,13 @@ async fn run(scenario: &Value) -> Vec<String> {
 async fn every_parity_scenario_holds_in_the_native_driver() {
     common::init();
     let mut failures = Vec::new();
+    // `MCPAUTH_PARITY_ONLY=text` runs only the scenarios whose name contains `text`.
+    let only = std::env::var("MCPAUTH_PARITY_ONLY").unwrap_or_default();
     for scenario in table() {
         let name = scenario["name"].as_str().expect("name").to_owned();
+        if !name.contains(&only) {
+            continue;
+        }
         for w in run(&scenario).await {
             failures.push(format!("{name}: {w}"));
         }

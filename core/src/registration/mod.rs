@@ -22,7 +22,7 @@ use crate::error::{ProtocolError, Result, UsageError};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::metadata::AuthorizationServerMetadata;
 use crate::policy::Policy;
-use crate::response::{Json, check_transport, oauth_error};
+use crate::response::{Json, check_transport, oauth_error, temporarily_unavailable};
 use crate::secret::{ClientSecret, RegistrationAccessToken};
 use crate::time::Time;
 
@@ -158,6 +158,9 @@ pub fn process_registration_response(
     if !matches!(resp.status, 200 | 201) {
         if let Some(e) = oauth_error(url, resp) {
             return Err(e.into());
+        }
+        if let Some(unavailable) = temporarily_unavailable(url, resp) {
+            return Err(unavailable.into());
         }
         return Err(ProtocolError::UnexpectedStatus {
             url: url.to_string(),
@@ -559,6 +562,12 @@ mod tests {
         assert_eq!(err.code(), "UNEXPECTED_REDIRECT");
         let err = process(201, "<html>").unwrap_err();
         assert_eq!(err.code(), "INVALID_JSON");
+        let err = process(503, "<html>Service Unavailable</html>").unwrap_err();
+        assert_eq!(
+            err.code(),
+            "TEMPORARILY_UNAVAILABLE",
+            "an overloaded server"
+        );
     }
 
     /// RFC 7591 §3.2.2's two example error responses.

@@ -1,5 +1,6 @@
 //! Misbehaviour switches, and the per-route middleware that counts requests and applies them.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::str::FromStr;
 use std::time::Duration;
@@ -203,7 +204,46 @@ pub struct Faults {
     /// Answer every device poll with `expired_token` and forget the code, as a server whose
     /// codes live shorter than the `expires_in` it stated does.
     pub device_expire: bool,
+    /// Answer these endpoints' requests with `307 Temporary Redirect` to the same path on this
+    /// server with [`REDIRECTED_MARKER`] added to the query, without doing anything, as a
+    /// server that moved behind a load balancer or a login portal does. A `307` keeps the
+    /// method and body, so a client that followed it would send a token request (its code
+    /// and verifier) a second time to wherever `Location` points: the second request is
+    /// recorded in [`crate::Stats::leaks`].
+    pub redirect: Vec<Endpoint>,
+    /// Answer these endpoints with `200`, `Content-Type: application/json` and a
+    /// `Content-Length` of [`HUGE_BODY_BYTES`] (50 MiB), the body streamed in chunks from one
+    /// small buffer so the server holds none of it, as a misconfigured server sending a log
+    /// file or a database dump does. The request is not handled.
+    pub huge_body: Vec<Endpoint>,
+    /// Answer these endpoints with `200`, `Content-Type: application/json` and a chunked body
+    /// that never ends (until the client goes away or the server shuts down), as a proxy that
+    /// keeps a stream open or a server stuck in a loop writing does. The request is not handled.
+    pub endless_body: Vec<Endpoint>,
+    /// Answer each listed endpoint with the status given (such as `502` or `503`) and the HTML
+    /// page a reverse proxy or load balancer shows, without doing anything. A generalisation
+    /// of [`server_error`](Self::server_error), which stays as it is.
+    pub status_error: BTreeMap<Endpoint, u16>,
+    /// Answer these endpoints with `200` and an HTML page (`Content-Type: text/html`) instead
+    /// of their JSON, as a login wall, a captive portal or a single-page app's catch-all route
+    /// does. The request is not handled.
+    pub html_body: Vec<Endpoint>,
+    /// Give every member of these endpoints' JSON objects a value of the wrong type (numbers
+    /// for strings, strings for numbers and booleans, objects for arrays, arrays for
+    /// objects), as a server whose serializer or hand-written JSON got its types wrong does.
+    /// Applied with the other body faults, before [`trickle`](Self::trickle).
+    pub wrong_types: Vec<Endpoint>,
 }
+
+/// The query parameter [`Faults::redirect`] adds to `Location`; a request carrying it followed
+/// the redirect.
+pub const REDIRECTED_MARKER: &str = "dev_redirected=1";
+
+/// The announced body size under [`Faults::huge_body`].
+pub const HUGE_BODY_BYTES: usize = 50 * 1024 * 1024;
+
+/// The size of each chunk of [`Faults::huge_body`] and [`Faults::endless_body`].
+const STREAM_CHUNK_BYTES: usize = 64 * 1024;
 
 /// The body size used by [`Faults::oversized`].
 pub const OVERSIZED_BYTES: usize = 5 * 1024 * 1024;
@@ -239,11 +279,15 @@ pub(crate) async fn middleware(
         let body = json!({ "error": "server_error", "error_description": "injected fault" });
         return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
     }
+    if let Some(response) = answer_instead(&app, &faults, endpoint, &request) {
+        return response;
+    }
     let mut response = next.run(request).await;
     let malformed = faults.malformed_json.contains(&endpoint);
     let oversized = faults.oversized.contains(&endpoint);
-    if malformed || oversized {
-        response = rewrite_body(response, malformed, oversized).await;
+    let wrong_types = faults.wrong_types.contains(&endpoint);
+    if malformed || oversized || wrong_types {
+        response = rewrite_body(response, malformed, oversized, wrong_types).await;
     }
     if faults.trickle.contains(&endpoint) {
         response = trickle(app, response).await;
@@ -280,6 +324,15 @@ fn audit(app: &App, endpoint: Endpoint, request: &Request) -> Vec<String> {
         }
     }
     let uri = request.uri().to_string();
+    if request
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == REDIRECTED_MARKER))
+    {
+        leaks.push(format!(
+            "a {name} request sent again to where a redirect pointed"
+        ));
+    }
     if app
         .db()
         .issued_secrets
@@ -319,12 +372,128 @@ async fn trickle(app: App, response: Response) -> Response {
     Response::from_parts(parts, Body::from_stream(drip))
 }
 
-async fn rewrite_body(response: Response, malformed: bool, oversized: bool) -> Response {
+/// The answer a fault gives instead of the endpoint's own, if one does: a redirect, a 5xx,
+/// an HTML page, or a huge or endless body.
+fn answer_instead(
+    app: &App,
+    faults: &Faults,
+    endpoint: Endpoint,
+    request: &Request,
+) -> Option<Response> {
+    if faults.redirect.contains(&endpoint) {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1");
+        let path = request.uri().path();
+        let query = match request.uri().query() {
+            Some(q) => format!("?{q}&{REDIRECTED_MARKER}"),
+            None => format!("?{REDIRECTED_MARKER}"),
+        };
+        let location = format!("http://{host}{path}{query}");
+        return Some(
+            (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(header::LOCATION, location)],
+            )
+                .into_response(),
+        );
+    }
+    if let Some(&status) = faults.status_error.get(&endpoint) {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+        let page = format!(
+            "<html><head><title>{status}</title></head><body><h1>{status}</h1><hr>proxy</body></html>"
+        );
+        return Some(html(status, page));
+    }
+    if faults.html_body.contains(&endpoint) {
+        let page = "<!doctype html><html><body><h1>Sign in</h1><form></form></body></html>";
+        return Some(html(StatusCode::OK, page.to_owned()));
+    }
+    if faults.huge_body.contains(&endpoint) {
+        let mut response = json_stream(app.clone(), Some(HUGE_BODY_BYTES));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(HUGE_BODY_BYTES));
+        return Some(response);
+    }
+    if faults.endless_body.contains(&endpoint) {
+        return Some(json_stream(app.clone(), None));
+    }
+    None
+}
+
+fn html(status: StatusCode, page: String) -> Response {
+    let content_type = HeaderValue::from_static("text/html; charset=utf-8");
+    (status, [(header::CONTENT_TYPE, content_type)], page).into_response()
+}
+
+/// A `200` JSON answer whose body is `{"x_padding":"xxx…`, `total` bytes long or endless, made
+/// of one shared chunk so that nothing of it is held; it ends early at shutdown.
+fn json_stream(app: App, total: Option<usize>) -> Response {
+    let chunk = Bytes::from(vec![b'x'; STREAM_CHUNK_BYTES]);
+    let head = Bytes::from_static(b"{\"x_padding\":\"");
+    let drip = futures_util::stream::unfold(
+        (app, chunk, Some(head), 0usize),
+        move |(app, chunk, head, sent)| async move {
+            let left = total.map_or(usize::MAX, |t| t.saturating_sub(sent));
+            if left == 0 || app.is_shutting_down() {
+                return None;
+            }
+            let next = head.unwrap_or_else(|| chunk.clone());
+            let next = next.slice(..next.len().min(left));
+            let sent = sent.saturating_add(next.len());
+            // Yield so that a shutdown or a client going away is noticed between chunks.
+            tokio::task::yield_now().await;
+            Some((Ok::<_, Infallible>(next), (app, chunk, None, sent)))
+        },
+    );
+    let content_type = HeaderValue::from_static("application/json");
+    let mut response = Response::new(Body::from_stream(drip));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, content_type);
+    response
+}
+
+/// `value` with every member of every object given a value of another type (see
+/// [`Faults::wrong_types`]).
+fn wrong_types(value: Value) -> Value {
+    match value {
+        Value::Object(object) => Value::Object(
+            object
+                .into_iter()
+                .map(|(k, v)| {
+                    let wrong = match v {
+                        Value::String(_) => json!(42),
+                        Value::Number(_) | Value::Bool(_) => json!("not-a-number"),
+                        Value::Array(_) => json!({ "not": "an array" }),
+                        Value::Object(_) => json!(["not", "an", "object"]),
+                        Value::Null => json!(true),
+                    };
+                    (k, wrong)
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+async fn rewrite_body(
+    response: Response,
+    malformed: bool,
+    oversized: bool,
+    wrong: bool,
+) -> Response {
     let (mut parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let mut bytes = bytes.to_vec();
+    if wrong && let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
+        bytes = wrong_types(value).to_string().into_bytes();
+    }
     if oversized {
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(mut object)) => {

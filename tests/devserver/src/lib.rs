@@ -22,7 +22,9 @@
 //!
 //! - transport, each aimed at a list of [`Endpoint`]s: [`Faults::latency_ms`] (every
 //!   endpoint), [`Faults::stall`], [`Faults::trickle`], [`Faults::server_error`],
-//!   [`Faults::malformed_json`], [`Faults::oversized`];
+//!   [`Faults::malformed_json`], [`Faults::oversized`], [`Faults::redirect`],
+//!   [`Faults::huge_body`], [`Faults::endless_body`], [`Faults::status_error`] (any status
+//!   per endpoint), [`Faults::html_body`], [`Faults::wrong_types`];
 //! - discovery: [`Faults::wrong_issuer`], [`Faults::wrong_resource`],
 //!   [`Faults::omit_code_challenge_methods`], [`Faults::empty_authorization_servers`],
 //!   [`Faults::plain_code_challenge_only`], [`Faults::cleartext_endpoints`],
@@ -103,7 +105,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use clock::MAX_CLOCK_ADVANCE;
-pub use faults::{Endpoint, Faults, OVERSIZED_BYTES, OVERSIZED_CHALLENGE_BYTES, TRICKLE_INTERVAL};
+pub use faults::{
+    Endpoint, Faults, HUGE_BODY_BYTES, OVERSIZED_BYTES, OVERSIZED_CHALLENGE_BYTES,
+    REDIRECTED_MARKER, TRICKLE_INTERVAL,
+};
 pub use register::{ClientAuth, RegisteredClient};
 pub use state::Stats;
 

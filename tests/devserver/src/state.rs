@@ -205,6 +205,11 @@ impl Shared {
         let mut rx = self.shutdown.clone();
         let _ = rx.wait_for(|stop| *stop).await;
     }
+
+    /// Whether the server is shutting down (or its handle was dropped), without waiting.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow() || self.shutdown.has_changed().is_err()
+    }
 }
 
 /// A std mutex that shrugs off poisoning: a panicking handler must not wedge the test server.

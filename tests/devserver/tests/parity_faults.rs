@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use mcpauth_devserver::{
-    ClientAuth, Config, Endpoint, Faults, OVERSIZED_CHALLENGE_BYTES, RegisteredClient,
+    ClientAuth, Config, Endpoint, Faults, HUGE_BODY_BYTES, OVERSIZED_CHALLENGE_BYTES,
+    REDIRECTED_MARKER, RegisteredClient,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -689,4 +690,193 @@ async fn device_expire_answers_expired_token_and_forgets_the_code() {
         device_poll(&server, &http, &client_id, &started).await,
         "invalid_grant"
     );
+}
+
+#[tokio::test]
+async fn redirect_answers_307_to_the_same_path_and_records_a_followed_one_as_a_leak() {
+    let (server, http) = start(Config::default()).await;
+    server.set_faults(Faults {
+        redirect: vec![Endpoint::Token],
+        ..Default::default()
+    });
+    let token_url = format!("{}/token", server.issuer);
+    let response = http
+        .post(&token_url)
+        .form(&[("grant_type", "authorization_code"), ("code", "c")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(location, format!("{token_url}?{REDIRECTED_MARKER}"));
+    assert!(server.stats().leaks.is_empty(), "not following is fine");
+
+    let followed = http.post(&location).send().await.unwrap();
+    assert_eq!(followed.status(), StatusCode::TEMPORARY_REDIRECT);
+    let leaks = server.stats().leaks;
+    assert_eq!(leaks.len(), 1, "{leaks:?}");
+    assert!(leaks[0].contains("token request sent again"), "{leaks:?}");
+    assert_eq!(server.stats().requests_to(Endpoint::Token), 2);
+}
+
+#[tokio::test]
+async fn huge_body_announces_and_streams_50_mib_of_json() {
+    let (server, http) = start(Config::default()).await;
+    server.set_faults(Faults {
+        huge_body: vec![Endpoint::AuthorizationServerMetadata],
+        ..Default::default()
+    });
+    let url = format!("{}/.well-known/oauth-authorization-server", server.base_url);
+    let mut response = http.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.content_length(), Some(HUGE_BODY_BYTES as u64));
+    let mut read = 0;
+    let mut first = None;
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        first.get_or_insert_with(|| chunk.clone());
+        read += chunk.len();
+    }
+    assert_eq!(read, HUGE_BODY_BYTES);
+    assert!(first.unwrap().starts_with(b"{\"x_padding\":\""));
+}
+
+#[tokio::test]
+async fn endless_body_keeps_streaming_past_any_limit() {
+    let (server, http) = start(Config::default()).await;
+    server.set_faults(Faults {
+        endless_body: vec![Endpoint::Register],
+        ..Default::default()
+    });
+    let mut response = http
+        .post(format!("{}/register", server.issuer))
+        .json(&native_client(&["authorization_code"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.content_length(), None, "no end is announced");
+    let mut read = 0;
+    while read <= 8 * 1024 * 1024 {
+        read += response
+            .chunk()
+            .await
+            .unwrap()
+            .expect("the body goes on")
+            .len();
+    }
+    drop(response);
+    assert_eq!(server.stats().registrations, 0, "nothing was registered");
+}
+
+#[tokio::test]
+async fn status_error_answers_each_endpoint_with_its_status_and_a_proxy_page() {
+    let (server, http) = start(Config::default()).await;
+    let response = http
+        .post(format!("{}/_dev/faults", server.base_url))
+        .json(&json!({ "status_error": { "token": 502, "register": 503 } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = http
+        .post(format!("{}/register", server.issuer))
+        .json(&native_client(&["authorization_code"]))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let response = http
+        .post(format!("{}/token", server.issuer))
+        .form(&[("grant_type", "refresh_token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(response.text().await.unwrap().contains("502"));
+    assert_eq!(server.stats().registrations, 0);
+
+    server.set_faults(Faults {
+        server_error: vec![Endpoint::Token],
+        ..Default::default()
+    });
+    let (status, body) = token(&server, &http, &[("grant_type", "refresh_token")]).await;
+    assert_eq!(
+        status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the old switch still works"
+    );
+    assert_eq!(body["error"], "server_error");
+}
+
+#[tokio::test]
+async fn html_body_answers_200_with_a_page_instead_of_json() {
+    let (server, http) = start(Config::default()).await;
+    server.set_faults(Faults {
+        html_body: vec![Endpoint::ResourceMetadata],
+        ..Default::default()
+    });
+    let response = http
+        .get(&server.resource_metadata_url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let text = response.text().await.unwrap();
+    assert!(text.starts_with("<!doctype html>"), "{text}");
+    assert!(serde_json::from_str::<Value>(&text).is_err());
+}
+
+#[tokio::test]
+async fn wrong_types_gives_every_member_a_value_of_another_type() {
+    let (server, http) = start(Config::default()).await;
+    let plain: Value = http
+        .get(&server.resource_metadata_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    server.set_faults(Faults {
+        wrong_types: vec![Endpoint::ResourceMetadata],
+        ..Default::default()
+    });
+    let wrong: Value = http
+        .get(&server.resource_metadata_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(plain["resource"].is_string());
+    assert_eq!(wrong["resource"], json!(42), "numbers for strings");
+    assert!(plain["authorization_servers"].is_array());
+    assert!(
+        wrong["authorization_servers"].is_object(),
+        "objects for arrays"
+    );
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&plain), keys(&wrong), "every member is kept");
+    for (name, value) in wrong.as_object().unwrap() {
+        assert_ne!(
+            std::mem::discriminant(value),
+            std::mem::discriminant(&plain[name]),
+            "{name} changed type"
+        );
+    }
 }
