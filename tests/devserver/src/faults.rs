@@ -146,6 +146,13 @@ pub struct Faults {
     /// server-initiated stream. Counted in [`crate::Stats::sessions_started`] and the
     /// counters after it.
     pub sessions: bool,
+    /// Carry out every successful refresh (the presented refresh token is rotated out and the
+    /// new tokens are issued) but lose its answer: the connection is closed before a complete
+    /// response is sent, as when a network or proxy fails after the server committed. A
+    /// client that sends the old refresh token again trips reuse detection, which revokes the
+    /// grant family. Refused refreshes are answered as usual. Counted in
+    /// [`crate::Stats::refresh_responses_lost`].
+    pub lose_refresh_response: bool,
 }
 
 /// The body size used by [`Faults::oversized`].

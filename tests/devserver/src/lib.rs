@@ -29,7 +29,8 @@
 //! - authorization: [`Faults::omit_iss`], [`Faults::wrong_iss`],
 //!   [`Faults::error_redirect_without_iss`], [`Faults::deny_authorization`];
 //! - tokens: [`Faults::access_token_ttl_ms`], [`Faults::refresh_token_ttl_ms`],
-//!   [`Faults::revoke_access_token_on_refresh`];
+//!   [`Faults::revoke_access_token_on_refresh`], [`Faults::lose_refresh_response`] (the
+//!   refresh is carried out, its answer lost);
 //! - the MCP endpoint: [`Faults::persistent_401`], [`Faults::oversized_www_authenticate`];
 //! - the MCP transport: [`Faults::sse_responses`] (answers as event streams, each with a log
 //!   notification before the response), [`Faults::sessions`] (`Mcp-Session-Id` from

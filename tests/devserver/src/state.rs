@@ -93,6 +93,8 @@ pub struct Stats {
     /// token, code or device code this server issued appearing in a request's URL. Empty for a
     /// client that keeps its secrets; the parity runners assert that for every scenario.
     pub leaks: Vec<String>,
+    /// Refreshes carried out whose answer was lost under [`Faults::lose_refresh_response`].
+    pub refresh_responses_lost: u64,
 }
 
 impl Stats {
