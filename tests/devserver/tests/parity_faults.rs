@@ -406,6 +406,8 @@ async fn stats_json_always_lists_every_counter() {
         "session_requests",
         "sessions_refused",
         "not_found",
+        "leaks",
+        "refresh_responses_lost",
     ];
     expected.sort_unstable();
     assert_eq!(keys, expected, "a fresh server states every counter");
