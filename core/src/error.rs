@@ -572,6 +572,9 @@ mod tests {
                 key: s(),
                 reason: s(),
             },
+            FlowError::RefreshAnswerLost {
+                cause: Box::new(FlowError::RequestTimeout { url: s() }.into()),
+            },
         ];
         all.extend(flow.into_iter().map(Error::from));
         all
@@ -622,6 +625,7 @@ mod tests {
                 FlowError::LoginRequired { .. } => "LoginRequired",
                 FlowError::PersistentUnauthorized { .. } => "PersistentUnauthorized",
                 FlowError::UnreadableRecord { .. } => "UnreadableRecord",
+                FlowError::RefreshAnswerLost { .. } => "RefreshAnswerLost",
             },
         };
         name.to_owned()

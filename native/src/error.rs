@@ -147,6 +147,9 @@ fn core_hint(e: &mcpauth_core::Error) -> Option<&'static str> {
             "finish the login in the browser (or on the device page) sooner, or give it longer with --timeout",
         );
     }
+    if let mcpauth_core::Error::Flow(FlowError::RefreshAnswerLost { .. }) = e {
+        return Some("try again; if the refresh is then refused, run `mcpauth login <server>`");
+    }
     match e.code() {
         "INSECURE_URL" => Some("use an https URL; plain http is accepted only for localhost"),
         "STATE_MISMATCH" | "STATE_MISSING" => Some("start the login again from this terminal"),
@@ -301,6 +304,21 @@ mod tests {
             request_timeout
                 .hint()
                 .is_some_and(|h| h.contains("--http-timeout"))
+        );
+        let lost = flow(FlowError::RefreshAnswerLost {
+            cause: Box::new(
+                FlowError::Transport {
+                    url: "u".into(),
+                    reason: "r".into(),
+                }
+                .into(),
+            ),
+        });
+        assert_eq!(lost.code(), "TRANSPORT", "the cause's code");
+        assert!(
+            lost.hint().is_some_and(|h| h.contains("mcpauth login")),
+            "{:?}",
+            lost.hint()
         );
         let cases = [
             (flow(FlowError::Aborted), "ABORTED"),

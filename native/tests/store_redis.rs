@@ -1,6 +1,6 @@
 //! The Redis store on a real `redis-server`: records, namespaces, sealing, the distributed lock
 //! (exclusion, compare-and-delete release, renewal, fencing, a holder killed with SIGKILL) and
-//! a Redis restart.
+//! a Redis restart, and a writer of 1,000 grant records killed at random moments.
 //!
 //! The child process of the kill test is this test binary itself, started with `CHILD_ENV`.
 //! The target has `harness = false` (native/Cargo.toml), so `main` plays that part before
@@ -30,6 +30,8 @@ use mcpauth::store::{RedisStore, StoreKey, TokenStore};
 const CHILD_ENV: &str = "MCPAUTH_TEST_REDIS_CHILD_URL";
 /// The file the child creates once it holds the lock.
 const CHILD_HELD_ENV: &str = "MCPAUTH_TEST_REDIS_CHILD_HELD";
+/// Set only in a writer child (with `CHILD_ENV`): the first grant record it writes.
+const CHILD_WRITES_FROM_ENV: &str = "MCPAUTH_TEST_REDIS_CHILD_WRITES_FROM";
 const KEY: [u8; 32] = [0x2a; 32];
 const NS: &str = "tenant-a";
 const GRANT: &str = "grant#https://mcp.example/mcp#alice";
@@ -47,6 +49,14 @@ macro_rules! trial {
 }
 
 fn main() -> ExitCode {
+    if let (Ok(url), Ok(from)) = (
+        std::env::var(CHILD_ENV),
+        std::env::var(CHILD_WRITES_FROM_ENV),
+    ) {
+        let store = RedisStore::open(&url, NS, StoreKey::from_bytes(KEY)).unwrap();
+        common::kill_writes::child_writes(&store, from.parse().unwrap());
+        return ExitCode::SUCCESS;
+    }
     if let Ok(url) = std::env::var(CHILD_ENV) {
         let held = PathBuf::from(std::env::var_os(CHILD_HELD_ENV).expect(CHILD_HELD_ENV));
         child_holds_the_lock_until_killed(&url, &held);
@@ -62,6 +72,7 @@ fn main() -> ExitCode {
         trial!(a_holder_that_lost_its_lock_cannot_overwrite_or_delete_the_newer_grant),
         trial!(a_killed_holder_s_lock_is_granted_after_its_lease),
         trial!(records_survive_a_restart_and_the_store_reconnects_by_itself),
+        trial!(grant_records_under_several_keys_survive_random_kills_across_a_thousand_writes),
     ];
     libtest_mimic::run(&Arguments::from_args(), tests).exit_code()
 }
@@ -374,4 +385,22 @@ fn records_survive_a_restart_and_the_store_reconnects_by_itself() {
         a.load(GRANT).unwrap().as_deref(),
         Some(&b"after the restart"[..])
     );
+}
+
+/// See [`common::kill_writes`]: every kill of a writer leaves each key with a complete
+/// record that was written to it, never an older one than its last confirmed save.
+fn grant_records_under_several_keys_survive_random_kills_across_a_thousand_writes() {
+    let server = RedisServer::start();
+    let store = store(&server, NS);
+    let report = common::kill_writes::run(&store, |from| {
+        Command::new(std::env::current_exe().unwrap())
+            .env(CHILD_ENV, server.url())
+            .env(CHILD_WRITES_FROM_ENV, from.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap()
+    });
+    eprintln!("Redis store: {report:?}");
+    assert!(report.kills >= 10, "too few kills landed: {report:?}");
 }

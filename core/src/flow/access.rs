@@ -14,6 +14,13 @@
 //! A refresh that fails for any reason but `invalid_grant` while the token is still valid
 //! (inside the margin) hands out the still-valid token with a [`Event::Warning`]. An
 //! `invalid_grant` deletes the grant: only a new login helps.
+//!
+//! A refresh whose answer is lost (a broken connection, a time-out, a success status with an
+//! unreadable body) may still have been carried out, rotating the stored refresh token out.
+//! The grant is kept as it was, since the server may equally never have seen the request, and
+//! the error says that a new login may be needed ([`FlowError::RefreshAnswerLost`]). The next
+//! refresh then either succeeds or is refused (`invalid_grant`, the server's reuse
+//! detection), which deletes the grant as above: one retry, never a loop.
 
 use std::collections::VecDeque;
 
@@ -201,7 +208,11 @@ impl Access {
         let result = match outcome {
             Ok(resp) => record
                 .grant
-                .process_refresh_response(now, &resp, &self.policy),
+                .process_refresh_response(now, &resp, &self.policy)
+                .map_err(|e| if resp.is_success() { answer_lost(e) } else { e }),
+            Err(failure @ (Failure::Transport { .. } | Failure::Timeout)) => Err(answer_lost(
+                super::error::failure_error(&record.grant.token_endpoint, &failure),
+            )),
             Err(failure) => Err(super::error::failure_error(
                 &record.grant.token_endpoint,
                 &failure,
@@ -229,6 +240,15 @@ impl Access {
             Err(e) => self.finish(Err(e)),
         }
     }
+}
+
+/// `cause`, said of a refresh that the server may have carried out unseen: the stored refresh
+/// token may be spent (see [`FlowError::RefreshAnswerLost`]).
+fn answer_lost(cause: Error) -> Error {
+    FlowError::RefreshAnswerLost {
+        cause: Box::new(cause),
+    }
+    .into()
 }
 
 impl Machine for Access {

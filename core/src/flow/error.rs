@@ -59,6 +59,19 @@ pub enum FlowError {
         /// Why.
         reason: String,
     },
+    /// A refresh request went out but no usable answer came back (the connection broke, the
+    /// request timed out, or a success status came with a body that cannot be read). The
+    /// server may have carried it out and rotated the refresh token, so the stored one may
+    /// be spent: the grant is kept, and if the next refresh is refused, only a new login
+    /// helps. The code is the cause's (`TRANSPORT`, `TIMEOUT`, `INVALID_JSON`, ...).
+    #[error(
+        "the refresh got no usable answer ({cause}); the authorization server may have used \
+         the refresh token already, and then a new login is needed"
+    )]
+    RefreshAnswerLost {
+        /// What went wrong with the answer.
+        cause: Box<crate::Error>,
+    },
 }
 
 impl FlowError {
@@ -72,6 +85,7 @@ impl FlowError {
             FlowError::LoginRequired { .. } => codes::LOGIN_REQUIRED,
             FlowError::PersistentUnauthorized { .. } => codes::PERSISTENT_UNAUTHORIZED,
             FlowError::UnreadableRecord { .. } => codes::STORE_RECORD_UNREADABLE,
+            FlowError::RefreshAnswerLost { cause } => cause.code(),
         }
     }
 }

@@ -20,6 +20,7 @@ use mcpauth_devserver::{Config, DevServer, DevServerHandle};
 use serde_json::Value;
 use url::Url;
 
+pub mod kill_writes;
 mod raw;
 pub mod redis_server;
 

@@ -233,6 +233,13 @@ pub struct Faults {
     /// objects), as a server whose serializer or hand-written JSON got its types wrong does.
     /// Applied with the other body faults, before [`trickle`](Self::trickle).
     pub wrong_types: Vec<Endpoint>,
+    /// Carry out every successful refresh (the presented refresh token is rotated out and the
+    /// new tokens are issued) but lose its answer: the connection is closed before a complete
+    /// response is sent, as when a network or proxy fails after the server committed. A
+    /// client that sends the old refresh token again trips reuse detection, which revokes the
+    /// grant family. Refused refreshes are answered as usual. Counted in
+    /// [`crate::Stats::refresh_responses_lost`].
+    pub lose_refresh_response: bool,
 }
 
 /// The query parameter [`Faults::redirect`] adds to `Location`; a request carrying it followed

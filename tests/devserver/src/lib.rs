@@ -35,7 +35,8 @@
 //!   [`Faults::error_redirect_without_iss`], [`Faults::deny_authorization`],
 //!   [`Faults::iss_trailing_slash`], [`Faults::wrong_state`];
 //! - tokens: [`Faults::access_token_ttl_ms`], [`Faults::refresh_token_ttl_ms`],
-//!   [`Faults::revoke_access_token_on_refresh`];
+//!   [`Faults::revoke_access_token_on_refresh`], [`Faults::lose_refresh_response`] (the
+//!   refresh is carried out, its answer lost);
 //! - the MCP endpoint: [`Faults::persistent_401`], [`Faults::oversized_www_authenticate`];
 //! - the MCP transport: [`Faults::sse_responses`] (answers as event streams, each with a log
 //!   notification before the response), [`Faults::sessions`] (`Mcp-Session-Id` from

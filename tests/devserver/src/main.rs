@@ -28,6 +28,7 @@ faults (also settable at run time: POST /_dev/faults with JSON):
   --oversized-www-authenticate  --persistent-401
   --sse-responses   answer /mcp requests as text/event-stream (a log notification, then the response)
   --sessions        Mcp-Session-Id from initialize on; DELETE /mcp ends a session
+  --lose-refresh-response  carry out refreshes but close the connection before the answer
   --fail E  --stall E  --trickle E  --malformed E  --oversized E   (repeatable), E one of
       mcp resource_metadata authorization_server_metadata register authorize token
       device_authorization device revoke userinfo
@@ -108,6 +109,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, Strin
             "--persistent-401" => faults.persistent_401 = true,
             "--sse-responses" => faults.sse_responses = true,
             "--sessions" => faults.sessions = true,
+            "--lose-refresh-response" => faults.lose_refresh_response = true,
             "--fail" => faults.server_error.push(endpoint(value()?)?),
             "--stall" => faults.stall.push(endpoint(value()?)?),
             "--trickle" => faults.trickle.push(endpoint(value()?)?),

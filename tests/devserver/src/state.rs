@@ -97,6 +97,8 @@ pub struct Stats {
     /// each answered `slow_down`. Zero for a client that keeps RFC 8628's pace, `slow_down`
     /// raises included.
     pub device_polls_too_fast: u64,
+    /// Refreshes carried out whose answer was lost under [`Faults::lose_refresh_response`].
+    pub refresh_responses_lost: u64,
 }
 
 impl Stats {

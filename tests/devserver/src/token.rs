@@ -60,6 +60,10 @@ pub(crate) async fn token(
     };
     drop(db);
     app.record(|s| s.tokens_issued += 1);
+    if grant_type == "refresh_token" && app.faults().lose_refresh_response {
+        app.record(|s| s.refresh_responses_lost += 1);
+        return Ok(lost_response());
+    }
     let id_token = (grant_type != TOKEN_EXCHANGE_GRANT && issued.grant.has_scope("openid"))
         .then(|| id_token(&app, &client));
     Ok(token_response(
@@ -92,6 +96,24 @@ fn token_response(issued: Issued, exchange: bool, id_token: Option<String>) -> R
         StatusCode::OK,
         [(header::CACHE_CONTROL, "no-store")],
         Json(body),
+    )
+        .into_response()
+}
+
+/// A token response that never arrives whole: the status line may go out, but the body
+/// fails at once, so the server closes the connection mid-response
+/// ([`crate::Faults::lose_refresh_response`]).
+fn lost_response() -> Response {
+    let broken = futures_util::stream::once(async {
+        Err::<Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "the token response is lost",
+        ))
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(broken),
     )
         .into_response()
 }

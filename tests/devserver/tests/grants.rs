@@ -9,7 +9,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
-use mcpauth_devserver::{Config, DevServerHandle};
+use mcpauth_devserver::{Config, DevServerHandle, Faults};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
@@ -198,6 +198,59 @@ async fn refresh_rotates_and_reuse_of_an_old_refresh_token_revokes_the_grant() {
     let stats = server.stats();
     assert_eq!((stats.refreshes, stats.refresh_reuse_detected), (3, 1));
     assert_eq!(stats.token_requests("authorization_code"), 1);
+}
+
+#[tokio::test]
+async fn a_lost_refresh_response_still_rotates_and_the_old_token_then_trips_reuse_detection() {
+    let (server, http) = auto_approving().await;
+    let client_id = register_public(&server, &http).await;
+    let first = code_flow(&server, &http, &client_id, "mcp:read").await;
+    let old = first["refresh_token"].as_str().unwrap();
+    let access = first["access_token"].as_str().unwrap();
+    server.set_faults(Faults {
+        lose_refresh_response: true,
+        ..Faults::default()
+    });
+
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", old),
+        ("client_id", client_id.as_str()),
+    ];
+    let lost = http
+        .post(format!("{}/token", server.issuer))
+        .form(&form)
+        .send()
+        .await;
+    let body = match lost {
+        Ok(response) => response.bytes().await.map(|b| b.to_vec()),
+        Err(e) => Err(e),
+    };
+    assert!(body.is_err(), "the answer arrived: {body:?}");
+    assert_eq!(server.stats().refresh_responses_lost, 1);
+
+    // The server committed: the old refresh token is spent, and presenting it again (as a
+    // client that never saw the answer would) revokes the grant, answered as usual.
+    let (status, reuse) = refresh(&server, &http, &client_id, old).await;
+    assert_eq!(
+        (status, &reuse["error"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_grant"))
+    );
+    let ping = json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" });
+    assert_eq!(
+        mcp(&server, &http, Some(access), ping).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "reuse detection revoked the family's access tokens"
+    );
+    let stats = server.stats();
+    assert_eq!(
+        (
+            stats.refreshes,
+            stats.refresh_reuse_detected,
+            stats.refresh_responses_lost
+        ),
+        (2, 1, 1)
+    );
 }
 
 #[tokio::test]

@@ -409,6 +409,7 @@ async fn stats_json_always_lists_every_counter() {
         "not_found",
         "leaks",
         "device_polls_too_fast",
+        "refresh_responses_lost",
     ];
     expected.sort_unstable();
     assert_eq!(keys, expected, "a fresh server states every counter");

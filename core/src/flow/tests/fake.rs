@@ -29,6 +29,8 @@ pub(super) struct Fake {
     pub stall: Vec<&'static str>,
     /// Answer these paths 503 `temporarily_unavailable`.
     pub unavailable: Vec<&'static str>,
+    /// Carry out successful refreshes but never answer them (the answer is lost).
+    pub lose_refresh_answers: bool,
     /// `scopes_supported` of the resource metadata.
     pub prm_scopes: Vec<&'static str>,
     /// `scope` of the MCP endpoint's 401 challenge.
@@ -169,7 +171,14 @@ impl Fake {
                     .to_string(),
                 )
             }
-            "/token" => self.token(&form),
+            "/token" => {
+                let answer = self.token(&form);
+                let refresh = form.get("grant_type").map(String::as_str) == Some("refresh_token");
+                if refresh && answer.is_success() && self.lose_refresh_answers {
+                    return None;
+                }
+                answer
+            }
             "/revoke" => {
                 let token = form.get("token").cloned().unwrap_or_default();
                 self.refresh_live.retain(|t| *t != token);

@@ -349,6 +349,73 @@ fn a_refused_refresh_token_deletes_the_grant() {
 }
 
 #[test]
+fn a_lost_refresh_answer_keeps_the_grant_and_the_one_retry_ends_in_a_login_required() {
+    let mut env = Env::new(Fake::new());
+    let grant = login(&mut env, config(browser())).unwrap().grant;
+    env.advance(3600);
+    env.fake.lose_refresh_answers = true;
+    let err = access(&mut env).unwrap_err();
+    assert_eq!(err.code(), "TIMEOUT", "the cause's code: {err}");
+    assert!(
+        err.to_string()
+            .contains("may have used the refresh token already, and then a new login is needed"),
+        "{err}"
+    );
+    assert_eq!(stored_grant(&env), grant, "the grant is kept as it was");
+    // The server rotated the stored refresh token out: the one retry is refused, and that
+    // ends the grant instead of sending the spent token again and again.
+    let err = access(&mut env).unwrap_err();
+    assert_eq!(err.code(), "LOGIN_REQUIRED", "{err}");
+    assert!(!env.store.keys().any(|k| k.starts_with("grant#")));
+    assert_eq!(access(&mut env).unwrap_err().code(), "LOGIN_REQUIRED");
+    assert_eq!(
+        env.fake.count("POST /token"),
+        3,
+        "the exchange, the lost refresh and the one refused retry"
+    );
+    login(&mut env, config(browser())).unwrap();
+    assert!(access(&mut env).is_ok(), "a new login recovers");
+}
+
+#[test]
+fn a_success_status_with_an_unreadable_body_is_a_refresh_answer_lost() {
+    let mut env = Env::new(Fake::new());
+    let grant = login(&mut env, config(browser())).unwrap().grant;
+    env.advance(3600);
+    let mut m = Access::new(ResourceUri::parse(MCP).unwrap(), None, Default::default());
+    let mut sent = 0;
+    let err = loop {
+        if let Some((id, _)) = m.poll_transmit() {
+            sent += 1;
+            m.handle_response(env.now, id, crate::HttpResponse::json(200, "{\"access_"));
+            continue;
+        }
+        match m.poll_event().expect("an event") {
+            Event::Load { key } => {
+                let record = env.store.get(&key).cloned();
+                m.handle_loaded(env.now, &key, record);
+            }
+            Event::Lock { .. } => m.handle_locked(env.now),
+            Event::Done(result) => break result.unwrap_err(),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!((sent, err.code()), (1, "INVALID_JSON"), "{err}");
+    assert!(err.to_string().contains("may have used the refresh token"));
+    assert_eq!(stored_grant(&env), grant);
+}
+
+#[test]
+fn a_refused_refresh_is_not_called_a_lost_answer() {
+    let mut env = Env::new(Fake::new());
+    login(&mut env, config(browser())).unwrap();
+    env.advance(3600);
+    env.fake.unavailable.push("/token");
+    let err = access(&mut env).unwrap_err();
+    assert!(!err.to_string().contains("may have used"), "{err}");
+}
+
+#[test]
 fn decisions_compare_with_the_token_the_caller_saw() {
     let mut env = Env::new(Fake::new());
     let grant = login(&mut env, config(browser())).unwrap().grant;
