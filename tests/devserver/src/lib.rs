@@ -25,12 +25,15 @@
 //!   [`Faults::malformed_json`], [`Faults::oversized`];
 //! - discovery: [`Faults::wrong_issuer`], [`Faults::wrong_resource`],
 //!   [`Faults::omit_code_challenge_methods`];
-//! - registration: [`Faults::one_grant_type_per_client`];
+//! - registration: [`Faults::one_grant_type_per_client`], [`Faults::refuse_registration`],
+//!   [`Faults::registration_response_fields`];
 //! - authorization: [`Faults::omit_iss`], [`Faults::wrong_iss`],
 //!   [`Faults::error_redirect_without_iss`], [`Faults::deny_authorization`];
 //! - tokens: [`Faults::access_token_ttl_ms`], [`Faults::refresh_token_ttl_ms`],
-//!   [`Faults::revoke_access_token_on_refresh`];
-//! - the MCP endpoint: [`Faults::persistent_401`], [`Faults::oversized_www_authenticate`];
+//!   [`Faults::revoke_access_token_on_refresh`], [`Faults::refresh_without_rotation`],
+//!   [`Faults::token_response_fields`];
+//! - the MCP endpoint: [`Faults::persistent_401`], [`Faults::oversized_www_authenticate`],
+//!   [`Faults::www_authenticate`], [`Faults::endless_step_up`];
 //! - the MCP transport: [`Faults::sse_responses`] (answers as event streams, each with a log
 //!   notification before the response), [`Faults::sessions`] (`Mcp-Session-Id` from
 //!   `initialize` on, `DELETE /mcp` ends it).
@@ -96,7 +99,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use clock::MAX_CLOCK_ADVANCE;
-pub use faults::{Endpoint, Faults, OVERSIZED_BYTES, OVERSIZED_CHALLENGE_BYTES, TRICKLE_INTERVAL};
+pub use faults::{
+    Endpoint, Faults, GROWING_SCOPE_PREFIX, InjectedError, OVERSIZED_BYTES,
+    OVERSIZED_CHALLENGE_BYTES, StepUpLoop, TRICKLE_INTERVAL,
+};
 pub use register::{ClientAuth, RegisteredClient};
 pub use state::Stats;
 

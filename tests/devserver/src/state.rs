@@ -93,6 +93,8 @@ pub struct Stats {
     /// token, code or device code this server issued appearing in a request's URL. Empty for a
     /// client that keeps its secrets; the parity runners assert that for every scenario.
     pub leaks: Vec<String>,
+    /// `403 insufficient_scope` answers sent under [`crate::Faults::endless_step_up`].
+    pub step_up_challenges: u64,
 }
 
 impl Stats {
