@@ -9,6 +9,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 
 import { McpAuth, MemoryStorage, McpAuthError, nodePkg } from './helpers.mjs';
 
@@ -200,7 +201,8 @@ function compareCounts(stats, scenario) {
   // Whatever the scenario, no secret goes where it must not (the dev server's `leaks`).
   for (const leak of stats.leaks ?? []) wrong.push(`leak: ${leak}`);
   for (const [name, want] of Object.entries(scenario.stats ?? {})) {
-    if (stats[name] !== want) wrong.push(`stats.${name}: expected ${want}, got ${stats[name]}`);
+    // Deep equality, as the native runner compares JSON values: some counters are lists.
+    if (!isDeepStrictEqual(stats[name], want)) wrong.push(`stats.${name}: expected ${JSON.stringify(want)}, got ${JSON.stringify(stats[name])}`);
   }
   return wrong;
 }

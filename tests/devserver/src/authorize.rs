@@ -140,7 +140,9 @@ fn check(app: &App, params: &Params) -> Result<AuthRequest, Reject> {
         ));
     }
     let scope = params.get("scope").unwrap_or("mcp:read");
-    if let Some(unknown) = scope.split(' ').find(|s| !known_scope(s)) {
+    let faults = app.faults();
+    let known = |s: &str| known_scope(s) || faults.grants_growing_scope(s);
+    if let Some(unknown) = scope.split(' ').find(|s| !known(s)) {
         return Err(fail("invalid_scope", &format!("unknown scope {unknown:?}")));
     }
     let resource = params.get("resource").map(str::to_owned);

@@ -240,6 +240,72 @@ pub struct Faults {
     /// grant family. Refused refreshes are answered as usual. Counted in
     /// [`crate::Stats::refresh_responses_lost`].
     pub lose_refresh_response: bool,
+    /// Overwrite these members of every successful token response (`null` removes one), as
+    /// servers do that send `expires_in` as a string (`"3600"`, as Azure AD v1 did) or an
+    /// absurd lifetime (a negative one, or a timestamp in milliseconds), `token_type` in
+    /// lowercase (`bearer`, as GitHub does) or a type other than Bearer (`mac`, `DPoP`). Only
+    /// the body changes: the tokens the server keeps live as long as they would have.
+    pub token_response_fields: BTreeMap<String, Value>,
+    /// Overwrite these members of every successful registration response (`null` removes
+    /// one), as servers do that leave out `client_id` or answer with fields of the wrong type.
+    /// The client is still registered under the `client_id` it was given.
+    pub registration_response_fields: BTreeMap<String, Value>,
+    /// Refuse every dynamic registration with `400` and this error body (RFC 7591 §3.2.2),
+    /// registering nothing, as servers do that allow no loopback redirect URIs
+    /// (`invalid_redirect_uri`) or refuse metadata they do not support
+    /// (`invalid_client_metadata`, with a description of what).
+    pub refuse_registration: Option<InjectedError>,
+    /// Refresh without rotation: a successful refresh response carries no `refresh_token`,
+    /// and the one presented stays valid for the next refresh, as Google's and many other
+    /// servers do (RFC 6749 §6 allows it). Off: every refresh rotates.
+    pub refresh_without_rotation: bool,
+    /// Send this `WWW-Authenticate` value instead of the challenge on every 401 and 403 from
+    /// `/mcp`, as servers and proxies do whose challenges are broken: garbage, unterminated
+    /// quotes, a parameter given twice, parameters without an auth-scheme. Takes precedence
+    /// over [`Faults::oversized_www_authenticate`].
+    pub www_authenticate: Option<String>,
+    /// `/mcp` answers every request that carries a live token with `403` and an
+    /// `error="insufficient_scope"` challenge that no token satisfies, as a server does whose
+    /// scope check is broken or whose policy keeps asking for more. A client must give up
+    /// after a bounded number of step-ups. Counted in [`crate::Stats::step_up_challenges`].
+    pub endless_step_up: Option<StepUpLoop>,
+}
+
+/// An OAuth error body a fault answers with (RFC 6749 §5.2, RFC 7591 §3.2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InjectedError {
+    /// The `error` code, such as `invalid_redirect_uri`.
+    pub error: String,
+    /// The `error_description`, if any.
+    #[serde(default)]
+    pub error_description: Option<String>,
+}
+
+/// Which scope the challenges of [`Faults::endless_step_up`] ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepUpLoop {
+    /// The scope the token already has: the server compares against the wrong claim, so a
+    /// new token for the same scope fails the same way.
+    Granted,
+    /// A scope the token lacks, new each time (`mcp:extra-1`, `mcp:extra-2`, …, see
+    /// [`GROWING_SCOPE_PREFIX`]), which `/authorize` grants while the switch is on: a
+    /// policy that asks for one more scope with every token.
+    Growing,
+}
+
+/// The prefix of the scopes [`StepUpLoop::Growing`] asks for, followed by a counter.
+pub const GROWING_SCOPE_PREFIX: &str = "mcp:extra-";
+
+impl Faults {
+    /// Whether `scope` is one that [`StepUpLoop::Growing`] may have asked for, so that
+    /// `/authorize` grants it while that loop is on.
+    pub(crate) fn grants_growing_scope(&self, scope: &str) -> bool {
+        self.endless_step_up == Some(StepUpLoop::Growing)
+            && scope
+                .strip_prefix(GROWING_SCOPE_PREFIX)
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    }
 }
 
 /// The query parameter [`Faults::redirect`] adds to `Location`; a request carrying it followed

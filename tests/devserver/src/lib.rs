@@ -30,14 +30,17 @@
 //!   [`Faults::plain_code_challenge_only`], [`Faults::cleartext_endpoints`],
 //!   [`Faults::as_metadata_only_at`], [`Faults::issuer_trailing_slash`],
 //!   [`Faults::prm_issuer_trailing_slash`];
-//! - registration: [`Faults::one_grant_type_per_client`];
+//! - registration: [`Faults::one_grant_type_per_client`], [`Faults::refuse_registration`],
+//!   [`Faults::registration_response_fields`];
 //! - authorization: [`Faults::omit_iss`], [`Faults::wrong_iss`],
 //!   [`Faults::error_redirect_without_iss`], [`Faults::deny_authorization`],
 //!   [`Faults::iss_trailing_slash`], [`Faults::wrong_state`];
 //! - tokens: [`Faults::access_token_ttl_ms`], [`Faults::refresh_token_ttl_ms`],
 //!   [`Faults::revoke_access_token_on_refresh`], [`Faults::lose_refresh_response`] (the
-//!   refresh is carried out, its answer lost);
-//! - the MCP endpoint: [`Faults::persistent_401`], [`Faults::oversized_www_authenticate`];
+//!   refresh is carried out, its answer lost), [`Faults::refresh_without_rotation`],
+//!   [`Faults::token_response_fields`];
+//! - the MCP endpoint: [`Faults::persistent_401`], [`Faults::oversized_www_authenticate`],
+//!   [`Faults::www_authenticate`], [`Faults::endless_step_up`];
 //! - the MCP transport: [`Faults::sse_responses`] (answers as event streams, each with a log
 //!   notification before the response), [`Faults::sessions`] (`Mcp-Session-Id` from
 //!   `initialize` on, `DELETE /mcp` ends it);
@@ -107,8 +110,8 @@ use tokio::task::JoinHandle;
 
 pub use clock::MAX_CLOCK_ADVANCE;
 pub use faults::{
-    Endpoint, Faults, HUGE_BODY_BYTES, OVERSIZED_BYTES, OVERSIZED_CHALLENGE_BYTES,
-    REDIRECTED_MARKER, TRICKLE_INTERVAL,
+    Endpoint, Faults, GROWING_SCOPE_PREFIX, HUGE_BODY_BYTES, InjectedError, OVERSIZED_BYTES,
+    OVERSIZED_CHALLENGE_BYTES, REDIRECTED_MARKER, StepUpLoop, TRICKLE_INTERVAL,
 };
 pub use register::{ClientAuth, RegisteredClient};
 pub use state::Stats;

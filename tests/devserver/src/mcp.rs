@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::faults::OVERSIZED_CHALLENGE_BYTES;
+use crate::faults::{GROWING_SCOPE_PREFIX, OVERSIZED_CHALLENGE_BYTES, StepUpLoop};
 use crate::sessions;
 use crate::state::App;
 use crate::token::bearer_token;
@@ -31,6 +31,9 @@ pub(crate) async fn mcp(State(app): State<App>, headers: HeaderMap, body: Bytes)
         Ok(scope) => scope,
         Err(challenge) => return *challenge,
     };
+    if let Some(step_up) = app.faults().endless_step_up {
+        return endless_step_up(&app, step_up, &scope);
+    }
     let Ok(message) = serde_json::from_slice::<Value>(&body) else {
         return (
             StatusCode::BAD_REQUEST,
@@ -187,6 +190,19 @@ fn call_tool(app: &App, id: &Value, message: &Value, scope: &str) -> Result<Valu
     Ok(json!({ "jsonrpc": "2.0", "id": id, "result": result }))
 }
 
+/// The 403 of [`crate::Faults::endless_step_up`] to a token granted `scope`.
+fn endless_step_up(app: &App, step_up: StepUpLoop, scope: &str) -> Response {
+    let mut asked = scope.to_owned();
+    app.record(|s| {
+        s.step_up_challenges += 1;
+        if step_up == StepUpLoop::Growing {
+            asked = format!("{GROWING_SCOPE_PREFIX}{}", s.step_up_challenges);
+        }
+    });
+    let error = Some(("insufficient_scope", None));
+    challenge(app, StatusCode::FORBIDDEN, error, Some(&asked))
+}
+
 /// A `WWW-Authenticate: Bearer` challenge (RFC 6750 §3) pointing at the PRM (RFC 9728 §5.1).
 /// `error` is the error code and an optional description.
 fn challenge(
@@ -217,10 +233,17 @@ fn challenge(
         }
     };
     let mut value = format!("Bearer {}", params.join(", "));
-    if status == StatusCode::UNAUTHORIZED && app.faults().oversized_www_authenticate {
+    let faults = app.faults();
+    if let Some(replacement) = faults.www_authenticate {
+        value = replacement;
+    } else if status == StatusCode::UNAUTHORIZED && faults.oversized_www_authenticate {
         pad_challenge(&mut value);
     }
     let body = json!({ "error": error.map_or("unauthorized", |(code, _)| code) });
+    let Ok(value) = HeaderValue::try_from(value) else {
+        // Only a fault's value can fail here: a character no header may hold.
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
     (status, [(header::WWW_AUTHENTICATE, value)], Json(body)).into_response()
 }
 

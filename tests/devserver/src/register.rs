@@ -13,6 +13,7 @@ use url::{Host, Url};
 
 use crate::metadata::DEVICE_CODE_GRANT;
 use crate::state::{App, Db, OAuthError, Params, random_token};
+use crate::token::overwrite_members;
 
 /// The grant types whose registration the token and device authorization endpoints check.
 /// `refresh_token` is left out because it only continues a grant one of these started, and
@@ -44,13 +45,30 @@ pub enum ClientAuth {
 
 /// `POST /register` (RFC 7591 §3).
 pub(crate) async fn register(State(app): State<App>, body: Bytes) -> Response {
+    let faults = app.faults();
+    if let Some(refusal) = faults.refuse_registration {
+        app.record(|s| s.registrations_refused += 1);
+        let mut body = json!({ "error": refusal.error });
+        if let (Some(object), Some(description)) = (body.as_object_mut(), refusal.error_description)
+        {
+            object.insert("error_description".into(), json!(description));
+        }
+        return (
+            StatusCode::BAD_REQUEST,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(body),
+        )
+            .into_response();
+    }
     match registration(&app, &body) {
         Ok(metadata) => {
             app.record(|s| s.registrations += 1);
+            let mut body = Value::Object(metadata);
+            overwrite_members(&mut body, &faults.registration_response_fields);
             (
                 StatusCode::CREATED,
                 [(header::CACHE_CONTROL, "no-store")],
-                Json(Value::Object(metadata)),
+                Json(body),
             )
                 .into_response()
         }

@@ -99,6 +99,8 @@ pub struct Stats {
     pub device_polls_too_fast: u64,
     /// Refreshes carried out whose answer was lost under [`Faults::lose_refresh_response`].
     pub refresh_responses_lost: u64,
+    /// `403 insufficient_scope` answers sent under [`crate::Faults::endless_step_up`].
+    pub step_up_challenges: u64,
 }
 
 impl Stats {

@@ -66,15 +66,37 @@ pub(crate) async fn token(
     }
     let id_token = (grant_type != TOKEN_EXCHANGE_GRANT && issued.grant.has_scope("openid"))
         .then(|| id_token(&app, &client));
-    Ok(token_response(
-        issued,
-        grant_type == TOKEN_EXCHANGE_GRANT,
-        id_token,
-    ))
+    let mut body = token_body(issued, grant_type == TOKEN_EXCHANGE_GRANT, id_token);
+    overwrite_members(&mut body, &app.faults().token_response_fields);
+    Ok((
+        StatusCode::OK,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(body),
+    )
+        .into_response())
 }
 
-/// The successful token response (RFC 6749 §5.1; RFC 8693 §2.2.1 for an exchange).
-fn token_response(issued: Issued, exchange: bool, id_token: Option<String>) -> Response {
+/// Overwrite the members of `body` named in `fields`, removing those given as `null`
+/// ([`crate::Faults::token_response_fields`] and
+/// [`crate::Faults::registration_response_fields`]).
+pub(crate) fn overwrite_members(
+    body: &mut Value,
+    fields: &std::collections::BTreeMap<String, Value>,
+) {
+    let Some(object) = body.as_object_mut() else {
+        return;
+    };
+    for (name, value) in fields {
+        if value.is_null() {
+            object.remove(name);
+        } else {
+            object.insert(name.clone(), value.clone());
+        }
+    }
+}
+
+/// The successful token response's body (RFC 6749 §5.1; RFC 8693 §2.2.1 for an exchange).
+fn token_body(issued: Issued, exchange: bool, id_token: Option<String>) -> Value {
     let mut body = json!({
         "access_token": issued.access_token,
         "token_type": "Bearer",
@@ -92,12 +114,7 @@ fn token_response(issued: Issued, exchange: bool, id_token: Option<String>) -> R
             object.insert("id_token".into(), json!(id_token));
         }
     }
-    (
-        StatusCode::OK,
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(body),
-    )
-        .into_response()
+    body
 }
 
 /// A token response that never arrives whole: the status line may go out, but the body
@@ -186,7 +203,8 @@ fn code_grant(
 }
 
 /// RFC 6749 §6 with rotation: the old refresh token dies, and presenting it again revokes
-/// the whole family (OAuth 2.1 §4.3.1).
+/// the whole family (OAuth 2.1 §4.3.1). Under [`crate::Faults::refresh_without_rotation`] the
+/// old one lives on and no new one is issued.
 fn refresh_grant(
     app: &App,
     db: &mut Db,
@@ -237,7 +255,8 @@ fn refresh_grant(
         }
         grant.scope = scope.to_owned();
     }
-    record.rotated = true;
+    let rotate = !app.faults().refresh_without_rotation;
+    record.rotated = rotate;
     let family = record.family;
     if app.faults().revoke_access_token_on_refresh {
         let before = db.access.len();
@@ -245,7 +264,7 @@ fn refresh_grant(
         let revoked = u64::try_from(before - db.access.len()).unwrap_or(u64::MAX);
         app.record(|s| s.access_tokens_revoked_on_refresh += revoked);
     }
-    Ok(db.issue(grant, family, true, lifetimes))
+    Ok(db.issue(grant, family, rotate, lifetimes))
 }
 
 /// RFC 8693, minimal: a live access token in, a new one out for the requested audience.

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use mcpauth_devserver::{
-    ClientAuth, Config, Endpoint, Faults, HUGE_BODY_BYTES, OVERSIZED_CHALLENGE_BYTES,
-    REDIRECTED_MARKER, RegisteredClient,
+    ClientAuth, Config, Endpoint, Faults, GROWING_SCOPE_PREFIX, HUGE_BODY_BYTES,
+    OVERSIZED_CHALLENGE_BYTES, REDIRECTED_MARKER, RegisteredClient, StepUpLoop,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -410,6 +410,7 @@ async fn stats_json_always_lists_every_counter() {
         "leaks",
         "device_polls_too_fast",
         "refresh_responses_lost",
+        "step_up_challenges",
     ];
     expected.sort_unstable();
     assert_eq!(keys, expected, "a fresh server states every counter");
@@ -880,4 +881,198 @@ async fn wrong_types_gives_every_member_a_value_of_another_type() {
             "{name} changed type"
         );
     }
+}
+
+#[tokio::test]
+async fn token_response_fields_overwrite_and_remove_members_of_token_responses() {
+    let (server, http) = auto_approving().await;
+    let client_id = register_public(&server, &http).await;
+    let response = http
+        .post(format!("{}/_dev/faults", server.base_url))
+        .json(&json!({ "token_response_fields": {
+            "expires_in": "3600", "token_type": "mac", "scope": null,
+        }}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let tokens = code_flow(&server, &http, &client_id, "mcp:read offline_access").await;
+    assert_eq!(tokens["expires_in"], "3600");
+    assert_eq!(tokens["token_type"], "mac");
+    assert!(tokens.get("scope").is_none(), "null removes: {tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    let ping = json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" });
+    assert_eq!(
+        mcp(&server, &http, Some(access), ping).await.status(),
+        StatusCode::OK,
+        "only the body changed"
+    );
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ("client_id", &client_id),
+    ];
+    let (status, refreshed) = token(&server, &http, &refresh).await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    assert_eq!(refreshed["token_type"], "mac", "every grant's response");
+}
+
+#[tokio::test]
+async fn registration_faults_refuse_or_rewrite_the_registration_response() {
+    let (server, http) = start(Config::default()).await;
+    let metadata = native_client(&["authorization_code", "refresh_token"]);
+    server.set_faults(Faults {
+        registration_response_fields: [("client_id".to_owned(), Value::Null)].into(),
+        ..Default::default()
+    });
+    let (status, body) = register_with(&server, &http, &metadata).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body.get("client_id").is_none(), "{body}");
+    assert!(body["client_id_issued_at"].is_u64(), "the rest stays");
+
+    let response = http
+        .post(format!("{}/_dev/faults", server.base_url))
+        .json(&json!({ "refuse_registration": {
+            "error": "invalid_redirect_uri", "error_description": "no loopback",
+        }}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (status, body) = register_with(&server, &http, &metadata).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        json!({ "error": "invalid_redirect_uri", "error_description": "no loopback" })
+    );
+    let stats = server.stats();
+    assert_eq!((stats.registrations, stats.registrations_refused), (1, 1));
+}
+
+#[tokio::test]
+async fn refresh_without_rotation_keeps_the_presented_refresh_token_valid() {
+    let (server, http) = auto_approving().await;
+    let client_id = register_public(&server, &http).await;
+    let tokens = code_flow(&server, &http, &client_id, "mcp:read offline_access").await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    server.set_faults(Faults {
+        refresh_without_rotation: true,
+        ..Default::default()
+    });
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+        ("client_id", &client_id),
+    ];
+    for _ in 0..2 {
+        let (status, body) = token(&server, &http, &refresh).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.get("refresh_token").is_none(), "{body}");
+        assert!(body["access_token"].is_string());
+    }
+    server.set_faults(Faults::default());
+    let (status, body) = token(&server, &http, &refresh).await;
+    assert_eq!(status, StatusCode::OK, "still the live one: {body}");
+    let (status, body) = token(&server, &http, &refresh).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_grant")),
+        "rotation is back"
+    );
+    assert_eq!(server.stats().refresh_reuse_detected, 1);
+}
+
+#[tokio::test]
+async fn www_authenticate_replaces_the_challenge_of_401_and_403() {
+    let (server, http) = auto_approving().await;
+    let broken = r#"Bearer resource_metadata="http://127.0.0.1:9/a"#;
+    server.set_faults(Faults {
+        www_authenticate: Some(broken.into()),
+        ..Default::default()
+    });
+    let ping = json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" });
+    let response = mcp(&server, &http, None, ping.clone()).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()["www-authenticate"], broken);
+
+    let client_id = register_public(&server, &http).await;
+    let tokens = code_flow(&server, &http, &client_id, "mcp:read").await;
+    let call = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": { "name": "admin-tool", "arguments": {} } });
+    let response = mcp(&server, &http, tokens["access_token"].as_str(), call).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(response.headers()["www-authenticate"], broken);
+}
+
+#[tokio::test]
+async fn endless_step_up_refuses_every_token_with_insufficient_scope() {
+    let (server, http) = auto_approving().await;
+    let client_id = register_public(&server, &http).await;
+    let ping = json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" });
+    let challenge_of = |response: &reqwest::Response| {
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    let response = http
+        .post(format!("{}/_dev/faults", server.base_url))
+        .json(&json!({ "endless_step_up": "granted" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let tokens = code_flow(&server, &http, &client_id, "mcp:read mcp:admin").await;
+    let response = mcp(
+        &server,
+        &http,
+        tokens["access_token"].as_str(),
+        ping.clone(),
+    )
+    .await;
+    let challenge = challenge_of(&response);
+    assert!(
+        challenge.starts_with(r#"Bearer error="insufficient_scope", scope="mcp:read mcp:admin""#),
+        "the scope the token has: {challenge}"
+    );
+    let response = mcp(&server, &http, None, ping.clone()).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "no token: the usual 401"
+    );
+
+    server.set_faults(Faults {
+        endless_step_up: Some(StepUpLoop::Growing),
+        ..Default::default()
+    });
+    let mut scope = "mcp:read".to_owned();
+    for n in 2..=3 {
+        let tokens = code_flow(&server, &http, &client_id, &scope).await;
+        let response = mcp(
+            &server,
+            &http,
+            tokens["access_token"].as_str(),
+            ping.clone(),
+        )
+        .await;
+        let asked = format!("{GROWING_SCOPE_PREFIX}{n}");
+        assert!(
+            challenge_of(&response).contains(&format!(r#"scope="{asked}""#)),
+            "a new scope each time"
+        );
+        scope = format!("{scope} {asked}");
+    }
+    assert_eq!(server.stats().step_up_challenges, 3);
+
+    server.set_faults(Faults::default());
+    let (_, challenge) = pkce();
+    let refused = authorize(&server, &http, &client_id, &challenge, "mcp:extra-1").await;
+    assert_eq!(
+        query_param(&refused, "error").as_deref(),
+        Some("invalid_scope"),
+        "the extra scopes exist only while the loop runs"
+    );
 }
