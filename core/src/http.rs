@@ -110,6 +110,29 @@ impl HttpRequest {
         }
     }
 
+    /// The URL as logs and messages may show it: scheme, host, port and path, then the query's
+    /// parameter *names* only (`https://as.example/authorize?state&code_challenge`); no values,
+    /// user info or fragment, which can carry codes, `state` or credentials.
+    #[must_use]
+    pub fn redacted_url(&self) -> String {
+        let mut url = self.url.clone();
+        url.set_fragment(None);
+        // Only URLs that cannot be a base refuse these, and those have no credentials.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        let names: Vec<String> = url
+            .query_pairs()
+            .map(|(name, _)| name.into_owned())
+            .collect();
+        url.set_query(None);
+        let mut shown = String::from(url.as_str());
+        if !names.is_empty() {
+            shown.push('?');
+            shown.push_str(&names.join("&"));
+        }
+        shown
+    }
+
     /// The first value of header `name` (case-insensitive).
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -123,13 +146,13 @@ impl HttpRequest {
 }
 
 /// Requests carry secrets (codes, refresh tokens, client secrets) in bodies and headers, so
-/// `Debug` shows only the method, URL and header names.
+/// `Debug` shows only the method, the [redacted URL](Self::redacted_url) and header names.
 impl std::fmt::Debug for HttpRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
         f.debug_struct("HttpRequest")
             .field("method", &self.method)
-            .field("url", &self.url.as_str())
+            .field("url", &self.redacted_url())
             .field("headers", &names)
             .field("body", &format_args!("[{} bytes]", self.body.len()))
             .finish()
@@ -214,6 +237,18 @@ mod tests {
 
     fn url() -> Url {
         Url::parse("https://as.example/token").unwrap()
+    }
+
+    #[test]
+    fn redacted_url_and_debug_show_query_names_but_no_values_or_credentials() {
+        let url = Url::parse("https://u:pw@as.example/r?code=c0de&state=st4te#fr4g").unwrap();
+        let req = HttpRequest::get_json(url);
+        assert_eq!(req.redacted_url(), "https://as.example/r?code&state");
+        let debug = format!("{req:?}");
+        for secret in ["c0de", "st4te", "fr4g", "pw"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(debug.contains("https://as.example/r?code&state"), "{debug}");
     }
 
     #[test]

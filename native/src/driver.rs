@@ -15,6 +15,13 @@
 //! up are the machine's. Dropping the future of [`run`] cancels the run; the locks it holds
 //! and the loopback port are released then.
 //!
+//! What it does is logged with [`tracing`] (target `mcpauth::driver`), for an operator
+//! debugging a login: each request at `debug` (method, the URL with query parameter names but
+//! no values, the request id), each response (status, content type, body length), each
+//! failure and time-out, each event by its kind, and each store operation by the kind of its
+//! key (`trace`). Nothing else: records, bodies, headers, authorization URLs and store keys can
+//! hold secrets, so no field that could is ever logged.
+//!
 //! [`run_to_authorize`] stops a login at its [`Event::Authorize`] instead of showing it: a
 //! login with a fixed redirect URI has saved itself by then (the core emits the save of its
 //! pending record first), and a later request resumes it from the store.
@@ -26,6 +33,7 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
+use mcpauth_core::flow::store::key_kind;
 use mcpauth_core::flow::{Access, Event, Failure, Login, Logout, Machine, RequestId};
 use mcpauth_core::{HttpRequest, HttpResponse, Time, UsageError};
 use url::Url;
@@ -262,6 +270,13 @@ where
         loop {
             while let Some((id, request)) = self.machine.poll_transmit() {
                 self.requests += 1;
+                tracing::debug!(
+                    request = id.index(),
+                    method = request.method.as_str(),
+                    url = %request.redacted_url(),
+                    body_len = request.body.len(),
+                    "sending request"
+                );
                 self.in_flight
                     .push(Box::pin(send(&self.io.http, id, request)));
             }
@@ -271,10 +286,15 @@ where
                 .or_else(|| self.machine.poll_event());
             match event {
                 Some(event) => {
+                    tracing::debug!(event = event.kind(), "event");
                     (self.hook)(&event);
                     match event {
                         Event::Done(result) => {
                             let requests = self.requests;
+                            match &result {
+                                Ok(_) => tracing::debug!(requests, "done"),
+                                Err(e) => tracing::debug!(requests, code = e.code(), "failed"),
+                            }
                             return Ok(Ended::Done(Outcome { result, requests }));
                         }
                         Event::Authorize { url } if self.stop_at_authorize => {
@@ -294,20 +314,27 @@ where
             Event::Load { key } => {
                 let wanted = key.clone();
                 let bytes = blocking(self.io, move |s| s.load(&wanted)).await?;
+                tracing::trace!(key = key_kind(&key), found = bytes.is_some(), "store load");
                 let record = bytes.map(|b| String::from_utf8_lossy(&b).into_owned());
                 self.machine.handle_loaded(self.now(), &key, record);
             }
             Event::Save { key, record } => {
+                tracing::trace!(key = key_kind(&key), len = record.len(), "store save");
                 blocking(self.io, move |s| s.save(&key, record.as_bytes())).await?;
             }
-            Event::Delete { key } => blocking(self.io, move |s| s.delete(&key)).await?,
+            Event::Delete { key } => {
+                tracing::trace!(key = key_kind(&key), "store delete");
+                blocking(self.io, move |s| s.delete(&key)).await?;
+            }
             Event::Lock { key } => {
+                tracing::trace!(key = key_kind(&key), "taking lock");
                 let in_process = self.io.locks.get(&key).lock_owned().await;
                 let across_processes = blocking(self.io, move |s| s.lock(&key)).await?;
                 self.locks.push(Held {
                     _in_process: in_process,
                     _across_processes: across_processes,
                 });
+                tracing::trace!("lock held");
                 self.machine.handle_locked(self.now());
             }
             Event::Listen {
@@ -335,8 +362,9 @@ where
             Err(_) if !required && port.is_some() => LoopbackServer::bind(None, path)?,
             bound => bound?,
         };
-        self.machine
-            .set_redirect_uri(self.now(), &server.redirect_uri());
+        let redirect_uri = server.redirect_uri();
+        tracing::debug!(%redirect_uri, "listening for the callback");
+        self.machine.set_redirect_uri(self.now(), &redirect_uri);
         if !self.io.paste {
             self.listener = Some(server.listen()?);
         }
@@ -400,8 +428,26 @@ where
         };
         let now = self.now();
         match woke {
-            Wake::Response(id, Ok(response)) => self.machine.handle_response(now, id, response),
-            Wake::Response(id, Err(failure)) => self.machine.handle_failure(now, id, failure),
+            Wake::Response(id, Ok(response)) => {
+                tracing::debug!(
+                    request = id.index(),
+                    status = response.status,
+                    content_type = response.header("content-type").unwrap_or(""),
+                    body_len = response.body.len(),
+                    "response"
+                );
+                self.machine.handle_response(now, id, response);
+            }
+            Wake::Response(id, Err(failure)) => {
+                match &failure {
+                    Failure::Transport { reason } => {
+                        tracing::debug!(request = id.index(), %reason, "request failed");
+                    }
+                    Failure::Timeout => tracing::debug!(request = id.index(), "request timed out"),
+                    _ => tracing::debug!(request = id.index(), "request aborted"),
+                }
+                self.machine.handle_failure(now, id, failure);
+            }
             Wake::Callback(Some(callback)) => self.callback(now, callback),
             Wake::Callback(None) => {
                 return Err(Error::Callback {
@@ -411,6 +457,7 @@ where
             Wake::Pasted(pasted) => self.pasted(now, &pasted?),
             Wake::Timer => {
                 if timeout.is_some_and(|at| now >= at) {
+                    tracing::trace!("timeout");
                     self.machine.handle_timeout(now);
                 }
             }
@@ -423,8 +470,10 @@ where
     /// or failed a check), or an error page for a callback that is not this login's.
     fn callback(&mut self, now: Time, callback: Callback) {
         if !self.machine.handle_callback(now, callback.target()) {
+            tracing::debug!("callback ignored: not this login's");
             return callback.ignore();
         }
+        tracing::debug!("callback received");
         while let Some(event) = self.machine.poll_event() {
             self.queued.push_back(event);
         }
@@ -445,7 +494,9 @@ where
         let Some(paste) = self.paste.take() else {
             return;
         };
-        if !self.machine.handle_callback(now, pasted.trim()) {
+        let belongs = self.machine.handle_callback(now, pasted.trim());
+        tracing::debug!(belongs, "pasted redirect");
+        if !belongs {
             let answer = self.io.ui.paste_redirect(&paste.url);
             self.paste = Some(Paste {
                 url: paste.url,

@@ -11,7 +11,7 @@
 
 import * as core from './core.js';
 import { McpAuthError, wrap } from './errors.js';
-import { type FetchLike, type ListenRequest, type MachineControl, type MachineIo, runMachine, type SharedLock } from './pump.js';
+import { type DebugHook, type FetchLike, type ListenRequest, type MachineControl, type MachineIo, runMachine, type SharedLock } from './pump.js';
 import { MemoryStorage, type Storage } from './storage.js';
 import type {
   BearerChallenge,
@@ -111,6 +111,15 @@ export interface McpAuthOptions {
   onWarning?: (warning: McpAuthError) => void;
   /** Hears that a callback carrying another login's `state` arrived and was ignored (a forged request, or an old tab). */
   onForeignCallback?: () => void;
+  /**
+   * Hears what the driver does, for debugging a login: each request (method, URL with query
+   * parameter names only, request id), each response (status, content type, body length), each
+   * failure and time-out, each event by its kind, each storage operation by the kind of its key.
+   * Its fields never hold a token, code, verifier, `state` or secret, so the output may go to
+   * ordinary logs: `debug: (message, fields) => console.debug('mcpauth', message, fields)`. The
+   * Rust crate logs the same with `tracing` (`MCPAUTH_LOG=debug` for the CLI).
+   */
+  debug?: DebugHook;
 }
 
 /** Options of a login: {@link McpAuth.authorizationUrl} and the helpers built on {@link McpAuth.login}. */
@@ -471,6 +480,7 @@ export class McpAuth {
       lock: this.#options.lock,
       onWarning: this.#options.onWarning,
       onForeignCallback: this.#options.onForeignCallback,
+      debug: this.#options.debug,
       ...extra,
     };
   }

@@ -26,7 +26,7 @@ export {
   type PreRegisteredClient,
 } from './client.js';
 export { McpAuthError, type ErrorCode, type LocalErrorCode } from './errors.js';
-export { runMachine, type FetchLike, type ListenRequest, type MachineControl, type MachineIo, type SharedLock } from './pump.js';
+export { runMachine, type DebugHook, type FetchLike, type ListenRequest, type MachineControl, type MachineIo, type SharedLock } from './pump.js';
 export { MemoryStorage, WebStorage, type DomStorageLike, type Storage } from './storage.js';
 export {
   completeRedirectLogin,

@@ -11,6 +11,12 @@
  * 4. sleep until the machine's `timeout`, or until something is fed; then again from 1,
  *    until `done`.
  *
+ * With a {@link DebugHook} it tells what it does, as the Rust driver logs it with `tracing`:
+ * each request (method, URL with query parameter names but no values, request id), each
+ * response (status, content type, body length), each failure and time-out, each event by its
+ * kind, each storage operation by the kind of its key. Nothing else: records, bodies, headers,
+ * authorization URLs and storage keys can hold secrets, so no field that could is passed.
+ *
  * @module
  */
 
@@ -18,6 +24,14 @@ import * as core from './core.js';
 import { describe, fromWire, McpAuthError, wrap } from './errors.js';
 import type { Storage } from './storage.js';
 import type { DevicePrompt, MachineEvent, Transmit } from './wire.js';
+
+/**
+ * Hears what the driver does, for debugging a login (`McpAuthOptions.debug`): a short message
+ * and fields that cannot hold a secret (`request`, `method`, `url` without query values,
+ * `status`, `contentType`, `bodyLength`, `event`, `key` as its kind, `code`, ...). A hook that
+ * throws is ignored.
+ */
+export type DebugHook = (message: string, fields?: Record<string, unknown>) => void;
 
 /** The `fetch` the loop sends with; `globalThis.fetch` fits. */
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
@@ -79,6 +93,8 @@ export interface MachineIo {
   listen?(request: ListenRequest, control: MachineControl): Promise<string>;
   /** Send the user agent to `url`. Not awaited: the login goes on meanwhile; a rejection ends it. */
   authorize?(url: string, control: MachineControl): unknown;
+  /** Hears what the loop does ({@link DebugHook}). */
+  debug?: DebugHook;
 }
 
 /**
@@ -127,7 +143,11 @@ class Run {
     this.#handle = handle;
     this.#io = io;
     this.#control = {
-      callback: (url) => this.#feed({ kind: 'callback', url }).belongs === true,
+      callback: (url) => {
+        const belongs = this.#feed({ kind: 'callback', url }).belongs === true;
+        this.#debug(belongs ? 'callback received' : "callback ignored: not this login's");
+        return belongs;
+      },
       abort: (reason) => {
         this.#abortReason ??= reason;
         this.#feed({ kind: 'abort' });
@@ -146,6 +166,7 @@ class Run {
       const { transmits, events, timeout } = core.machineDrain(this.#handle);
       for (const transmit of transmits) this.#send(transmit);
       for (const event of events) {
+        this.#debug('event', { event: event.kind });
         if (event.kind === 'done') return this.#done(event);
         await this.#perform(event);
         const detached = this.#stopped();
@@ -171,7 +192,17 @@ class Run {
     for (const release of this.#held.splice(0)) release();
   }
 
+  /** Tells the caller's {@link DebugHook}, which must not break the run. */
+  #debug(message: string, fields?: Record<string, unknown>): void {
+    try {
+      this.#io.debug?.(message, fields);
+    } catch {
+      // Debug output is best effort.
+    }
+  }
+
   #done(event: Extract<MachineEvent, { kind: 'done' }>): unknown {
+    this.#debug('ok' in event ? 'done' : 'failed', 'ok' in event ? undefined : { code: event.error.code });
     if (this.#storeFailure) throw this.#storeFailure.error;
     if ('ok' in event) return event.ok;
     // The machine ended because this run aborted it: the reason given is the error.
@@ -213,12 +244,22 @@ class Run {
     });
     this.#wake = undefined;
     clearTimeout(timer);
-    if (due) core.machineInput(this.#handle, { kind: 'timeout' }, this.#now());
+    if (due) {
+      this.#debug('timeout');
+      core.machineInput(this.#handle, { kind: 'timeout' }, this.#now());
+    }
   }
 
   /** Sends one request and feeds back what came of it; never throws. */
   #send(transmit: Transmit): void {
     const controller = new AbortController();
+    const request = transmit.id;
+    this.#debug('sending request', {
+      request,
+      method: transmit.method,
+      url: redactedUrl(transmit.url),
+      bodyLength: transmit.body?.length ?? 0,
+    });
     this.#inFlight.set(transmit.id, controller);
     const deadline = setTimeout(() => controller.abort(DEADLINE), transmit.timeoutMs);
     const fed = (feed: () => void) => {
@@ -228,8 +269,10 @@ class Run {
       feed();
       this.#wake?.();
     };
-    const failed = (reason: string) =>
+    const failed = (reason: string) => {
+      this.#debug('request failed', { request, reason });
       fed(() => this.#feed({ kind: 'failure', id: transmit.id, failure: { kind: 'transport', reason } }));
+    };
     void (async () => {
       try {
         const response = await this.#io.fetch(transmit.url, {
@@ -245,9 +288,12 @@ class Run {
         }
         const body = await readCapped(response, transmit.maxResponseBytes + 1);
         const headers = [...response.headers] as [string, string][];
+        const contentType = response.headers.get('content-type') ?? '';
+        this.#debug('response', { request, status: response.status, contentType, bodyLength: body.length });
         fed(() => core.machineResponse(this.#handle, transmit.id, response.status, headers, body, this.#now()));
       } catch (error) {
         if (controller.signal.reason === DEADLINE) {
+          this.#debug('request timed out', { request });
           fed(() => this.#feed({ kind: 'failure', id: transmit.id, failure: { kind: 'timeout' } }));
         } else {
           failed(describe(error));
@@ -263,20 +309,25 @@ class Run {
       switch (event.kind) {
         case 'load': {
           const record = await this.#store(event.key, (s) => s.get(event.key));
+          this.#debug('store load', { key: keyKind(event.key), found: record != null });
           this.#feed({ kind: 'loaded', key: event.key, record: record ?? null });
           return;
         }
         case 'save':
+          this.#debug('store save', { key: keyKind(event.key), length: event.record.length });
           return await this.#store(event.key, (s) => s.set(event.key, event.record));
         case 'delete':
+          this.#debug('store delete', { key: keyKind(event.key) });
           return await this.#store(event.key, (s) => s.delete(event.key));
         case 'lock': {
+          this.#debug('taking lock', { key: keyKind(event.key) });
           const warn = (error: unknown) => io.onWarning?.(wrap(error, 'STORE', `releasing the lock ${event.key} failed`));
           this.#lockWaits++;
           return void acquire(event.key, io.lock, warn).finally(() => this.#lockWaits--).then(
             (release) => {
               if (this.#closed) return release();
               this.#held.push(release);
+              this.#debug('lock held');
               this.#feed({ kind: 'locked' });
             },
             (error: unknown) => this.#control.abort(wrap(error, 'STORE', `cannot take the lock ${event.key}`)),
@@ -319,9 +370,34 @@ class Run {
     try {
       return await op(this.#io.storage(key));
     } catch (error) {
-      throw wrap(error, 'STORE', `the storage failed on ${key}`);
+      throw wrap(error, 'STORE', `the storage failed on ${keyForMessages(key)}`);
     }
   }
+}
+
+/**
+ * The URL as debug output may show it: origin and path, then the query's parameter names only
+ * (as the core's `HttpRequest::redacted_url`); no values, user info or fragment.
+ */
+function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    const names = [...parsed.searchParams.keys()];
+    return `${parsed.origin}${parsed.pathname}${names.length ? `?${names.join('&')}` : ''}`;
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+/** What kind of record or lock a storage key names (the core's `key_kind`): a pending login's key holds its `state`. */
+function keyKind(key: string): string {
+  const kind = key.split('#', 1)[0] ?? '';
+  return ['grant', 'refresh', 'client', 'pending'].includes(kind) ? kind : 'other';
+}
+
+/** A key as messages may show it (the core's `key_for_messages`). */
+function keyForMessages(key: string): string {
+  return keyKind(key) === 'pending' ? 'pending#[redacted]' : key;
 }
 
 /** Reads at most `limit` bytes of the body, then stops the download. */

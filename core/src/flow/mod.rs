@@ -155,6 +155,27 @@ pub enum Event<T> {
     Done(Result<T>),
 }
 
+impl<T> Event<T> {
+    /// The event's kind, as the npm package names it (`load`, `save`, `device_code`, ...):
+    /// what a log may show of it, since its payload (a record, an authorization URL, a store
+    /// key) can hold secrets.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Load { .. } => "load",
+            Self::Save { .. } => "save",
+            Self::Delete { .. } => "delete",
+            Self::Lock { .. } => "lock",
+            Self::Listen { .. } => "listen",
+            Self::Authorize { .. } => "authorize",
+            Self::ForeignCallback => "foreign_callback",
+            Self::DeviceCode(_) => "device_code",
+            Self::Warning(_) => "warning",
+            Self::Done(_) => "done",
+        }
+    }
+}
+
 /// The one shape of every machine in this module. Inputs that only one machine takes (a
 /// callback URL, a redirect URI, an MCP response) are its inherent methods.
 pub trait Machine {

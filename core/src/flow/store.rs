@@ -106,6 +106,31 @@ pub fn pending_key_for_callback(callback: &str) -> Option<String> {
         .map(|(_, state)| pending_key(&state))
 }
 
+/// What kind of record or lock `key` names (`grant`, `refresh`, `client`, `pending`), or
+/// `other`: for logs, which must not show the key itself (a pending login's key holds its
+/// `state`).
+#[must_use]
+pub fn key_kind(key: &str) -> &'static str {
+    match key.split('#').next() {
+        Some("grant") => "grant",
+        Some("refresh") => "refresh",
+        Some("client") => "client",
+        Some("pending") => "pending",
+        _ => "other",
+    }
+}
+
+/// `key` as messages and `Debug` output may show it: a pending login's key holds its `state`,
+/// so it becomes `pending#[redacted]`; other keys name a server, an issuer or a profile and
+/// stay as they are.
+#[must_use]
+pub fn key_for_messages(key: &str) -> &str {
+    match key_kind(key) {
+        "pending" => "pending#[redacted]",
+        _ => key,
+    }
+}
+
 /// A stored grant, with who it belongs to as the login showed it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
@@ -285,7 +310,7 @@ fn parse<T: for<'de> Deserialize<'de>>(key: &str, text: &str) -> Result<T> {
     let version = serde_json::from_str::<Version>(text).ok().and_then(|v| v.v);
     if version != Some(RECORD_VERSION) {
         return Err(FlowError::UnreadableRecord {
-            key: key.to_owned(),
+            key: key_for_messages(key).to_owned(),
             reason: match version {
                 Some(v) => {
                     format!("it is of format version {v}, this version reads {RECORD_VERSION}")
@@ -297,7 +322,7 @@ fn parse<T: for<'de> Deserialize<'de>>(key: &str, text: &str) -> Result<T> {
     }
     serde_json::from_str(text).map_err(|e| {
         FlowError::UnreadableRecord {
-            key: key.to_owned(),
+            key: key_for_messages(key).to_owned(),
             reason: e.to_string(),
         }
         .into()
@@ -307,6 +332,28 @@ fn parse<T: for<'de> Deserialize<'de>>(key: &str, text: &str) -> Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_kind_and_messages_name_the_record_without_its_secret_part() {
+        let server = ResourceUri::parse("https://mcp.example/mcp").unwrap();
+        assert_eq!(key_kind(&grant_key(&server, None)), "grant");
+        assert_eq!(key_kind(&refresh_lock(&server, None)), "refresh");
+        let client = registration_key("https://as.example", RegisteredFlow::Code);
+        assert_eq!(key_kind(&client), "client");
+        assert_eq!(key_kind(&pending_key("s3cret-state")), "pending");
+        assert_eq!(key_kind("s3cret-state"), "other");
+        assert_eq!(
+            key_for_messages(&pending_key("s3cret-state")),
+            "pending#[redacted]"
+        );
+        assert_eq!(key_for_messages(&client), client);
+        let unreadable = PendingLogin::parse(&pending_key("s3cret-state"), "{}").unwrap_err();
+        assert!(!unreadable.to_string().contains("s3cret"), "{unreadable}");
+        assert!(
+            !format!("{unreadable:?}").contains("s3cret"),
+            "{unreadable:?}"
+        );
+    }
 
     #[test]
     fn keys_name_the_server_issuer_and_flow() {

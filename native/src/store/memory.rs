@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use mcpauth_core::flow::store::key_for_messages;
+
 use super::{StoreLock, TokenStore};
 use crate::error::Result;
 
@@ -27,13 +29,13 @@ impl MemoryStore {
     }
 }
 
-/// Values are secrets: `Debug` shows the keys only.
+/// Values are secrets: `Debug` shows the keys only, and of a pending login's key (which holds
+/// its `state`) only the kind.
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let records = self.records();
-        f.debug_struct("MemoryStore")
-            .field("keys", &records.keys().collect::<Vec<_>>())
-            .finish()
+        let keys: Vec<&str> = records.keys().map(|key| key_for_messages(key)).collect();
+        f.debug_struct("MemoryStore").field("keys", &keys).finish()
     }
 }
 

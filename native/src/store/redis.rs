@@ -68,7 +68,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mcpauth_core::flow::store::{GRANT_PREFIX, grant_key_for_lock};
+use mcpauth_core::flow::store::{GRANT_PREFIX, grant_key_for_lock, key_for_messages};
 use mcpauth_core::{Entropy as _, OsEntropy};
 use redis::{Connection, RedisError, Script};
 
@@ -308,7 +308,13 @@ impl TokenStore for RedisStore {
         let value: Option<Vec<u8>> = self
             .shared
             .run("read from", |c| redis::cmd("GET").arg(&redis_key).query(c))?;
-        let place = format!("{} key `{redis_key}`", self.shared.place);
+        // A pending login's key holds its `state`: not for messages.
+        let place = format!(
+            "{} key `{}{}`",
+            self.shared.place,
+            self.shared.prefix,
+            key_for_messages(key)
+        );
         value
             .map(|bytes| self.sealer.open(key, &place, &bytes))
             .transpose()

@@ -14,6 +14,7 @@ use std::path::Path;
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use mcpauth_core::flow::store::key_for_messages;
 use mcpauth_core::{Entropy as _, OsEntropy};
 
 use super::file::{private_file, sync_dir};
@@ -99,7 +100,7 @@ impl Sealer {
             .cipher
             .encrypt(XNonce::from_slice(&nonce), payload)
             .map_err(|_| Error::Store {
-                reason: format!("cannot encrypt the record for `{key}`"),
+                reason: format!("cannot encrypt the record for `{}`", key_for_messages(key)),
             })?;
         Ok(Record {
             key,
@@ -130,8 +131,9 @@ impl Sealer {
             .decrypt(XNonce::from_slice(record.nonce), payload)
             .map_err(|_| Error::Store {
                 reason: format!(
-                    "cannot decrypt the record for `{key}` ({place}): the store key is not the \
-                     one it was written with, or the record was tampered with"
+                    "cannot decrypt the record for `{}` ({place}): the store key is not the \
+                     one it was written with, or the record was tampered with",
+                    key_for_messages(key)
                 ),
             })
     }

@@ -112,6 +112,9 @@ fn check(app: &App, params: &Params) -> Result<AuthRequest, Reject> {
         (None, _) => return Err(Reject::Page("redirect_uri is missing".into())),
     };
     let state = params.get("state").map(str::to_owned);
+    if let Some(state) = &state {
+        app.db().client_secrets_seen.insert(state.clone());
+    }
     let fail = |error: &str, description: &str| Reject::Redirect {
         to: redirect_to.clone(),
         state: state.clone(),

@@ -69,6 +69,7 @@
 //! | `POST /_dev/faults` | [`Faults`] as JSON, missing fields off | |
 //! | `GET /_dev/clock` | | `{"now_ms": N}`, Unix milliseconds on the server's clock |
 //! | `POST /_dev/clock` | `{"advance_ms": N}` | `{"now_ms": N}` after the advance |
+//! | `GET /_dev/secrets` | | every secret value issued or received, as a JSON array ([`DevServerHandle::secrets`]) |
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -286,6 +287,14 @@ impl DevServerHandle {
         device::decide(&self.app, user_code, approve)
     }
 
+    /// Every secret value this server has issued or been sent: access and refresh tokens,
+    /// authorization and device codes, client secrets, and the clients' `state` and PKCE
+    /// `code_verifier` values; for tests that prove none of them reaches a log or a message.
+    /// Also `GET /_dev/secrets`.
+    pub fn secrets(&self) -> Vec<String> {
+        self.app.secrets()
+    }
+
     /// Make every access token issued so far expire now (refresh tokens stay valid).
     pub fn expire_access_tokens(&self) {
         self.app.db().access.clear();
@@ -429,6 +438,7 @@ fn finish(app: &App, router: Router<App>) -> Router {
         .route("/_dev/reset", post(dev_reset))
         .route("/_dev/faults", get(dev_faults).post(dev_set_faults))
         .route("/_dev/clock", get(dev_clock).post(dev_advance_clock))
+        .route("/_dev/secrets", get(dev_secrets))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), cors_and_log))
         .with_state(app.clone())
@@ -436,6 +446,10 @@ fn finish(app: &App, router: Router<App>) -> Router {
 
 async fn dev_stats(State(app): State<App>) -> Json<Stats> {
     Json(app.stats())
+}
+
+async fn dev_secrets(State(app): State<App>) -> Json<Vec<String>> {
+    Json(app.secrets())
 }
 
 async fn dev_reset(State(app): State<App>) {

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mcpauth_devserver::{Config, DevServer, Endpoint};
+use mcpauth_devserver::{ClientAuth, Config, DevServer, Endpoint, RegisteredClient};
 
 const USAGE: &str = "\
 usage: mcpauth-devserver [--port N] [--auto-approve] [switches]
@@ -18,6 +18,7 @@ usage: mcpauth-devserver [--port N] [--auto-approve] [switches]
   --refresh-requires-offline-access issue refresh tokens only for offline_access
   --challenge-scope S | --no-challenge-scope
                                     scope in the 401 challenge (default mcp:read)
+  --confidential-client ID:SECRET   pre-register a client_secret_basic client (loopback redirects)
   --quiet                           do not log requests
 
 faults (also settable at run time: POST /_dev/faults with JSON):
@@ -110,6 +111,17 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, Strin
             "--sse-responses" => faults.sse_responses = true,
             "--sessions" => faults.sessions = true,
             "--lose-refresh-response" => faults.lose_refresh_response = true,
+            "--confidential-client" => {
+                let pair = value()?;
+                let (client_id, secret) = pair
+                    .split_once(':')
+                    .ok_or_else(|| format!("--confidential-client: {pair} is not ID:SECRET"))?;
+                config.static_clients.push(RegisteredClient {
+                    client_id: client_id.to_owned(),
+                    auth: ClientAuth::ClientSecretBasic(secret.to_owned()),
+                    redirect_uris: vec!["http://127.0.0.1/callback".to_owned()],
+                });
+            }
             "--fail" => faults.server_error.push(endpoint(value()?)?),
             "--stall" => faults.stall.push(endpoint(value()?)?),
             "--trickle" => faults.trickle.push(endpoint(value()?)?),

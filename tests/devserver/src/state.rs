@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use crate::Config;
 use crate::clock::{Clock, deadline};
 use crate::faults::{Endpoint, Faults};
-use crate::register::RegisteredClient;
+use crate::register::{ClientAuth, RegisteredClient};
 
 /// Request counters, as served by `GET /_dev/stats` and [`crate::DevServerHandle::stats`].
 ///
@@ -189,6 +189,27 @@ impl Shared {
         *lock(&self.faults) = faults;
     }
 
+    /// Every secret issued or received: see [`crate::DevServerHandle::secrets`].
+    pub fn secrets(&self) -> Vec<String> {
+        let db = self.db();
+        let client_secrets = db.clients.values().filter_map(|c| match &c.auth {
+            ClientAuth::ClientSecretBasic(secret) | ClientAuth::ClientSecretPost(secret) => {
+                Some(secret.clone())
+            }
+            ClientAuth::None => None,
+        });
+        let mut all: Vec<String> = db
+            .issued_secrets
+            .iter()
+            .chain(&db.client_secrets_seen)
+            .cloned()
+            .chain(client_secrets)
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
     pub fn stats(&self) -> Stats {
         lock(&self.stats).clone()
     }
@@ -318,6 +339,10 @@ pub(crate) struct Db {
     /// after it is used or revoked, so that a leak of any of them is recognised.
     pub issued_secrets: HashSet<String>,
     next_family: u64,
+    /// Every secret a client sent that the server did not issue: the `state` of each
+    /// authorization request and the PKCE `code_verifier` of each code exchange, for
+    /// [`DevServerHandle::secrets`](crate::DevServerHandle::secrets).
+    pub client_secrets_seen: HashSet<String>,
 }
 
 impl Db {

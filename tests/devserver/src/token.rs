@@ -148,6 +148,7 @@ fn code_grant(
 ) -> Result<Issued, OAuthError> {
     let code = params.require("code")?;
     let verifier = params.require("code_verifier")?;
+    db.client_secrets_seen.insert(verifier.to_owned());
     let record = db
         .codes
         .get(code)

@@ -23,10 +23,14 @@
 //! when neither is possible, requests that need a login get a JSON-RPC error naming
 //! `mcpauth login <server>`. It takes `login`'s options (`--scope`, `--client-id`, `--port`,
 //! `--timeout`, ...). Logs go to stderr, and to `--log FILE`.
+//!
+//! `MCPAUTH_LOG=debug` (or `trace`; or a filter in `RUST_LOG`) prints what the login does to
+//! stderr, for troubleshooting: requests, responses, events, store operations; never a secret.
 #![forbid(unsafe_code)]
 
 mod cli;
 mod completions;
+mod log;
 mod login;
 mod logout;
 mod proxy;
@@ -51,6 +55,7 @@ use crate::ui::TerminalUi;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    log::init_from_env();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
