@@ -9,10 +9,10 @@ use mcpauth_core::userinfo::id_token_identity;
 
 fuzz_target!(|data: &[u8]| {
     // The input as the whole token.
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Some(who) = id_token_identity(&IdToken::new(text)) {
-            let _ = who.label();
-        }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Some(who) = id_token_identity(&IdToken::new(text))
+    {
+        let _ = who.label();
     }
     // The input as the payload's JSON: reaches the claims parser on every input.
     let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data);

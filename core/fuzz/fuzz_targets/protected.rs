@@ -83,7 +83,7 @@ fuzz_target!(|data: &[u8]| {
                     // The script is over: the server refuses everything, in turn with a 401
                     // and with a step-up challenge.
                     exhausted_turn += 1;
-                    if exhausted_turn % 2 == 0 {
+                    if exhausted_turn.is_multiple_of(2) {
                         Answer::StepUp(format!("mcp:scope{exhausted_turn}"))
                     } else {
                         Answer::Unauthorized

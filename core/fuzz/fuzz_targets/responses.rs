@@ -35,19 +35,19 @@ fuzz_target!(|data: &[u8]| {
     match selector % 8 {
         0 => {
             let server = AuthorizationServerMetadata::for_tests(ISSUER);
-            if let Some(u) = url("/register") {
-                if let Ok(reg) = process_registration_response(&server, &u, &resp, &policy) {
-                    let _ = reg.is_secret_expired(now);
-                }
+            if let Some(u) = url("/register")
+                && let Ok(reg) = process_registration_response(&server, &u, &resp, &policy)
+            {
+                let _ = reg.is_secret_expired(now);
             }
         }
         1 => {
-            if let Some(u) = url("/token") {
-                if let Ok(tokens) = process_token_response(now, &u, &resp, &policy) {
-                    let _ = tokens.lifetime();
-                    let _ = tokens.is_expired(now, mcpauth_core::DEFAULT_EXPIRY_MARGIN);
-                    let _ = tokens.id_token.as_ref().map(id_token_identity);
-                }
+            if let Some(u) = url("/token")
+                && let Ok(tokens) = process_token_response(now, &u, &resp, &policy)
+            {
+                let _ = tokens.lifetime();
+                let _ = tokens.is_expired(now, mcpauth_core::DEFAULT_EXPIRY_MARGIN);
+                let _ = tokens.id_token.as_ref().map(id_token_identity);
             }
         }
         2 => {
@@ -80,10 +80,10 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         _ => {
-            if let Some(u) = url("/userinfo") {
-                if let Ok(who) = process_userinfo_response(&u, &resp, &policy) {
-                    let _ = who.or_issuer(ISSUER).label();
-                }
+            if let Some(u) = url("/userinfo")
+                && let Ok(who) = process_userinfo_response(&u, &resp, &policy)
+            {
+                let _ = who.or_issuer(ISSUER).label();
             }
         }
     }
