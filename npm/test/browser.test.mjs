@@ -9,13 +9,13 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { startDevserver } from './devserver.mjs';
 
 const CHROMIUM = process.env.MCPAUTH_CHROMIUM ?? '/usr/bin/chromium';
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -35,22 +35,6 @@ let devserver;
 let mcpUrl;
 let site;
 let siteOrigin;
-
-/** Starts the devserver on a random port and reads the MCP URL from its banner. */
-async function startDevserver() {
-  const binary = join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'debug/mcpauth-devserver');
-  if (!existsSync(binary)) execFileSync('cargo', ['build', '-q', '-p', 'mcpauth-devserver'], { cwd: root, stdio: 'inherit' });
-  const child = spawn(binary, ['--port', '0', '--auto-approve', '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout });
-    lines.on('line', (line) => {
-      const m = line.match(/^MCP endpoint:\s+(\S+)/);
-      if (m) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`devserver exited (${code})`)));
-  });
-  return { child, url };
-}
 
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json', '.map': 'application/json' };
 
@@ -79,7 +63,7 @@ let userDataDir;
 
 before(async () => {
   if (skip) return;
-  ({ child: devserver, url: mcpUrl } = await startDevserver());
+  ({ child: devserver, mcp: mcpUrl } = await startDevserver());
   site = await startSite();
   siteOrigin = `http://127.0.0.1:${site.address().port}`;
   userDataDir = mkdtempSync(join(tmpdir(), 'mcpauth-chromium-'));

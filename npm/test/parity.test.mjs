@@ -5,25 +5,21 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 
 import { McpAuth, MemoryStorage, McpAuthError, nodePkg } from './helpers.mjs';
+import { root, startDevserver } from './devserver.mjs';
 
-const root = join(import.meta.dirname, '../..');
 // scenarios.json, then each file of hostile/ (misbehaving servers) in name order, as the native runner reads them.
 const parity = join(root, 'tests/parity');
 const hostile = existsSync(join(parity, 'hostile')) ? readdirSync(join(parity, 'hostile')).filter((f) => f.endsWith('.json')).sort().map((f) => join('hostile', f)) : [];
 const table = { scenarios: ['scenarios.json', ...hostile].flatMap((f) => JSON.parse(readFileSync(join(parity, f), 'utf8')).scenarios) };
 
-/** Starts a dev server for `scenario` and reads its MCP URL from the banner. */
-async function startDevserver(scenario) {
-  const binary = join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'debug/mcpauth-devserver');
-  if (!existsSync(binary)) execFileSync('cargo', ['build', '-q', '-p', 'mcpauth-devserver'], { cwd: root, stdio: 'inherit' });
-  const args = ['--port', '0', '--quiet'];
+/** Starts a dev server for `scenario`; its `mcp` is the URL the client is given (with the scenario's query). */
+async function startScenarioServer(scenario) {
+  const args = [];
   const server = scenario.server ?? {};
   if (server.autoApprove ?? true) args.push('--auto-approve');
   if (server.issuerPath) args.push('--issuer-path', server.issuerPath);
@@ -31,23 +27,9 @@ async function startDevserver(scenario) {
     if (server.challengeScope === null) args.push('--no-challenge-scope');
     else args.push('--challenge-scope', server.challengeScope);
   }
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const mcp = await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const m = line.match(/^MCP endpoint:\s+(\S+)/);
-      if (m) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`devserver exited (${code})`)));
-  });
-  const base = new URL(mcp).origin;
-  const dev = (path, body) =>
-    fetch(`${base}/_dev/${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(async (r) => {
-      const text = await r.text();
-      assert.ok(r.ok, `/_dev/${path}: ${r.status} ${text}`);
-      return text ? JSON.parse(text) : undefined;
-    });
+  const started = await startDevserver(args);
   const query = scenario.serverQuery;
-  return { child, mcp: query ? `${mcp}?${query}` : mcp, dev };
+  return { ...started, mcp: query ? `${started.mcp}?${query}` : started.mcp };
 }
 
 /** A browser for the dev server, which approves at once: it follows the authorization URL to the loopback callback. */
@@ -209,7 +191,7 @@ function compareCounts(stats, scenario) {
 
 for (const scenario of table.scenarios) {
   test(`parity: ${scenario.name}`, { timeout: 60_000 }, async () => {
-    const server = await startDevserver(scenario);
+    const server = await startScenarioServer(scenario);
     try {
       if (scenario.faults) await server.dev('faults', scenario.faults);
       const world = { server, storage: new MemoryStorage(), offset: 0, foreign: 0, lastToken: undefined, virtualTime: scenario.virtualTime === true };

@@ -3,7 +3,7 @@
 // headless login to it.
 
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,11 +12,7 @@ import { createInterface } from 'node:readline';
 
 import { nodePkg } from './helpers.mjs';
 
-/** The repository's root. */
-export const root = join(import.meta.dirname, '../..');
-
-/** Where cargo puts what it builds: `$CARGO_TARGET_DIR` or `target/`. */
-export const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, 'target');
+export { root, startDevserver, targetDir } from './devserver.mjs';
 
 /** A port nobody listens on now. */
 async function freePort() {
@@ -53,31 +49,6 @@ export async function startRedis() {
   return { child, url: `redis://127.0.0.1:${port}`, dir, stop };
 }
 
-/**
- * Starts the dev server (auto-approving logins); resolves to its MCP URL and `dev(path, body)`,
- * which GETs (or with a body POSTs) `/_dev/<path>`.
- */
-export async function startDevserver() {
-  const binary = join(targetDir, 'debug/mcpauth-devserver');
-  if (!existsSync(binary)) execFileSync('cargo', ['build', '-q', '-p', 'mcpauth-devserver'], { cwd: root, stdio: 'inherit' });
-  const child = spawn(binary, ['--port', '0', '--quiet', '--auto-approve'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const mcp = await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const m = line.match(/^MCP endpoint:\s+(\S+)/);
-      if (m) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`devserver exited (${code})`)));
-  });
-  const base = new URL(mcp).origin;
-  const dev = async (path, body) => {
-    const init = body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
-    const r = await fetch(`${base}/_dev/${path}`, init);
-    const text = await r.text();
-    assert.ok(r.ok, `/_dev/${path}: ${r.status} ${text}`);
-    return text ? JSON.parse(text) : undefined;
-  };
-  return { child, mcp, dev };
-}
 
 /** Logs in to the dev server headlessly, storing the grant through `auth`. */
 export async function login(auth, mcp) {

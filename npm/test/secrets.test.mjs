@@ -9,40 +9,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { inspect } from 'node:util';
 
 import { McpAuth, MemoryStorage, McpAuthError, nodePkg } from './helpers.mjs';
+import { startDevserver } from './devserver.mjs';
 
-const root = join(import.meta.dirname, '../..');
 const CLIENT_SECRET = 'cs_npm_confidential_s3cret_value';
 
-/** The dev server, approving at once, with a confidential client `confidential`. */
-async function startDevserver() {
-  const binary = join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'debug/mcpauth-devserver');
-  if (!existsSync(binary)) execFileSync('cargo', ['build', '-q', '-p', 'mcpauth-devserver'], { cwd: root, stdio: 'inherit' });
-  const args = ['--port', '0', '--quiet', '--auto-approve', '--device-interval', '1', '--confidential-client', `confidential:${CLIENT_SECRET}`];
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const mcp = await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const m = line.match(/^MCP endpoint:\s+(\S+)/);
-      if (m) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`devserver exited (${code})`)));
-  });
-  const base = new URL(mcp).origin;
-  const dev = async (path, body) => {
-    const init = body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
-    const r = await fetch(`${base}/_dev/${path}`, init);
-    const text = await r.text();
-    assert.ok(r.ok, `/_dev/${path}: ${r.status} ${text}`);
-    return text ? JSON.parse(text) : undefined;
-  };
-  return { child, mcp, dev };
-}
 
 /**
  * A browser for the dev server: it follows the authorization URL to the loopback callback. A
@@ -65,7 +38,7 @@ test('the leak check finds a secret anywhere in the text', () => {
 });
 
 test('no secret reaches debug output, the console, errors or util.inspect', async (t) => {
-  const { child, mcp, dev } = await startDevserver();
+  const { child, mcp, dev } = await startDevserver(['--auto-approve', '--device-interval', '1', '--confidential-client', `confidential:${CLIENT_SECRET}`]);
   t.after(() => child.kill());
   const debugLines = [];
   const consoleLines = [];
