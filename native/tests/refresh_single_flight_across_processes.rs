@@ -21,17 +21,19 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
+use common::refresh_children::{
+    print_tokens_of_concurrent_callers, tokens_printed_by, wait_for_file,
+};
 use common::{
     TOKEN_LIFETIMES, TestClock, TestUi, devserver_with_token_lifetime, fingerprint, login,
-    login_options, mcp_status, wait_until, within,
+    login_options, mcp_status, wait_until,
 };
-use futures_util::future::join_all;
 use libtest_mimic::{Arguments, Trial};
 use mcpauth::store::STORE_KEY_ENV;
 use mcpauth::{FileStore, Session};
@@ -40,8 +42,6 @@ use serde_json::{Value, json};
 
 /// Set (to a JSON plan) only in the child processes.
 const CHILD_ENV: &str = "MCPAUTH_TEST_REFRESH_CHILD";
-/// The prefix of each of the child's result lines, one per caller.
-const TOKEN_LINE: &str = "child token fingerprint: ";
 
 const KEY: [u8; 32] = [0x5a; 32];
 const PROCESSES: usize = 4;
@@ -114,33 +114,7 @@ async fn four_processes_sharing_a_file_store_refresh_once(lifetime: Duration) {
     .await;
     std::fs::write(&go, b"go").unwrap();
 
-    let mut seen = Vec::new();
-    for child in children {
-        let out = within(
-            Duration::from_secs(90),
-            "a child process",
-            child.wait_with_output(),
-        )
-        .await
-        .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "child failed ({}):\n{stdout}\n{stderr}",
-            out.status
-        );
-        let tokens: Vec<String> = stdout
-            .lines()
-            .filter_map(|l| l.split_once(TOKEN_LINE).map(|(_, fp)| fp.trim().to_owned()))
-            .collect();
-        assert_eq!(
-            tokens.len(),
-            CALLERS_PER_PROCESS,
-            "one token line per caller expected:\n{stdout}"
-        );
-        seen.extend(tokens);
-    }
+    let seen = tokens_printed_by(children, CALLERS_PER_PROCESS).await;
 
     let stats = server.stats();
     assert_eq!(stats.refreshes, 1, "{lifetime:?} tokens: {stats:#?}");
@@ -192,24 +166,5 @@ async fn child_gets_tokens_from_the_shared_store(plan: &str) {
     let callers = usize::try_from(plan["callers"].as_u64().unwrap()).unwrap();
     std::fs::write(path("ready"), b"ready").unwrap();
     wait_for_file(&path("go")).await;
-    let calls = (0..callers).map(|_| {
-        let (session, server) = (session.clone(), server.clone());
-        tokio::spawn(async move { session.access_token(&server).await })
-    });
-    for joined in join_all(calls).await {
-        let token = joined
-            .unwrap()
-            .unwrap_or_else(|e| panic!("access_token: {e} [{}]", e.code()));
-        println!("{TOKEN_LINE}{}", fingerprint(token.secret()));
-    }
-}
-
-/// Waits for `path` with a 1 ms poll, so the children start within about a millisecond.
-async fn wait_for_file(path: &Path) {
-    within(Duration::from_secs(60), "the start signal", async {
-        while !path.exists() {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    })
-    .await;
+    print_tokens_of_concurrent_callers(&session, &server, callers).await;
 }

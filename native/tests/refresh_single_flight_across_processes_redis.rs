@@ -18,15 +18,17 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use common::redis_server::RedisServer;
-use common::{TestClock, TestUi, fingerprint, login, login_options, wait_until, within};
-use futures_util::future::join_all;
+use common::refresh_children::{
+    print_tokens_of_concurrent_callers, tokens_printed_by, wait_for_file,
+};
+use common::{TestClock, TestUi, fingerprint, login, login_options, wait_until};
 use libtest_mimic::{Arguments, Trial};
 use mcpauth::Session;
 use mcpauth::store::{RedisStore, STORE_KEY_ENV, StoreKey};
@@ -36,8 +38,6 @@ use serde_json::{Value, json};
 
 /// Set (to a JSON plan) only in the child processes.
 const CHILD_ENV: &str = "MCPAUTH_TEST_REDIS_REFRESH_CHILD";
-/// The prefix of each of the child's result lines.
-const TOKEN_LINE: &str = "child token fingerprint: ";
 
 const PROCESSES: usize = 4;
 const CALLERS: usize = 25;
@@ -108,29 +108,7 @@ async fn four_processes_sharing_a_redis_store_refresh_once() {
     .await;
     std::fs::write(&go, b"go").unwrap();
 
-    let mut seen = Vec::new();
-    for child in children {
-        let out = within(
-            Duration::from_secs(90),
-            "a child process",
-            child.wait_with_output(),
-        )
-        .await
-        .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "child failed ({}):\n{stdout}\n{stderr}",
-            out.status
-        );
-        let tokens: Vec<String> = stdout
-            .lines()
-            .filter_map(|l| l.split_once(TOKEN_LINE).map(|(_, fp)| fp.trim().to_owned()))
-            .collect();
-        assert_eq!(tokens.len(), CALLERS, "one line per caller:\n{stdout}");
-        seen.extend(tokens);
-    }
+    let seen = tokens_printed_by(children, CALLERS).await;
 
     let stats = server.stats();
     assert_eq!(stats.refreshes, 1, "{stats:#?}");
@@ -187,24 +165,5 @@ async fn child_gets_tokens_from_redis(plan: &str) {
     let server = plan["server"].as_str().unwrap().to_owned();
     std::fs::write(path("ready"), b"ready").unwrap();
     wait_for_file(&path("go")).await;
-    let calls = (0..CALLERS).map(|_| {
-        let (session, server) = (session.clone(), server.clone());
-        tokio::spawn(async move { session.access_token(&server).await })
-    });
-    for joined in join_all(calls).await {
-        let token = joined
-            .unwrap()
-            .unwrap_or_else(|e| panic!("access_token: {e} [{}]", e.code()));
-        println!("{TOKEN_LINE}{}", fingerprint(token.secret()));
-    }
-}
-
-/// Waits for `path` with a 1 ms poll, so the children start within about a millisecond.
-async fn wait_for_file(path: &Path) {
-    within(Duration::from_secs(60), "the start signal", async {
-        while !path.exists() {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    })
-    .await;
+    print_tokens_of_concurrent_callers(&session, &server, CALLERS).await;
 }

@@ -23,6 +23,7 @@ use url::Url;
 pub mod kill_writes;
 mod raw;
 pub mod redis_server;
+pub mod refresh_children;
 
 #[allow(unused_imports)] // each test binary uses its own subset
 pub use raw::{Request, respond, serve};
