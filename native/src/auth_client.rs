@@ -182,7 +182,7 @@ impl AuthClient {
 fn transport(server_url: &str, e: &reqwest::Error) -> Error {
     Error::Transport {
         url: server_url.to_owned(),
-        reason: e.to_string(),
+        reason: crate::http::error_chain(e),
     }
 }
 

@@ -195,7 +195,7 @@ fn describe(req: &HttpRequest) -> String {
 }
 
 /// reqwest's message plus its sources, which say what actually failed ("connection refused").
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut reason = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

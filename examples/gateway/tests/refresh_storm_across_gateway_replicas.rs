@@ -28,8 +28,15 @@ const USERS: usize = 20;
 const REQUESTS_PER_USER: usize = 50;
 const TTL: Duration = Duration::from_secs(300);
 
+/// One storm at a time: each opens some 8,000 loopback connections (the callers' to the
+/// replicas, the replicas' to the upstream). With both storms at once, a loaded 2-core machine
+/// failed some replicas' connections to the upstream ("error sending request"), which has
+/// nothing to do with what is tested.
+static ONE_STORM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_replicas_under_a_refresh_storm_refresh_each_grant_once() {
+    let _one_storm = ONE_STORM.lock().await;
     let redis = RedisServer::start();
     let server = DevServer::start(Config {
         auto_approve: true,
@@ -124,6 +131,7 @@ async fn four_replicas_under_a_refresh_storm_refresh_each_grant_once() {
 /// twice, and each user's grant still serves requests afterwards without a new refresh.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_mid_storm_leaves_the_grants_intact_and_the_others_finish() {
+    let _one_storm = ONE_STORM.lock().await;
     let redis = RedisServer::start();
     let server = DevServer::start(Config {
         auto_approve: true,
