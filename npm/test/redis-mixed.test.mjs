@@ -5,7 +5,7 @@
 // native/examples/redis_token.rs, which `cargo test --workspace` builds before scripts/test
 // runs these tests.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -17,7 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { createClient } from 'redis';
 
 import { McpAuth } from './helpers.mjs';
-import { login, startDevserver, startRedis, targetDir } from './redis-servers.mjs';
+import { login, redisForThisFile, startDevserver, targetDir } from './redis-servers.mjs';
 
 const dist = process.env.MCPAUTH_NPM_DIST ? pathToFileURL(`${process.env.MCPAUTH_NPM_DIST}/`) : new URL('../dist/', import.meta.url);
 const { RedisStorage } = await import(new URL('redis.js', dist).href);
@@ -36,18 +36,7 @@ const LATENCY_MS = 100;
 /** The fingerprint redis_token prints: the first 16 hex digits of the token's SHA-256. */
 const fingerprint = (token) => createHash('sha256').update(token).digest('hex').slice(0, 16);
 
-let redis;
-let raw;
-
-before(async () => {
-  redis = await startRedis();
-  raw = await createClient({ url: redis.url }).connect();
-});
-
-after(async () => {
-  await raw?.close();
-  await redis?.stop();
-});
+const redis = redisForThisFile();
 
 /** Starts the Rust replica; resolves once it has opened the store, to `{ go, result }`. */
 async function startRustReplica(mcp) {
@@ -109,7 +98,7 @@ test('a Rust and a Node replica on one Redis refresh each of three expired grant
       seen.add(token);
     }
     assert.equal(seen.size, USERS.length, 'each user has their own grant');
-    assert.deepEqual(await raw.keys(`mcpauth:${NAMESPACE}:lock:*`), [], 'every lock released');
+    assert.deepEqual(await redis.raw.keys(`mcpauth:${NAMESPACE}:lock:*`), [], 'every lock released');
   } finally {
     rust?.kill();
     await client.close();

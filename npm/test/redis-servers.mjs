@@ -9,6 +9,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { after, before } from 'node:test';
+
+import { createClient } from 'redis';
 
 import { nodePkg } from './helpers.mjs';
 
@@ -53,4 +56,24 @@ export async function startRedis() {
 /** Logs in to the dev server headlessly, storing the grant through `auth`. */
 export async function login(auth, mcp) {
   return nodePkg.loopbackLogin(auth, mcp, { print: () => {}, openBrowser: async (url) => void (await (await fetch(url, { redirect: 'follow' })).text()) });
+}
+
+/**
+ * A redis-server for the calling test file: started before its tests, stopped after them. The
+ * returned object's `url`, and `raw` (a plain client, to look at and tamper with what is
+ * stored), are set once the `before` hook has run.
+ */
+export function redisForThisFile() {
+  const shared = { url: undefined, raw: undefined };
+  let server;
+  before(async () => {
+    server = await startRedis();
+    shared.url = server.url;
+    shared.raw = await createClient({ url: server.url }).connect();
+  });
+  after(async () => {
+    await shared.raw?.close();
+    await server?.stop();
+  });
+  return shared;
 }

@@ -4,7 +4,7 @@
 // store sealed), the lock (exclusion, renewal, compare-and-delete, fencing), and one refresh
 // for several processes sharing a grant on the dev server.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import { createDecipheriv, randomBytes } from 'node:crypto';
@@ -15,7 +15,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { createClient } from 'redis';
 
 import { McpAuth, McpAuthError } from './helpers.mjs';
-import { login, startDevserver, startRedis } from './redis-servers.mjs';
+import { login, redisForThisFile, startDevserver } from './redis-servers.mjs';
 
 const dist = process.env.MCPAUTH_NPM_DIST ? pathToFileURL(`${process.env.MCPAUTH_NPM_DIST}/`) : new URL('../dist/', import.meta.url);
 const { RedisStorage, sealRecord, openRecord, guardedRecord } = await import(new URL('redis.js', dist).href);
@@ -23,18 +23,7 @@ const { RedisStorage, sealRecord, openRecord, guardedRecord } = await import(new
 const STORE_KEY = randomBytes(32);
 const MAGIC = Buffer.from('MCPAUTH\x01', 'latin1');
 
-let redis; // { child, url, dir }
-let raw; // a plain client, to look at and tamper with what is stored
-
-before(async () => {
-  redis = await startRedis();
-  raw = await createClient({ url: redis.url }).connect();
-});
-
-after(async () => {
-  await raw?.close();
-  await redis?.stop();
-});
+const redis = redisForThisFile();
 
 /** A RedisStorage on its own connection (as a replica would have). */
 async function openStore(namespace, options = {}) {
@@ -44,7 +33,7 @@ async function openStore(namespace, options = {}) {
 }
 
 /** The raw bytes under a Redis key. */
-const rawGet = (key) => raw.withTypeMapping({ 36: Buffer }).get(key);
+const rawGet = (key) => redis.raw.withTypeMapping({ 36: Buffer }).get(key);
 
 // ----- an independent XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha): HChaCha20 here, then
 // node:crypto's ChaCha20-Poly1305 (RFC 8439) with the subkey. Not the code under test. -----------
@@ -138,25 +127,25 @@ test('a stored value is sealed: header, key, nonce, ciphertext; a copy under ano
     assert.notDeepEqual(fields(await rawGet(`mcpauth:sealed:${key}`)).nonce, f.nonce, 'a fresh nonce per save');
 
     const other = 'grant#https://other.example/mcp';
-    await raw.set(`mcpauth:sealed:${other}`, record);
+    await redis.raw.set(`mcpauth:sealed:${other}`, record);
     await assert.rejects(store.get(other), (e) => e instanceof McpAuthError && e.code === 'STORE' && /record of another key/.test(e.message));
 
     // The header rewritten to the other key: the associated data no longer matches.
     const len = Buffer.alloc(4);
     len.writeUInt32BE(Buffer.byteLength(other));
-    await raw.set(`mcpauth:sealed:${other}`, Buffer.concat([MAGIC, len, Buffer.from(other), f.nonce, f.ciphertext]));
+    await redis.raw.set(`mcpauth:sealed:${other}`, Buffer.concat([MAGIC, len, Buffer.from(other), f.nonce, f.ciphertext]));
     await assert.rejects(store.get(other), (e) => e.code === 'STORE' && /cannot decrypt/.test(e.message));
 
     const flipped = Buffer.from(record);
     flipped[flipped.length - 1] ^= 1;
-    await raw.set(`mcpauth:sealed:${key}`, flipped);
+    await redis.raw.set(`mcpauth:sealed:${key}`, flipped);
     await assert.rejects(store.get(key), (e) => e.code === 'STORE' && /cannot decrypt/.test(e.message));
 
     await store.set(key, value);
-    const wrongKey = new RedisStorage({ client: raw, namespace: 'sealed', key: randomBytes(32) });
+    const wrongKey = new RedisStorage({ client: redis.raw, namespace: 'sealed', key: randomBytes(32) });
     await assert.rejects(wrongKey.get(key), (e) => e.code === 'STORE' && /store key/.test(e.message));
 
-    await raw.set(`mcpauth:sealed:${key}`, 'not a record');
+    await redis.raw.set(`mcpauth:sealed:${key}`, 'not a record');
     await assert.rejects(store.get(key), (e) => e.code === 'STORE' && /not a mcpauth record/.test(e.message));
   } finally {
     await close();
@@ -186,14 +175,14 @@ test('a record sealed by the Rust file store opens here, and one sealed here ope
 
 test('a malformed store key or namespace is refused with CONFIG, naming the field', () => {
   const bad = (options, pattern) =>
-    assert.throws(() => new RedisStorage({ client: raw, namespace: 'n', key: STORE_KEY, ...options }), (e) => e.code === 'CONFIG' && pattern.test(e.message));
+    assert.throws(() => new RedisStorage({ client: redis.raw, namespace: 'n', key: STORE_KEY, ...options }), (e) => e.code === 'CONFIG' && pattern.test(e.message));
   bad({ key: randomBytes(16) }, /"key" must be 32 bytes/);
   bad({ key: 'not*base64*at*all*but*long*enough*to*be*32*bytes=' }, /"key" must be 32 bytes in base64/);
   bad({ namespace: 'a:b' }, /"namespace"/);
   bad({ namespace: 'n'.repeat(65) }, /"namespace"/);
   bad({ leaseMs: 29 }, /"leaseMs" .* at least 30/);
   bad({ namespace: '' }, /"namespace"/);
-  assert.ok(new RedisStorage({ client: raw, namespace: 'n', key: STORE_KEY.toString('base64') }));
+  assert.ok(new RedisStorage({ client: redis.raw, namespace: 'n', key: STORE_KEY.toString('base64') }));
 });
 
 test('with grantTtlMs, grants expire after their last save, fenced or not; other records do not', async () => {
@@ -201,7 +190,7 @@ test('with grantTtlMs, grants expire after their last save, fenced or not; other
   try {
     await store.set('grant#https://mcp.example/mcp', '{"v":1}');
     await store.set('client#https://as.example#code', '{"v":1}');
-    const ttl = (key) => raw.pTTL(`mcpauth:ttl:${key}`);
+    const ttl = (key) => redis.raw.pTTL(`mcpauth:ttl:${key}`);
     assert.ok((await ttl('grant#https://mcp.example/mcp')) > 50_000);
     assert.equal(await ttl('client#https://as.example#code'), -1, 'no expiry');
     const release = await store.acquire('refresh#https://mcp.example/mcp#bob');
@@ -222,22 +211,22 @@ test('the lock excludes other holders, times out with STORE, and is released onl
   const lockKey = 'mcpauth:locks:lock:refresh#https://mcp.example/mcp';
   try {
     const releaseA = await a.store.acquire('refresh#https://mcp.example/mcp');
-    const token = await raw.get(lockKey);
+    const token = await redis.raw.get(lockKey);
     assert.match(token, /^[0-9a-f]{32}$/);
-    assert.ok((await raw.pTTL(lockKey)) > 0, 'a lease, not a forever lock');
+    assert.ok((await redis.raw.pTTL(lockKey)) > 0, 'a lease, not a forever lock');
     await assert.rejects(b.store.acquire('refresh#https://mcp.example/mcp'), (e) => e.code === 'STORE' && /acquireTimeoutMs/.test(e.message));
     const releaseOther = await b.store.acquire('refresh#https://other.example/mcp');
     await releaseOther();
 
     // Compare-and-delete: once the lock is someone else's, A's release leaves it alone.
-    await raw.set(lockKey, 'someone-else');
+    await redis.raw.set(lockKey, 'someone-else');
     await releaseA();
-    assert.equal(await raw.get(lockKey), 'someone-else');
-    await raw.del(lockKey);
+    assert.equal(await redis.raw.get(lockKey), 'someone-else');
+    await redis.raw.del(lockKey);
 
     const releaseB = await b.store.acquire('refresh#https://mcp.example/mcp');
     await releaseB();
-    assert.equal(await raw.exists(lockKey), 0, 'released by its holder');
+    assert.equal(await redis.raw.exists(lockKey), 0, 'released by its holder');
   } finally {
     await a.close();
     await b.close();
@@ -275,7 +264,7 @@ test('fencing: after its lease lapsed, a holder cannot overwrite the grant the n
     assert.equal(await b.store.get(grant), '{"v":1,"by":"a, holding"}', 'a holder saves');
 
     // A pauses past its lease: the lock expires, and B takes it and saves.
-    await raw.pExpire(`mcpauth:fence:lock:refresh#${server}`, 1);
+    await redis.raw.pExpire(`mcpauth:fence:lock:refresh#${server}`, 1);
     const releaseB = await b.store.acquire(`refresh#${server}`);
     await b.store.set(grant, '{"v":1,"by":"b"}');
 
@@ -337,7 +326,7 @@ for (const lifetimeMs of [2_000, 20_000, 3_600_000]) {
       const stats = await server.dev('stats');
       assert.equal(stats.refreshes, 1, 'one refresh');
       assert.equal(stats.refresh_reuse_detected, 0);
-      assert.equal((await raw.keys(`mcpauth:${namespace}:lock:*`)).length, 0, 'every lock released');
+      assert.equal((await redis.raw.keys(`mcpauth:${namespace}:lock:*`)).length, 0, 'every lock released');
     } finally {
       await close();
       server.child.kill();
@@ -351,7 +340,7 @@ test('a refresh whose lock was lost before the save fails with STORE and leaves 
   try {
     await login(new McpAuth({ storage: store, lock: store }), server.mcp);
     await server.dev('clock', { advance_ms: EXPIRED_MS });
-    const [grantKey] = await raw.keys('mcpauth:lost:grant#*');
+    const [grantKey] = await redis.raw.keys('mcpauth:lost:grant#*');
     const before = await rawGet(grantKey);
     let stolen;
     // Another holder takes over the moment this one has the lock, as after a lapsed lease.
@@ -359,7 +348,7 @@ test('a refresh whose lock was lost before the save fails with STORE and leaves 
       acquire: async (name) => {
         const release = await store.acquire(name);
         stolen = `mcpauth:lost:lock:${name}`;
-        await raw.set(stolen, 'another-holder');
+        await redis.raw.set(stolen, 'another-holder');
         return release;
       },
     };
@@ -367,7 +356,7 @@ test('a refresh whose lock was lost before the save fails with STORE and leaves 
     await assert.rejects(auth.accessToken(server.mcp), (e) => e instanceof McpAuthError && e.code === 'STORE' && /was lost/.test(e.message));
     assert.equal((await server.dev('stats')).refreshes, 1, 'the refresh was made');
     assert.deepEqual(await rawGet(grantKey), before, 'the grant is not overwritten by the holder that lost the lock');
-    assert.equal(await raw.get(stolen), 'another-holder', "the other holder's lock is not released");
+    assert.equal(await redis.raw.get(stolen), 'another-holder', "the other holder's lock is not released");
   } finally {
     await close();
     server.child.kill();

@@ -21,7 +21,7 @@ use futures_util::future::join_all;
 use mcpauth::Session;
 use mcpauth::session::Profile;
 use mcpauth::store::{RedisStore, StoreKey};
-use mcpauth_devserver::{Config, DevServer};
+use mcpauth_devserver::{Config, DevServer, DevServerHandle};
 
 const REPLICAS: usize = 4;
 const USERS: usize = 20;
@@ -34,9 +34,12 @@ const TTL: Duration = Duration::from_secs(300);
 /// nothing to do with what is tested.
 static ONE_STORM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn four_replicas_under_a_refresh_storm_refresh_each_grant_once() {
-    let _one_storm = ONE_STORM.lock().await;
+/// A Redis server, a dev server issuing [`TTL`] tokens, and [`REPLICAS`] gateways on them
+/// under `namespace`, each started with `flags`.
+async fn start_storm(
+    namespace: &str,
+    flags: &[&str],
+) -> (RedisServer, DevServerHandle, Vec<Gateway>) {
     let redis = RedisServer::start();
     let server = DevServer::start(Config {
         auto_approve: true,
@@ -47,8 +50,15 @@ async fn four_replicas_under_a_refresh_storm_refresh_each_grant_once() {
     .unwrap();
     let mut replicas = Vec::new();
     for _ in 0..REPLICAS {
-        replicas.push(Gateway::start(&redis.url(), &server.mcp_url, "storm").await);
+        replicas.push(Gateway::start_with(&redis.url(), &server.mcp_url, namespace, flags).await);
     }
+    (redis, server, replicas)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_replicas_under_a_refresh_storm_refresh_each_grant_once() {
+    let _one_storm = ONE_STORM.lock().await;
+    let (redis, server, replicas) = start_storm("storm", &[]).await;
     let http = http_client();
     let users: Vec<String> = (0..USERS)
         .map(|n| format!("user-{n:02}@example.com"))
@@ -132,21 +142,9 @@ async fn four_replicas_under_a_refresh_storm_refresh_each_grant_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_mid_storm_leaves_the_grants_intact_and_the_others_finish() {
     let _one_storm = ONE_STORM.lock().await;
-    let redis = RedisServer::start();
-    let server = DevServer::start(Config {
-        auto_approve: true,
-        access_token_ttl: TTL,
-        ..Config::default()
-    })
-    .await
-    .unwrap();
-    let mut replicas = Vec::new();
-    for _ in 0..REPLICAS {
-        // A short lease: a lock the killed replica held blocks its user for 2 s, not 15 s.
-        let flags = ["--lock-lease-ms", "2000"];
-        let (redis_url, upstream) = (redis.url(), &server.mcp_url);
-        replicas.push(Gateway::start_with(&redis_url, upstream, "storm-kill", &flags).await);
-    }
+    // A short lease: a lock the killed replica held blocks its user for 2 s, not 15 s.
+    let (redis, server, mut replicas) =
+        start_storm("storm-kill", &["--lock-lease-ms", "2000"]).await;
     let http = http_client();
     // Valid profile names, so the test can read each user's grant as the gateway stores it.
     let users: Vec<String> = (0..USERS).map(|n| format!("user-{n:02}")).collect();
