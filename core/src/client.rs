@@ -25,6 +25,8 @@ pub enum TokenEndpointAuthMethod {
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the body.
     ClientSecretPost,
+    /// A JWT signed with the client's private key (RFC 7523 §2.2), in `client_assertion`.
+    PrivateKeyJwt,
 }
 
 impl TokenEndpointAuthMethod {
@@ -35,6 +37,7 @@ impl TokenEndpointAuthMethod {
             Self::None => "none",
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
@@ -45,6 +48,7 @@ impl TokenEndpointAuthMethod {
             "none" => Some(Self::None),
             "client_secret_basic" => Some(Self::ClientSecretBasic),
             "client_secret_post" => Some(Self::ClientSecretPost),
+            "private_key_jwt" => Some(Self::PrivateKeyJwt),
             _ => None,
         }
     }
@@ -67,6 +71,12 @@ pub struct ClientCredentials {
     pub client_secret: Option<ClientSecret>,
     /// How to authenticate at the token endpoint.
     pub auth_method: TokenEndpointAuthMethod,
+    /// For `private_key_jwt`: the algorithm of the key the driver signs assertions with.
+    #[serde(default)]
+    pub key_alg: Option<crate::jws::JwsAlg>,
+    /// For `private_key_jwt`: the assertion's `kid`, if the server needs one.
+    #[serde(default)]
+    pub key_id: Option<String>,
 }
 
 impl ClientCredentials {
@@ -78,6 +88,8 @@ impl ClientCredentials {
             client_id: client_id.into(),
             client_secret: None,
             auth_method: TokenEndpointAuthMethod::None,
+            key_alg: None,
+            key_id: None,
         }
     }
 
@@ -94,6 +106,8 @@ impl ClientCredentials {
             client_id: client_id.into(),
             client_secret: Some(secret),
             auth_method,
+            key_alg: None,
+            key_id: None,
         }
     }
 

@@ -385,6 +385,34 @@ pub enum UsageError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A signature handed back for a JWT the core wrote does not fit its algorithm.
+    #[error(
+        "a {alg} signature of {len} bytes does not fit (ES256 wants the raw 64-byte r || s, not DER)"
+    )]
+    InvalidSignature {
+        /// The algorithm.
+        alg: &'static str,
+        /// The signature's length.
+        len: usize,
+    },
+    /// A JWT must be signed with a key the driver was not given.
+    #[error("no {what} to sign with: {hint}")]
+    NoSigningKey {
+        /// Which key (`DPoP key`, `client key`).
+        what: &'static str,
+        /// How to provide it.
+        hint: &'static str,
+    },
+    /// A credential the login reads could not be read.
+    #[error("cannot read the {what} from {source_}: {reason}")]
+    CredentialUnavailable {
+        /// What it is (`workload token`, `ID token`).
+        what: &'static str,
+        /// Where it was read from (a path or an environment variable's name; never a value).
+        source_: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl UsageError {
@@ -400,6 +428,9 @@ impl UsageError {
             UsageError::NoRefreshToken => codes::NO_REFRESH_TOKEN,
             UsageError::InvalidParameter { .. } => codes::INVALID_PARAMETER,
             UsageError::InvalidProfile { .. } => codes::INVALID_PROFILE,
+            UsageError::InvalidSignature { .. } => codes::INVALID_SIGNATURE,
+            UsageError::NoSigningKey { .. } => codes::NO_SIGNING_KEY,
+            UsageError::CredentialUnavailable { .. } => codes::CREDENTIAL_UNAVAILABLE,
         }
     }
 }
@@ -547,6 +578,19 @@ mod tests {
                 name: s(),
                 reason: "r",
             },
+            UsageError::InvalidSignature {
+                alg: "ES256",
+                len: 1,
+            },
+            UsageError::NoSigningKey {
+                what: "w",
+                hint: "h",
+            },
+            UsageError::CredentialUnavailable {
+                what: "w",
+                source_: s(),
+                reason: s(),
+            },
         ];
         let mut all = vec![Error::from(oauth), Error::Entropy { reason: s() }];
         all.extend(protocol.into_iter().map(Error::from));
@@ -616,6 +660,9 @@ mod tests {
                 UsageError::NoRefreshToken => "NoRefreshToken",
                 UsageError::InvalidParameter { .. } => "InvalidParameter",
                 UsageError::InvalidProfile { .. } => "InvalidProfile",
+                UsageError::InvalidSignature { .. } => "InvalidSignature",
+                UsageError::NoSigningKey { .. } => "NoSigningKey",
+                UsageError::CredentialUnavailable { .. } => "CredentialUnavailable",
             },
             Error::Flow(f) => match f {
                 FlowError::Timeout { .. } => "Timeout",

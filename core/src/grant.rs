@@ -53,6 +53,17 @@ pub struct Grant {
     pub tokens: TokenSet,
     /// When the tokens were last obtained or refreshed.
     pub updated_at: Time,
+    /// The DPoP key the tokens are bound to (RFC 9449), when the login used DPoP; every
+    /// refresh and every request to the server carries a proof signed with it.
+    #[serde(default)]
+    pub dpop_key: Option<crate::jws::DpopKey>,
+    /// How to obtain tokens again without a user, for a machine login (there is no refresh
+    /// token).
+    #[serde(default)]
+    pub acquire: Option<crate::flow::MachineGrant>,
+    /// The `audience` parameter sent with the login, sent again with each refresh.
+    #[serde(default)]
+    pub audience: Option<String>,
 }
 
 impl Grant {
@@ -90,6 +101,9 @@ impl Grant {
             revocation_endpoint: metadata.revocation_endpoint.clone(),
             tokens,
             updated_at: now,
+            dpop_key: None,
+            acquire: None,
+            audience: None,
         })
     }
 

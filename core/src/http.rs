@@ -55,6 +55,10 @@ pub struct HttpRequest {
     pub follow_redirects: bool,
     /// The body size past which the response is refused.
     pub max_response_bytes: usize,
+    /// JWTs to date, sign and attach before sending (a DPoP proof, a client assertion), in
+    /// order; see [`jws`](crate::jws). Empty for most requests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<crate::jws::JwsTemplate>,
 }
 
 impl HttpRequest {
@@ -68,6 +72,7 @@ impl HttpRequest {
             body: Vec::new(),
             follow_redirects: false,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            signatures: Vec::new(),
         }
     }
 
@@ -91,6 +96,7 @@ impl HttpRequest {
             body,
             follow_redirects: false,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            signatures: Vec::new(),
         }
     }
 
@@ -107,6 +113,7 @@ impl HttpRequest {
             body,
             follow_redirects: false,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            signatures: Vec::new(),
         }
     }
 

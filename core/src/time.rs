@@ -31,6 +31,12 @@ impl Time {
         self.0
     }
 
+    /// Whole seconds since the Unix epoch (JWT `iat` and `exp`, RFC 7519 NumericDate).
+    #[must_use]
+    pub const fn unix_secs(self) -> u64 {
+        self.0 / 1000
+    }
+
     /// This time plus `d`, saturating (a named method rather than `ops::Add`, whose
     /// contract is to panic on overflow).
     #[must_use]

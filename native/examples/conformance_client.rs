@@ -117,6 +117,8 @@ fn preregistered_client() -> Result<Option<PreRegisteredClient>> {
         client_secret: field("client_secret").map(ClientSecret::new),
         auth_method: None, // chosen from the server's metadata
         issuer: field("issuer"),
+        key_alg: None,
+        key_id: None,
     }))
 }
 

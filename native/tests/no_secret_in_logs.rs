@@ -209,6 +209,8 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
         client_id: "confidential".into(),
         client_secret: Some(ClientSecret::new(client_secret)),
         auth_method: Some(TokenEndpointAuthMethod::ClientSecretBasic),
+        key_alg: None,
+        key_id: None,
     });
     shown.debug("login options", &options);
     let summary = login(&session, &url, &options).await;

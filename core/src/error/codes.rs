@@ -75,6 +75,13 @@ pub const INVALID_STATE: &str = "INVALID_STATE";
 pub const NO_REFRESH_TOKEN: &str = "NO_REFRESH_TOKEN";
 /// An extra authorization parameter overrides one the core sets, or repeats.
 pub const INVALID_PARAMETER: &str = "INVALID_PARAMETER";
+/// A signature handed back for a JWT the core wrote does not fit its algorithm.
+pub const INVALID_SIGNATURE: &str = "INVALID_SIGNATURE";
+/// A JWT must be signed with a key the driver was not given (a `private_key_jwt` client
+/// without its key, a DPoP login without a key).
+pub const NO_SIGNING_KEY: &str = "NO_SIGNING_KEY";
+/// A credential the login reads (a workload token, an ID token) could not be read.
+pub const CREDENTIAL_UNAVAILABLE: &str = "CREDENTIAL_UNAVAILABLE";
 /// A profile name cannot be used in store keys.
 pub const INVALID_PROFILE: &str = "INVALID_PROFILE";
 /// An argument passed across the JavaScript boundary does not have the documented shape.
@@ -218,6 +225,18 @@ pub static ALL: &[(&str, &str)] = &[
     (
         INVALID_PARAMETER,
         "an extra authorization parameter overrides one the core sets, or repeats",
+    ),
+    (
+        INVALID_SIGNATURE,
+        "a signature for a JWT the core wrote does not fit its algorithm",
+    ),
+    (
+        NO_SIGNING_KEY,
+        "a JWT must be signed with a key the driver was not given",
+    ),
+    (
+        CREDENTIAL_UNAVAILABLE,
+        "a credential the login reads (a workload token, an ID token) could not be read",
     ),
     (
         INVALID_PROFILE,

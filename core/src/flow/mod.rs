@@ -72,7 +72,9 @@ use crate::time::Time;
 
 pub use crate::discovery::RequestId;
 pub use access::Access;
-pub use login::{Login, LoginConfig, LoginOutcome, Redirect};
+pub use login::{
+    CredentialSource, EnterpriseIdp, Login, LoginConfig, LoginOutcome, MachineGrant, Redirect,
+};
 pub use logout::Logout;
 pub use profile::Profile;
 pub use protected::{McpAction, ProtectedRequest};
@@ -146,6 +148,12 @@ pub enum Event<T> {
     /// A callback that does not carry this login's `state` arrived and was ignored (a forged
     /// request must not cancel the login). Tell the user at once; the login goes on.
     ForeignCallback,
+    /// Read the credential `source` names (a file, an environment variable) and answer with
+    /// [`Machine::handle_credential`]. The machine waits for it.
+    Credential {
+        /// Where to read it (never [`CredentialSource::Value`](login::CredentialSource)).
+        source: login::CredentialSource,
+    },
     /// Show the user the code and where to enter it (RFC 8628 §3.3).
     DeviceCode(DeviceAuthorization),
     /// Something went wrong that does not fail the operation (a revocation the server
@@ -169,6 +177,7 @@ impl<T> Event<T> {
             Self::Listen { .. } => "listen",
             Self::Authorize { .. } => "authorize",
             Self::ForeignCallback => "foreign_callback",
+            Self::Credential { .. } => "credential",
             Self::DeviceCode(_) => "device_code",
             Self::Warning(_) => "warning",
             Self::Done(_) => "done",
@@ -207,6 +216,13 @@ pub trait Machine {
     /// The lock asked for with [`Event::Lock`] is held.
     fn handle_locked(&mut self, now: Time) {
         let _ = now;
+    }
+
+    /// The answer to [`Event::Credential`]: the credential read (surrounding whitespace
+    /// trimmed by the core), or why it could not be read (for the error message; it must not
+    /// contain the credential).
+    fn handle_credential(&mut self, now: Time, value: std::result::Result<String, String>) {
+        let _ = (now, value);
     }
 
     /// The caller gave up: the machine ends with [`Error::Aborted`](crate::Error).

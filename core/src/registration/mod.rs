@@ -183,13 +183,17 @@ fn parse_registration(server: &AuthorizationServerMetadata, json: &Json) -> Resu
         .filter(|s| !s.is_empty())
         .map(ClientSecret::new);
     let auth_method = match json.str("token_endpoint_auth_method")? {
-        Some(name) => TokenEndpointAuthMethod::parse(&name).ok_or_else(|| {
-            invalid(
-                json,
-                "token_endpoint_auth_method",
-                format!("is `{name}`, which mcpauth does not support"),
-            )
-        })?,
+        // A registration carries no key, so a server choosing `private_key_jwt` for it is
+        // refused like a method the core does not know.
+        Some(name) => TokenEndpointAuthMethod::parse(&name)
+            .filter(|m| *m != TokenEndpointAuthMethod::PrivateKeyJwt)
+            .ok_or_else(|| {
+                invalid(
+                    json,
+                    "token_endpoint_auth_method",
+                    format!("is `{name}`, which mcpauth does not support"),
+                )
+            })?,
         None => choose_token_endpoint_auth_method(server, secret.is_some()),
     };
     if auth_method != TokenEndpointAuthMethod::None && secret.is_none() {
@@ -207,6 +211,8 @@ fn parse_registration(server: &AuthorizationServerMetadata, json: &Json) -> Resu
         client_id,
         client_secret: secret,
         auth_method,
+        key_alg: None,
+        key_id: None,
     };
     Ok(Registration {
         credentials,

@@ -8,9 +8,11 @@ use crate::client::TokenEndpointAuthMethod;
 use crate::flow::DEFAULT_REQUEST_TIMEOUT;
 use crate::flow::profile::Profile;
 use crate::grant::Grant;
+use crate::jws::{DpopKey, JwsAlg};
 use crate::policy::Policy;
 use crate::registration::ApplicationType;
 use crate::secret::ClientSecret;
+use crate::secret::SecurityToken;
 use std::time::Duration;
 
 /// The path a loopback listener serves the redirect on.
@@ -59,6 +61,96 @@ pub struct PreRegistered {
     /// How to authenticate; chosen from the server's metadata when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_method: Option<TokenEndpointAuthMethod>,
+    /// For `private_key_jwt`: the algorithm of the client's key (the driver holds the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_alg: Option<JwsAlg>,
+    /// For `private_key_jwt`: the `kid` the server knows the client's key by, if it needs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+}
+
+/// Where a login reads a credential it presents: a workload's token, an employee's ID token.
+/// `file` and `env` are read by the driver ([`Event::Credential`](crate::flow::Event)) each
+/// time a token is obtained, so a token the platform rotates is picked up on expiry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CredentialSource {
+    /// The credential itself.
+    Value {
+        /// The token.
+        value: SecurityToken,
+    },
+    /// A file holding it (surrounding whitespace is ignored), such as a projected Kubernetes
+    /// service account token.
+    File {
+        /// The path.
+        path: String,
+    },
+    /// An environment variable holding it.
+    Env {
+        /// The variable's name.
+        name: String,
+    },
+}
+
+/// The enterprise identity provider of enterprise-managed authorization.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, optional_fields = nullable)
+)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct EnterpriseIdp {
+    /// The IdP's token endpoint, where the ID token is exchanged for an ID-JAG (RFC 8693).
+    pub token_endpoint: String,
+    /// This client's id at the IdP.
+    pub client_id: String,
+    /// This client's secret at the IdP, if it is confidential (sent with `client_secret_basic`).
+    #[serde(default)]
+    pub client_secret: Option<crate::secret::ClientSecret>,
+}
+
+impl EnterpriseIdp {
+    /// An IdP at `token_endpoint` knowing this client as `client_id`.
+    #[must_use]
+    pub fn new(token_endpoint: impl Into<String>, client_id: impl Into<String>) -> Self {
+        Self {
+            token_endpoint: token_endpoint.into(),
+            client_id: client_id.into(),
+            client_secret: None,
+        }
+    }
+}
+
+/// How a login obtains tokens without a user, and how they are obtained again when they
+/// expire (there is no refresh token to use). Kept in the grant's record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum MachineGrant {
+    /// The client credentials grant (RFC 6749 §4.4; MCP's OAuth client credentials
+    /// extension) with the pre-registered client's secret or private key.
+    ClientCredentials,
+    /// The jwt-bearer grant (RFC 7523 §2.1) with a workload's identity token (workload
+    /// identity federation).
+    JwtBearer {
+        /// Where the workload token is read.
+        assertion: CredentialSource,
+    },
+    /// Enterprise-managed authorization: the user's ID token is exchanged at the enterprise
+    /// IdP for an ID-JAG (RFC 8693, `urn:ietf:params:oauth:token-type:id-jag`), which the
+    /// jwt-bearer grant presents to the MCP server's authorization server.
+    EnterpriseManaged {
+        /// Where the ID token is read.
+        id_token: CredentialSource,
+        /// The IdP.
+        idp: EnterpriseIdp,
+    },
 }
 
 /// Endpoints configured by hand, for servers without discovery.
@@ -140,6 +232,18 @@ pub struct LoginConfig {
     pub policy: Policy,
     /// The profile the grant belongs to (`None`: the server's default login).
     pub profile: Option<Profile>,
+    /// Obtains tokens without a user (client credentials, jwt-bearer, enterprise-managed)
+    /// instead of the authorization code or device flow `redirect` names.
+    pub grant: Option<MachineGrant>,
+    /// Asks for DPoP-bound tokens (RFC 9449), signing proofs with `dpop_key`.
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
+    pub dpop: bool,
+    /// The DPoP key: a fresh P-256 key the driver generates for each DPoP login (natively into
+    /// the grant's record, in browsers as a non-extractable key).
+    pub dpop_key: Option<DpopKey>,
+    /// An `audience` parameter for authorization servers that want one (Auth0), sent with the
+    /// authorization, token and refresh requests.
+    pub audience: Option<String>,
 }
 
 impl Default for LoginConfig {
@@ -164,6 +268,10 @@ impl Default for LoginConfig {
             request_timeout_ms: millis(DEFAULT_REQUEST_TIMEOUT),
             policy: Policy::default(),
             profile: None,
+            grant: None,
+            dpop: false,
+            dpop_key: None,
+            audience: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! credentials, CIMD, or a new dynamic registration (registering only the grant this login uses).
 
 use super::*;
+use crate::client::TokenEndpointAuthMethod;
 
 impl Login {
     pub(super) fn on_registration_loaded(&mut self, now: Time, key: &str, text: Option<String>) {
@@ -54,15 +55,23 @@ impl Login {
             .issuer
             .clone()
             .unwrap_or_else(|| metadata.issuer.clone());
-        let method = entry.auth_method.unwrap_or_else(|| {
-            choose_token_endpoint_auth_method(metadata, entry.client_secret.is_some())
+        // A client given a key signs assertions (RFC 7523 §2.2) unless told otherwise.
+        let method = entry.auth_method.unwrap_or_else(|| match entry.key_alg {
+            Some(_) => TokenEndpointAuthMethod::PrivateKeyJwt,
+            None => choose_token_endpoint_auth_method(metadata, entry.client_secret.is_some()),
         });
-        Some(match &entry.client_secret {
+        let mut credentials = match &entry.client_secret {
             Some(secret) => {
                 ClientCredentials::confidential(issuer, &entry.client_id, secret.clone(), method)
             }
             None => ClientCredentials::public(issuer, &entry.client_id),
-        })
+        };
+        credentials.auth_method = method;
+        if method == TokenEndpointAuthMethod::PrivateKeyJwt {
+            credentials.key_alg = Some(entry.key_alg.unwrap_or_default());
+            credentials.key_id.clone_from(&entry.key_id);
+        }
+        Some(credentials)
     }
 
     pub(super) fn client_metadata(&self, redirect_uri: Option<&str>) -> ClientMetadata {

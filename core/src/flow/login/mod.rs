@@ -52,7 +52,8 @@ mod finish;
 mod identity;
 
 pub use config::{
-    CALLBACK_PATH, LoginConfig, LoginOutcome, ManualEndpoints, PreRegistered, Redirect,
+    CALLBACK_PATH, CredentialSource, EnterpriseIdp, LoginConfig, LoginOutcome, MachineGrant,
+    ManualEndpoints, PreRegistered, Redirect,
 };
 
 /// What a request of the login was for.
@@ -657,6 +658,8 @@ mod tests {
             client_id: "app".into(),
             client_secret: None,
             auth_method: None,
+            key_alg: None,
+            key_id: None,
         }];
         config.policy.dangerously_assume_pkce_s256 = true;
         let mut login = Login::new(config, now, &mut |b: &mut [u8]| b.fill(7)).unwrap();

@@ -81,6 +81,8 @@ fn preregistered(
         client_secret,
         auth_method: None,
         issuer: None,
+        key_alg: None,
+        key_id: None,
     }))
 }
 
