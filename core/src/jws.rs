@@ -332,6 +332,9 @@ impl Signing {
     }
 }
 
+/// A synchronous signer: the signature of `input` by `key` with `alg`.
+pub type SignFn<'a> = dyn FnMut(&SigningKey, JwsAlg, &[u8]) -> Result<Vec<u8>> + 'a;
+
 impl HttpRequest {
     /// Dates, signs and attaches every JWT the request carries ([`signatures`](Self::signatures)),
     /// for a driver whose signer is synchronous: `sign(key, alg, input)` returns the signature.
@@ -342,7 +345,7 @@ impl HttpRequest {
         &mut self,
         now: Time,
         entropy: &mut dyn Entropy,
-        sign: &mut dyn FnMut(&SigningKey, JwsAlg, &[u8]) -> Result<Vec<u8>>,
+        sign: &mut SignFn<'_>,
     ) -> Result<()> {
         for template in std::mem::take(&mut self.signatures) {
             let signing = template.stamp(now, entropy)?;
