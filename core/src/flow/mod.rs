@@ -57,6 +57,7 @@ mod outbox;
 pub mod profile;
 pub mod protected;
 pub mod store;
+mod token_call;
 
 #[cfg(test)]
 mod tests;
