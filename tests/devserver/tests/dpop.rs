@@ -383,3 +383,25 @@ async fn dpop_proofs_are_no_leak_but_a_dpop_token_off_the_resource_or_in_a_url_i
     );
     assert_eq!(server.stats().requests_to(Endpoint::Revoke), 1);
 }
+
+#[tokio::test]
+async fn browsers_may_send_dpop_headers_and_read_the_nonce() {
+    let (server, http) = auto_approving().await;
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, format!("{}/token", server.issuer))
+        .header("Origin", "http://127.0.0.1:9999")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "dpop, content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        preflight.headers()["access-control-allow-headers"],
+        "dpop, content-type"
+    );
+    let ping = mcp(&server, &http, None, ping()).await;
+    let exposed = ping.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
+    assert!(exposed.contains("dpop-nonce"), "{exposed}");
+}
