@@ -187,17 +187,24 @@ fn granted_scope(app: &App, method: &Method, headers: &HeaderMap) -> Result<Stri
 }
 
 /// A 401 with `WWW-Authenticate: DPoP` (RFC 9449 §7.1) naming the error, the algorithms
-/// accepted, and the resource metadata. The description loses characters a quoted string
-/// cannot hold.
+/// accepted, and the resource metadata, or what [`crate::Faults::www_authenticate`] and
+/// [`crate::Faults::oversized_www_authenticate`] make of it. The description loses characters
+/// a quoted string cannot hold.
 fn dpop_challenge(app: &App, error: &str, description: &str) -> Response {
     let description: String = description
         .chars()
         .filter(|c| *c != '"' && *c != '\\' && (' '..='~').contains(c))
         .collect();
-    let value = format!(
+    let mut value = format!(
         r#"DPoP error="{error}", error_description="{description}", algs="ES256", resource_metadata="{}""#,
         app.urls.resource_metadata
     );
+    let faults = app.faults();
+    if let Some(replacement) = faults.www_authenticate {
+        value = replacement;
+    } else if faults.oversized_www_authenticate {
+        pad_challenge(&mut value);
+    }
     let body = json!({ "error": error });
     match HeaderValue::try_from(value) {
         Ok(value) => (
@@ -206,7 +213,7 @@ fn dpop_challenge(app: &App, error: &str, description: &str) -> Response {
             Json(body),
         )
             .into_response(),
-        // Only printable ASCII went in.
+        // Only a fault's value can fail here: the rest is printable ASCII.
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
