@@ -297,3 +297,92 @@ fn describe(source: &CredentialSource) -> String {
         CredentialSource::Value { .. } => "the configured value".to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::login::EnterpriseIdp;
+    use crate::jws::{EcPublicJwk, KeyHandle};
+    use crate::policy::ResourceUri;
+
+    fn enterprise() -> Acquire {
+        let idp = EnterpriseIdp::new("https://idp.example/token", "idp-client");
+        Acquire::new(
+            MachineGrant::EnterpriseManaged {
+                id_token: CredentialSource::Env {
+                    name: "ID_TOKEN".into(),
+                },
+                idp,
+            },
+            ClientCredentials::public("https://as.example", "c"),
+            "https://as.example".into(),
+            Url::parse("https://as.example/token").unwrap(),
+            TokenTarget::new(
+                None,
+                Some(ResourceUri::parse("https://mcp.example/mcp").unwrap()),
+                None,
+            ),
+            Some(DpopKey::new(
+                EcPublicJwk::p256("x", "y"),
+                KeyHandle::Stored { id: "k".into() },
+            )),
+            Policy::default(),
+        )
+    }
+
+    fn sent(next: Option<Next>) -> HttpRequest {
+        match next {
+            Some(Next::Send(request)) => request,
+            other => panic!("expected a request, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_idp_and_the_authorization_server_keep_their_own_dpop_nonces() {
+        let mut a = enterprise();
+        assert!(matches!(
+            a.start(),
+            Next::Credential(CredentialSource::Env { .. })
+        ));
+        let first = sent(a.handle_credential(Ok("id-token".into())));
+        assert_eq!(first.url.as_str(), "https://idp.example/token");
+        assert!(!first.signatures[0].claims.contains_key("nonce"));
+        let challenge = HttpResponse::new(
+            400,
+            vec![("dpop-nonce".into(), "idp-nonce".into())],
+            br#"{"error":"use_dpop_nonce"}"#.to_vec(),
+        );
+        let now = Time::from_unix_secs(1);
+        let again = sent(a.handle_outcome(now, Ok(challenge)));
+        assert_eq!(again.signatures[0].claims["nonce"], "idp-nonce");
+        let jag = HttpResponse::json(
+            200,
+            r#"{"access_token":"jag","issued_token_type":"urn:ietf:params:oauth:token-type:id-jag","token_type":"N_A"}"#,
+        );
+        let token = sent(a.handle_outcome(now, Ok(jag)));
+        assert_eq!(token.url.as_str(), "https://as.example/token");
+        assert!(
+            !token.signatures[0].claims.contains_key("nonce"),
+            "the IdP's nonce is not the authorization server's"
+        );
+        assert!(
+            a.handle_credential(Ok("late".into())).is_none(),
+            "not asked for"
+        );
+        let done = a.handle_outcome(
+            now,
+            Ok(HttpResponse::json(
+                200,
+                r#"{"access_token":"at","refresh_token":"rt"}"#,
+            )),
+        );
+        let Some(Next::Done(Ok(tokens))) = done else {
+            panic!("tokens");
+        };
+        assert_eq!(
+            tokens.refresh_token, None,
+            "obtained again, never refreshed"
+        );
+        assert!(a.handle_outcome(now, Err(Failure::Timeout)).is_none());
+    }
+}
