@@ -250,6 +250,15 @@ fn all_types() -> Types {
         Time,
         TokenEndpointAuthMethod,
         TokenSet,
+        jws::JwsAlg,
+        jws::DpopKey,
+        jws::EcPublicJwk,
+        jws::KeyHandle,
+        jws::PrivateKeyValue,
+        flow::MachineGrant,
+        flow::CredentialSource,
+        flow::EnterpriseIdp,
+        secret::SecurityToken,
     );
     types
 }

@@ -44,9 +44,12 @@ export function machineNew<K extends MachineKind>(kind: K, config: MachineConfig
   return wasm.machine_new(kind, JSON.stringify(config), now, seed);
 }
 
-/** Everything the machine asks for now. Call it after {@link machineNew} and after every feed. */
-export function machineDrain(handle: number): Drained {
-  return answer<Drained>(wasm.machine_drain(handle));
+/**
+ * Everything the machine asks for now. Call it after {@link machineNew} and after every feed.
+ * The JWTs the transmits carry are dated `now`.
+ */
+export function machineDrain(handle: number, now = Date.now()): Drained {
+  return answer<Drained>(wasm.machine_drain(handle, now));
 }
 
 /** The response to transmit `id`; `body` holds at most `maxResponseBytes + 1` bytes. */

@@ -12,7 +12,9 @@
 //! shapes written by hand as text ([`Drained::text`], the `done` event) are described by types
 //! that exist for the declarations only (`DoneEvent`, `MachineEvent`, `LogoutOutcomeJson`).
 
-use mcpauth_core::flow::{Failure, McpAction, Profile};
+use mcpauth_core::flow::{CredentialSource, Failure, McpAction, Profile};
+use mcpauth_core::jws::Signing;
+use mcpauth_core::secret::SecurityToken;
 use mcpauth_core::{BearerChallenge, DeviceAuthorization, Grant, HttpRequest, Policy};
 use serde::{Deserialize, Serialize};
 
@@ -54,7 +56,10 @@ impl Drained {
 
 /// One request to send: exactly as given, without following redirects (unless
 /// `followRedirects`), reading at most `maxResponseBytes + 1` bytes of the body, and giving up
-/// after `timeoutMs` (then report a `failure` with `{"kind": "timeout"}`).
+/// after `timeoutMs` (then report a `failure` with `{"kind": "timeout"}`). Before sending,
+/// sign each of `signings` (already dated by the boundary) and put the compact JWS
+/// (`input "." base64url(signature)`) where its `place` says: a header of that name, or a form
+/// field of that name appended to the body.
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, rename = "Transmit"))]
 #[serde(rename_all = "camelCase")]
@@ -76,10 +81,17 @@ pub struct TransmitJson {
     pub timeout_ms: u64,
     /// Whether redirects may be followed (never, for the requests the core builds today).
     pub follow_redirects: bool,
+    /// JWTs to sign and place before sending (DPoP proofs, client assertions), in order.
+    pub signings: Vec<Signing>,
 }
 
 impl TransmitJson {
-    pub(crate) fn new(id: u32, request: &HttpRequest, timeout_ms: u64) -> Self {
+    pub(crate) fn new(
+        id: u32,
+        request: &HttpRequest,
+        timeout_ms: u64,
+        signings: Vec<Signing>,
+    ) -> Self {
         Self {
             id,
             method: request.method.as_str(),
@@ -90,6 +102,7 @@ impl TransmitJson {
             max_response_bytes: request.max_response_bytes,
             timeout_ms,
             follow_redirects: request.follow_redirects,
+            signings,
         }
     }
 }
@@ -139,6 +152,12 @@ pub enum EventJson<'a> {
     },
     /// A callback for another login arrived and was ignored.
     ForeignCallback,
+    /// Read the credential `source` names (a file, an environment variable); answer with a
+    /// `credential` input.
+    Credential {
+        /// Where it is.
+        source: &'a CredentialSource,
+    },
     /// Show the user where to go and which code to enter: the [`DevicePrompt`]'s fields next
     /// to `kind`.
     DeviceCode(DevicePrompt<'a>),
@@ -313,6 +332,16 @@ pub enum Input {
     },
     /// The caller gave up; the machine ends with `ABORTED`.
     Abort,
+    /// The answer to `credential`: the `value` read, or the `error` why it could not be (a
+    /// message that must not contain the credential).
+    Credential {
+        /// The credential.
+        #[serde(default)]
+        value: Option<SecurityToken>,
+        /// Why there is none.
+        #[serde(default)]
+        error: Option<String>,
+    },
 }
 
 /// `machine_new("resume", ...)`: a web login saved at the callback boundary.

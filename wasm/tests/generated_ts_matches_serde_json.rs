@@ -130,12 +130,12 @@ fn failures_and_warnings_have_the_generated_shapes() {
     // A configuration that does not parse, and an unknown kind: `done` with the error.
     for (kind, config) in [("login", r#"{"server": 1}"#), ("nonsense", "{}")] {
         let handle = machine_new(kind, config, NOW, &[]);
-        types.check_json("Drained", &parse(&machine_drain(handle)));
+        types.check_json("Drained", &parse(&machine_drain(handle, NOW)));
         machine_free(handle);
     }
     // Every other failure is `{"error": ErrorJson}`.
     let answers = [
-        machine_drain(999_999),
+        machine_drain(999_999, NOW),
         machine_input(999_999, r#"{"kind": "abort"}"#, NOW),
         protected_step(999_999, 1, r#"{"kind": "response", "status": 200}"#),
         stored_grant("grant#x", r#"{"v": 2}"#),
@@ -253,6 +253,18 @@ fn boundary_types() -> Types {
         Time,
         TokenEndpointAuthMethod,
         TokenSet,
+        mcpauth_core::jws::JwsAlg,
+        mcpauth_core::jws::DpopKey,
+        mcpauth_core::jws::EcPublicJwk,
+        mcpauth_core::jws::KeyHandle,
+        mcpauth_core::jws::PrivateKeyValue,
+        mcpauth_core::jws::Signing,
+        mcpauth_core::jws::SigningKey,
+        mcpauth_core::jws::JwsPlace,
+        mcpauth_core::flow::MachineGrant,
+        mcpauth_core::flow::CredentialSource,
+        mcpauth_core::flow::EnterpriseIdp,
+        mcpauth_core::secret::SecurityToken,
     );
     types
 }

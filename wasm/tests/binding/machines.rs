@@ -177,20 +177,20 @@ fn a_refresh_that_gets_no_answer_times_out_at_the_deadline_the_drain_gave() {
         &json!({"server": SERVER, "rejected": "at-1", "requestTimeoutMs": 5000}),
     );
     // Answer nothing: drain by hand after the load and the lock.
-    let load = parse(&machine_drain(drive.handle));
+    let load = parse(&machine_drain(drive.handle, drive.now));
     let key = load["events"][0]["key"].as_str().unwrap().to_owned();
     let record = drive.store[&key].clone();
     drive.input(json!({"kind": "loaded", "key": key, "record": record}));
-    parse(&machine_drain(drive.handle));
+    parse(&machine_drain(drive.handle, drive.now));
     drive.input(json!({"kind": "locked"}));
-    parse(&machine_drain(drive.handle));
+    parse(&machine_drain(drive.handle, drive.now));
     drive.input(json!({"kind": "loaded", "key": key, "record": record}));
-    let refresh = parse(&machine_drain(drive.handle));
+    let refresh = parse(&machine_drain(drive.handle, drive.now));
     assert_eq!(refresh["transmits"][0]["timeoutMs"], 5000);
     assert_eq!(refresh["timeout"].as_f64(), Some(NOW + 5000.0));
     drive.now = NOW + 5000.0;
     drive.input(json!({"kind": "timeout"}));
-    let done = parse(&machine_drain(drive.handle));
+    let done = parse(&machine_drain(drive.handle, drive.now));
     assert_eq!(done["events"][0]["error"]["code"], "TIMEOUT");
     machine_free(drive.handle);
 }
