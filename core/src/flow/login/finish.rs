@@ -19,10 +19,11 @@ impl Login {
             tokens,
             now,
         );
-        let grant = match grant {
+        let mut grant = match grant {
             Ok(g) => g,
             Err(e) => return self.finish(Err(e)),
         };
+        grant.audience.clone_from(&self.config.audience);
         let identity = grant
             .display_identity()
             .and_then(|who| display_label(&who, &grant.issuer));
