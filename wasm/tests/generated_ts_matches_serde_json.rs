@@ -253,17 +253,19 @@ fn boundary_types() -> Types {
         Time,
         TokenEndpointAuthMethod,
         TokenSet,
-        mcpauth_core::jws::JwsAlg,
+        // what a grant and its client may carry for DPoP and machine logins
+        mcpauth_core::flow::CredentialSource,
         mcpauth_core::jws::DpopKey,
         mcpauth_core::jws::EcPublicJwk,
+        mcpauth_core::flow::EnterpriseIdp,
+        mcpauth_core::jws::JwsAlg,
         mcpauth_core::jws::KeyHandle,
+        mcpauth_core::flow::MachineGrant,
         mcpauth_core::jws::PrivateKeyValue,
+        // what a transmit carries to sign
+        mcpauth_core::jws::JwsPlace,
         mcpauth_core::jws::Signing,
         mcpauth_core::jws::SigningKey,
-        mcpauth_core::jws::JwsPlace,
-        mcpauth_core::flow::MachineGrant,
-        mcpauth_core::flow::CredentialSource,
-        mcpauth_core::flow::EnterpriseIdp,
         mcpauth_core::secret::SecurityToken,
     );
     types
