@@ -62,9 +62,17 @@ fn a_grant_from_a_token_response_has_the_generated_shape() {
         ClientSecret::new("s3cret"),
         TokenEndpointAuthMethod::ClientSecretBasic,
     );
-    let grant = Grant::new(server, None, &metadata, client, tokens, now).unwrap();
+    let mut grant = Grant::new(server, None, &metadata, client, tokens, now).unwrap();
     types.check("Grant", &grant);
     types.check("DisplayIdentity", &grant.display_identity().unwrap());
+
+    // A DPoP-bound grant: its key is stored with it.
+    grant.dpop_key = Some(jws::DpopKey::new(
+        jws::EcPublicJwk::p256("x", "y"),
+        jws::KeyHandle::Stored { id: "k".into() },
+    ));
+    grant.tokens.token_type = "DPoP".into();
+    types.check("Grant", &grant);
 }
 
 #[test]
@@ -250,6 +258,13 @@ fn all_types() -> Types {
         Time,
         TokenEndpointAuthMethod,
         TokenSet,
+        jws::JwsAlg,
+        jws::DpopKey,
+        jws::EcPublicJwk,
+        jws::KeyHandle,
+        flow::MachineGrant,
+        flow::CredentialSource,
+        flow::EnterpriseIdp,
     );
     types
 }
