@@ -253,6 +253,13 @@ fn boundary_types() -> Types {
         Time,
         TokenEndpointAuthMethod,
         TokenSet,
+        mcpauth_core::jws::JwsAlg,
+        mcpauth_core::jws::DpopKey,
+        mcpauth_core::jws::EcPublicJwk,
+        mcpauth_core::jws::KeyHandle,
+        mcpauth_core::flow::MachineGrant,
+        mcpauth_core::flow::CredentialSource,
+        mcpauth_core::flow::EnterpriseIdp,
     );
     types
 }
