@@ -12,7 +12,7 @@
 import * as core from './core.js';
 import { McpAuthError, wrap } from './errors.js';
 import { type DebugHook, type FetchLike, type ListenRequest, type MachineControl, type MachineIo, runMachine, type SharedLock } from './pump.js';
-import { type ClientKey, type ImportedClientKey, importClientKey, newDpopKey, type Signer, webCryptoSigner } from './signing.js';
+import { type ClientKey, compactJws, type ImportedClientKey, importClientKey, newDpopKey, type Signer, webCryptoSigner } from './signing.js';
 import { MemoryStorage, type Storage } from './storage.js';
 import type {
   BearerChallenge,
@@ -465,7 +465,7 @@ export class McpAuth {
       };
       const step = (input: Parameters<typeof core.protectedStep>[2], failure?: unknown) => {
         try {
-          return core.protectedStep(request, this.#tracker, input);
+          return core.protectedStep(request, this.#tracker, input, this.#now());
         } catch (error) {
           throw failure ?? error;
         }
@@ -485,9 +485,16 @@ export class McpAuth {
               const attempt = template.clone();
               if (action.authorization === null) attempt.headers.delete('authorization');
               else attempt.headers.set('authorization', action.authorization);
+              // A DPoP-bound token goes with a fresh proof, in the header the core names.
+              if (action.dpop) attempt.headers.set(action.dpop.place.name, await compactJws(action.dpop, this.#sign));
               response = await sendMcp(send, attempt, this.#options.requestTimeout ?? 30_000);
               const challenge = response.headers.get('www-authenticate');
-              action = step({ kind: 'response', status: response.status, wwwAuthenticate: challenge === null ? [] : [challenge] });
+              action = step({
+                kind: 'response',
+                status: response.status,
+                wwwAuthenticate: challenge === null ? [] : [challenge],
+                dpopNonce: response.headers.get('dpop-nonce'),
+              });
               break;
             }
             case 'refresh': {

@@ -91,9 +91,9 @@ export function protectedNew(server: string, headers: [string, string][], loginA
   return wasm.protected_new(server, JSON.stringify(headers), loginAllowed);
 }
 
-/** The next decision; a failure throws. */
-export function protectedStep(handle: number, tracker: number, input: StepInput): Action {
-  return answer<Action>(wasm.protected_step(handle, tracker, JSON.stringify(input)));
+/** The next decision; a failure throws. A DPoP proof in a `send` is dated `now`. */
+export function protectedStep(handle: number, tracker: number, input: StepInput, now = Date.now()): Action {
+  return answer<Action>(wasm.protected_step(handle, tracker, JSON.stringify(input), now));
 }
 
 /** Forgets a protected request. */

@@ -537,7 +537,7 @@ impl Entropy for Seed<'_> {
 }
 
 /// `now` from JavaScript: milliseconds since the epoch; anything else reads as the epoch.
-fn time(now_ms: f64) -> Time {
+pub(crate) fn time(now_ms: f64) -> Time {
     if now_ms.is_finite() && now_ms >= 0.0 {
         // Checked: finite and non-negative; `as` truncates the fraction and saturates.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]

@@ -54,11 +54,13 @@ pub fn protected_new(server: &str, headers: &str, login_allowed: bool) -> u32 {
 }
 
 /// The next decision, after `input` ([`StepInput`]): `start` with a finished `access` machine,
-/// `response` with the server's status and `WWW-Authenticate` values, `refreshed` with the
-/// `access` machine run for a `refresh` action, `login` with the machine that logged in.
+/// `response` with the server's status, `WWW-Authenticate` values and `DPoP-Nonce`,
+/// `refreshed` with the `access` machine run for a `refresh` action, `login` with the machine
+/// that logged in. A `send` with a DPoP-bound token carries its proof, dated `now_ms`, to sign
+/// and put in the header its `place` names.
 #[wasm_bindgen]
 #[must_use]
-pub fn protected_step(handle: u32, tracker: u32, input: &str) -> String {
+pub fn protected_step(handle: u32, tracker: u32, input: &str, now_ms: f64) -> String {
     let input: StepInput = match serde_json::from_str(input) {
         Ok(i) => i,
         Err(e) => return bad_json("input", &e).to_text(),
@@ -96,15 +98,21 @@ pub fn protected_step(handle: u32, tracker: u32, input: &str) -> String {
                     StepInput::Response {
                         status,
                         www_authenticate,
+                        dpop_nonce,
                     },
                     _,
-                ) => request.handle_response(tracker, status, &www_authenticate, None),
+                ) => request.handle_response(
+                    tracker,
+                    status,
+                    &www_authenticate,
+                    dpop_nonce.as_deref(),
+                ),
                 // Every machine input has its grant read above.
                 (_, None) => {
                     return ErrorJson::argument("input", "a machine outcome is missing").to_text();
                 }
             };
-            ActionJson::text(action)
+            ActionJson::text(action, crate::machine::time(now_ms))
         })
     })
 }

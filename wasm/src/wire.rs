@@ -15,7 +15,9 @@
 use mcpauth_core::flow::{CredentialSource, Failure, McpAction, Profile};
 use mcpauth_core::jws::Signing;
 use mcpauth_core::secret::SecurityToken;
-use mcpauth_core::{BearerChallenge, DeviceAuthorization, Grant, HttpRequest, Policy};
+use mcpauth_core::{
+    BearerChallenge, DeviceAuthorization, Grant, HttpRequest, OsEntropy, Policy, Time,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorJson;
@@ -463,6 +465,10 @@ pub enum StepInput {
         #[serde(default, rename = "wwwAuthenticate")]
         #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
         www_authenticate: Vec<String>,
+        /// The `DPoP-Nonce` header (RFC 9449 §9), if any.
+        #[serde(default, rename = "dpopNonce")]
+        #[cfg_attr(feature = "ts", ts(optional = nullable))]
+        dpop_nonce: Option<String>,
     },
     /// The outcome of the refresh asked for (an `access` machine with `rejected`).
     Refreshed {
@@ -483,10 +489,14 @@ pub enum StepInput {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, rename = "Action"))]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum ActionJson {
-    /// Send the request (again) with this `Authorization` value, or without one (`null`).
+    /// Send the request (again) with this `Authorization` value, or without one (`null`), and
+    /// for a DPoP-bound token this proof, signed and put where its `place` says (the `dpop`
+    /// header), as a transmit's `signings`.
     Send {
-        /// `Bearer <token>`, or `null`.
+        /// `Bearer <token>`, `DPoP <token>`, or `null`.
         authorization: Option<String>,
+        /// The DPoP proof to sign, or `null`.
+        dpop: Option<Signing>,
     },
     /// Run an `access` machine with `rejected`, then step `refreshed`.
     Refresh {
@@ -510,11 +520,25 @@ pub enum ActionJson {
 }
 
 impl ActionJson {
-    /// The action as JSON; a failure is `{"error": ...}`.
-    pub(crate) fn text(action: McpAction) -> String {
+    /// The action as JSON, its DPoP proof dated `now`; a failure is `{"error": ...}`.
+    pub(crate) fn text(action: McpAction, now: Time) -> String {
         let json = match action {
-            // The DPoP proof is not carried across the boundary yet.
-            McpAction::Send { authorization, .. } => ActionJson::Send { authorization },
+            McpAction::Send {
+                authorization,
+                dpop,
+            } => {
+                let dpop = match dpop
+                    .map(|proof| proof.stamp(now, &mut OsEntropy))
+                    .transpose()
+                {
+                    Ok(dpop) => dpop,
+                    Err(e) => return ErrorJson::from(&e).to_text(),
+                };
+                ActionJson::Send {
+                    authorization,
+                    dpop,
+                }
+            }
             McpAction::Refresh { rejected } => ActionJson::Refresh {
                 rejected: rejected.secret().to_owned(),
             },

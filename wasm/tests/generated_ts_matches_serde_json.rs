@@ -137,7 +137,7 @@ fn failures_and_warnings_have_the_generated_shapes() {
     let answers = [
         machine_drain(999_999, NOW),
         machine_input(999_999, r#"{"kind": "abort"}"#, NOW),
-        protected_step(999_999, 1, r#"{"kind": "response", "status": 200}"#),
+        protected_step(999_999, 1, r#"{"kind": "response", "status": 200}"#, NOW),
         stored_grant("grant#x", r#"{"v": 2}"#),
     ];
     for answer in answers {
@@ -149,7 +149,7 @@ fn failures_and_warnings_have_the_generated_shapes() {
 fn the_protected_requests_actions_have_the_generated_shapes() {
     let types = boundary_types();
     let step = |request: u32, tracker: u32, input: Value| {
-        let action = parse(&protected_step(request, tracker, &input.to_string()));
+        let action = parse(&protected_step(request, tracker, &input.to_string(), NOW));
         match action.get("error") {
             Some(error) => types.check_json("ErrorJson", error),
             None => types.check_json("Action", &action),

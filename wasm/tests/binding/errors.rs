@@ -85,6 +85,7 @@ fn unknown_handles_and_malformed_inputs_are_invalid_arguments() {
         999_999,
         1,
         r#"{"kind": "response", "status": 200}"#,
+        NOW,
     ));
     assert_eq!(error["error"]["code"], "INVALID_ARGUMENT");
 }

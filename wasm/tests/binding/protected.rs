@@ -10,7 +10,7 @@ use wasm_bindgen_test::wasm_bindgen_test;
 use crate::fixtures::*;
 
 fn step(request: u32, tracker: u32, input: Value) -> Value {
-    parse(&protected_step(request, tracker, &input.to_string()))
+    parse(&protected_step(request, tracker, &input.to_string(), NOW))
 }
 
 /// A finished `access` machine over `drive`'s store.
