@@ -1,8 +1,9 @@
 // Logins without a user, in Node, against the dev server (tests/devserver): the client
 // credentials grant with a secret and with a private_key_jwt client key (PEM, its algorithm
 // taken from the key), the jwt-bearer grant with a workload token read from a file (read again
-// for each new token, so a rotated token is used) or an environment variable, and how options
-// and credentials that cannot work fail. authFetch logs in by itself when a machine grant is
+// for each new token, so a rotated token is used) or an environment variable, DPoP with the
+// key's private scalar in the record and server nonces on both endpoints, and how options and
+// credentials that cannot work fail. authFetch logs in by itself when a machine grant is
 // configured.
 
 import { test, before, after } from 'node:test';
@@ -148,6 +149,50 @@ test('reading credentials: a file trimmed, a variable; no value in any error; no
   }
   await assert.rejects(file, /cannot be read here/);
   await assert.rejects(env, (e) => /cannot be read here/.test(e.message) && !e.message.includes(process.env.PATH));
+});
+
+test('DPoP in Node: the proofs the boundary dates verify with the grant\'s key, the token is bound, and nonces from both servers are answered', async () => {
+  await server.dev('clients', { client_id: 'svc-dpop', token_endpoint_auth_method: 'client_secret_post', client_secret: 'dp0p' });
+  await server.dev('faults', { dpop_nonce_token: true, dpop_nonce_resource: true });
+  const sent = [];
+  const capture = (input, init) => {
+    sent.push({ url: String(input instanceof Request ? input.url : input), headers: new Headers(input instanceof Request ? input.headers : init?.headers) });
+    return fetch(input, init);
+  };
+  try {
+    const auth = new McpAuth({ grant: { kind: 'client_credentials' }, preRegistered: { clientId: 'svc-dpop', clientSecret: 'dp0p', authMethod: 'client_secret_post' }, dpop: true, fetch: capture });
+    const stats = await server.dev('stats');
+    const t0 = Date.now();
+    const grant = await auth.login(server.mcp);
+    assert.equal(grant.tokens.token_type, 'DPoP');
+    assert.equal(grant.dpop_key.private.kind, 'jwk', 'in Node the private scalar is in the record');
+    assert.equal(await echo(auth, 'proved'), 'proved');
+    const after = await server.dev('stats');
+    assert.ok(after.dpop_nonce_challenges >= stats.dpop_nonce_challenges + 2, 'a nonce was asked for by the token endpoint and the MCP endpoint');
+
+    // Each proof the driver sent: signed by the grant's key, for its request, with a fresh jti.
+    const publicKey = await crypto.subtle.importKey('jwk', { kty: 'EC', ...grant.dpop_key.jwk }, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']);
+    const proofs = sent.filter((r) => r.headers.has('dpop'));
+    assert.ok(proofs.length >= 2, 'the token requests carried proofs');
+    const jtis = new Set();
+    for (const { url, headers } of proofs) {
+      const [h, c, sig] = headers.get('dpop').split('.');
+      const ok = await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, publicKey, Buffer.from(sig, 'base64url'), new TextEncoder().encode(`${h}.${c}`));
+      assert.ok(ok, `the proof to ${url} verifies with the grant's public key`);
+      const header = JSON.parse(Buffer.from(h, 'base64url'));
+      const claims = JSON.parse(Buffer.from(c, 'base64url'));
+      assert.equal(header.typ, 'dpop+jwt');
+      assert.deepEqual(header.jwk, { kty: 'EC', ...grant.dpop_key.jwk });
+      assert.equal(claims.htu, url.split('?')[0]);
+      assert.ok(Math.abs(claims.iat * 1000 - t0) < 60_000, 'dated by the driver\'s clock');
+      assert.ok(!jtis.has(claims.jti), 'a fresh jti for each proof');
+      jtis.add(claims.jti);
+      if (url === server.mcp) assert.ok(claims.ath, 'a proof to the MCP server hashes the access token');
+    }
+    assert.ok(proofs.some((p) => p.url === server.mcp), 'the MCP requests carried proofs');
+  } finally {
+    await server.dev('faults', {});
+  }
 });
 
 test('options that cannot work fail with the core\'s codes: an unknown grant, a client key that cannot sign', async () => {
