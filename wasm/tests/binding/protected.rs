@@ -35,7 +35,10 @@ fn no_grant_sends_without_a_token_then_a_401_asks_for_a_login_and_a_second_401_f
         tracker,
         json!({"kind": "start", "machine": drive.handle}),
     );
-    assert_eq!(action, json!({"action": "send", "authorization": null}));
+    assert_eq!(
+        action,
+        json!({"action": "send", "authorization": null, "dpop": null})
+    );
     let challenge = format!(r#"Bearer resource_metadata="{PRM_URL}", scope="mcp""#);
     let action = step(
         request,
@@ -54,7 +57,7 @@ fn no_grant_sends_without_a_token_then_a_401_asks_for_a_login_and_a_second_401_f
     let action = step(request, tracker, json!({"kind": "login", "machine": after}));
     assert_eq!(
         action,
-        json!({"action": "send", "authorization": "Bearer at-1"})
+        json!({"action": "send", "authorization": "Bearer at-1", "dpop": null})
     );
     let action = step(
         request,
@@ -92,7 +95,7 @@ fn a_401_refreshes_once_with_the_refused_token() {
     );
     assert_eq!(
         action,
-        json!({"action": "send", "authorization": "Bearer at-2"})
+        json!({"action": "send", "authorization": "Bearer at-2", "dpop": null})
     );
     assert_eq!(
         step(request, tracker, json!({"kind": "response", "status": 200}))["action"],
