@@ -248,16 +248,16 @@ function isCryptoKey(key: JsonWebKey | CryptoKey): key is CryptoKey {
  */
 export function webCryptoSigner(clientKey: () => Promise<ImportedClientKey | undefined>): Signer {
   return async (key, alg, input) => {
-    let private_: CryptoKey;
+    let privateKey: CryptoKey;
     if (key.kind === 'client') {
       const client = await clientKey();
       if (!client) throw new McpAuthError('NO_SIGNING_KEY', 'this client authenticates with private_key_jwt, but no clientKey is configured');
       if (client.alg !== alg) throw new McpAuthError('NO_SIGNING_KEY', `the client key signs ${client.alg}, the client is registered for ${alg}`);
-      private_ = client.key;
+      privateKey = client.key;
     } else {
-      private_ = await dpopPrivateKey(key.key);
+      privateKey = await dpopPrivateKey(key.key);
     }
     const params = alg === 'ES256' ? ECDSA_SHA256 : RSA_SHA256;
-    return new Uint8Array(await subtle().sign(params, private_, input));
+    return new Uint8Array(await subtle().sign(params, privateKey, input));
   };
 }
