@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
+use mcpauth_core::jws::JwsTemplate;
 use mcpauth_core::{Policy, Time};
 
 use crate::driver::{Clock, Io, Locks, Sleep};
@@ -229,6 +230,15 @@ impl Session {
 
     fn now(&self) -> Time {
         (self.inner.io.clock)()
+    }
+
+    /// Dates and signs a JWT the core wrote (a DPoP proof for a request to an MCP server):
+    /// the compact JWS.
+    pub(crate) fn sign_jws(&self, template: &JwsTemplate) -> mcpauth_core::Result<String> {
+        let signing = template.stamp(self.now(), &mut mcpauth_core::OsEntropy)?;
+        let signer = &self.inner.io.signer;
+        let signature = signer.sign(&signing.key, signing.alg, signing.input.as_bytes())?;
+        signing.compact(&signature)
     }
 
     /// The session's `private_key_jwt` key, if it has one.
