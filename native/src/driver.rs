@@ -112,6 +112,13 @@ pub(crate) trait Driven: Machine {
     fn deadline(&self) -> Option<Time> {
         None
     }
+
+    /// Whether a request that could not be signed (no client key, say) is reported to the
+    /// machine as a failed request rather than ending the run with the signing error. Only a
+    /// logout: its revocations are best effort, and the grant is forgotten all the same.
+    fn unsigned_is_failure(&self) -> bool {
+        false
+    }
 }
 
 impl Driven for Login {
@@ -130,7 +137,11 @@ impl Driven for Login {
 
 impl Driven for Access {}
 
-impl Driven for Logout {}
+impl Driven for Logout {
+    fn unsigned_is_failure(&self) -> bool {
+        true
+    }
+}
 
 /// How a run ended.
 #[derive(Debug)]
@@ -277,7 +288,16 @@ where
         loop {
             while let Some((id, mut request)) = self.machine.poll_transmit() {
                 // The core wrote the request's JWTs; dating and signing them is I/O.
-                self.io.signer.sign_request(&mut request, self.now())?;
+                if let Err(e) = self.io.signer.sign_request(&mut request, self.now()) {
+                    if !self.machine.unsigned_is_failure() {
+                        return Err(e.into());
+                    }
+                    tracing::debug!(request = id.index(), code = e.code(), "not signed");
+                    let reason = e.to_string();
+                    self.machine
+                        .handle_failure(self.now(), id, Failure::Transport { reason });
+                    continue;
+                }
                 self.requests += 1;
                 tracing::debug!(
                     request = id.index(),

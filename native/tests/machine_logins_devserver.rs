@@ -1,8 +1,9 @@
 //! Logins without a person, natively, against the dev server: the client credentials grant
 //! with a `private_key_jwt` key the session signs with (and DPoP-bound tokens), obtained again
 //! after expiry with a fresh assertion; workload identity read from a file that the platform
-//! rotates; the typed errors of a missing client key or an unreadable workload token; and a
-//! DPoP login whose MCP requests carry proofs, answering the nonces both servers ask for.
+//! rotates; the typed errors of a missing client key or an unreadable workload token; a logout
+//! that cannot sign its revocation still forgetting the grant; and a DPoP login whose MCP
+//! requests carry proofs, answering the nonces both servers ask for.
 #![cfg(test)] // all of this file is test code to clippy: see clippy.toml
 
 mod common;
@@ -68,8 +69,16 @@ fn client(id: &str) -> PreRegisteredClient {
 }
 
 fn session(clock: &TestClock, key: Option<ClientKey>) -> Session {
+    session_over(Arc::new(MemoryStore::new()), clock, key)
+}
+
+fn session_over(
+    store: Arc<dyn mcpauth::TokenStore>,
+    clock: &TestClock,
+    key: Option<ClientKey>,
+) -> Session {
     let ui: Arc<dyn mcpauth::ui::LoginUi> = TestUi::immediate();
-    let mut builder = Session::builder(Arc::new(MemoryStore::new()))
+    let mut builder = Session::builder(store)
         .ui(ui)
         .clock(clock.source())
         .timeout(Duration::from_secs(10));
@@ -141,6 +150,37 @@ async fn a_private_key_jwt_login_without_a_client_key_is_no_signing_key() {
     let err = session.login(&server.mcp_url, &options).await.unwrap_err();
     assert_eq!(err.code(), "NO_SIGNING_KEY", "{err}");
     assert_eq!(server.stats().tokens_issued, 0);
+}
+
+#[tokio::test]
+async fn a_logout_without_the_client_key_forgets_the_grant_and_warns_of_the_revocation() {
+    let server = devserver().await;
+    let key = Key::new(6);
+    server.register_client(RegisteredClient {
+        client_id: "svc-jwt".into(),
+        auth: ClientAuth::PrivateKeyJwt(key.public()),
+        redirect_uris: Vec::new(),
+    });
+    let pem = p256::pkcs8::EncodePrivateKey::to_pkcs8_pem(&key.0, Default::default()).unwrap();
+    let store: Arc<dyn mcpauth::TokenStore> = Arc::new(MemoryStore::new());
+    let clock = TestClock::default();
+    let with_key = session_over(
+        store.clone(),
+        &clock,
+        Some(ClientKey::from_pem(&pem).unwrap()),
+    );
+    let mut options = LoginOptions::default();
+    options.grant = Some(MachineGrant::ClientCredentials);
+    options.client = Some(client("svc-jwt"));
+    with_key.login(&server.mcp_url, &options).await.unwrap();
+
+    // `mcpauth logout --all` knows no server's key: the revocation cannot be signed, which
+    // does not keep the grant.
+    let without = session_over(store, &clock, None);
+    let warnings = without.logout(&server.mcp_url).await.unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let err = without.current_grant(&server.mcp_url).unwrap_err();
+    assert_eq!(err.code(), "LOGIN_REQUIRED");
 }
 
 #[tokio::test]
