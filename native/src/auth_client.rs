@@ -98,7 +98,8 @@ impl AuthClient {
             .iter()
             .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
             .collect();
-        let mut protected = ProtectedRequest::new(server, &headers, self.login.is_some());
+        let mut protected = ProtectedRequest::new(server, &headers, self.login.is_some())
+            .with_method(first.method().as_str());
         let mut next = Some(first);
         let mut last = None;
         let access = self.session.run_access(server_url, None).await?;
