@@ -454,7 +454,7 @@ export class McpAuth {
       const hook =
         options.onAuthorizationRequired ??
         (this.#options.grant ? async ({ options: login }: AuthorizationRequired) => this.login(serverUrl, login) : undefined);
-      const request = core.protectedNew(serverUrl, [...template.headers] as [string, string][], hook !== undefined);
+      const request = core.protectedNew(serverUrl, [...template.headers] as [string, string][], hook !== undefined, template.method);
       const machines: number[] = [];
       /** Runs a machine to its end and keeps it, for its outcome; its failure, if any, is what a `fail` means. */
       const settle = async <K extends MachineKind>(kind: K, config: MachineConfigs[K]) => {

@@ -86,9 +86,9 @@ export function trackerFree(handle: number): void {
   wasm.tracker_free(handle);
 }
 
-/** Starts the decisions around one MCP request to `server` with these request headers. */
-export function protectedNew(server: string, headers: [string, string][], loginAllowed: boolean): number {
-  return wasm.protected_new(server, JSON.stringify(headers), loginAllowed);
+/** Starts the decisions around one MCP request to `server` with these request headers and this HTTP method (its DPoP proofs name it). */
+export function protectedNew(server: string, headers: [string, string][], loginAllowed: boolean, method = 'POST'): number {
+  return wasm.protected_new(server, JSON.stringify(headers), loginAllowed, method);
 }
 
 /** The next decision; a failure throws. A DPoP proof in a `send` is dated `now`. */

@@ -13,7 +13,7 @@
 //! | `machine_input(handle, input, now)` | anything else: a failure, the time, a store answer, a lock, a callback, a redirect URI, a credential, abort |
 //! | `machine_drain(handle, now)` | what the machine asks for now: transmits (with the JWTs to sign, dated `now`), events, when to wake it |
 //! | `machine_free(handle)` | forgets the machine (its result too) |
-//! | `protected_new(server, headers, login_allowed) -> handle`, `protected_step(handle, tracker, input)`, `protected_free` | the decisions around one authorized MCP request |
+//! | `protected_new(server, headers, login_allowed, method) -> handle`, `protected_step(handle, tracker, input, now)`, `protected_free` | the decisions around one authorized MCP request |
 //! | `tracker_new() -> handle`, `tracker_free` | a step-up tracker, one per `McpAuth` |
 //! | `canonical_server`, `grant_key`, `pending_key_for_callback`, `stored_grant`, `login_status`, `constants` | pure helpers |
 //!

@@ -37,18 +37,19 @@ pub fn tracker_free(handle: u32) {
     TRACKERS.with(|t| t.borrow_mut().remove(handle));
 }
 
-/// Starts one MCP request to `server`, whose request headers (JSON pairs) name its MCP
-/// operation (`Mcp-Method`, `Mcp-Name`) for the step-up count. With `login_allowed`, a login is
+/// Starts one MCP request to `server` with HTTP `method` (which its DPoP proofs name), whose
+/// request headers (JSON pairs) name its MCP operation (`Mcp-Method`, `Mcp-Name`) for the
+/// step-up count. With `login_allowed`, a login is
 /// asked for where one is needed; without, that is a `LOGIN_REQUIRED` error. Never fails: a bad
 /// server URL is the error of the first step.
 #[wasm_bindgen]
 #[must_use]
-pub fn protected_new(server: &str, headers: &str, login_allowed: bool) -> u32 {
+pub fn protected_new(server: &str, headers: &str, login_allowed: bool, method: &str) -> u32 {
     let request = serde_json::from_str::<Vec<(String, String)>>(headers)
         .map_err(|e| bad_json("headers", &e).to_text())
         .and_then(|headers| {
             let server = ResourceUri::parse(server).map_err(|e| ErrorJson::from(&e).to_text())?;
-            Ok(ProtectedRequest::new(server, &headers, login_allowed))
+            Ok(ProtectedRequest::new(server, &headers, login_allowed).with_method(method))
         });
     REQUESTS.with(|t| t.borrow_mut().insert(request))
 }

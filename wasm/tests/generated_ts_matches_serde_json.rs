@@ -161,7 +161,7 @@ fn the_protected_requests_actions_have_the_generated_shapes() {
     // No grant: send without a token; a 401 asks for a login.
     let mut drive = Drive::new("access", &json!({"server": SERVER}), routes(json!({})));
     drive.run();
-    let request = protected_new(SERVER, "[]", true);
+    let request = protected_new(SERVER, "[]", true, "POST");
     let start = json!({"kind": "start", "machine": drive.handle});
     assert_eq!(step(request, tracker, start)["authorization"], Value::Null);
     let challenge = format!(r#"Bearer resource_metadata="{PRM_URL}", scope="mcp""#);
@@ -186,7 +186,7 @@ fn the_protected_requests_actions_have_the_generated_shapes() {
         ),
         (200, "", "return"),
     ] {
-        let request = protected_new(SERVER, "[]", true);
+        let request = protected_new(SERVER, "[]", true, "POST");
         let start = json!({"kind": "start", "machine": drive.handle});
         assert_eq!(step(request, tracker, start)["action"], "send");
         let challenges: Vec<&str> = [challenge].into_iter().filter(|c| !c.is_empty()).collect();

@@ -29,7 +29,7 @@ fn no_grant_sends_without_a_token_then_a_401_asks_for_a_login_and_a_second_401_f
     );
     drive.run();
     let tracker = tracker_new();
-    let request = protected_new(SERVER, "[]", true);
+    let request = protected_new(SERVER, "[]", true, "POST");
     let action = step(
         request,
         tracker,
@@ -74,7 +74,7 @@ fn no_grant_sends_without_a_token_then_a_401_asks_for_a_login_and_a_second_401_f
 fn a_401_refreshes_once_with_the_refused_token() {
     let mut drive = logged_in(3600);
     let tracker = tracker_new();
-    let request = protected_new(SERVER, "[]", false);
+    let request = protected_new(SERVER, "[]", false, "POST");
     let first = access(&mut drive, None);
     assert_eq!(
         step(request, tracker, json!({"kind": "start", "machine": first}))["authorization"],
@@ -115,7 +115,7 @@ fn step_ups_are_counted_per_operation_across_requests_until_the_limit() {
     let headers = json!([["mcp-method", "tools/call"], ["mcp-name", "admin"]]).to_string();
     let forbidden = r#"Bearer error="insufficient_scope", scope="mcp admin""#;
     for attempt in 1..=4 {
-        let request = protected_new(SERVER, &headers, true);
+        let request = protected_new(SERVER, &headers, true, "POST");
         let machine = access(&mut drive, None);
         step(
             request,
@@ -146,7 +146,7 @@ fn without_logins_allowed_no_grant_is_login_required() {
     let mut drive = Drive::new("access", &json!({"server": SERVER}), routes(json!({})));
     drive.run();
     let tracker = tracker_new();
-    let request = protected_new(SERVER, "[]", false);
+    let request = protected_new(SERVER, "[]", false, "POST");
     let action = step(
         request,
         tracker,
