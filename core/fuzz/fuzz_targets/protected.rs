@@ -73,7 +73,7 @@ fuzz_target!(|data: &[u8]| {
     let mut tracker = StepUpTracker::default();
     let mut request = ProtectedRequest::new(server, &headers, login_allowed);
     let first = u.arbitrary::<Outcome>().unwrap_or(Outcome::Fresh(None));
-    let mut action = request.start(grant(&first, 0, None));
+    let mut action = request.start(&tracker, grant(&first, 0, None));
     let mut exhausted_turn = 0u32;
     for n in 1..=MAX_ACTIONS {
         action = match action {
@@ -102,7 +102,9 @@ fuzz_target!(|data: &[u8]| {
                     ),
                     Answer::Raw(status, values) => (status, values),
                 };
-                request.handle_response(&mut tracker, status, &values)
+                // Any `DPoP-Nonce` the server may add: a use_dpop_nonce resend is bounded too.
+                let nonce: Option<String> = u.arbitrary().unwrap_or_default();
+                request.handle_response(&mut tracker, status, &values, nonce.as_deref())
             }
             McpAction::Refresh { rejected } => {
                 let outcome = u.arbitrary::<Outcome>().unwrap_or(Outcome::Fresh(None));
