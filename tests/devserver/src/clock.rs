@@ -61,6 +61,19 @@ impl Clock {
             .unwrap_or_default()
     }
 
+    /// Whole seconds since the Unix epoch on the system clock, without the offset, and on
+    /// the server's clock: the two readings a time a client states (a proof's `iat`, an
+    /// assertion's `exp`) may be judged against. The client's clock never moved with the
+    /// server's, so a test that advanced the server's clock to expire a token must still see
+    /// the client's fresh proofs accepted.
+    pub fn unix_secs_both(&self) -> [u64; 2] {
+        let real = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        [real, self.unix_secs()]
+    }
+
     /// Move the clock forward by `by`, in total at most [`MAX_CLOCK_ADVANCE`].
     pub fn advance(&self, by: Duration) {
         let mut offset = self.offset.lock().unwrap_or_else(PoisonError::into_inner);

@@ -34,7 +34,7 @@ pub(crate) async fn device_authorization(
 ) -> Result<Response, OAuthError> {
     let params = Params::parse(&body)?;
     let mut db = app.db();
-    let client = authenticate(&db, &headers, &params)?;
+    let client = authenticate(&app, &mut db, &headers, &params)?;
     require_registered_grant(&app, &db, &client, DEVICE_CODE_GRANT)?;
     let scope = params.get("scope").unwrap_or("mcp:read");
     if let Some(unknown) = scope.split(' ').find(|s| !known_scope(s)) {

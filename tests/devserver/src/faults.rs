@@ -269,6 +269,21 @@ pub struct Faults {
     /// scope check is broken or whose policy keeps asking for more. A client must give up
     /// after a bounded number of step-ups. Counted in [`crate::Stats::step_up_challenges`].
     pub endless_step_up: Option<StepUpLoop>,
+    /// The token endpoint requires a server nonce in DPoP proofs (RFC 9449 §8), as servers
+    /// do that limit how long a pre-made proof is good for: a request whose proof lacks the
+    /// current nonce gets `400 {"error":"use_dpop_nonce"}` with a `DPoP-Nonce` header, and the
+    /// client must send a fresh proof carrying it. Counted in
+    /// [`crate::Stats::dpop_nonce_challenges`].
+    pub dpop_nonce_token: bool,
+    /// The MCP endpoint requires a server nonce in DPoP proofs (RFC 9449 §9): a request whose
+    /// proof lacks it gets `401` with `WWW-Authenticate: DPoP error="use_dpop_nonce"` and a
+    /// `DPoP-Nonce` header. Counted in [`crate::Stats::dpop_nonce_challenges`].
+    pub dpop_nonce_resource: bool,
+    /// Issue `token_type: Bearer` tokens, bound to no key, even when the token request
+    /// carried a valid DPoP proof, as servers do that do not support DPoP and ignore the
+    /// header (RFC 9449 §5 allows it). The proof is still checked; the resource then wants
+    /// the token as `Bearer`.
+    pub dpop_downgrade: bool,
 }
 
 /// An OAuth error body a fault answers with (RFC 6749 §5.2, RFC 7591 §3.2.2).
@@ -376,10 +391,13 @@ fn audit(app: &App, endpoint: Endpoint, request: &Request) -> Vec<String> {
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
     if let Some(value) = request.headers().get(header::AUTHORIZATION) {
-        let bearer = value
-            .as_bytes()
-            .get(..7)
-            .is_some_and(|s| s.eq_ignore_ascii_case(b"bearer "));
+        // An access token, whether sent as `Bearer` (RFC 6750) or as `DPoP` (RFC 9449 §7.1).
+        let bearer = ["bearer ", "dpop "].iter().any(|scheme| {
+            value
+                .as_bytes()
+                .get(..scheme.len())
+                .is_some_and(|s| s.eq_ignore_ascii_case(scheme.as_bytes()))
+        });
         let forbidden = match endpoint {
             // Nothing of the user's belongs on discovery, registration or the user agent's
             // visit to the authorization endpoint.

@@ -1,19 +1,57 @@
 //! A development OAuth 2.1 authorization server with a protected MCP endpoint, for mcpauth's
 //! integration tests and README demo. Not for production: it keeps everything in memory,
-//! speaks plain http on 127.0.0.1, knows one user, and signs nothing.
+//! speaks plain http on 127.0.0.1, knows one user, and signs nothing (it only verifies the
+//! ES256 signatures of DPoP proofs and client and grant assertions).
 //!
 //! On one origin it serves `/mcp` (401/403 challenges, `initialize`, `tools/list`,
 //! `tools/call`, `ping`; `POST`, plus `DELETE` for sessions), the RFC 9728 resource metadata, and an AS: RFC 8414 metadata, RFC 7591
 //! registration, `/authorize` with PKCE S256 and RFC 9207 `iss`, `/token` (code, refresh with
-//! rotation and reuse detection, RFC 8628 device code, RFC 8693 token exchange), RFC 7009
-//! revocation and `/userinfo`. The AS can also live on a second port or under a path issuer.
-//! [`Faults`] make it misbehave; [`Stats`] count what clients did.
+//! rotation and reuse detection, RFC 8628 device code, RFC 8693 token exchange, RFC 6749 §4.4
+//! client credentials, RFC 7523 jwt-bearer), RFC 7009 revocation and `/userinfo`. The AS can
+//! also live on a second port or under a path issuer. [`Faults`] make it misbehave; [`Stats`]
+//! count what clients did.
 //!
 //! Some rules hold without any fault, because clients meet them on real servers: a
 //! dynamically registered client may only use the code and device code grants it registered
 //! (`400 unauthorized_client` otherwise, and no `grant_types` means RFC 7591's default,
 //! `authorization_code` alone), codes are single use, and refresh tokens rotate with reuse
 //! detection.
+//!
+//! # DPoP
+//!
+//! DPoP (RFC 9449) is on whenever a client uses it, so clients that do not are served as
+//! before. A token request with a `DPoP` header must carry a valid proof (`typ` `dpop+jwt`,
+//! `alg` ES256, a public `jwk` in the header, `htm`/`htu` of the request, `iat` within five
+//! minutes of the client's or the server's clock, a `jti` never seen before), else
+//! `400 invalid_dpop_proof`; its tokens are then `token_type: DPoP`, bound to the key's RFC 7638
+//! thumbprint, and a bound refresh token only refreshes with a proof by the same key. `/mcp`
+//! takes a bound token only as `Authorization: DPoP <token>` with a proof by that key for the
+//! request (with `ath`), else `401` with `WWW-Authenticate: DPoP error="invalid_token",
+//! error_description="…", algs="ES256", resource_metadata="…"`; a bearer token must stay
+//! `Bearer`. The AS metadata states `dpop_signing_alg_values_supported: ["ES256"]`. Counted in
+//! [`Stats::dpop_proofs_accepted`] and the counters after it.
+//!
+//! # Logins without a user
+//!
+//! The client credentials grant (RFC 6749 §4.4) is for confidential clients: pre-registered
+//! ones with a secret (`client_secret_basic` or `client_secret_post`) or a public key
+//! (`private_key_jwt`: an ES256 `client_assertion` with `iss` = `sub` = the client id, `aud`
+//! the issuer or the token endpoint, `exp`, and a `jti` never used before), and dynamically
+//! registered ones that listed `client_credentials` in `grant_types`. The jwt-bearer grant
+//! (RFC 7523 §2.1, for workload identity) takes an ES256 `assertion` from a trusted issuer
+//! ([`Config::trusted_issuers`], [`DevServerHandle::trust_issuer`], `POST /_dev/issuers`) with
+//! `sub`, `aud` the issuer or the token endpoint, `exp`, and a `jti` if any not seen before;
+//! the client may stay anonymous. Neither grant issues a refresh token. Both take `scope`
+//! (`mcp:read` when left out) and `resource` (the token works at `/mcp` only when it names
+//! it, as with the other grants), and both bind to a DPoP key as above. From another process:
+//!
+//! ```text
+//! POST /_dev/clients {"client_id":"svc","token_endpoint_auth_method":"client_secret_basic","client_secret":"s3cret"}
+//! POST /_dev/clients {"client_id":"svc-post","token_endpoint_auth_method":"client_secret_post","client_secret":"s3cret"}
+//! POST /_dev/clients {"client_id":"svc-jwt","token_endpoint_auth_method":"private_key_jwt",
+//!                     "jwk":{"kty":"EC","crv":"P-256","x":"…","y":"…"}}
+//! POST /_dev/issuers {"issuer":"https://idp.workload.example","jwk":{"kty":"EC","crv":"P-256","x":"…","y":"…"}}
+//! ```
 //!
 //! # Faults
 //!
@@ -46,7 +84,11 @@
 //!   `initialize` on, `DELETE /mcp` ends it);
 //! - the device flow (RFC 8628): [`Faults::device_slow_down`], [`Faults::device_interval`],
 //!   [`Faults::device_omit_interval`], [`Faults::device_expires_in`], [`Faults::device_deny`],
-//!   [`Faults::device_expire`].
+//!   [`Faults::device_expire`];
+//! - DPoP (RFC 9449): [`Faults::dpop_nonce_token`] (the token endpoint wants a server
+//!   nonce: `400 use_dpop_nonce` with `DPoP-Nonce`), [`Faults::dpop_nonce_resource`] (`/mcp`
+//!   wants one: `401 DPoP error="use_dpop_nonce"` with `DPoP-Nonce`),
+//!   [`Faults::dpop_downgrade`] (`token_type: Bearer`, unbound, though a proof was sent).
 //!
 //! # Time
 //!
@@ -70,6 +112,8 @@
 //! | `GET /_dev/clock` | | `{"now_ms": N}`, Unix milliseconds on the server's clock |
 //! | `POST /_dev/clock` | `{"advance_ms": N}` | `{"now_ms": N}` after the advance |
 //! | `GET /_dev/secrets` | | every secret value issued or received, as a JSON array ([`DevServerHandle::secrets`]) |
+//! | `POST /_dev/clients` | [`DevClient`] as JSON | `204`, or `400 {"error": why}`: pre-register (or replace) a client, as [`DevServerHandle::register_client`] |
+//! | `POST /_dev/issuers` | `{"issuer": ISS, "jwk": {…}}` (a P-256 public JWK) | `204`, or `400 {"error": why}`: trust that issuer's jwt-bearer assertions ([`DevServerHandle::trust_issuer`]) |
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -83,10 +127,14 @@
 //! # Ok(()) }
 //! ```
 
+mod assertion;
 mod authorize;
 mod clock;
+mod dev_clients;
 mod device;
+mod dpop;
 mod faults;
+mod jws;
 mod mcp;
 mod metadata;
 mod register;
@@ -109,11 +157,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use assertion::TrustedIssuer;
 pub use clock::MAX_CLOCK_ADVANCE;
+pub use dev_clients::DevClient;
 pub use faults::{
     Endpoint, Faults, GROWING_SCOPE_PREFIX, HUGE_BODY_BYTES, InjectedError, OVERSIZED_BYTES,
     OVERSIZED_CHALLENGE_BYTES, REDIRECTED_MARKER, StepUpLoop, TRICKLE_INTERVAL,
 };
+pub use jws::PublicJwk;
 pub use register::{ClientAuth, RegisteredClient};
 pub use state::Stats;
 
@@ -149,6 +200,8 @@ pub struct Config {
     pub challenge_scope: Option<String>,
     /// Pre-registered clients.
     pub static_clients: Vec<RegisteredClient>,
+    /// Issuers whose signed assertions the jwt-bearer grant (RFC 7523 §2.1) accepts.
+    pub trusted_issuers: Vec<TrustedIssuer>,
     /// Faults in force from the start (and after a reset).
     pub faults: Faults,
     /// Print one line per request to stderr.
@@ -168,6 +221,7 @@ impl Default for Config {
             device_code_ttl: Duration::from_secs(600),
             challenge_scope: Some("mcp:read".into()),
             static_clients: Vec::new(),
+            trusted_issuers: Vec::new(),
             faults: Faults::default(),
             log_requests: false,
         }
@@ -279,6 +333,15 @@ impl DevServerHandle {
         let mut db = self.app.db();
         db.client_grants.remove(&client.client_id);
         db.clients.insert(client.client_id.clone(), client);
+    }
+
+    /// Trust `issuer`'s assertions for the jwt-bearer grant (or replace its key), as
+    /// `POST /_dev/issuers` does.
+    pub fn trust_issuer(&self, issuer: TrustedIssuer) {
+        self.app
+            .db()
+            .trusted_issuers
+            .insert(issuer.issuer, issuer.jwk);
     }
 
     /// Approve (or deny) the pending device grant with `user_code`, as the user would on the
@@ -439,6 +502,8 @@ fn finish(app: &App, router: Router<App>) -> Router {
         .route("/_dev/faults", get(dev_faults).post(dev_set_faults))
         .route("/_dev/clock", get(dev_clock).post(dev_advance_clock))
         .route("/_dev/secrets", get(dev_secrets))
+        .route("/_dev/clients", post(dev_clients::register))
+        .route("/_dev/issuers", post(dev_clients::trust))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), cors_and_log))
         .with_state(app.clone())
@@ -524,7 +589,7 @@ async fn cors_and_log(State(app): State<App>, request: Request, next: Next) -> R
     headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, any);
     headers.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("www-authenticate, mcp-session-id"),
+        HeaderValue::from_static("www-authenticate, mcp-session-id, dpop-nonce"),
     );
     if app.config.log_requests {
         eprintln!("{line} -> {}", response.status().as_u16());

@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mcpauth_devserver::{ClientAuth, Config, DevServer, Endpoint, RegisteredClient};
+use mcpauth_devserver::{
+    ClientAuth, Config, DevServer, Endpoint, PublicJwk, RegisteredClient, TrustedIssuer,
+};
 
 const USAGE: &str = "\
 usage: mcpauth-devserver [--port N] [--auto-approve] [switches]
@@ -19,6 +21,8 @@ usage: mcpauth-devserver [--port N] [--auto-approve] [switches]
   --challenge-scope S | --no-challenge-scope
                                     scope in the 401 challenge (default mcp:read)
   --confidential-client ID:SECRET   pre-register a client_secret_basic client (loopback redirects)
+  --private-key-jwt-client ID=JWK   pre-register a private_key_jwt client with this public JWK (JSON)
+  --trusted-issuer ISSUER=JWK       accept jwt-bearer assertions from ISSUER signed by this JWK (JSON)
   --quiet                           do not log requests
 
 faults (also settable at run time: POST /_dev/faults with JSON):
@@ -30,11 +34,15 @@ faults (also settable at run time: POST /_dev/faults with JSON):
   --sse-responses   answer /mcp requests as text/event-stream (a log notification, then the response)
   --sessions        Mcp-Session-Id from initialize on; DELETE /mcp ends a session
   --lose-refresh-response  carry out refreshes but close the connection before the answer
+  --dpop-nonce-token     the token endpoint requires a DPoP nonce (400 use_dpop_nonce)
+  --dpop-nonce-resource  /mcp requires a DPoP nonce (401 DPoP error=\"use_dpop_nonce\")
+  --dpop-downgrade       issue Bearer tokens even when the token request carries a DPoP proof
   --fail E  --stall E  --trickle E  --malformed E  --oversized E   (repeatable), E one of
       mcp resource_metadata authorization_server_metadata register authorize token
       device_authorization device revoke userinfo
 
 clock: GET /_dev/clock reads it, POST /_dev/clock {\"advance_ms\": N} moves it forward
+clients: POST /_dev/clients, POST /_dev/issuers (JSON; see the crate documentation)
 ";
 
 #[tokio::main]
@@ -111,6 +119,21 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, Strin
             "--sse-responses" => faults.sse_responses = true,
             "--sessions" => faults.sessions = true,
             "--lose-refresh-response" => faults.lose_refresh_response = true,
+            "--dpop-nonce-token" => faults.dpop_nonce_token = true,
+            "--dpop-nonce-resource" => faults.dpop_nonce_resource = true,
+            "--dpop-downgrade" => faults.dpop_downgrade = true,
+            "--private-key-jwt-client" => {
+                let (client_id, jwk) = id_and_jwk(&arg, &value()?)?;
+                config.static_clients.push(RegisteredClient {
+                    client_id,
+                    auth: ClientAuth::PrivateKeyJwt(jwk),
+                    redirect_uris: vec!["http://127.0.0.1/callback".to_owned()],
+                });
+            }
+            "--trusted-issuer" => {
+                let (issuer, jwk) = id_and_jwk(&arg, &value()?)?;
+                config.trusted_issuers.push(TrustedIssuer { issuer, jwk });
+            }
             "--confidential-client" => {
                 let pair = value()?;
                 let (client_id, secret) = pair
@@ -131,6 +154,17 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, Strin
         }
     }
     Ok(Some(config))
+}
+
+/// `NAME=JWK`, the JWK as JSON: split at the first `=` followed by `{`.
+fn id_and_jwk(arg: &str, value: &str) -> Result<(String, PublicJwk), String> {
+    let (name, jwk) = value
+        .split_once("={")
+        .ok_or_else(|| format!("{arg}: {value} is not NAME={{jwk}}"))?;
+    let jwk: serde_json::Value =
+        serde_json::from_str(&format!("{{{jwk}")).map_err(|e| format!("{arg}: {e}"))?;
+    let jwk = PublicJwk::from_json(&jwk).map_err(|e| format!("{arg}: {e}"))?;
+    Ok((name.to_owned(), jwk))
 }
 
 #[cfg(test)]
@@ -154,5 +188,25 @@ mod tests {
             .expect("valid")
             .expect("not --help");
         assert!(!plain.faults.sse_responses && !plain.faults.sessions);
+    }
+
+    #[test]
+    fn dpop_switches_and_key_clients_are_read() {
+        let jwk = r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+        let config = parse(args(&[
+            "--dpop-nonce-token",
+            "--dpop-downgrade",
+            "--private-key-jwt-client",
+            &format!("svc={jwk}"),
+            "--trusted-issuer",
+            &format!("https://idp.example={jwk}"),
+        ]))
+        .expect("valid arguments")
+        .expect("not --help");
+        assert!(config.faults.dpop_nonce_token && config.faults.dpop_downgrade);
+        assert!(!config.faults.dpop_nonce_resource);
+        assert_eq!(config.static_clients[0].client_id, "svc");
+        assert_eq!(config.trusted_issuers[0].issuer, "https://idp.example");
+        assert!(parse(args(&["--trusted-issuer", "https://idp.example"])).is_err());
     }
 }

@@ -1,4 +1,5 @@
-//! The protected MCP endpoint: bearer checks with RFC 6750 / RFC 9728 challenges, and a tiny
+//! The protected MCP endpoint: bearer checks with RFC 6750 / RFC 9728 challenges (and DPoP
+//! checks with RFC 9449 §7 challenges for DPoP-bound tokens), and a tiny
 //! JSON-RPC server with two tools, answering in JSON or (under [`Faults::sse_responses`]) as
 //! an event stream, with or without [sessions](crate::sessions).
 //!
@@ -9,14 +10,14 @@ use std::convert::Infallible;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::dpop::{self, Refusal};
 use crate::faults::{GROWING_SCOPE_PREFIX, OVERSIZED_CHALLENGE_BYTES, StepUpLoop};
 use crate::sessions;
 use crate::state::App;
-use crate::token::bearer_token;
 
 /// An HTTP answer given instead of a JSON-RPC response (a challenge, a session refusal).
 /// Boxed: a `Response` is large, and these are the rare path.
@@ -27,7 +28,7 @@ const NOT_LIVE: &str = "the token is unknown, expired or revoked";
 
 /// `POST /mcp`.
 pub(crate) async fn mcp(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
-    let scope = match authorized(&app, &headers) {
+    let scope = match authorized(&app, &Method::POST, &headers) {
         Ok(scope) => scope,
         Err(challenge) => return *challenge,
     };
@@ -69,18 +70,152 @@ pub(crate) async fn mcp(State(app): State<App>, headers: HeaderMap, body: Bytes)
     response
 }
 
-/// The granted scope of the request's bearer token, or the 401 challenge to answer with.
-pub(crate) fn authorized(app: &App, headers: &HeaderMap) -> Result<String, Refused> {
-    granted_scope(app, headers).map_err(|invalid| {
+/// The granted scope of the request's access token, or the 401 challenge to answer with.
+/// `method` is the request's, which a DPoP proof must name.
+pub(crate) fn authorized(
+    app: &App,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<String, Refused> {
+    granted_scope(app, method, headers).map_err(|refusal| {
         app.record(|s| s.mcp_unauthorized += 1);
-        let error = invalid.map(|why| ("invalid_token", Some(why)));
-        let scope = if invalid.is_none() {
-            app.config.challenge_scope.as_deref()
-        } else {
-            None
+        let response = match refusal {
+            Unauthorized::NoToken => challenge(
+                app,
+                StatusCode::UNAUTHORIZED,
+                None,
+                app.config.challenge_scope.as_deref(),
+            ),
+            Unauthorized::Bearer(why) => challenge(
+                app,
+                StatusCode::UNAUTHORIZED,
+                Some(("invalid_token", Some(why))),
+                None,
+            ),
+            Unauthorized::Dpop(why) => dpop_challenge(app, "invalid_token", &why),
+            Unauthorized::DpopNonce(nonce) => {
+                let why = "DPoP proofs must carry the server's nonce";
+                let mut response = dpop_challenge(app, "use_dpop_nonce", why);
+                dpop::add_nonce(&mut response, &nonce);
+                response
+            }
         };
-        Box::new(challenge(app, StatusCode::UNAUTHORIZED, error, scope))
+        Box::new(response)
     })
+}
+
+/// Why a request to `/mcp` gets a 401.
+enum Unauthorized {
+    /// No access token: the plain challenge.
+    NoToken,
+    /// A bearer token that is not live, or not for this resource.
+    Bearer(&'static str),
+    /// A DPoP-bound token without its proof, or a token in the wrong scheme; the reason.
+    Dpop(String),
+    /// A valid proof without the nonce [`crate::Faults::dpop_nonce_resource`] asks for.
+    DpopNonce(String),
+}
+
+/// How the request presents its access token (RFC 6750 §2.1, RFC 9449 §7.1).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+/// The scheme and token of the `Authorization` header; never the query string.
+fn access_token(headers: &HeaderMap) -> Option<(Scheme, &str)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
+        return None;
+    };
+    Some((scheme, token.trim())).filter(|(_, t)| !t.is_empty())
+}
+
+/// The granted scope of a live token meant for this resource, presented as its binding
+/// requires: a bearer token as `Bearer`, a DPoP-bound one as `DPoP` with a proof made with
+/// its key for this request (RFC 9449 §7.1).
+fn granted_scope(app: &App, method: &Method, headers: &HeaderMap) -> Result<String, Unauthorized> {
+    let (scheme, token) = access_token(headers).ok_or(Unauthorized::NoToken)?;
+    let invalid = |why: &'static str| match scheme {
+        Scheme::Bearer => Unauthorized::Bearer(why),
+        Scheme::Dpop => Unauthorized::Dpop(why.to_owned()),
+    };
+    let faults = app.faults();
+    if faults.persistent_401 {
+        // Look like an ordinary refusal: the client must not learn it is a fault.
+        return Err(invalid(NOT_LIVE));
+    }
+    let (scope, jkt) = match app.db().access_token(token, app.now()) {
+        Some(t) if t.grant.resource.as_deref() == Some(app.urls.mcp.as_str()) => {
+            (t.grant.scope.clone(), t.jkt.clone())
+        }
+        Some(_) => return Err(invalid("the token's audience is not this resource")),
+        None => return Err(invalid(NOT_LIVE)),
+    };
+    let Some(jkt) = jkt else {
+        return match scheme {
+            Scheme::Bearer => Ok(scope),
+            Scheme::Dpop => Err(Unauthorized::Dpop(
+                "the token is not DPoP-bound; send it as Bearer".into(),
+            )),
+        };
+    };
+    if scheme == Scheme::Bearer {
+        return Err(Unauthorized::Dpop(
+            "the token is DPoP-bound; send it with the DPoP scheme and a proof".into(),
+        ));
+    }
+    let expected = dpop::Expected {
+        method: method.as_str(),
+        url: &app.urls.mcp,
+        access_token: Some(token),
+        jkt: Some(&jkt),
+        nonce: faults.dpop_nonce_resource,
+    };
+    match dpop::check(app, headers, &expected) {
+        Ok(Some(_)) => Ok(scope),
+        Ok(None) => Err(Unauthorized::Dpop("the DPoP proof is missing".into())),
+        Err(Refusal::Invalid(why)) => Err(Unauthorized::Dpop(why)),
+        Err(Refusal::NeedsNonce(nonce)) => Err(Unauthorized::DpopNonce(nonce)),
+    }
+}
+
+/// A 401 with `WWW-Authenticate: DPoP` (RFC 9449 §7.1) naming the error, the algorithms
+/// accepted, and the resource metadata, or what [`crate::Faults::www_authenticate`] and
+/// [`crate::Faults::oversized_www_authenticate`] make of it. The description loses characters
+/// a quoted string cannot hold.
+fn dpop_challenge(app: &App, error: &str, description: &str) -> Response {
+    let description: String = description
+        .chars()
+        .filter(|c| *c != '"' && *c != '\\' && (' '..='~').contains(c))
+        .collect();
+    let mut value = format!(
+        r#"DPoP error="{error}", error_description="{description}", algs="ES256", resource_metadata="{}""#,
+        app.urls.resource_metadata
+    );
+    let faults = app.faults();
+    if let Some(replacement) = faults.www_authenticate {
+        value = replacement;
+    } else if faults.oversized_www_authenticate {
+        pad_challenge(&mut value);
+    }
+    let body = json!({ "error": error });
+    match HeaderValue::try_from(value) {
+        Ok(value) => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, value)],
+            Json(body),
+        )
+            .into_response(),
+        // Only a fault's value can fail here: the rest is printable ASCII.
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// The JSON-RPC response to the request `message` with `id`, or an HTTP answer instead of
@@ -134,23 +269,6 @@ fn event_stream(method: &str, answer: &Value) -> Response {
     ];
     let body = Body::from_stream(futures_util::stream::iter(events));
     (headers, body).into_response()
-}
-
-/// The granted scope of a live bearer token meant for this resource. Else `Err(None)` when
-/// there is no token, or `Err(Some(why))` when it is invalid.
-fn granted_scope(app: &App, headers: &HeaderMap) -> Result<String, Option<&'static str>> {
-    let token = bearer_token(headers).ok_or(None)?;
-    if app.faults().persistent_401 {
-        // Look like an ordinary refusal: the client must not learn it is a fault.
-        return Err(Some(NOT_LIVE));
-    }
-    match app.db().access_token(token, app.now()) {
-        Some(t) if t.grant.resource.as_deref() == Some(app.urls.mcp.as_str()) => {
-            Ok(t.grant.scope.clone())
-        }
-        Some(_) => Err(Some("the token's audience is not this resource")),
-        None => Err(Some(NOT_LIVE)),
-    }
 }
 
 /// The response to `tools/call`, or the 403 for a tool that needs more scope than `scope`.

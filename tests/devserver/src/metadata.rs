@@ -26,6 +26,12 @@ pub(crate) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:dev
 /// The grant type URN of RFC 8693.
 pub(crate) const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
+/// The grant type of RFC 6749 §4.4.
+pub(crate) const CLIENT_CREDENTIALS_GRANT: &str = "client_credentials";
+
+/// The grant type URN of RFC 7523 §2.1 (JWT assertions as authorization grants).
+pub(crate) const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
 /// What [`crate::Faults::wrong_issuer`] and [`crate::Faults::wrong_iss`] append to the issuer.
 pub(crate) const WRONG_ISSUER_SUFFIX: &str = "/not-this-issuer";
 
@@ -93,9 +99,14 @@ pub(crate) async fn authorization_server(State(app): State<App>, uri: Uri) -> Re
         "scopes_supported": AS_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        "grant_types_supported": [
+            "authorization_code", "refresh_token", DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT,
+            CLIENT_CREDENTIALS_GRANT, JWT_BEARER_GRANT,
+        ],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
+        "dpop_signing_alg_values_supported": ["ES256"],
+        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "subject_types_supported": ["public"],

@@ -11,14 +11,21 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use url::{Host, Url};
 
-use crate::metadata::DEVICE_CODE_GRANT;
+use crate::assertion::{CLIENT_ASSERTION_TYPE, check_client_assertion};
+use crate::jws::PublicJwk;
+use crate::metadata::{CLIENT_CREDENTIALS_GRANT, DEVICE_CODE_GRANT};
 use crate::state::{App, Db, OAuthError, Params, random_token};
 use crate::token::overwrite_members;
 
 /// The grant types whose registration the token and device authorization endpoints check.
-/// `refresh_token` is left out because it only continues a grant one of these started, and
-/// token exchange because it trades a token the client already holds.
-const CHECKED_GRANTS: [&str; 2] = ["authorization_code", DEVICE_CODE_GRANT];
+/// `refresh_token` is left out because it only continues a grant one of these started, token
+/// exchange because it trades a token the client already holds, and jwt-bearer because its
+/// assertion, not the client, is what is trusted.
+const CHECKED_GRANTS: [&str; 3] = [
+    "authorization_code",
+    DEVICE_CODE_GRANT,
+    CLIENT_CREDENTIALS_GRANT,
+];
 
 /// A client the server knows: registered through `/register`, or given in
 /// [`crate::Config::static_clients`] (pre-registration).
@@ -41,6 +48,10 @@ pub enum ClientAuth {
     ClientSecretBasic(String),
     /// `client_secret_post`: `client_secret` in the form body.
     ClientSecretPost(String),
+    /// `private_key_jwt` (RFC 7523 §2.2): an ES256 `client_assertion` signed with the private
+    /// half of this public key, with `iss` = `sub` = the client id, `aud` the issuer (or the
+    /// token endpoint), an `exp`, and a `jti` never used before.
+    PrivateKeyJwt(PublicJwk),
 }
 
 /// `POST /register` (RFC 7591 §3).
@@ -258,20 +269,35 @@ pub(crate) fn redirect_matches(registered: &str, sent: &str) -> bool {
 }
 
 /// Authenticate the client of a token, revocation or device authorization request with its
-/// registered method; any other method, or a wrong secret, is `invalid_client`.
+/// registered method; any other method, a wrong secret or a bad assertion is
+/// `invalid_client`.
 pub(crate) fn authenticate(
-    db: &Db,
+    app: &App,
+    db: &mut Db,
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<RegisteredClient, OAuthError> {
     let basic = basic_credentials(headers)?;
-    let (client_id, used) = match (&basic, params.get("client_secret")) {
-        (Some(_), Some(_)) => {
+    let assertion = client_assertion(params)?;
+    if let Some(assertion) = assertion {
+        db.client_secrets_seen.insert(assertion.to_owned());
+    }
+    let asserted_id;
+    let (client_id, used) = match (&basic, params.get("client_secret"), assertion) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
             return Err(OAuthError::invalid_request("client authenticated twice"));
         }
-        (Some((id, _)), None) => (id.as_str(), "client_secret_basic"),
-        (None, Some(_)) => (params.require("client_id")?, "client_secret_post"),
-        (None, None) => (params.require("client_id")?, "none"),
+        (Some((id, _)), None, None) => (id.as_str(), "client_secret_basic"),
+        (None, Some(_), None) => (params.require("client_id")?, "client_secret_post"),
+        (None, None, Some(assertion)) => {
+            // RFC 7523 §3: the client is the assertion's issuer; client_id may be left out.
+            asserted_id = crate::assertion::unverified_issuer(assertion).map_err(|why| {
+                app.record(|s| s.assertions_refused += 1);
+                OAuthError::invalid_client(format!("client_assertion: {why}"), false)
+            })?;
+            (asserted_id.as_str(), "private_key_jwt")
+        }
+        (None, None, None) => (params.require("client_id")?, "none"),
     };
     if params.get("client_id").is_some_and(|id| id != client_id) {
         return Err(OAuthError::invalid_request(
@@ -280,7 +306,7 @@ pub(crate) fn authenticate(
     }
     let is_basic = basic.is_some();
     let unknown = || OAuthError::invalid_client(format!("unknown client {client_id}"), is_basic);
-    let client = db.clients.get(client_id).ok_or_else(unknown)?;
+    let client = db.clients.get(client_id).cloned().ok_or_else(unknown)?;
     let ok = match (&client.auth, used) {
         (ClientAuth::None, "none") => true,
         (ClientAuth::ClientSecretBasic(secret), "client_secret_basic") => {
@@ -288,6 +314,17 @@ pub(crate) fn authenticate(
         }
         (ClientAuth::ClientSecretPost(secret), "client_secret_post") => {
             params.get("client_secret") == Some(secret)
+        }
+        (ClientAuth::PrivateKeyJwt(key), "private_key_jwt") => {
+            let assertion = assertion.unwrap_or_default();
+            if let Err(why) = check_client_assertion(app, db, assertion, client_id, key) {
+                app.record(|s| s.assertions_refused += 1);
+                return Err(OAuthError::invalid_client(
+                    format!("client_assertion: {why}"),
+                    false,
+                ));
+            }
+            true
         }
         _ => {
             return Err(OAuthError::invalid_client(
@@ -299,7 +336,25 @@ pub(crate) fn authenticate(
     if !ok {
         return Err(OAuthError::invalid_client("wrong client secret", is_basic));
     }
-    Ok(client.clone())
+    Ok(client)
+}
+
+/// The JWT `client_assertion` of RFC 7523 §2.2, if the request carries one; its type must be
+/// the jwt-bearer client assertion type.
+fn client_assertion(params: &Params) -> Result<Option<&str>, OAuthError> {
+    match (
+        params.get("client_assertion_type"),
+        params.get("client_assertion"),
+    ) {
+        (None, None) => Ok(None),
+        (Some(CLIENT_ASSERTION_TYPE), Some(assertion)) => Ok(Some(assertion)),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_request(format!(
+            "client_assertion_type must be {CLIENT_ASSERTION_TYPE}"
+        ))),
+        _ => Err(OAuthError::invalid_request(
+            "client_assertion and client_assertion_type go together",
+        )),
+    }
 }
 
 /// `Authorization: Basic` credentials, each part form-decoded (RFC 6749 §2.3.1).

@@ -7,7 +7,7 @@
 //! [`Faults::sessions`]: crate::Faults::sessions
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
@@ -53,7 +53,7 @@ pub(crate) async fn end(State(app): State<App>, headers: HeaderMap) -> Response 
         )
             .into_response();
     }
-    if let Err(challenge) = authorized(&app, &headers) {
+    if let Err(challenge) = authorized(&app, &Method::DELETE, &headers) {
         return *challenge;
     }
     match live_session(&app, &headers) {

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use crate::Config;
 use crate::clock::{Clock, deadline};
 use crate::faults::{Endpoint, Faults};
+use crate::jws::PublicJwk;
 use crate::register::{ClientAuth, RegisteredClient};
 
 /// Request counters, as served by `GET /_dev/stats` and [`crate::DevServerHandle::stats`].
@@ -89,9 +90,12 @@ pub struct Stats {
     pub not_found: Vec<String>,
     /// Secrets sent where they must not go, one line each, naming the endpoint and what
     /// leaked but never the value: an `Authorization` header on a metadata, registration or
-    /// authorization request, a bearer token on a token, device or revocation request, and any
-    /// token, code or device code this server issued appearing in a request's URL. Empty for a
-    /// client that keeps its secrets; the parity runners assert that for every scenario.
+    /// authorization request, an access token (`Bearer` or `DPoP` scheme) on a token, device or
+    /// revocation request, and any token, code or device code this server issued appearing in
+    /// a request's URL. A `DPoP`
+    /// proof header is no leak anywhere: it holds a public key and at most a token's hash.
+    /// Empty for a client that keeps its secrets; the parity runners assert that for every
+    /// scenario.
     pub leaks: Vec<String>,
     /// Device polls that came before the device code's interval (10% leeway) had passed,
     /// each answered `slow_down`. Zero for a client that keeps RFC 8628's pace, `slow_down`
@@ -101,6 +105,22 @@ pub struct Stats {
     pub refresh_responses_lost: u64,
     /// `403 insufficient_scope` answers sent under [`crate::Faults::endless_step_up`].
     pub step_up_challenges: u64,
+    /// DPoP proofs (RFC 9449) the token and MCP endpoints accepted: well formed, signed by
+    /// the key in their header, for this request, fresh, not replayed, with the nonce when
+    /// one is required.
+    pub dpop_proofs_accepted: u64,
+    /// DPoP proofs refused as invalid (answered `invalid_dpop_proof` at the token endpoint,
+    /// `DPoP error="invalid_token"` at the MCP endpoint), replays included; a proof that
+    /// lacked a required nonce counts in [`Stats::dpop_nonce_challenges`] instead.
+    pub dpop_proofs_refused: u64,
+    /// DPoP proofs refused because their `jti` was seen before (RFC 9449 §11.1).
+    pub dpop_replays_refused: u64,
+    /// `use_dpop_nonce` answers sent under [`crate::Faults::dpop_nonce_token`] and
+    /// [`crate::Faults::dpop_nonce_resource`].
+    pub dpop_nonce_challenges: u64,
+    /// Client assertions (`private_key_jwt`) and jwt-bearer grant assertions refused: a bad
+    /// signature, an unknown issuer, a wrong audience, expired, or replayed.
+    pub assertions_refused: u64,
 }
 
 impl Stats {
@@ -147,6 +167,10 @@ impl Shared {
         let mut db = Db::default();
         for client in &config.static_clients {
             db.clients.insert(client.client_id.clone(), client.clone());
+        }
+        for trusted in &config.trusted_issuers {
+            db.trusted_issuers
+                .insert(trusted.issuer.clone(), trusted.jwk.clone());
         }
         Self {
             faults: Mutex::new(config.faults.clone()),
@@ -196,7 +220,7 @@ impl Shared {
             ClientAuth::ClientSecretBasic(secret) | ClientAuth::ClientSecretPost(secret) => {
                 Some(secret.clone())
             }
-            ClientAuth::None => None,
+            ClientAuth::None | ClientAuth::PrivateKeyJwt(_) => None,
         });
         let mut all: Vec<String> = db
             .issued_secrets
@@ -272,6 +296,9 @@ pub(crate) struct AccessToken {
     pub grant: Grant,
     pub expires: Instant,
     pub family: u64,
+    /// The RFC 7638 thumbprint of the DPoP key the token is bound to (`cnf.jkt`, RFC 9449
+    /// §6); `None` for a bearer token.
+    pub jkt: Option<String>,
 }
 
 pub(crate) struct RefreshToken {
@@ -281,6 +308,8 @@ pub(crate) struct RefreshToken {
     pub rotated: bool,
     /// `None`: never expires.
     pub expires: Option<Instant>,
+    /// The thumbprint of the DPoP key a refresh must prove (RFC 9449 §5); `None` if unbound.
+    pub jkt: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -343,6 +372,14 @@ pub(crate) struct Db {
     /// authorization request and the PKCE `code_verifier` of each code exchange, for
     /// [`DevServerHandle::secrets`](crate::DevServerHandle::secrets).
     pub client_secrets_seen: HashSet<String>,
+    /// The `jti` of every DPoP proof whose signature checked out, so a replay is refused.
+    pub dpop_jtis: HashSet<String>,
+    /// The `jti` of every client assertion and jwt-bearer assertion accepted.
+    pub assertion_jtis: HashSet<String>,
+    /// The nonce DPoP proofs must carry under the nonce faults, made on first use.
+    pub dpop_nonce: Option<String>,
+    /// Issuers whose signed assertions the jwt-bearer grant accepts, with their keys.
+    pub trusted_issuers: HashMap<String, PublicJwk>,
 }
 
 impl Db {
@@ -369,6 +406,7 @@ impl Db {
                 grant: grant.clone(),
                 expires,
                 family,
+                jkt: None,
             },
         );
         let refresh_token = with_refresh.then(|| {
@@ -379,6 +417,7 @@ impl Db {
                 family,
                 rotated: false,
                 expires: lifetimes.refresh.map(|ttl| deadline(lifetimes.now, ttl)),
+                jkt: None,
             };
             self.refresh.insert(token.clone(), record);
             token
@@ -389,6 +428,28 @@ impl Db {
             grant,
             ttl,
         }
+    }
+
+    /// Bind the tokens just issued to the DPoP key with thumbprint `jkt` (RFC 9449 §6).
+    pub fn bind(&mut self, issued: &Issued, jkt: &str) {
+        if let Some(token) = self.access.get_mut(&issued.access_token) {
+            token.jkt = Some(jkt.to_owned());
+        }
+        if let Some(token) = issued
+            .refresh_token
+            .as_ref()
+            .and_then(|t| self.refresh.get_mut(t))
+        {
+            token.jkt = Some(jkt.to_owned());
+        }
+    }
+
+    /// The nonce DPoP proofs must carry when a nonce fault is on, the same for the server's
+    /// life.
+    pub fn dpop_nonce(&mut self) -> String {
+        self.dpop_nonce
+            .get_or_insert_with(|| random_token("nonce_"))
+            .clone()
     }
 
     /// A live access token at `now`: known, unexpired, and its family not revoked.

@@ -1,5 +1,6 @@
 //! The token endpoint (authorization code with PKCE, refresh with rotation and reuse detection,
-//! device code, token exchange), revocation (RFC 7009) and userinfo.
+//! device code, token exchange, client credentials, jwt-bearer; DPoP-bound tokens when the
+//! request carries a proof), revocation (RFC 7009) and userinfo.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -11,8 +12,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::metadata::{DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT};
-use crate::register::{RegisteredClient, authenticate, require_registered_grant};
+use crate::assertion::check_grant_assertion;
+use crate::dpop::{self, Refusal};
+use crate::metadata::{
+    CLIENT_CREDENTIALS_GRANT, DEVICE_CODE_GRANT, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT,
+    known_scope,
+};
+use crate::register::{ClientAuth, RegisteredClient, authenticate, require_registered_grant};
 use crate::state::{App, Db, Grant, Issued, OAuthError, Params};
 
 /// The one user this server knows.
@@ -34,12 +40,34 @@ pub(crate) async fn token(
             s.refreshes += 1;
         }
     });
+    let faults = app.faults();
+    let token_endpoint = format!("{}/token", app.urls.issuer);
+    let expected = dpop::Expected {
+        method: "POST",
+        url: &token_endpoint,
+        access_token: None,
+        jkt: None,
+        nonce: faults.dpop_nonce_token,
+    };
+    // Checked before the lock below is taken: the check records the proof's jti.
+    let proof = match dpop::check(&app, &headers, &expected) {
+        Ok(proof) => proof,
+        Err(Refusal::Invalid(why)) => return Err(OAuthError::new("invalid_dpop_proof", why)),
+        Err(Refusal::NeedsNonce(nonce)) => return Ok(dpop::token_nonce_challenge(&nonce)),
+    };
+    let proof_jkt = proof.map(|p| p.jkt);
     let mut db = app.db();
-    let client = authenticate(&db, &headers, &params)?;
+    let client = if grant_type == JWT_BEARER_GRANT && names_no_client(&headers, &params) {
+        anonymous()
+    } else {
+        authenticate(&app, &mut db, &headers, &params)?
+    };
     require_registered_grant(&app, &db, &client, grant_type)?;
     let issued = match grant_type {
         "authorization_code" => code_grant(&app, &mut db, &client, &params)?,
-        "refresh_token" => refresh_grant(&app, &mut db, &client, &params)?,
+        "refresh_token" => refresh_grant(&app, &mut db, &client, &params, proof_jkt.as_deref())?,
+        CLIENT_CREDENTIALS_GRANT => client_credentials(&app, &mut db, &client, &params)?,
+        JWT_BEARER_GRANT => jwt_bearer(&app, &mut db, &client, &params)?,
         DEVICE_CODE_GRANT => {
             let grant = crate::device::poll(&app, &mut db, &client, &params)?;
             let family = db.new_family();
@@ -58,6 +86,11 @@ pub(crate) async fn token(
             ));
         }
     };
+    // RFC 9449 §5: a proof binds the tokens to its key, unless the server ignores DPoP.
+    let bound = proof_jkt.filter(|_| !faults.dpop_downgrade);
+    if let Some(jkt) = &bound {
+        db.bind(&issued, jkt);
+    }
     drop(db);
     app.record(|s| s.tokens_issued += 1);
     if grant_type == "refresh_token" && app.faults().lose_refresh_response {
@@ -66,7 +99,13 @@ pub(crate) async fn token(
     }
     let id_token = (grant_type != TOKEN_EXCHANGE_GRANT && issued.grant.has_scope("openid"))
         .then(|| id_token(&app, &client));
-    let mut body = token_body(issued, grant_type == TOKEN_EXCHANGE_GRANT, id_token);
+    let token_type = if bound.is_some() { "DPoP" } else { "Bearer" };
+    let mut body = token_body(
+        issued,
+        token_type,
+        grant_type == TOKEN_EXCHANGE_GRANT,
+        id_token,
+    );
     overwrite_members(&mut body, &app.faults().token_response_fields);
     Ok((
         StatusCode::OK,
@@ -96,10 +135,10 @@ pub(crate) fn overwrite_members(
 }
 
 /// The successful token response's body (RFC 6749 §5.1; RFC 8693 §2.2.1 for an exchange).
-fn token_body(issued: Issued, exchange: bool, id_token: Option<String>) -> Value {
+fn token_body(issued: Issued, token_type: &str, exchange: bool, id_token: Option<String>) -> Value {
     let mut body = json!({
         "access_token": issued.access_token,
-        "token_type": "Bearer",
+        "token_type": token_type,
         "expires_in": issued.ttl.as_secs(),
         "scope": issued.grant.scope,
     });
@@ -205,12 +244,14 @@ fn code_grant(
 
 /// RFC 6749 §6 with rotation: the old refresh token dies, and presenting it again revokes
 /// the whole family (OAuth 2.1 §4.3.1). Under [`crate::Faults::refresh_without_rotation`] the
-/// old one lives on and no new one is issued.
+/// old one lives on and no new one is issued. A refresh token bound to a DPoP key needs a
+/// proof made with that key (`proof_jkt`, RFC 9449 §5).
 fn refresh_grant(
     app: &App,
     db: &mut Db,
     client: &RegisteredClient,
     params: &Params,
+    proof_jkt: Option<&str>,
 ) -> Result<Issued, OAuthError> {
     let token = params.require("refresh_token")?;
     let record = db
@@ -220,6 +261,14 @@ fn refresh_grant(
     if record.grant.client_id != client.client_id {
         return Err(OAuthError::invalid_grant(
             "refresh token was issued to another client",
+        ));
+    }
+    if let Some(bound) = &record.jkt
+        && proof_jkt != Some(bound.as_str())
+    {
+        return Err(OAuthError::new(
+            "invalid_dpop_proof",
+            "the refresh token is bound to a DPoP key; send a proof made with that key",
         ));
     }
     if record.rotated {
@@ -305,6 +354,85 @@ fn exchange(
     Ok(db.issue(grant, family, false, app.lifetimes()))
 }
 
+/// RFC 6749 §4.4: a confidential client gets a token for itself. No refresh token
+/// (§4.4.3): the client can always ask again.
+fn client_credentials(
+    app: &App,
+    db: &mut Db,
+    client: &RegisteredClient,
+    params: &Params,
+) -> Result<Issued, OAuthError> {
+    if client.auth == ClientAuth::None {
+        app.record(|s| s.unauthorized_client += 1);
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            "a public client cannot use client_credentials",
+        ));
+    }
+    let grant = machine_grant(client.client_id.clone(), params)?;
+    let family = db.new_family();
+    Ok(db.issue(grant, family, false, app.lifetimes()))
+}
+
+/// RFC 7523 §2.1: an assertion signed by a trusted issuer (such as a workload identity
+/// token) is the grant. The client is the one authenticated, or, when the request names
+/// none, the assertion's `sub`. No refresh token: the workload presents a new assertion.
+fn jwt_bearer(
+    app: &App,
+    db: &mut Db,
+    client: &RegisteredClient,
+    params: &Params,
+) -> Result<Issued, OAuthError> {
+    let assertion = params.require("assertion")?;
+    db.client_secrets_seen.insert(assertion.to_owned());
+    let subject = check_grant_assertion(app, db, assertion).map_err(|why| {
+        app.record(|s| s.assertions_refused += 1);
+        OAuthError::invalid_grant(format!("assertion: {why}"))
+    })?;
+    let client_id = if client.client_id.is_empty() {
+        subject
+    } else {
+        client.client_id.clone()
+    };
+    let grant = machine_grant(client_id, params)?;
+    let family = db.new_family();
+    Ok(db.issue(grant, family, false, app.lifetimes()))
+}
+
+/// The grant of a token request without a user: the requested `scope` (`mcp:read` when
+/// none; every one must be known) for the requested `resource`.
+fn machine_grant(client_id: String, params: &Params) -> Result<Grant, OAuthError> {
+    let scope = params.get("scope").unwrap_or("mcp:read");
+    if let Some(unknown) = scope.split(' ').find(|s| !known_scope(s)) {
+        return Err(OAuthError::new(
+            "invalid_scope",
+            format!("unknown scope {unknown:?}"),
+        ));
+    }
+    Ok(Grant {
+        client_id,
+        scope: scope.to_owned(),
+        resource: params.get("resource").map(str::to_owned),
+    })
+}
+
+/// Whether a request names no client at all: no Basic credentials, `client_id` or client
+/// assertion (RFC 7523 §3.1 makes client authentication optional for the jwt-bearer grant).
+fn names_no_client(headers: &HeaderMap, params: &Params) -> bool {
+    !headers.contains_key(header::AUTHORIZATION)
+        && params.get("client_id").is_none()
+        && params.get("client_assertion").is_none()
+}
+
+/// The client of a jwt-bearer request that named none: no id yet, no authentication.
+fn anonymous() -> RegisteredClient {
+    RegisteredClient {
+        client_id: String::new(),
+        auth: ClientAuth::None,
+        redirect_uris: Vec::new(),
+    }
+}
+
 /// An unsecured JWT (`alg: none`, empty signature, RFC 7519 §6) naming the dev user.
 fn id_token(app: &App, client: &RegisteredClient) -> String {
     let now = app.clock.unix_secs();
@@ -327,7 +455,7 @@ pub(crate) async fn revoke(
 ) -> Result<StatusCode, OAuthError> {
     let params = Params::parse(&body)?;
     let mut db = app.db();
-    let client = authenticate(&db, &headers, &params)?;
+    let client = authenticate(&app, &mut db, &headers, &params)?;
     let token = params.require("token")?;
     let owned = |grant: &Grant| grant.client_id == client.client_id;
     if let Some(family) = db

@@ -411,6 +411,11 @@ async fn stats_json_always_lists_every_counter() {
         "device_polls_too_fast",
         "refresh_responses_lost",
         "step_up_challenges",
+        "dpop_proofs_accepted",
+        "dpop_proofs_refused",
+        "dpop_replays_refused",
+        "dpop_nonce_challenges",
+        "assertions_refused",
     ];
     expected.sort_unstable();
     assert_eq!(keys, expected, "a fresh server states every counter");

@@ -181,3 +181,132 @@ pub async fn mcp(
     }
     request.send().await.expect("mcp")
 }
+
+/// A P-256 key that signs ES256 JWTs: DPoP proofs, client assertions, workload tokens.
+pub struct TestKey(p256::ecdsa::SigningKey);
+
+impl TestKey {
+    pub fn new() -> Self {
+        let scalar: [u8; 32] = rand::random();
+        Self(p256::ecdsa::SigningKey::from_slice(&scalar).expect("a valid scalar"))
+    }
+
+    /// The public JWK.
+    pub fn jwk(&self) -> Value {
+        let point = self.0.verifying_key().to_encoded_point(false);
+        json!({
+            "kty": "EC", "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(point.x().expect("uncompressed")),
+            "y": URL_SAFE_NO_PAD.encode(point.y().expect("uncompressed")),
+        })
+    }
+
+    /// The RFC 7638 thumbprint of the public key.
+    pub fn thumbprint(&self) -> String {
+        let jwk = self.jwk();
+        let canonical = format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+            jwk["x"].as_str().unwrap(),
+            jwk["y"].as_str().unwrap()
+        );
+        URL_SAFE_NO_PAD.encode(Sha256::digest(canonical))
+    }
+
+    /// A compact JWS of `header` and `claims`, signed ES256.
+    pub fn sign(&self, header: &Value, claims: &Value) -> String {
+        use p256::ecdsa::signature::Signer as _;
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature: p256::ecdsa::Signature = self.0.sign(input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+    }
+
+    /// The standard DPoP proof header for this key.
+    pub fn proof_header(&self) -> Value {
+        json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk() })
+    }
+
+    /// The claims of a fresh proof for `method` `url` (with `ath` for `access_token`, and
+    /// `nonce`), to change before [`TestKey::sign`] when a test needs a bad proof.
+    pub fn proof_claims(
+        &self,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+        nonce: Option<&str>,
+    ) -> Value {
+        let mut claims = json!({
+            "jti": URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>()),
+            "htm": method, "htu": url, "iat": unix_now(),
+        });
+        if let Some(token) = access_token {
+            claims["ath"] = json!(URL_SAFE_NO_PAD.encode(Sha256::digest(token)));
+        }
+        if let Some(nonce) = nonce {
+            claims["nonce"] = json!(nonce);
+        }
+        claims
+    }
+
+    /// A valid DPoP proof (RFC 9449 §4.2).
+    pub fn proof(
+        &self,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+        nonce: Option<&str>,
+    ) -> String {
+        let claims = self.proof_claims(method, url, access_token, nonce);
+        self.sign(&self.proof_header(), &claims)
+    }
+}
+
+/// Seconds since the Unix epoch on this machine's clock (the client's clock).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// POST a form to `/token` with optional DPoP proof; the status, headers and JSON body.
+pub async fn token_with_proof(
+    server: &DevServerHandle,
+    http: &Client,
+    form: &[(&str, &str)],
+    proof: Option<&str>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut request = http.post(format!("{}/token", server.issuer)).form(form);
+    if let Some(proof) = proof {
+        request = request.header("DPoP", proof);
+    }
+    let response = request.send().await.expect("token");
+    let (status, headers) = (response.status(), response.headers().clone());
+    (
+        status,
+        headers,
+        response.json().await.expect("token body is JSON"),
+    )
+}
+
+/// POST a JSON-RPC request to /mcp with `Authorization: <scheme> <token>` and an optional
+/// DPoP proof.
+pub async fn mcp_with(
+    server: &DevServerHandle,
+    http: &Client,
+    authorization: &str,
+    proof: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
+    let mut request = http
+        .post(&server.mcp_url)
+        .header("Authorization", authorization)
+        .json(&body);
+    if let Some(proof) = proof {
+        request = request.header("DPoP", proof);
+    }
+    request.send().await.expect("mcp")
+}
