@@ -10,7 +10,9 @@ use url::Url;
 
 use crate::error::{Result, SecurityError};
 use crate::http::HttpRequest;
+use crate::jws::{JwsPlace, JwsTemplate, SigningKey};
 use crate::secret::ClientSecret;
+use serde_json::Map;
 
 /// How the client authenticates at the token endpoint (RFC 7591 §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -130,7 +132,9 @@ impl ClientCredentials {
     /// Builds a form `POST` to `endpoint` with this client's authentication applied.
     ///
     /// Every endpoint that authenticates the client (token, device authorization, revocation)
-    /// goes through here, so the three methods are implemented once.
+    /// goes through here, so the methods are implemented once. With `private_key_jwt` the
+    /// request carries the [`client_assertion`](Self::client_assertion) in
+    /// [`signatures`](HttpRequest::signatures), for the driver to sign.
     pub(crate) fn authenticated_post(&self, endpoint: Url, form: &[(&str, &str)]) -> HttpRequest {
         let secret = self.client_secret.as_ref().map(ClientSecret::secret);
         let mut pairs: Vec<(&str, &str)> = form.to_vec();
@@ -144,11 +148,57 @@ impl ClientCredentials {
                 pairs.push(("client_id", &self.client_id));
                 pairs.push(("client_secret", secret));
             }
+            (TokenEndpointAuthMethod::PrivateKeyJwt, _) => {
+                pairs.push(("client_assertion_type", CLIENT_ASSERTION_TYPE_JWT_BEARER));
+                let mut req = HttpRequest::post_form(endpoint, &pairs);
+                req.signatures.push(self.client_assertion());
+                return req;
+            }
             _ => pairs.push(("client_id", &self.client_id)),
         }
         HttpRequest::post_form(endpoint, &pairs)
     }
+
+    /// The `private_key_jwt` client assertion (RFC 7523 §2.2, §3), written here and signed by
+    /// the driver with the client's key ([`SigningKey::Client`]) when it sends the request.
+    ///
+    /// - `iss` and `sub` are the `client_id` (§3 items 1 and 2);
+    /// - `aud` is the authorization server's issuer identifier, the one value that
+    ///   draft-ietf-oauth-rfc7523bis (which the MCP client credentials extension follows) lets
+    ///   a client use, whichever endpoint receives the assertion;
+    /// - `exp` is a minute after `iat`; `iat` and a fresh `jti` are added when the driver
+    ///   stamps it, so every request (a DPoP nonce retry included) carries a new assertion;
+    /// - the header's `typ` is `JWT` (RFC 7519 §5.1), which every server accepts, and `kid`
+    ///   names the key when the client was given one.
+    #[must_use]
+    pub fn client_assertion(&self) -> JwsTemplate {
+        let mut header = Map::new();
+        header.insert("typ".into(), "JWT".into());
+        if let Some(kid) = &self.key_id {
+            header.insert("kid".into(), kid.clone().into());
+        }
+        let mut claims = Map::new();
+        claims.insert("iss".into(), self.client_id.clone().into());
+        claims.insert("sub".into(), self.client_id.clone().into());
+        claims.insert("aud".into(), self.issuer.clone().into());
+        JwsTemplate {
+            key: SigningKey::Client,
+            alg: self.key_alg.unwrap_or_default(),
+            header,
+            claims,
+            lifetime_secs: Some(CLIENT_ASSERTION_LIFETIME_SECS),
+            place: JwsPlace::Form("client_assertion".into()),
+        }
+    }
 }
+
+/// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
+pub const CLIENT_ASSERTION_TYPE_JWT_BEARER: &str =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How long a client assertion is valid, in seconds: long enough for clock skew and a slow
+/// request, short enough that a captured one is soon useless (RFC 7523 §3 item 4).
+pub const CLIENT_ASSERTION_LIFETIME_SECS: u64 = 60;
 
 /// `Basic base64(urlencode(id) ":" urlencode(secret))`, as RFC 6749 §2.3.1 requires.
 fn basic_auth(id: &str, secret: &str) -> String {
@@ -216,6 +266,74 @@ mod tests {
         assert!(c.ensure_issuer("https://as.example").is_ok());
         let err = c.ensure_issuer("https://as.example/").unwrap_err();
         assert_eq!(err.code(), "CREDENTIALS_FOR_OTHER_ISSUER");
+    }
+
+    fn decode(part: &str) -> serde_json::Value {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    fn key_client(key_id: Option<&str>) -> ClientCredentials {
+        let mut c = ClientCredentials::public("https://as.example", "cc-client");
+        c.auth_method = TokenEndpointAuthMethod::PrivateKeyJwt;
+        c.key_alg = Some(crate::jws::JwsAlg::ES256);
+        c.key_id = key_id.map(str::to_owned);
+        c
+    }
+
+    #[test]
+    fn private_key_jwt_sends_an_rfc_7523_assertion_for_the_driver_to_sign() {
+        let req = key_client(Some("k1"))
+            .authenticated_post(token_url(), &[("grant_type", "client_credentials")]);
+        assert_eq!(
+            body(&req),
+            "grant_type=client_credentials\
+             &client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
+        );
+        assert_eq!(req.header("authorization"), None);
+        let [template] = req.signatures.as_slice() else {
+            panic!("one assertion: {:?}", req.signatures);
+        };
+        assert_eq!(template.key, SigningKey::Client);
+        assert_eq!(template.place, JwsPlace::Form("client_assertion".into()));
+        let signing = template.stamp_with(crate::Time::from_unix_secs(1_000), "jti-1");
+        let (header, claims) = signing.input.split_once('.').unwrap();
+        assert_eq!(
+            decode(header),
+            serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": "k1"})
+        );
+        // RFC 7523 §3: iss and sub are the client id, aud the authorization server (its
+        // issuer identifier, draft-ietf-oauth-rfc7523bis), exp bounds it, jti is unique.
+        assert_eq!(
+            decode(claims),
+            serde_json::json!({
+                "iss": "cc-client", "sub": "cc-client", "aud": "https://as.example",
+                "iat": 1000, "exp": 1060, "jti": "jti-1"
+            })
+        );
+    }
+
+    #[test]
+    fn a_private_key_jwt_assertion_names_no_kid_without_one_and_signs_with_the_keys_alg() {
+        let mut c = key_client(None);
+        c.key_alg = Some(crate::jws::JwsAlg::RS256);
+        let template = c.client_assertion();
+        assert_eq!(template.alg, crate::jws::JwsAlg::RS256);
+        assert!(!template.header.contains_key("kid"));
+        let mut req = c.authenticated_post(token_url(), &[("grant_type", "client_credentials")]);
+        let signing = req
+            .signatures
+            .remove(0)
+            .stamp_with(crate::Time::from_unix_secs(5), "j");
+        signing.attach(&mut req, &[1, 2, 3]).unwrap();
+        let form: std::collections::BTreeMap<String, String> =
+            url::form_urlencoded::parse(&req.body)
+                .into_owned()
+                .collect();
+        assert_eq!(form["client_assertion"], format!("{}.AQID", signing.input));
+        assert!(!form.contains_key("client_secret"));
     }
 
     #[test]

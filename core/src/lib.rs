@@ -22,6 +22,7 @@
 //! | code exchange, refresh with rotation | [`token`], [`grant`] | 6749, 9700 |
 //! | device authorization grant | [`device`] | 8628 |
 //! | token exchange, revocation | [`exchange`], [`revocation`] | 8693, 7009 |
+//! | client credentials, JWT bearer, ID-JAG (machine and enterprise logins) | [`client_credentials`], [`jwt_bearer`], [`id_jag`] | 6749 §4.4, 7523, 8693 |
 //!
 //! Security is on by default ([`Policy`]): HTTPS except loopback, no redirects, a response
 //! size cap, issuer and resource checks, PKCE S256 required, credentials bound to their issuer.
@@ -44,6 +45,7 @@
 pub mod authorize;
 pub mod challenge;
 pub mod client;
+pub mod client_credentials;
 pub mod device;
 pub mod discovery;
 pub mod dpop;
@@ -53,8 +55,10 @@ pub mod exchange;
 pub mod flow;
 pub mod grant;
 pub mod http;
+pub mod id_jag;
 pub mod identity;
 pub mod jws;
+pub mod jwt_bearer;
 pub mod login;
 pub mod metadata;
 pub mod pkce;

@@ -15,6 +15,15 @@
 //! (inside the margin) hands out the still-valid token with a [`Event::Warning`]. An
 //! `invalid_grant` deletes the grant: only a new login helps.
 //!
+//! A machine grant ([`Grant::acquire`]: client credentials, JWT bearer, enterprise-managed)
+//! has no refresh token: when its token is near expiry, expired or refused, it is obtained
+//! again the same way, without a user ([`Decision::Reacquire`]), under the same lock and
+//! re-read rules. A credential in a file or an environment variable is read again
+//! ([`Event::Credential`]), so a rotated workload token is picked up. An acquisition that
+//! fails while the token is still valid hands out that token with a [`Event::Warning`];
+//! otherwise its error (the server's OAuth error, a credential that cannot be read) is the
+//! result, and the grant is kept for the next attempt.
+//!
 //! A refresh whose answer is lost (a broken connection, a time-out, a success status with an
 //! unreadable body) may still have been carried out, rotating the stored refresh token out.
 //! The grant is kept as it was, since the server may equally never have seen the request, and
@@ -24,18 +33,20 @@
 
 use std::collections::VecDeque;
 
+use super::acquire::{Acquire, Next};
 use super::error::FlowError;
 use super::outbox::Outbox;
 use super::profile::Profile;
 use super::store::{GrantRecord, encode, grant_key, refresh_lock};
 use super::{DEFAULT_REQUEST_TIMEOUT, Event, Failure, Machine, RequestId};
+use crate::client_credentials::TokenTarget;
 use crate::error::{Error, Result};
 use crate::grant::Grant;
 use crate::http::{HttpRequest, HttpResponse};
 use crate::policy::{Policy, ResourceUri};
 use crate::secret::AccessToken;
 use crate::time::Time;
-use crate::token::is_invalid_grant;
+use crate::token::{TokenSet, is_invalid_grant};
 
 /// What to do about a stored grant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +55,9 @@ pub enum Decision {
     Use,
     /// Refresh first.
     Refresh,
+    /// Obtain a new token without a user, as the machine grant was obtained (it has no
+    /// refresh token).
+    Reacquire,
     /// Only a new login helps; the reason is for messages.
     LoginRequired(&'static str),
 }
@@ -66,8 +80,13 @@ pub fn decide(
     if replaced && !grant.is_expired(now) {
         return Decision::Use;
     }
-    if rejected.is_some() || grant.needs_refresh(now) || grant.is_expired(now) {
-        return if refreshable {
+    // A machine grant is due inside the same margin as a refreshable one.
+    let machine = grant.acquire.is_some();
+    let machine_due = machine && grant.tokens.is_expired(now, grant.expiry_margin());
+    if rejected.is_some() || grant.needs_refresh(now) || grant.is_expired(now) || machine_due {
+        return if machine {
+            Decision::Reacquire
+        } else if refreshable {
             Decision::Refresh
         } else if rejected.is_some() {
             Decision::LoginRequired("the server refused the token, and there is no refresh token")
@@ -89,6 +108,8 @@ enum Step {
     ReadLocked,
     /// Waiting for the refresh response.
     Refresh,
+    /// Obtaining a machine grant's token again.
+    Acquire(Box<Acquire>),
     /// Over.
     Done,
 }
@@ -181,7 +202,7 @@ impl Access {
         match decision {
             Decision::Use => self.finish(Ok(record.grant)),
             Decision::LoginRequired(reason) => self.finish(Err(self.login_required(reason))),
-            Decision::Refresh if !locked => {
+            Decision::Refresh | Decision::Reacquire if !locked => {
                 self.first_read = Some(record.grant.tokens.access_token.clone());
                 self.record = Some(record);
                 self.step = Step::Lock;
@@ -189,6 +210,7 @@ impl Access {
                     key: refresh_lock(&self.server, self.profile.as_ref()),
                 });
             }
+            Decision::Reacquire => self.reacquire(now, record),
             Decision::Refresh => match record.grant.refresh_request(&self.policy) {
                 Ok(request) => {
                     self.record = Some(record);
@@ -242,6 +264,81 @@ impl Access {
     }
 }
 
+impl Access {
+    /// Starts obtaining `record`'s token again, as its machine grant says.
+    fn reacquire(&mut self, now: Time, record: GrantRecord) {
+        let grant = &record.grant;
+        let Some(how) = grant.acquire.clone() else {
+            return self.finish(Err(self.login_required("there is no refresh token")));
+        };
+        let target = TokenTarget::new(
+            grant.tokens.scope.clone(),
+            grant.send_resource.then(|| grant.resource.clone()),
+            grant.audience.clone(),
+        );
+        let mut acquire = Acquire::new(
+            how,
+            grant.client.clone(),
+            grant.issuer.clone(),
+            grant.token_endpoint.clone(),
+            target,
+            grant.dpop_key.clone(),
+            self.policy.clone(),
+        );
+        let next = acquire.start();
+        self.record = Some(record);
+        self.step = Step::Acquire(Box::new(acquire));
+        self.on_acquire(now, next);
+    }
+
+    fn on_acquire(&mut self, now: Time, next: Next) {
+        match next {
+            Next::Credential(source) => self.events.push_back(Event::Credential { source }),
+            Next::Send(request) => {
+                self.outbox.send(now, request, ());
+            }
+            Next::Done(result) => self.reacquired(now, result),
+        }
+    }
+
+    fn on_acquire_outcome(
+        &mut self,
+        now: Time,
+        outcome: std::result::Result<HttpResponse, Failure>,
+    ) {
+        let Step::Acquire(acquire) = &mut self.step else {
+            return;
+        };
+        if let Some(next) = acquire.handle_outcome(now, outcome) {
+            self.on_acquire(now, next);
+        }
+    }
+
+    /// Stores the new token before handing it out; a failure keeps the grant (the next
+    /// attempt reads the credential again), and a still-valid token is used meanwhile.
+    fn reacquired(&mut self, now: Time, result: Result<TokenSet>) {
+        let Some(mut record) = self.record.take() else {
+            return self.finish(Err(self.login_required("nothing is stored")));
+        };
+        match result {
+            Ok(tokens) => {
+                record.grant.tokens = tokens;
+                record.grant.updated_at = now;
+                self.events.push_back(Event::Save {
+                    key: self.key(),
+                    record: encode(&record),
+                });
+                self.finish(Ok(record.grant));
+            }
+            Err(e) if self.rejected.is_none() && !record.grant.is_expired(now) => {
+                self.events.push_back(Event::Warning(e));
+                self.finish(Ok(record.grant));
+            }
+            Err(e) => self.finish(Err(e)),
+        }
+    }
+}
+
 /// `cause`, said of a refresh that the server may have carried out unseen: the stored refresh
 /// token may be spent (see [`FlowError::RefreshAnswerLost`]).
 fn answer_lost(cause: Error) -> Error {
@@ -259,12 +356,18 @@ impl Machine for Access {
     }
 
     fn handle_response(&mut self, now: Time, id: RequestId, response: HttpResponse) {
+        if matches!(self.step, Step::Acquire(_)) && self.outbox.take(id).is_some() {
+            return self.on_acquire_outcome(now, Ok(response));
+        }
         if self.outbox.take(id).is_some() && matches!(self.step, Step::Refresh) {
             self.on_refresh(now, Ok(response));
         }
     }
 
     fn handle_failure(&mut self, now: Time, id: RequestId, failure: Failure) {
+        if matches!(self.step, Step::Acquire(_)) && self.outbox.take(id).is_some() {
+            return self.on_acquire_outcome(now, Err(failure));
+        }
         if self.outbox.take(id).is_some() && matches!(self.step, Step::Refresh) {
             self.on_refresh(now, Err(failure));
         }
@@ -275,6 +378,12 @@ impl Machine for Access {
     }
 
     fn handle_timeout(&mut self, now: Time) {
+        if matches!(self.step, Step::Acquire(_)) {
+            if let Some((_, (), failure)) = self.outbox.expired(now).into_iter().next() {
+                self.on_acquire_outcome(now, Err(failure));
+            }
+            return;
+        }
         if let Some((_, (), failure)) = self.outbox.expired(now).into_iter().next() {
             self.on_refresh(now, Err(failure));
         }
@@ -291,6 +400,15 @@ impl Machine for Access {
         if matches!(self.step, Step::Lock) {
             self.step = Step::ReadLocked;
             self.load();
+        }
+    }
+
+    fn handle_credential(&mut self, now: Time, value: std::result::Result<String, String>) {
+        let Step::Acquire(acquire) = &mut self.step else {
+            return;
+        };
+        if let Some(next) = acquire.handle_credential(value) {
+            self.on_acquire(now, next);
         }
     }
 

@@ -50,6 +50,7 @@
 //! What is stored, and under which key, is [`store`]'s.
 
 pub mod access;
+mod acquire;
 pub mod error;
 pub mod login;
 pub mod logout;

@@ -11,6 +11,13 @@
 //! | 401 to a token a login just issued | [`McpAction::Fail`] with `PERSISTENT_UNAUTHORIZED` |
 //! | 403 `insufficient_scope` | [`McpAction::Login`] for the union of the held and challenged scopes (step-up) |
 //!
+//! A machine grant ([`Grant::acquire`]: client credentials, JWT bearer, enterprise-managed)
+//! never asks for a login, interactive or step-up: a 401 gets one new token without a user
+//! ([`McpAction::Refresh`], which [`Access`](super::Access) carries out by obtaining it
+//! again), and a 401 to that one fails with `PERSISTENT_UNAUTHORIZED`; a 403
+//! `insufficient_scope` is returned to the caller, whose configured scope is what the server
+//! wants changed (MCP lets a client credentials client step up or abort; it aborts).
+//!
 //! A `WWW-Authenticate` that cannot be parsed on a 401 still means "authorize" (with nothing
 //! learned from it); on a 403 it is no step-up challenge, so the response is returned.
 //! Step-ups are counted per server and MCP operation (the `Mcp-Method` and `Mcp-Name` request
@@ -71,6 +78,7 @@ pub struct ProtectedRequest {
     refreshed: bool,
     logged_in: bool,
     challenge: Option<BearerChallenge>,
+    machine: bool,
 }
 
 impl ProtectedRequest {
@@ -87,6 +95,7 @@ impl ProtectedRequest {
             refreshed: false,
             logged_in: false,
             challenge: None,
+            machine: false,
         }
     }
 
@@ -130,7 +139,7 @@ impl ProtectedRequest {
             }
             Some(AuthChallenge::Unauthorized(challenge)) => self.unauthorized(tracker, challenge),
             Some(AuthChallenge::InsufficientScope(challenge)) => {
-                if !self.login_allowed {
+                if !self.login_allowed || self.machine {
                     return McpAction::Return;
                 }
                 let previous = self.scope.clone();
@@ -168,6 +177,7 @@ impl ProtectedRequest {
     }
 
     fn send(&mut self, grant: Option<&Grant>) -> McpAction {
+        self.machine = grant.is_some_and(|g| g.acquire.is_some());
         self.sent = grant.map(|g| g.tokens.access_token.clone());
         self.scope = grant.and_then(|g| g.tokens.scope.clone());
         McpAction::Send {
@@ -180,7 +190,8 @@ impl ProtectedRequest {
         tracker: &mut StepUpTracker,
         challenge: BearerChallenge,
     ) -> McpAction {
-        if self.logged_in {
+        // A machine grant's new token was obtained just as a login would obtain it.
+        if self.logged_in || (self.machine && self.refreshed) {
             return McpAction::Fail(
                 FlowError::PersistentUnauthorized {
                     server: self.server.to_string(),
@@ -201,6 +212,16 @@ impl ProtectedRequest {
     }
 
     fn after_failed_refresh(&mut self, tracker: &mut StepUpTracker) -> McpAction {
+        if self.machine {
+            return McpAction::Fail(
+                FlowError::LoginRequired {
+                    server: self.server.to_string(),
+                    reason: "the server refused the token, and obtaining a new one without a \
+                             user did not give another",
+                }
+                .into(),
+            );
+        }
         if !self.login_allowed {
             return McpAction::Fail(
                 FlowError::LoginRequired {

@@ -20,7 +20,10 @@ impl Login {
             now,
         );
         let grant = match grant {
-            Ok(g) => g,
+            Ok(mut g) => {
+                self.keep_for_later(&mut g);
+                g
+            }
             Err(e) => return self.finish(Err(e)),
         };
         let identity = grant
@@ -28,7 +31,9 @@ impl Login {
             .and_then(|who| display_label(&who, &grant.issuer));
         let record = GrantRecord::new(grant, identity, self.config.profile.clone());
         let userinfo = client.discovered.metadata.userinfo_endpoint.clone();
-        match userinfo.filter(|_| record.identity.is_none()) {
+        // A machine login has no user to ask the userinfo endpoint about.
+        let machine = self.config.grant.is_some();
+        match userinfo.filter(|_| record.identity.is_none() && !machine) {
             Some(endpoint) => {
                 match crate::userinfo::userinfo_request(
                     &endpoint,
@@ -84,9 +89,12 @@ impl Login {
             record: encode(&record),
         });
         let previous = text.and_then(|t| GrantRecord::parse(key, &t).ok());
+        // A grant without a refresh token (a machine login's) is replaced when its access
+        // token is; one with a refresh token only when that differs too.
         let replaced = previous.filter(|p| {
             p.grant.tokens.access_token != record.grant.tokens.access_token
-                && p.grant.tokens.refresh_token != record.grant.tokens.refresh_token
+                && (p.grant.tokens.refresh_token.is_none()
+                    || p.grant.tokens.refresh_token != record.grant.tokens.refresh_token)
         });
         let request = replaced.map(|p| p.grant.revocation_request(&self.config.policy));
         match request {

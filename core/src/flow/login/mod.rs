@@ -5,6 +5,10 @@
 //! or device code and polls → code exchange → grant → userinfo (display only) → the grant
 //! replaces the server's previous one, which is revoked.
 //!
+//! A machine login (`config.grant`: client credentials, JWT bearer, enterprise-managed)
+//! goes from discovery straight to obtaining tokens with a pre-registered client, without a
+//! user ([`machine`]).
+//!
 //! A login with a fixed redirect URI (a web app) saves itself at the callback boundary
 //! ([`PendingLogin`] under [`pending_key`]), so the page that receives the redirect resumes
 //! it with [`Login::resume`].
@@ -50,6 +54,7 @@ mod config;
 mod device;
 mod finish;
 mod identity;
+mod machine;
 
 pub use config::{
     CALLBACK_PATH, CredentialSource, EnterpriseIdp, LoginConfig, LoginOutcome, MachineGrant,
@@ -67,6 +72,7 @@ enum Tag {
     DevicePoll,
     UserInfo(Url),
     Revoke(Url),
+    Acquire,
 }
 
 /// The client identity settled on, and what to drop if the server does not know it.
@@ -92,6 +98,7 @@ enum Step {
     UserInfo(Box<GrantRecord>),
     LoadPrevious(Box<GrantRecord>),
     Revoke(Box<GrantRecord>),
+    Acquire(Box<Client>, Box<crate::flow::acquire::Acquire>),
     Done,
 }
 
@@ -288,7 +295,10 @@ impl Login {
     }
 
     /// Checks what the server must support before anything is registered there.
-    fn discovered(&mut self, _now: Time, discovered: Discovered) {
+    fn discovered(&mut self, now: Time, discovered: Discovered) {
+        if let Some(how) = self.config.grant.clone() {
+            return self.acquire(now, discovered, how);
+        }
         let metadata = &discovered.metadata;
         let supported = match self.flow() {
             RegisteredFlow::Code => crate::pkce::ensure_s256(metadata, &self.config.policy),
@@ -511,6 +521,7 @@ impl Login {
             Tag::DevicePoll => self.on_polled(now, outcome),
             Tag::UserInfo(url) => self.on_userinfo(&url, outcome),
             Tag::Revoke(url) => self.on_revoked(&url, outcome),
+            Tag::Acquire => self.on_acquire_outcome(now, outcome),
         }
     }
 
@@ -597,6 +608,10 @@ impl Machine for Login {
             Step::LoadPrevious(_) => self.on_previous_loaded(now, key, record),
             _ => {}
         }
+    }
+
+    fn handle_credential(&mut self, now: Time, value: std::result::Result<String, String>) {
+        self.on_credential(now, value);
     }
 
     fn abort(&mut self) {

@@ -49,6 +49,8 @@ pub(super) struct Fake {
     pub last_authorize: BTreeMap<String, String>,
     pub counter: u32,
     pub polls: u32,
+    /// The machine grants' side ([`super::fake_machine`]).
+    pub machine: super::fake_machine::MachineFake,
 }
 
 impl Fake {
@@ -62,6 +64,10 @@ impl Fake {
 
     pub(super) fn count(&self, what: &str) -> usize {
         self.log.iter().filter(|l| l.as_str() == what).count()
+    }
+
+    pub(super) fn next_token(&mut self, prefix: &str) -> String {
+        self.next(prefix)
     }
 
     fn next(&mut self, prefix: &str) -> String {
@@ -98,6 +104,9 @@ impl Fake {
         let form: BTreeMap<String, String> = url::form_urlencoded::parse(&req.body)
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
+        if let Some(answer) = self.machine_answer(req, &form) {
+            return Some(answer);
+        }
         let error = |status: u16, error: &str| {
             HttpResponse::json(status, json!({ "error": error }).to_string())
         };

@@ -2,4 +2,6 @@
 //! ([`fake`]): no sockets, no sleeps.
 
 mod fake;
+mod fake_machine;
+mod machine;
 mod scenarios;
