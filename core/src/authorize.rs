@@ -92,6 +92,12 @@ pub struct AuthorizationParams {
     /// Further parameters (`prompt`, `login_hint`, ...), appended after the core's own.
     /// Names in [`RESERVED_PARAMETERS`] and repeated names are refused.
     pub extra_params: Vec<(String, String)>,
+    /// The `audience` the tokens are for, for authorization servers that take one instead of
+    /// (or beside) `resource` (Auth0 issues opaque tokens without it). Sent after `resource`,
+    /// and repeated by the code exchange; an `audience` among the
+    /// [`extra_params`](Self::extra_params) as well is refused as a repeat.
+    #[serde(default)]
+    pub audience: Option<String>,
 }
 
 impl AuthorizationParams {
@@ -103,7 +109,15 @@ impl AuthorizationParams {
             scope: None,
             resource: Some(resource),
             extra_params: Vec::new(),
+            audience: None,
         }
+    }
+
+    /// Requests tokens for `audience` (see [`audience`](Self::audience)).
+    #[must_use]
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
     }
 
     /// Requests `scope` (space-separated).
@@ -163,6 +177,9 @@ pub struct PendingAuthorization {
     pub resource: Option<ResourceUri>,
     /// The `scope` requested.
     pub scope: Option<String>,
+    /// The `audience` sent, if any; the code exchange repeats it.
+    #[serde(default)]
+    pub audience: Option<String>,
     /// The `state` sent.
     pub state: State,
     /// The PKCE verifier whose S256 challenge was sent (RFC 7636 §4.1).
@@ -210,7 +227,7 @@ pub fn authorization_url(
         policy,
     )?;
     check_redirect_uri(&params.redirect_uri, policy)?;
-    check_extra_params(issuer, &url, &params.extra_params)?;
+    check_extra_params(issuer, &url, params)?;
     let pkce = Pkce::generate(entropy)?;
     let state = pkce::generate_state(entropy)?;
     append_request_parameters(&mut url, &client.client_id, params, &state, &pkce.challenge);
@@ -222,6 +239,7 @@ pub fn authorization_url(
         redirect_uri: params.redirect_uri.clone(),
         resource: params.resource.clone(),
         scope: params.scope.clone(),
+        audience: params.audience.clone(),
         state,
         verifier: pkce.verifier,
     };
@@ -250,6 +268,9 @@ fn append_request_parameters(
         .append_pair("code_challenge_method", Pkce::METHOD);
     if let Some(resource) = &params.resource {
         query.append_pair("resource", resource.as_str());
+    }
+    if let Some(audience) = &params.audience {
+        query.append_pair("audience", audience);
     }
     for (name, value) in &params.extra_params {
         query.append_pair(name, value);
@@ -288,11 +309,17 @@ fn check_redirect_uri(redirect_uri: &str, policy: &Policy) -> Result<()> {
     policy.check_endpoint("redirect_uri", &url)
 }
 
-/// Refuses reserved names (in the extras or already in the endpoint's query) and repeats.
-fn check_extra_params(issuer: &str, endpoint: &Url, extras: &[(String, String)]) -> Result<()> {
+/// Refuses reserved names (in the extras or already in the endpoint's query) and repeats,
+/// counting an `audience` the parameters set as already there.
+fn check_extra_params(issuer: &str, endpoint: &Url, params: &AuthorizationParams) -> Result<()> {
+    let extras = &params.extra_params;
     let mut seen: Vec<String> = Vec::new();
+    if params.audience.is_some() {
+        seen.push("audience".to_owned());
+    }
     for (name, _) in endpoint.query_pairs() {
-        if RESERVED_PARAMETERS.contains(&name.as_ref()) {
+        let audience_too = name == "audience" && params.audience.is_some();
+        if RESERVED_PARAMETERS.contains(&name.as_ref()) || audience_too {
             return Err(ProtocolError::InvalidField {
                 url: issuer.to_owned(),
                 field: "authorization_endpoint",
@@ -492,6 +519,44 @@ pub(crate) mod tests {
         let (url, pending) = build_with(&server(), &p.dangerously_omit_resource()).unwrap();
         assert!(!url.query_pairs().any(|(k, _)| k == "resource"));
         assert_eq!(pending.resource, None);
+    }
+
+    #[test]
+    fn audience_is_sent_after_resource_only_when_set_and_kept_for_the_exchange() {
+        let (url, pending) = build_with(&server(), &params()).unwrap();
+        assert!(!url.query_pairs().any(|(k, _)| k == "audience"), "{url}");
+        assert_eq!(pending.audience, None);
+        let p = params()
+            .with_audience("https://api.example")
+            .with_extra_param("prompt", "consent");
+        let (url, pending) = build_with(&server(), &p).unwrap();
+        assert!(
+            url.query().unwrap().ends_with(
+                "&resource=https%3A%2F%2Fmcp.example%2Fmcp\
+                 &audience=https%3A%2F%2Fapi.example&prompt=consent"
+            ),
+            "{url}"
+        );
+        assert_eq!(pending.audience.as_deref(), Some("https://api.example"));
+    }
+
+    #[test]
+    fn an_audience_set_twice_is_refused() {
+        let twice = params()
+            .with_audience("a")
+            .with_extra_param("audience", "b");
+        let e = build_with(&server(), &twice).unwrap_err();
+        assert_eq!(e.code(), "INVALID_PARAMETER");
+        assert!(e.to_string().contains("more than once"), "{e}");
+        let mut s = server();
+        s.authorization_endpoint =
+            Some(Url::parse("https://as.example/authorize?audience=a").unwrap());
+        let e = build_with(&s, &params().with_audience("b")).unwrap_err();
+        assert_eq!(e.code(), "INVALID_FIELD");
+        assert!(e.to_string().contains("`audience`"), "{e}");
+        // Without the option, an audience in the extras is an ordinary extra parameter.
+        let (url, _) = build_with(&server(), &params().with_extra_param("audience", "c")).unwrap();
+        assert!(url.query().unwrap().ends_with("&audience=c"), "{url}");
     }
 
     #[test]

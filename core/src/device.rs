@@ -20,7 +20,8 @@ use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse};
 use crate::metadata::AuthorizationServerMetadata;
 use crate::policy::{Policy, ResourceUri};
 use crate::response::{
-    Json, check_transport, oauth_error, retry_after, success_json, temporarily_unavailable,
+    Json, check_transport, oauth_error_json_or_form, retry_after, success_json_or_form,
+    temporarily_unavailable,
 };
 use crate::secret::DeviceCode;
 use crate::time::Time;
@@ -86,7 +87,8 @@ pub struct DeviceAuthorization {
 }
 
 /// Builds the device authorization request (RFC 8628 §3.1), with the client authenticated as
-/// at the token endpoint and the RFC 8707 `resource` when given.
+/// at the token endpoint, the RFC 8707 `resource` when given, and `audience` when given (for
+/// authorization servers that take one, such as Auth0).
 ///
 /// # Errors
 /// [`UsageError::MissingEndpoint`] when the server has no `device_authorization_endpoint`;
@@ -98,6 +100,7 @@ pub fn device_authorization_request(
     client: &ClientCredentials,
     scope: Option<&str>,
     resource: Option<&ResourceUri>,
+    audience: Option<&str>,
     policy: &Policy,
 ) -> Result<HttpRequest> {
     let endpoint = server
@@ -116,6 +119,9 @@ pub fn device_authorization_request(
     if let Some(resource) = resource {
         form.push(("resource", resource.as_str()));
     }
+    if let Some(audience) = audience {
+        form.push(("audience", audience));
+    }
     let mut req = client.authenticated_post(endpoint, &form);
     req.max_response_bytes = policy.max_response_bytes;
     Ok(req)
@@ -132,6 +138,8 @@ pub fn device_authorization_request(
 ///   `user@` credentials, which can disguise the real host. Other schemes (`javascript:`,
 ///   `data:`, `file:`) are refused.
 /// - An `interval` below [`MIN_INTERVAL`] is raised to it.
+/// - A form-encoded body (`Content-Type: application/x-www-form-urlencoded`, GitHub's default)
+///   is read as the JSON object it stands for, every value a string.
 /// - `expires_in` and `interval` are whole seconds, as JSON numbers or strings of digits, at
 ///   most [`MAX_DURATION_SECS`](crate::token::MAX_DURATION_SECS) (the rule is on
 ///   [`DeviceAuthorization`]).
@@ -147,7 +155,7 @@ pub fn process_device_authorization_response(
     resp: &HttpResponse,
     policy: &Policy,
 ) -> Result<DeviceAuthorization> {
-    let json = success_json(url, resp, policy.max_response_bytes)?;
+    let json = success_json_or_form(url, resp, policy.max_response_bytes)?;
     let device_code = non_empty(&json, "device_code")?;
     let user_code = non_empty(&json, "user_code")?;
     let verification_uri = verification_uri(&json, policy)?;
@@ -272,7 +280,7 @@ enum Phase {
 /// server.device_authorization_endpoint = Some("https://as.example/device".parse().unwrap());
 /// let client = ClientCredentials::public("https://as.example", "my-cli");
 ///
-/// let req = device_authorization_request(&server, &client, Some("mcp"), None, &policy)?;
+/// let req = device_authorization_request(&server, &client, Some("mcp"), None, None, &policy)?;
 /// // The driver sends `req`; this example answers from canned responses.
 /// let resp = HttpResponse::json(200, r#"{"device_code":"dc","user_code":"WDJB-MJHT",
 ///     "verification_uri":"https://as.example/device","expires_in":600}"#);
@@ -414,7 +422,9 @@ impl DevicePoll {
     ///
     /// `authorization_pending` and `slow_down` keep the flow going; tokens, `expired_token`
     /// and `access_denied` end it. An OAuth `error` in the body is honoured even with a 2xx
-    /// status, as GitHub sends its polling errors with HTTP 200.
+    /// status, as GitHub sends its polling errors with HTTP 200; and a form-encoded body is read
+    /// as a token response's is (GitHub's default, see
+    /// [`process_token_response`](crate::token::process_token_response)).
     ///
     /// # Errors
     /// [`UsageError::InvalidState`] when no poll is in flight. Any other OAuth error
@@ -441,7 +451,7 @@ impl DevicePoll {
         self.phase = Phase::Finished { expired: false };
         let url = self.token_endpoint.clone();
         check_transport(&url, resp, policy.max_response_bytes)?;
-        let error = oauth_error(&url, resp);
+        let error = oauth_error_json_or_form(&url, resp);
         if let Some(status) = error.as_ref().and_then(|e| self.polling_error(sent_at, e)) {
             return Ok(status);
         }

@@ -89,10 +89,7 @@ pub fn nonce_challenge(resp: &HttpResponse) -> Option<String> {
         return None;
     }
     let asked = match resp.status {
-        400 => serde_json::from_slice::<Value>(&resp.body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
-            .is_some_and(|e| e == "use_dpop_nonce"),
+        400 => crate::response::oauth_error_code(resp).is_some_and(|e| e == "use_dpop_nonce"),
         401 => resp.header_all("www-authenticate").any(|v| {
             let lower = v.to_ascii_lowercase();
             lower.trim_start().starts_with("dpop") && lower.contains("use_dpop_nonce")
@@ -218,5 +215,83 @@ mod tests {
             br#"{"error":"use_dpop_nonce"}"#.to_vec(),
         );
         assert_eq!(nonce_challenge(&bad), None);
+    }
+
+    #[test]
+    fn a_form_encoded_use_dpop_nonce_error_is_a_challenge_too() {
+        let resp = HttpResponse::new(
+            400,
+            vec![
+                (
+                    "content-type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
+                ("dpop-nonce".into(), "n-1".into()),
+            ],
+            b"error=use_dpop_nonce&error_description=Authorization+server+requires+nonce".to_vec(),
+        );
+        assert_eq!(nonce_challenge(&resp).as_deref(), Some("n-1"));
+    }
+
+    fn is_nqchar(b: u8) -> bool {
+        b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn nonce_challenges_never_panic_and_yield_only_nqchar_nonces(
+            status in proptest::sample::select(vec![200u16, 400, 401, 403, 500]),
+            nonce in proptest::option::of(".{0,40}"),
+            challenge in proptest::option::of("(DPoP|Bearer|dpop)? ?.{0,40}"),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            asked in proptest::prelude::any::<bool>(),
+        ) {
+            let mut headers = Vec::new();
+            if let Some(n) = nonce {
+                headers.push(("DPoP-Nonce".to_owned(), n));
+            }
+            if let Some(c) = challenge {
+                headers.push(("WWW-Authenticate".to_owned(), c));
+            }
+            let body = if asked { br#"{"error":"use_dpop_nonce"}"#.to_vec() } else { body };
+            if let Some(n) = nonce_challenge(&HttpResponse::new(status, headers, body)) {
+                proptest::prop_assert!(!n.is_empty() && n.len() <= 1024);
+                proptest::prop_assert!(n.bytes().all(is_nqchar), "{:?}", n);
+                proptest::prop_assert!(status == 400 || status == 401);
+            }
+        }
+
+        #[test]
+        fn every_nqchar_nonce_of_a_challenge_is_taken_as_sent(
+            nonce in "[!#-\\[\\]-~]{1,64}",
+            padding in "[ \t]{0,2}",
+            resource_server in proptest::prelude::any::<bool>(),
+        ) {
+            let sent = format!("{padding}{nonce}{padding}");
+            let resp = if resource_server {
+                HttpResponse::new(401, vec![
+                    ("www-authenticate".into(), r#"DPoP error="use_dpop_nonce""#.into()),
+                    ("dpop-nonce".into(), sent),
+                ], Vec::new())
+            } else {
+                HttpResponse::new(400, vec![("dpop-nonce".into(), sent)],
+                    br#"{"error":"use_dpop_nonce"}"#.to_vec())
+            };
+            proptest::prop_assert_eq!(nonce_challenge(&resp), Some(nonce));
+        }
+
+        #[test]
+        fn a_nonce_with_any_other_byte_is_refused(
+            head in "[!#-~]{0,8}",
+            bad in proptest::sample::select(vec!['"', '\\', ' ', '\u{7f}', '\u{e9}', '\u{1}']),
+            tail in "[!#-~]{0,8}",
+        ) {
+            let resp = HttpResponse::new(
+                400,
+                vec![("dpop-nonce".into(), format!("x{head}{bad}{tail}x"))],
+                br#"{"error":"use_dpop_nonce"}"#.to_vec(),
+            );
+            proptest::prop_assert_eq!(nonce_challenge(&resp), None);
+        }
     }
 }

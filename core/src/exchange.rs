@@ -9,7 +9,7 @@ use crate::client::ClientCredentials;
 use crate::error::{ProtocolError, Result};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::policy::{Policy, ResourceUri};
-use crate::response::success_json;
+use crate::response::success_json_or_form;
 use crate::secret::{AccessToken, SecurityToken};
 use crate::time::Time;
 use crate::token::{TokenSet, parse_token_set_also_accepting};
@@ -179,7 +179,8 @@ pub fn token_exchange_request(
 /// Validates a token exchange response (RFC 8693 §2.2).
 ///
 /// `now` is when the response arrived; `expires_at` is computed from it. `token_type` may be
-/// `Bearer` or `N_A`; `issued_token_type` is required.
+/// `Bearer` or `N_A`; `issued_token_type` is required. A form-encoded body is read as a token
+/// response's is (see [`process_token_response`](crate::token::process_token_response)).
 ///
 /// # Errors
 /// [`OAuthError`](crate::OAuthError) for an error body (§2.2.2: `invalid_request`,
@@ -191,7 +192,7 @@ pub fn process_token_exchange_response(
     resp: &HttpResponse,
     policy: &Policy,
 ) -> Result<ExchangedToken> {
-    let json = success_json(url, resp, policy.max_response_bytes)?;
+    let json = success_json_or_form(url, resp, policy.max_response_bytes)?;
     let issued_token_type = json.req_str("issued_token_type")?;
     if issued_token_type.is_empty() {
         return Err(ProtocolError::InvalidField {

@@ -150,20 +150,25 @@ impl Grant {
         self.tokens.is_expired(now, Duration::ZERO)
     }
 
-    /// The refresh request (RFC 6749 §6), with `resource` unless the grant omits it.
+    /// The refresh request (RFC 6749 §6), with `resource` unless the grant omits it, and the
+    /// login's [`audience`](Self::audience) if it had one.
     ///
     /// # Errors
     /// [`UsageError::NoRefreshToken`]; [`SecurityError::InsecureUrl`](crate::SecurityError).
     pub fn refresh_request(&self, policy: &Policy) -> Result<HttpRequest> {
         let resource = self.send_resource.then_some(&self.resource);
-        refresh_token_grant_request(
+        let mut request = refresh_token_grant_request(
             self.token_endpoint.clone(),
             &self.tokens,
             resource,
             None,
             &self.client,
             policy,
-        )
+        )?;
+        if let Some(audience) = &self.audience {
+            request.append_form_pair("audience", audience);
+        }
+        Ok(request)
     }
 
     /// Applies a refresh response. Returns whether the refresh token was rotated; the caller
@@ -345,6 +350,23 @@ mod tests {
         assert_eq!(forever.expiry_margin(), Duration::from_secs(30));
         assert_eq!(forever.refresh_at(), None);
         assert!(!forever.needs_refresh(Time::from_unix_secs(u64::MAX / 1000)));
+    }
+
+    #[test]
+    fn refresh_sends_the_audience_of_the_login_only_when_it_had_one() {
+        let mut g = grant();
+        let body = |g: &Grant| {
+            String::from_utf8(g.refresh_request(&Policy::default()).unwrap().body).unwrap()
+        };
+        assert!(!body(&g).contains("audience"), "{}", body(&g));
+        g.audience = Some("https://api.example/v2 & more".into());
+        assert_eq!(
+            body(&g),
+            "grant_type=refresh_token&refresh_token=rt1&resource=https%3A%2F%2Fmcp.example%2Fmcp\
+             &client_id=cid&audience=https%3A%2F%2Fapi.example%2Fv2+%26+more"
+        );
+        let stored: Grant = serde_json::from_str(&serde_json::to_string(&g).unwrap()).unwrap();
+        assert_eq!(stored.audience, g.audience, "the record keeps it");
     }
 
     #[test]

@@ -117,6 +117,18 @@ impl HttpRequest {
         }
     }
 
+    /// Appends `name=value` to a form body, encoded as [`post_form`](Self::post_form) encodes
+    /// its pairs, so that whatever the body held stays as it was.
+    pub(crate) fn append_form_pair(&mut self, name: &str, value: &str) {
+        let pair = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair(name, value)
+            .finish();
+        if !self.body.is_empty() {
+            self.body.push(b'&');
+        }
+        self.body.extend_from_slice(pair.as_bytes());
+    }
+
     /// The URL as logs and messages may show it: scheme, host, port and path, then the query's
     /// parameter *names* only (`https://as.example/authorize?state&code_challenge`); no values,
     /// user info or fragment, which can carry codes, `state` or credentials.

@@ -266,6 +266,9 @@ impl JwsTemplate {
         let mut header = Map::new();
         header.insert("alg".into(), self.alg.as_str().into());
         header.extend(self.header.clone());
+        // The `alg` the driver signs with, whatever the header held: a JWT naming another
+        // algorithm than its signature's would be refused, or worse, trusted as that one.
+        header.insert("alg".into(), self.alg.as_str().into());
         let mut claims = self.claims.clone();
         let iat = now.unix_secs();
         claims.insert("iat".into(), iat.into());
@@ -318,15 +321,8 @@ impl Signing {
         let jws = self.compact(signature)?;
         match &self.place {
             JwsPlace::Header(name) => request.push_header(name, jws),
-            JwsPlace::Form(name) => {
-                // A compact JWS is base64url and dots: nothing to escape in a form body.
-                if !request.body.is_empty() {
-                    request.body.push(b'&');
-                }
-                request.body.extend_from_slice(name.as_bytes());
-                request.body.push(b'=');
-                request.body.extend_from_slice(jws.as_bytes());
-            }
+            // A compact JWS is base64url and dots, which form encoding leaves as they are.
+            JwsPlace::Form(name) => request.append_form_pair(name, &jws),
         }
         Ok(())
     }
@@ -439,6 +435,106 @@ mod tests {
         );
         es.attach(&mut req, &[0; 64]).unwrap();
         assert!(req.header("dpop").unwrap().starts_with(&d.input));
+    }
+
+    /// JSON values as templates hold them (no floats, whose text form may not read back
+    /// to the same bits).
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(2, 8, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::btree_map(".{0,6}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn json_map() -> impl proptest::strategy::Strategy<Value = Map<String, Value>> {
+        use proptest::prelude::*;
+        proptest::collection::btree_map(
+            prop_oneof![
+                prop::sample::select(vec!["alg", "iat", "jti", "exp"]).prop_map(str::to_owned),
+                ".{0,8}",
+            ],
+            json_value(),
+            0..6,
+        )
+        .prop_map(|m| m.into_iter().collect())
+    }
+
+    #[test]
+    fn a_header_naming_another_alg_is_stamped_with_the_signing_one() {
+        let mut t = template(JwsPlace::Header("dpop".into()), None);
+        t.header.insert("alg".into(), "none".into());
+        let s = t.stamp_with(Time::from_unix_secs(1), "j");
+        assert_eq!(decode(s.input.split_once('.').unwrap().0)["alg"], "RS256");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn stamped_header_and_claims_decode_to_the_template_plus_alg_iat_jti_and_exp(
+            header in json_map(),
+            claims in json_map(),
+            lifetime in proptest::option::of(proptest::prelude::any::<u64>()),
+            now_ms in proptest::prelude::any::<u64>(),
+            jti in "[A-Za-z0-9_-]{0,22}",
+            es256 in proptest::prelude::any::<bool>(),
+        ) {
+            let alg = if es256 { JwsAlg::ES256 } else { JwsAlg::RS256 };
+            let t = JwsTemplate {
+                key: SigningKey::Client,
+                alg,
+                header: header.clone(),
+                claims: claims.clone(),
+                lifetime_secs: lifetime,
+                place: JwsPlace::Header("dpop".into()),
+            };
+            let now = Time::from_unix_millis(now_ms);
+            let s = t.stamp_with(now, &jti);
+            let (h, c) = s.input.split_once('.').unwrap();
+            proptest::prop_assert!(!c.contains('.'), "two parts");
+            let mut want_header = header;
+            want_header.insert("alg".into(), alg.as_str().into());
+            proptest::prop_assert_eq!(decode(h), Value::Object(want_header));
+            let iat = now.unix_secs();
+            let mut want_claims = claims;
+            want_claims.insert("iat".into(), iat.into());
+            want_claims.insert("jti".into(), jti.into());
+            if let Some(secs) = lifetime {
+                want_claims.insert("exp".into(), iat.saturating_add(secs).into());
+            }
+            proptest::prop_assert_eq!(decode(c), Value::Object(want_claims));
+            proptest::prop_assert_eq!(s.alg, alg);
+        }
+
+        #[test]
+        fn a_form_placed_jws_keeps_the_body_and_adds_exactly_one_field(
+            pairs in proptest::collection::vec((".{0,8}", ".{0,12}"), 0..6),
+            name in ".{1,16}",
+            signature in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..80),
+        ) {
+            let url = Url::parse("https://as.example/token").unwrap();
+            let borrowed: Vec<(&str, &str)> =
+                pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let mut req = HttpRequest::post_form(url, &borrowed);
+            let s = template(JwsPlace::Form(name.clone()), Some(60))
+                .stamp_with(Time::from_unix_secs(1), "j");
+            s.attach(&mut req, &signature).unwrap();
+            let got: Vec<(String, String)> =
+                url::form_urlencoded::parse(&req.body).into_owned().collect();
+            let mut want = pairs.clone();
+            want.push((name, format!("{}.{}", s.input, b64url(&signature))));
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert!(req.header("dpop").is_none());
+        }
     }
 
     #[test]

@@ -26,8 +26,12 @@ pub struct LoginOptions {
     /// Scopes requested or granted before, for step-up after `403 insufficient_scope`: the
     /// new request is their union with the challenge's (MCP SEP-2350).
     pub previous_scope: Option<String>,
-    /// Extra authorization parameters (`prompt`, `audience`, ...). Reserved names are refused.
+    /// Extra authorization parameters (`prompt`, `login_hint`, ...). Reserved names are
+    /// refused.
     pub extra_params: Vec<(String, String)>,
+    /// The `audience` the tokens are for (Auth0 and other servers that take one): sent with
+    /// the authorization request, the code exchange and the device authorization request.
+    pub audience: Option<String>,
     /// Leaves out the RFC 8707 `resource` parameter.
     ///
     /// # Security
@@ -67,7 +71,7 @@ pub fn login_resource(discovered: &Discovered, options: &LoginOptions) -> Option
 }
 
 /// Builds the authorization URL for a discovered server and a client identity, with
-/// [`login_scope`] and [`login_resource`]. Store the [`PendingAuthorization`] until the
+/// [`login_scope`], [`login_resource`] and the `audience` of the options. Store the [`PendingAuthorization`] until the
 /// user agent comes back.
 ///
 /// # Errors
@@ -90,6 +94,9 @@ pub fn start_authorization(
     }
     for (name, value) in &options.extra_params {
         params = params.with_extra_param(name.clone(), value.clone());
+    }
+    if let Some(audience) = &options.audience {
+        params = params.with_audience(audience.clone());
     }
     authorization_url(&discovered.metadata, client, &params, entropy, policy)
 }

@@ -1,6 +1,13 @@
 //! The checks every JSON response goes through, in one fixed order (as oauth4webapi does):
 //! size cap, redirect, status and OAuth error body, JSON object, then fields one by one with
 //! messages that name the URL and the field.
+//!
+//! Token endpoint responses (and the device authorization endpoint's, which shares their
+//! conventions) may also be form-encoded: GitHub answers `application/x-www-form-urlencoded`
+//! unless the request insists on JSON, for tokens and errors alike. Such a body is read as the
+//! JSON object it stands for, every value a string ([`success_json_or_form`],
+//! [`oauth_error_json_or_form`]); every other endpoint (metadata, registration, userinfo)
+//! keeps requiring JSON.
 
 use std::time::Duration;
 
@@ -31,9 +38,28 @@ pub(crate) fn check_transport(url: &Url, resp: &HttpResponse, limit: usize) -> R
 
 /// The OAuth error in a body, if it is a JSON object with a string `error`.
 pub(crate) fn oauth_error(url: &Url, resp: &HttpResponse) -> Option<OAuthError> {
-    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&resp.body) else {
-        return None;
-    };
+    oauth_error_in(url, resp, Body::Json)
+}
+
+/// [`oauth_error`] for a token endpoint: the body may also be form-encoded, as its content
+/// type says (`error=authorization_pending&error_description=...`, GitHub's way).
+pub(crate) fn oauth_error_json_or_form(url: &Url, resp: &HttpResponse) -> Option<OAuthError> {
+    oauth_error_in(url, resp, Body::JsonOrForm)
+}
+
+/// The `error` code of an OAuth error body, JSON or form-encoded (whatever the status), for
+/// checks that need only the code.
+pub(crate) fn oauth_error_code(resp: &HttpResponse) -> Option<String> {
+    let map = Body::JsonOrForm.object(resp).ok()?;
+    Some(map.get("error")?.as_str()?.to_owned())
+}
+
+fn oauth_error_in(url: &Url, resp: &HttpResponse, body: Body) -> Option<OAuthError> {
+    oauth_error_of(url, resp, &body.object(resp).ok()?)
+}
+
+/// The OAuth error `map` states, if it has a string `error`.
+fn oauth_error_of(url: &Url, resp: &HttpResponse, map: &Map<String, Value>) -> Option<OAuthError> {
     let error = map.get("error")?.as_str()?.to_owned();
     let text = |k: &str| map.get(k).and_then(Value::as_str).map(str::to_owned);
     Some(OAuthError {
@@ -73,9 +99,23 @@ pub(crate) fn temporarily_unavailable(url: &Url, resp: &HttpResponse) -> Option<
 /// [`ProtocolError::TemporarilyUnavailable`], so that every step reports "try again later"
 /// under one code, and any other status [`ProtocolError::UnexpectedStatus`].
 pub(crate) fn success_json(url: &Url, resp: &HttpResponse, limit: usize) -> Result<Json> {
+    success_in(url, resp, limit, Body::Json)
+}
+
+/// [`success_json`] for a token endpoint (and the device authorization endpoint): a body whose
+/// `Content-Type` is `application/x-www-form-urlencoded` is read as the JSON object it stands
+/// for, each parameter a string member, for the success and the OAuth error alike. And a 2xx
+/// body with a string `error` is that [`OAuthError`], not a token response missing its
+/// fields: GitHub answers token errors (`bad_verification_code`, `bad_refresh_token`) with
+/// HTTP 200.
+pub(crate) fn success_json_or_form(url: &Url, resp: &HttpResponse, limit: usize) -> Result<Json> {
+    success_in(url, resp, limit, Body::JsonOrForm)
+}
+
+fn success_in(url: &Url, resp: &HttpResponse, limit: usize, body: Body) -> Result<Json> {
     check_transport(url, resp, limit)?;
     if !resp.is_success() {
-        if let Some(e) = oauth_error(url, resp) {
+        if let Some(e) = oauth_error_in(url, resp, body) {
             return Err(e.into());
         }
         if let Some(unavailable) = temporarily_unavailable(url, resp) {
@@ -88,7 +128,103 @@ pub(crate) fn success_json(url: &Url, resp: &HttpResponse, limit: usize) -> Resu
         }
         .into());
     }
-    Json::parse(url, &resp.body)
+    let map = body
+        .object(resp)
+        .map_err(|reason| ProtocolError::InvalidJson {
+            url: url.to_string(),
+            reason,
+        })?;
+    if body == Body::JsonOrForm {
+        if let Some(e) = oauth_error_of(url, resp, &map) {
+            return Err(e.into());
+        }
+    }
+    Ok(Json {
+        url: url.to_string(),
+        map,
+    })
+}
+
+/// The bodies an endpoint may answer with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Body {
+    /// A JSON object, whatever the content type says.
+    Json,
+    /// A JSON object, or a form-encoded body when the content type says so.
+    JsonOrForm,
+}
+
+/// The media type of a form-encoded body.
+const FORM_MEDIA_TYPE: &str = "application/x-www-form-urlencoded";
+
+impl Body {
+    /// The body of `resp` as an object, or why it is not one.
+    fn object(self, resp: &HttpResponse) -> std::result::Result<Map<String, Value>, String> {
+        if self == Self::JsonOrForm && is_form(resp) {
+            return form_object(&resp.body);
+        }
+        match serde_json::from_slice::<Value>(&resp.body) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(other) => Err(format!("the body is a JSON {}", kind(&other))),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// Whether the `Content-Type` of `resp` is `application/x-www-form-urlencoded` (in any case,
+/// with any parameters such as `charset`).
+fn is_form(resp: &HttpResponse) -> bool {
+    resp.header("content-type")
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case(FORM_MEDIA_TYPE))
+}
+
+/// A form-encoded body (the URL Standard's `application/x-www-form-urlencoded` parser, with
+/// `+` for a space) as the JSON object it stands for: each `name=value` a string member.
+///
+/// Refuses what a JSON parser would refuse in its own terms: a name or value that is not
+/// UTF-8 once decoded (instead of replacing bytes, which would corrupt a token), and a
+/// repeated name, since "request and response parameters MUST NOT be included more than once"
+/// (RFC 6749 §3.1) and a second `access_token` must not silently win.
+pub(crate) fn form_object(body: &[u8]) -> std::result::Result<Map<String, Value>, String> {
+    let mut map = Map::new();
+    for pair in body.split(|&b| b == b'&').filter(|pair| !pair.is_empty()) {
+        let mut halves = pair.splitn(2, |&b| b == b'=');
+        let name = form_decode(halves.next().unwrap_or_default())
+            .ok_or("a parameter name of the form-encoded body is not UTF-8")?;
+        let value = form_decode(halves.next().unwrap_or_default()).ok_or_else(|| {
+            format!(
+                "the value of `{}` in the form-encoded body is not UTF-8",
+                shown(&name)
+            )
+        })?;
+        if map.contains_key(&name) {
+            return Err(format!(
+                "the form-encoded body repeats `{}`; a parameter appears at most once \
+                 (RFC 6749 §3.1)",
+                shown(&name)
+            ));
+        }
+        map.insert(name, Value::String(value));
+    }
+    Ok(map)
+}
+
+/// One name or value of a form body: `+` is a space, then percent-decoding, then UTF-8.
+fn form_decode(part: &[u8]) -> Option<String> {
+    let spaced: Vec<u8> = part
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    percent_encoding::percent_decode(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
+}
+
+/// A server-chosen name, cut short for a message.
+fn shown(name: &str) -> String {
+    name.chars().take(40).collect()
 }
 
 /// A JSON object and the URL it came from, with typed field readers.
@@ -373,6 +509,108 @@ mod tests {
             "{err}"
         );
         assert!(temporarily_unavailable(&url(), &HttpResponse::new(500, vec![], "")).is_none());
+    }
+
+    fn form(status: u16, body: &str) -> HttpResponse {
+        HttpResponse::new(
+            status,
+            vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            body,
+        )
+    }
+
+    #[test]
+    fn only_token_endpoints_read_form_encoded_bodies() {
+        let ok = form(200, "access_token=at&expires_in=3600");
+        let json = success_json_or_form(&url(), &ok, 1024).unwrap();
+        assert_eq!(json.req_str("access_token").unwrap(), "at");
+        assert_eq!(json.u64("expires_in").unwrap(), Some(3600));
+        // Metadata, registration and userinfo keep requiring JSON.
+        let e = success_json(&url(), &ok, 1024).err().unwrap();
+        assert_eq!(e.code(), "INVALID_JSON");
+        let error = form(400, "error=invalid_client");
+        assert_eq!(
+            success_json(&url(), &error, 1024).err().unwrap().code(),
+            "UNEXPECTED_STATUS"
+        );
+        assert!(oauth_error(&url(), &error).is_none());
+        let e = success_json_or_form(&url(), &error, 1024).err().unwrap();
+        assert_eq!(e.oauth().unwrap().error, "invalid_client");
+        assert_eq!(
+            oauth_error_json_or_form(&url(), &error).unwrap().status,
+            400
+        );
+    }
+
+    #[test]
+    fn form_bodies_decode_plus_percent_and_bare_names() {
+        let map = form_object(b"a=1+2&&b=%26%3D%2B&c&d=&=e").unwrap();
+        let text = |k: &str| map.get(k).and_then(Value::as_str);
+        assert_eq!(text("a"), Some("1 2"));
+        assert_eq!(text("b"), Some("&=+"));
+        assert_eq!(text("c"), Some(""));
+        assert_eq!(text("d"), Some(""));
+        assert_eq!(text(""), Some("e"));
+        assert_eq!(map.len(), 5, "empty segments are skipped: {map:?}");
+        assert!(form_object(b"").unwrap().is_empty());
+        assert!(
+            form_object(b"a=1&a=1").is_err(),
+            "a repeat, even of the same value"
+        );
+        assert!(form_object(b"%C3%28=x").is_err(), "not UTF-8");
+    }
+
+    #[test]
+    fn an_error_code_is_read_from_json_or_form_bodies() {
+        assert_eq!(
+            oauth_error_code(&form(400, "error=use_dpop_nonce")).as_deref(),
+            Some("use_dpop_nonce")
+        );
+        assert_eq!(
+            oauth_error_code(&HttpResponse::json(400, r#"{"error":"x"}"#)).as_deref(),
+            Some("x")
+        );
+        assert_eq!(oauth_error_code(&form(400, "error_description=x")), None);
+        assert_eq!(oauth_error_code(&HttpResponse::json(400, "error=x")), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_parameters_survive_form_encoding(
+            params in proptest::collection::btree_map(".{0,12}", ".{0,24}", 0..8),
+        ) {
+            let body = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&params)
+                .finish();
+            let map = form_object(body.as_bytes()).unwrap();
+            let expected: Map<String, Value> = params
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+            proptest::prop_assert_eq!(map, expected);
+        }
+
+        #[test]
+        fn arbitrary_form_bodies_never_panic(
+            status in proptest::sample::select(vec![200u16, 400, 503]),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+        ) {
+            let resp = HttpResponse { body, ..form(status, "") };
+            let parsed = success_json_or_form(&url(), &resp, 1024);
+            let _ = oauth_error_json_or_form(&url(), &resp);
+            let _ = oauth_error_code(&resp);
+            if let Err(e) = parsed {
+                let code = e.code();
+                proptest::prop_assert!(
+                    ["OAUTH_ERROR", "INVALID_JSON", "TEMPORARILY_UNAVAILABLE", "UNEXPECTED_STATUS"]
+                        .contains(&code),
+                    "{}", code
+                );
+            }
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::client::ClientCredentials;
 use crate::error::{Error, ProtocolError, Result, UsageError};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::policy::{Policy, ResourceUri};
-use crate::response::{Json, success_json};
+use crate::response::{Json, success_json_or_form};
 use crate::secret::{AccessToken, IdToken, RefreshToken};
 use crate::time::Time;
 
@@ -112,6 +112,11 @@ impl TokenSet {
 /// whole number of seconds, as a JSON number or a string of digits, at most
 /// [`MAX_DURATION_SECS`] (the rule is on [`TokenSet`]).
 ///
+/// The body is JSON, or form-encoded when its `Content-Type` is
+/// `application/x-www-form-urlencoded` (GitHub's default): each parameter is then a string
+/// member, so `expires_in=3600` reads as `"3600"`, which the rule accepts. An error body may
+/// be form-encoded the same way.
+///
 /// # Errors
 /// [`OAuthError`](crate::OAuthError) for an error body; [`ProtocolError`] for a missing or
 /// mistyped field (including an `expires_in` that breaks the rule) or a token type other
@@ -122,15 +127,15 @@ pub fn process_token_response(
     resp: &HttpResponse,
     policy: &Policy,
 ) -> Result<TokenSet> {
-    let json = success_json(url, resp, policy.max_response_bytes)?;
+    let json = success_json_or_form(url, resp, policy.max_response_bytes)?;
     parse_token_set(now, &json)
 }
 
 /// The code exchange request (RFC 6749 §4.1.3; RFC 7636 §4.5; RFC 8707 §2.2).
 ///
-/// Sends `grant_type=authorization_code`, the code, the `redirect_uri` and `resource` of the
-/// authorization request, and the PKCE `code_verifier` to `pending.token_endpoint`, with the
-/// client's authentication. The response takes the code by value: a code is used once.
+/// Sends `grant_type=authorization_code`, the code, the `redirect_uri`, `resource` and
+/// `audience` of the authorization request, and the PKCE `code_verifier` to
+/// `pending.token_endpoint`, with the client's authentication. The response takes the code by value: a code is used once.
 ///
 /// The request's response cap is the default
 /// [`DEFAULT_MAX_RESPONSE_BYTES`](crate::http::DEFAULT_MAX_RESPONSE_BYTES);
@@ -162,6 +167,9 @@ pub fn authorization_code_grant_request(
     ];
     if let Some(resource) = &pending.resource {
         form.push(("resource", resource.as_str()));
+    }
+    if let Some(audience) = &pending.audience {
+        form.push(("audience", audience.as_str()));
     }
     let mut request = client.authenticated_post(pending.token_endpoint.clone(), &form);
     request.max_response_bytes = policy.max_response_bytes;
@@ -495,6 +503,154 @@ mod tests {
         assert_eq!(err.oauth().unwrap().error, "invalid_grant");
     }
 
+    /// A response as GitHub sends it unless asked for JSON.
+    fn form_response(status: u16, body: &str) -> HttpResponse {
+        HttpResponse::new(
+            status,
+            vec![(
+                "Content-Type".into(),
+                "application/x-www-form-urlencoded; charset=utf-8".into(),
+            )],
+            body,
+        )
+    }
+
+    fn parse_form(status: u16, body: &str) -> Result<TokenSet> {
+        process_token_response(
+            Time::from_unix_secs(1000),
+            &url(),
+            &form_response(status, body),
+            &Policy::default(),
+        )
+    }
+
+    #[test]
+    fn a_form_encoded_token_response_reads_as_its_json_would() {
+        // GitHub's answer for a GitHub App user token (docs.github.com, "Generating a user
+        // access token for a GitHub App"), form-encoded as it comes by default.
+        let t = parse_form(
+            200,
+            "access_token=ghu_16C7e42F292c6912E7710c838347Ae178B4a&expires_in=28800\
+             &refresh_token=ghr_1B4a2e77838347a7E420ce178F2E7c6912E169246c34E1ccbF66C4681\
+             &refresh_token_expires_in=15811200&scope=repo%2Cgist+user&token_type=bearer",
+        )
+        .unwrap();
+        assert_eq!(
+            t.access_token.secret(),
+            "ghu_16C7e42F292c6912E7710c838347Ae178B4a"
+        );
+        assert_eq!(t.token_type, "Bearer");
+        assert_eq!(t.expires_at, Some(Time::from_unix_secs(1000 + 28800)));
+        assert!(
+            t.refresh_token
+                .as_ref()
+                .unwrap()
+                .secret()
+                .starts_with("ghr_1B4a")
+        );
+        assert_eq!(t.scope.as_deref(), Some("repo,gist user"));
+        // GitHub's OAuth app answer: no expiry, no refresh token.
+        let t = parse_form(
+            200,
+            "access_token=gho_16C7e42F292c6912E7710c838347Ae178B4a&scope=repo%2Cgist&token_type=bearer",
+        )
+        .unwrap();
+        assert_eq!((t.expires_at, t.refresh_token), (None, None));
+    }
+
+    #[test]
+    fn a_form_encoded_error_is_an_oauth_error_even_at_http_200() {
+        // GitHub answers a bad code with HTTP 200 and this form body.
+        let e = parse_form(
+            200,
+            "error=bad_verification_code&error_description=The+code+passed+is+incorrect+or+expired.\
+             &error_uri=https%3A%2F%2Fdocs.github.com%2Fapps%2Fmanaging-oauth-apps\
+             %2Ftroubleshooting-oauth-app-access-token-request-errors%2F%23bad-verification-code",
+        )
+        .unwrap_err();
+        let oauth = e.oauth().unwrap();
+        assert_eq!(oauth.error, "bad_verification_code");
+        assert_eq!(
+            oauth.error_description.as_deref(),
+            Some("The code passed is incorrect or expired.")
+        );
+        assert!(
+            oauth
+                .error_uri
+                .as_deref()
+                .unwrap()
+                .ends_with("#bad-verification-code")
+        );
+        assert_eq!(oauth.status, 200);
+        let e = refresh_form(400, "error=invalid_grant").unwrap_err();
+        assert!(is_invalid_grant(&e), "{e}");
+        // The same holds for a JSON error at HTTP 200.
+        let e = parse(200, r#"{"error":"bad_refresh_token"}"#).unwrap_err();
+        assert_eq!(e.oauth().unwrap().error, "bad_refresh_token");
+    }
+
+    #[test]
+    fn the_content_type_decides_between_json_and_form() {
+        // A form body labelled JSON is not guessed at.
+        let e = parse(200, "access_token=at&token_type=bearer").unwrap_err();
+        assert_eq!(e.code(), "INVALID_JSON");
+        // Nor is a JSON body labelled form: it is one oddly named parameter.
+        let e = parse_form(200, r#"{"access_token":"at"}"#).unwrap_err();
+        assert_eq!(e.code(), "MISSING_FIELD");
+        for content_type in [
+            "application/x-www-form-urlencoded",
+            "APPLICATION/X-WWW-FORM-URLENCODED ; charset=UTF-8",
+        ] {
+            let resp = HttpResponse::new(
+                200,
+                vec![("content-type".into(), content_type.into())],
+                "access_token=at",
+            );
+            let t =
+                process_token_response(Time::from_unix_secs(1), &url(), &resp, &Policy::default());
+            assert_eq!(t.unwrap().access_token.secret(), "at", "{content_type}");
+        }
+    }
+
+    #[test]
+    fn a_form_encoded_response_repeating_a_parameter_is_refused() {
+        let e = parse_form(
+            200,
+            "access_token=mine&token_type=bearer&access_token=theirs",
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "INVALID_JSON");
+        assert!(e.to_string().contains("repeats `access_token`"), "{e}");
+        assert!(
+            !e.to_string().contains("theirs"),
+            "no values in messages: {e}"
+        );
+        let e = parse_form(200, "access_token=%FF%FE").unwrap_err();
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
+    }
+
+    fn refresh_form(status: u16, body: &str) -> Result<Refreshed> {
+        process_refresh_response(
+            Time::from_unix_secs(1000),
+            &tokens(Some("rt-1")),
+            &url(),
+            &form_response(status, body),
+            &Policy::default(),
+        )
+    }
+
+    #[test]
+    fn a_form_encoded_refresh_response_rotates_like_a_json_one() {
+        let r = refresh_form(
+            200,
+            "access_token=at-2&expires_in=60&refresh_token=rt-2&token_type=bearer",
+        )
+        .unwrap();
+        assert!(r.rotated);
+        assert_eq!(r.tokens.expires_at, Some(Time::from_unix_secs(1060)));
+        assert_eq!(r.tokens.scope.as_deref(), Some("a b"), "carried over");
+    }
+
     #[test]
     fn debug_of_token_set_hides_tokens() {
         let t = parse(
@@ -590,6 +746,22 @@ mod tests {
         let req = authorization_code_grant_request(&p, response(&p), &client(), &Policy::default())
             .unwrap();
         assert!(!body(&req).contains("resource="), "{}", body(&req));
+    }
+
+    #[test]
+    fn code_exchange_repeats_the_audience_of_the_authorization_request() {
+        assert!(!body(&exchange(&client()).unwrap()).contains("audience"));
+        let mut p = pending(false);
+        p.audience = Some("https://api.example/".into());
+        let req = authorization_code_grant_request(&p, response(&p), &client(), &Policy::default())
+            .unwrap();
+        assert_eq!(
+            body(&req),
+            format!(
+                "{}&audience=https%3A%2F%2Fapi.example%2F&client_id=client-1",
+                exchange_form()
+            )
+        );
     }
 
     #[test]
@@ -781,6 +953,31 @@ mod tests {
                 now, &pending(false), &url(), &resp, &Policy::default());
             let _ = process_refresh_response(
                 now, &tokens(Some("rt")), &url(), &resp, &Policy::default());
+        }
+
+        #[test]
+        fn arbitrary_form_encoded_token_response_bodies_never_panic(
+            status in prop::sample::select(vec![200u16, 400, 401, 503]),
+            body in prop::collection::vec(any::<u8>(), 0..256),
+        ) {
+            let resp = form_response(status, "");
+            let resp = HttpResponse { body, ..resp };
+            let now = Time::from_unix_secs(1000);
+            let _ = process_authorization_code_response(
+                now, &pending(false), &url(), &resp, &Policy::default());
+            let _ = process_refresh_response(
+                now, &tokens(Some("rt")), &url(), &resp, &Policy::default());
+        }
+
+        #[test]
+        fn form_shaped_token_response_bodies_never_panic(
+            status in prop::sample::select(vec![200u16, 400, 500]),
+            body in r#"((access_token|refresh_token|token_type|expires_in|scope|error|error_description|%[0-9A-Fa-f]{0,2}|\+)=([a-zA-Z0-9+%]{0,8}|-?[0-9]{1,22})&?){0,7}"#,
+        ) {
+            let t = parse_form(status, &body);
+            if let Ok(t) = t {
+                prop_assert!(!t.access_token.secret().is_empty());
+            }
         }
 
         #[test]

@@ -62,9 +62,13 @@ fn a_grant_from_a_token_response_has_the_generated_shape() {
         ClientSecret::new("s3cret"),
         TokenEndpointAuthMethod::ClientSecretBasic,
     );
-    let grant = Grant::new(server, None, &metadata, client, tokens, now).unwrap();
+    let mut grant = Grant::new(server, None, &metadata, client, tokens, now).unwrap();
     types.check("Grant", &grant);
     types.check("DisplayIdentity", &grant.display_identity().unwrap());
+
+    // The login's audience, kept for refreshes.
+    grant.audience = Some("https://api.example".into());
+    types.check("Grant", &grant);
 }
 
 #[test]
@@ -96,6 +100,20 @@ fn a_pending_authorization_has_the_generated_shape() {
         &Policy::default(),
     )
     .unwrap();
+    types.check("PendingAuthorization", &pending);
+
+    let mut options = LoginOptions::default();
+    options.audience = Some("https://api.example".into());
+    let (_, pending) = start_authorization(
+        &discovered,
+        &client,
+        "http://127.0.0.1:9/cb",
+        &options,
+        &mut sevens,
+        &Policy::default(),
+    )
+    .unwrap();
+    assert_eq!(pending.audience.as_deref(), Some("https://api.example"));
     types.check("PendingAuthorization", &pending);
 }
 
@@ -230,22 +248,31 @@ fn all_types() -> Types {
         ClientCredentials,
         ClientMetadata,
         ClientSecret,
+        flow::CredentialSource,
         DeviceAuthorization,
         DeviceCode,
         Discovered,
+        jws::DpopKey,
+        jws::EcPublicJwk,
+        flow::EnterpriseIdp,
         userinfo::DisplayIdentity,
         ExchangedToken,
         Grant,
         IdToken,
+        jws::JwsAlg,
+        jws::KeyHandle,
+        flow::MachineGrant,
         PendingAuthorization,
         PkceVerifier,
         Policy,
+        jws::PrivateKeyValue,
         ProtectedResourceMetadata,
         RefreshToken,
         Registration,
         RegistrationAccessToken,
         discovery::RequestId,
         ResourceUri,
+        secret::SecurityToken,
         State,
         Time,
         TokenEndpointAuthMethod,

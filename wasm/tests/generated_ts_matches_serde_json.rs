@@ -253,6 +253,16 @@ fn boundary_types() -> Types {
         Time,
         TokenEndpointAuthMethod,
         TokenSet,
+        // what a grant and its client may carry for DPoP and machine logins
+        mcpauth_core::flow::CredentialSource,
+        mcpauth_core::jws::DpopKey,
+        mcpauth_core::jws::EcPublicJwk,
+        mcpauth_core::flow::EnterpriseIdp,
+        mcpauth_core::jws::JwsAlg,
+        mcpauth_core::jws::KeyHandle,
+        mcpauth_core::flow::MachineGrant,
+        mcpauth_core::jws::PrivateKeyValue,
+        mcpauth_core::secret::SecurityToken,
     );
     types
 }

@@ -3,7 +3,9 @@
 //! revocation (RFC 7009) and userinfo (OpenID Connect Core §5.3).
 //!
 //! Input: a selector byte (modulo 8: registration, token, code exchange, refresh, device,
-//! exchange, revocation, userinfo), then the response as [`response_from_bytes`] reads it.
+//! exchange, revocation, userinfo; bit 3 set: the response is also labelled
+//! `application/x-www-form-urlencoded`, first, as GitHub answers token requests), then the
+//! response as [`response_from_bytes`] reads it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -28,7 +30,16 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else {
         return;
     };
-    let resp = response_from_bytes(rest);
+    let mut resp = response_from_bytes(rest);
+    if selector & 0x08 != 0 {
+        resp.headers.insert(
+            0,
+            (
+                "content-type".to_owned(),
+                "application/x-www-form-urlencoded; charset=utf-8".to_owned(),
+            ),
+        );
+    }
     let policy = Policy::default();
     let now = Time::from_unix_secs(1_000_000);
     let url = |path: &str| url::Url::parse(&format!("{ISSUER}{path}")).ok();

@@ -96,6 +96,7 @@ fn rfc8628_section_3_1_example_request() {
         &client(),
         Some("example_scope"),
         None,
+        None,
         &Policy::default(),
     )
     .unwrap();
@@ -122,9 +123,15 @@ fn request_carries_resource_and_confidential_client_auth() {
         max_response_bytes: 4096,
         ..Policy::default()
     };
-    let req =
-        device_authorization_request(&server(), &confidential, None, Some(&resource), &policy)
-            .unwrap();
+    let req = device_authorization_request(
+        &server(),
+        &confidential,
+        None,
+        Some(&resource),
+        None,
+        &policy,
+    )
+    .unwrap();
     assert_eq!(req.body, b"resource=https%3A%2F%2Fmcp.example.com%2Fmcp");
     assert_eq!(
         req.header("authorization"),
@@ -134,10 +141,34 @@ fn request_carries_resource_and_confidential_client_auth() {
 }
 
 #[test]
+fn request_carries_audience_only_when_given() {
+    let resource = ResourceUri::parse("https://mcp.example.com/mcp").unwrap();
+    let policy = Policy::default();
+    let req = device_authorization_request(
+        &server(),
+        &client(),
+        Some("mcp"),
+        Some(&resource),
+        Some("https://api.example.com"),
+        &policy,
+    )
+    .unwrap();
+    assert_eq!(
+        req.body,
+        b"scope=mcp&resource=https%3A%2F%2Fmcp.example.com%2Fmcp\
+          &audience=https%3A%2F%2Fapi.example.com&client_id=1406020730"
+    );
+    let without =
+        device_authorization_request(&server(), &client(), Some("mcp"), None, None, &policy)
+            .unwrap();
+    assert!(!String::from_utf8_lossy(&without.body).contains("audience"));
+}
+
+#[test]
 fn request_needs_the_endpoint_matching_credentials_and_https() {
     let bare = AuthorizationServerMetadata::with_default_endpoints(ISSUER);
-    let err =
-        device_authorization_request(&bare, &client(), None, None, &Policy::default()).unwrap_err();
+    let err = device_authorization_request(&bare, &client(), None, None, None, &Policy::default())
+        .unwrap_err();
     assert!(matches!(
         err,
         Error::Usage(UsageError::MissingEndpoint {
@@ -146,14 +177,15 @@ fn request_needs_the_endpoint_matching_credentials_and_https() {
         })
     ));
     let other = ClientCredentials::public("https://other.example.com", "x");
-    let err = device_authorization_request(&server(), &other, None, None, &Policy::default())
+    let err = device_authorization_request(&server(), &other, None, None, None, &Policy::default())
         .unwrap_err();
     assert_eq!(err.code(), "CREDENTIALS_FOR_OTHER_ISSUER");
     let mut insecure = server();
     insecure.device_authorization_endpoint =
         Some(Url::parse("http://server.example.com/device").unwrap());
-    let err = device_authorization_request(&insecure, &client(), None, None, &Policy::default())
-        .unwrap_err();
+    let err =
+        device_authorization_request(&insecure, &client(), None, None, None, &Policy::default())
+            .unwrap_err();
     assert_eq!(err.code(), "INSECURE_URL");
 }
 
@@ -362,6 +394,76 @@ fn error_response_to_device_authorization_is_typed() {
     )
     .unwrap_err();
     assert_eq!(err.oauth().unwrap().error, "invalid_client");
+}
+
+/// A response as GitHub sends it unless asked for JSON.
+fn form_response(status: u16, body: &str) -> HttpResponse {
+    HttpResponse::new(
+        status,
+        vec![(
+            "content-type".into(),
+            "application/x-www-form-urlencoded; charset=utf-8".into(),
+        )],
+        body,
+    )
+}
+
+#[test]
+fn a_form_encoded_device_authorization_reads_as_its_json_would() {
+    // GitHub's device code answer (docs.github.com, "Authorizing OAuth apps", device flow).
+    let a = process_device_authorization_response(
+        t(1000),
+        &device_url(),
+        &form_response(
+            200,
+            "device_code=3584d83530557fdd1f46af8289938c8ef79f9dc5&expires_in=900&interval=5\
+             &user_code=WDJB-MJHT&verification_uri=https%3A%2F%2Fgithub.com%2Flogin%2Fdevice",
+        ),
+        &Policy::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        a.device_code.secret(),
+        "3584d83530557fdd1f46af8289938c8ef79f9dc5"
+    );
+    assert_eq!(a.user_code, "WDJB-MJHT");
+    assert_eq!(
+        a.verification_uri.as_str(),
+        "https://github.com/login/device"
+    );
+    assert_eq!(a.expires_at, t(1900));
+    assert_eq!(a.interval, Duration::from_secs(5));
+}
+
+#[test]
+fn form_encoded_polling_errors_at_http_200_keep_the_flow_going() {
+    let mut m = machine();
+    // GitHub's polling answers: HTTP 200, form-encoded.
+    let pending = form_response(
+        200,
+        "error=authorization_pending&error_description=The+authorization+request+is+still+pending.\
+         &error_uri=https%3A%2F%2Fdocs.github.com",
+    );
+    assert_eq!(
+        poll_once(&mut m, t(1005), &pending),
+        Ok(DeviceStatus::Pending)
+    );
+    let slow = form_response(200, "error=slow_down&interval=10");
+    assert!(matches!(
+        poll_once(&mut m, t(1010), &slow),
+        Ok(DeviceStatus::SlowDown { .. })
+    ));
+    let tokens = form_response(200, "access_token=gho_x&token_type=bearer&scope=");
+    let Ok(DeviceStatus::Tokens(granted)) = poll_once(&mut m, t(1020), &tokens) else {
+        panic!("tokens");
+    };
+    assert_eq!(granted.access_token.secret(), "gho_x");
+    let mut m = machine();
+    let denied = form_response(200, "error=access_denied");
+    assert_eq!(
+        poll_once(&mut m, t(1005), &denied),
+        Ok(DeviceStatus::Denied)
+    );
 }
 
 #[test]

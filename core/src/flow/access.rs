@@ -231,7 +231,11 @@ impl Access {
             Ok(resp) => record
                 .grant
                 .process_refresh_response(now, &resp, &self.policy)
-                .map_err(|e| if resp.is_success() { answer_lost(e) } else { e }),
+                // A 2xx with an OAuth error in it (GitHub's way) is an answer, not a lost one.
+                .map_err(|e| match e.oauth() {
+                    None if resp.is_success() => answer_lost(e),
+                    _ => e,
+                }),
             Err(failure @ (Failure::Transport { .. } | Failure::Timeout)) => Err(answer_lost(
                 super::error::failure_error(&record.grant.token_endpoint, &failure),
             )),

@@ -43,6 +43,10 @@ resource?: ResourceUri | null,
  */
 scope?: string | null, 
 /**
+ * The `audience` sent, if any; the code exchange repeats it.
+ */
+audience?: string | null, 
+/**
  * The `state` sent.
  */
 state: State, 

@@ -3,4 +3,4 @@
 /**
  * How the client authenticates at the token endpoint (RFC 7591 §2).
  */
-export type TokenEndpointAuthMethod = "none" | "client_secret_basic" | "client_secret_post";
+export type TokenEndpointAuthMethod = "none" | "client_secret_basic" | "client_secret_post" | "private_key_jwt";

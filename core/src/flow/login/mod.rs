@@ -164,6 +164,7 @@ impl Login {
             policy: pending.policy.clone(),
             request_timeout_ms: pending.request_timeout_ms,
             profile: pending.profile.clone(),
+            audience: pending.pending.audience.clone(),
             ..LoginConfig::default()
         };
         Ok(Self {
@@ -329,6 +330,7 @@ impl Login {
             .clone_from(&self.config.previous_scope);
         options.extra_params.clone_from(&self.config.extra_params);
         options.dangerously_omit_resource = self.config.dangerously_omit_resource;
+        options.audience.clone_from(&self.config.audience);
         options
     }
 
@@ -341,6 +343,7 @@ impl Login {
                 &client.credentials,
                 login_scope(&client.discovered, &options).as_deref(),
                 login_resource(&client.discovered, &options).as_ref(),
+                options.audience.as_deref(),
                 policy,
             );
             return match request {

@@ -51,6 +51,11 @@ pub(super) struct Fake {
     pub polls: u32,
     /// The machine grants' side ([`super::fake_machine`]).
     pub machine: super::fake_machine::MachineFake,
+    /// The forms posted to the token and device authorization endpoints, as `(path, form)`.
+    pub forms: Vec<(String, BTreeMap<String, String>)>,
+    /// Answer the token and device authorization endpoints form-encoded, errors with HTTP 200
+    /// (GitHub's way).
+    pub form_encoded: bool,
 }
 
 impl Fake {
@@ -87,7 +92,13 @@ impl Fake {
         if let Some(scope) = scope {
             body["scope"] = json!(scope);
         }
-        HttpResponse::json(200, body.to_string())
+        self.answer(200, &body)
+    }
+
+    /// A token or device authorization endpoint's answer: JSON, or form-encoded with errors
+    /// at HTTP 200 when [`form_encoded`](Self::form_encoded).
+    fn answer(&self, status: u16, body: &Value) -> HttpResponse {
+        answer(self.form_encoded, status, body)
     }
 
     /// Answers `req` at `now`; `None` for a stalled request.
@@ -168,19 +179,21 @@ impl Fake {
                 HttpResponse::json(201, answer.to_string())
             }
             "/device" => {
+                self.forms.push((path.clone(), form.clone()));
                 let client = form.get("client_id").cloned().unwrap_or_default();
                 if !self.allows(&client, "urn:ietf:params:oauth:grant-type:device_code") {
-                    return Some(error(400, "unauthorized_client"));
+                    return Some(self.answer(400, &json!({ "error": "unauthorized_client" })));
                 }
-                HttpResponse::json(
+                let code = self.next("dc");
+                self.answer(
                     200,
-                    json!({ "device_code": self.next("dc"), "user_code": "ABCD-EFGH",
-                            "verification_uri": format!("{ISSUER}/verify"),
-                            "expires_in": 600, "interval": 5 })
-                    .to_string(),
+                    &json!({ "device_code": code, "user_code": "ABCD-EFGH",
+                             "verification_uri": format!("{ISSUER}/verify"),
+                             "expires_in": 600, "interval": 5 }),
                 )
             }
             "/token" => {
+                self.forms.push((path.clone(), form.clone()));
                 let answer = self.token(&form);
                 let refresh = form.get("grant_type").map(String::as_str) == Some("refresh_token");
                 if refresh && answer.is_success() && self.lose_refresh_answers {
@@ -211,7 +224,8 @@ impl Fake {
             .get("grant_type")
             .map(String::as_str)
             .unwrap_or_default();
-        let error = |error: &str| HttpResponse::json(400, json!({ "error": error }).to_string());
+        let form_encoded = self.form_encoded;
+        let error = |error: &str| answer(form_encoded, 400, &json!({ "error": error }));
         match grant {
             "authorization_code" if !self.allows(&client, grant) => error("unauthorized_client"),
             "authorization_code" => {
@@ -260,6 +274,28 @@ impl Fake {
             }
         }
     }
+}
+
+/// [`Fake::answer`] without borrowing the fake.
+fn answer(form_encoded: bool, status: u16, body: &Value) -> HttpResponse {
+    if !form_encoded {
+        return HttpResponse::json(status, body.to_string());
+    }
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in body.as_object().into_iter().flatten() {
+        match value {
+            Value::String(s) => form.append_pair(name, s),
+            other => form.append_pair(name, &other.to_string()),
+        };
+    }
+    HttpResponse::new(
+        200,
+        vec![(
+            "content-type".into(),
+            "application/x-www-form-urlencoded; charset=utf-8".into(),
+        )],
+        form.finish(),
+    )
 }
 
 /// The driver's side: a store, a clock, the fake server.

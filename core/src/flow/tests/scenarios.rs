@@ -643,3 +643,124 @@ fn a_profile_refreshes_under_its_own_lock() {
     );
     assert!(!env.store.contains_key(&grant_key(&server, None)));
 }
+
+// ----- audience and form-encoded token responses -----
+
+/// The forms posted to `path`, oldest first.
+fn forms_to<'a>(env: &'a Env, path: &str) -> Vec<&'a std::collections::BTreeMap<String, String>> {
+    env.fake
+        .forms
+        .iter()
+        .filter(|(p, _)| p == path)
+        .map(|(_, form)| form)
+        .collect()
+}
+
+#[test]
+fn an_audience_goes_with_the_authorization_the_exchange_and_every_refresh() {
+    let mut env = Env::new(Fake::new());
+    let outcome = login(
+        &mut env,
+        LoginConfig {
+            audience: Some("https://api.example".into()),
+            ..config(browser())
+        },
+    )
+    .unwrap();
+    let audience = Some(&"https://api.example".to_owned());
+    assert_eq!(env.fake.last_authorize.get("audience"), audience);
+    let exchange = forms_to(&env, "/token");
+    assert_eq!(exchange.len(), 1);
+    assert_eq!(exchange[0]["grant_type"], "authorization_code");
+    assert_eq!(exchange[0].get("audience"), audience);
+    assert_eq!(
+        outcome.grant.audience.as_deref(),
+        Some("https://api.example")
+    );
+    assert_eq!(stored_grant(&env).audience, outcome.grant.audience);
+    env.advance(3600);
+    let refreshed = access(&mut env).unwrap();
+    let refresh = forms_to(&env, "/token");
+    assert_eq!(refresh.len(), 2);
+    assert_eq!(refresh[1]["grant_type"], "refresh_token");
+    assert_eq!(refresh[1].get("audience"), audience);
+    assert_eq!(
+        refreshed.audience, outcome.grant.audience,
+        "kept in the record"
+    );
+}
+
+#[test]
+fn without_an_audience_no_request_carries_one() {
+    let mut env = Env::new(Fake::new());
+    login(&mut env, config(browser())).unwrap();
+    login(&mut env, config(Redirect::Device)).unwrap();
+    env.advance(3600);
+    access(&mut env).unwrap();
+    assert!(!env.fake.last_authorize.contains_key("audience"));
+    assert_eq!(stored_grant(&env).audience, None);
+    assert!(env.fake.forms.len() >= 4, "{:?}", env.fake.forms);
+    assert!(
+        env.fake
+            .forms
+            .iter()
+            .all(|(_, form)| !form.contains_key("audience")),
+        "{:?}",
+        env.fake.forms
+    );
+}
+
+#[test]
+fn a_device_login_sends_its_audience_to_the_device_authorization_endpoint() {
+    let mut env = Env::new(Fake::new());
+    let outcome = login(
+        &mut env,
+        LoginConfig {
+            audience: Some("urn:api".into()),
+            ..config(Redirect::Device)
+        },
+    )
+    .unwrap();
+    let device = forms_to(&env, "/device");
+    assert_eq!(device.len(), 1);
+    assert_eq!(device[0]["audience"], "urn:api");
+    assert_eq!(outcome.grant.audience.as_deref(), Some("urn:api"));
+}
+
+#[test]
+fn a_server_answering_form_encoded_like_github_serves_logins_polls_and_refreshes() {
+    let mut env = Env::new(Fake {
+        form_encoded: true,
+        pending_polls: 2,
+        ..Fake::new()
+    });
+    let browser_login = login(&mut env, config(browser())).unwrap();
+    let tokens = &browser_login.grant.tokens;
+    assert!(tokens.access_token.secret().starts_with("at-"));
+    assert!(tokens.refresh_token.is_some());
+    assert_eq!(
+        browser_login.grant.tokens.expires_at,
+        Some(env.now.add(std::time::Duration::from_secs(3600))),
+        "`expires_in=3600` is read as a number of seconds"
+    );
+    let device_login = login(&mut env, config(Redirect::Device)).unwrap();
+    assert_eq!(
+        env.fake.count("POST /token"),
+        1 + 3,
+        "two `authorization_pending` answers at HTTP 200, then tokens"
+    );
+    env.advance(3600);
+    let refreshed = access(&mut env).unwrap();
+    assert_ne!(
+        refreshed.tokens.access_token,
+        device_login.grant.tokens.access_token
+    );
+    env.fake.refresh_live.clear();
+    env.advance(3600);
+    let err = access(&mut env).unwrap_err();
+    assert_eq!(
+        err.code(),
+        "LOGIN_REQUIRED",
+        "a form-encoded invalid_grant at HTTP 200 ends the grant: {err}"
+    );
+}
