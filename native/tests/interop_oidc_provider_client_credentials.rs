@@ -18,6 +18,7 @@ use std::time::Duration;
 use common::oidc::{MachineClient, Oidc, jwt, outcomes};
 use common::{TestClock, TestUi, within};
 use mcpauth::session::{LoginOptions, LoginSummary, PreRegisteredClient};
+use mcpauth::ui::LoginUi;
 use mcpauth::{ClientKey, MemoryStore, Session};
 use mcpauth_core::flow::MachineGrant;
 use mcpauth_core::jws::JwsAlg;
@@ -37,16 +38,30 @@ struct Peer {
     session: Session,
 }
 
-fn start(env: &[(&str, &str)]) -> Peer {
+/// oidc.mjs with `env`, and a session for its static client `name`. A private_key_jwt
+/// client's key, read from its PEM file, is the session's: it signs the assertion of the login
+/// and of every token obtained again on expiry.
+fn start(env: &[(&str, &str)], name: &str) -> (Peer, MachineClient) {
     let oidc = Oidc::start(env);
-    // Nobody is asked anything in a machine login; the UI only records that it stayed so.
+    let client = oidc.client(name);
+    // Nobody is asked anything in a machine login.
     let (ui, clock) = (TestUi::oidc_provider(&oidc.issuer), TestClock::default());
-    let session = common::session(Arc::new(MemoryStore::new()), &ui, &clock);
-    Peer {
+    let ui: Arc<dyn LoginUi> = ui;
+    let mut builder = Session::builder(Arc::new(MemoryStore::new()))
+        .ui(ui)
+        .clock(clock.source())
+        .timeout(Duration::from_secs(30));
+    if let Some(key_file) = &client.key_file {
+        let key = ClientKey::from_file(Path::new(key_file)).expect("the client's PEM key");
+        builder = builder.client_key(key);
+    }
+    let session = builder.build().expect("session");
+    let peer = Peer {
         oidc,
         clock,
         session,
-    }
+    };
+    (peer, client)
 }
 
 /// Client credentials with the static client `client`, authenticated as `auth_method`.
@@ -68,10 +83,6 @@ fn options(
         key_alg: client.alg.as_deref().and_then(JwsAlg::parse),
         key_id: client.kid.clone(),
     });
-    if let Some(key_file) = &client.key_file {
-        let key = ClientKey::from_file(Path::new(key_file)).expect("the client's PEM key");
-        options.client_key = Some(Arc::new(key));
-    }
     options
 }
 
@@ -146,8 +157,7 @@ async fn new_token_on_expiry(peer: &Peer, first: &Grant) -> Grant {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_credentials_with_client_secret_basic_and_a_new_token_on_expiry() {
-    let peer = start(&[]);
-    let client = peer.oidc.client("basic");
+    let (peer, client) = start(&[], "basic");
     let options = options(&peer, &client, TokenEndpointAuthMethod::ClientSecretBasic);
     let summary = machine_login(&peer, &options).await;
     assert_machine_token(&summary.grant, &client);
@@ -177,8 +187,7 @@ async fn client_credentials_with_private_key_jwt_rs256_from_a_pem_file() {
 /// A private_key_jwt client credentials login with the static client `name`, and a new token
 /// (with a new assertion) on expiry.
 async fn private_key_jwt(name: &str) {
-    let peer = start(&[]);
-    let client = peer.oidc.client(name);
+    let (peer, client) = start(&[], name);
     let options = options(&peer, &client, TokenEndpointAuthMethod::PrivateKeyJwt);
     let summary = machine_login(&peer, &options).await;
     assert_machine_token(&summary.grant, &client);
@@ -204,8 +213,7 @@ async fn private_key_jwt(name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_credentials_with_dpop_and_a_server_nonce_get_a_bound_token() {
-    let peer = start(&[("OIDC_DPOP_NONCE", "required")]);
-    let client = peer.oidc.client("es256");
+    let (peer, client) = start(&[("OIDC_DPOP_NONCE", "required")], "es256");
     let mut options = options(&peer, &client, TokenEndpointAuthMethod::PrivateKeyJwt);
     options.dpop = true;
     let grant = machine_login(&peer, &options).await.grant;
