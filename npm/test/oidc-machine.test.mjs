@@ -64,7 +64,7 @@ function assertMachineToken(grant, client) {
   const { payload } = decodeJwt(grant.tokens.access_token);
   assert.deepEqual([payload.aud].flat(), [rs.resource]);
   assert.equal(payload.client_id, client.client_id);
-  assert.equal(grant.tokens.refresh_token, undefined, 'client credentials: no refresh token');
+  assert.equal(grant.tokens.refresh_token ?? undefined, undefined, 'client credentials: no refresh token');
 }
 
 // Logs in, uses the token at the resource, then moves the clock into the token's expiry margin
