@@ -68,9 +68,17 @@ impl Challenge {
     pub fn is_bearer(&self) -> bool {
         self.scheme.eq_ignore_ascii_case("bearer")
     }
+
+    /// Whether the scheme is `DPoP` (case-insensitive, RFC 9449 §7.1).
+    #[must_use]
+    pub fn is_dpop(&self) -> bool {
+        self.scheme
+            .eq_ignore_ascii_case(crate::dpop::DPOP_TOKEN_TYPE)
+    }
 }
 
-/// The parameters of a `Bearer` challenge (RFC 6750 §3, RFC 9728 §5.1).
+/// The parameters of a `Bearer` challenge (RFC 6750 §3, RFC 9728 §5.1), or of a `DPoP` one,
+/// which has the same parameters (RFC 9449 §7.1; its `algs` is not kept: proofs are ES256).
 ///
 /// Values are kept exactly as sent. `resource_metadata` in particular is not validated here:
 /// the discovery step checks it (HTTPS, same origin rules) before fetching it.
@@ -98,13 +106,14 @@ pub struct BearerChallenge {
 }
 
 impl BearerChallenge {
-    /// The Bearer parameters of `challenge`, or `None` when it is not a `Bearer` challenge.
+    /// The Bearer parameters of `challenge`, or `None` when it is neither a `Bearer` nor a
+    /// `DPoP` challenge.
     ///
     /// A token68 on a Bearer challenge (which RFC 6750 §3 does not define) is ignored;
     /// unknown parameters are ignored too (RFC 6750 §3: extensions may add them).
     #[must_use]
     pub fn from_challenge(challenge: &Challenge) -> Option<Self> {
-        if !challenge.is_bearer() {
+        if !challenge.is_bearer() && !challenge.is_dpop() {
             return None;
         }
         let get = |name: &str| challenge.param(name).map(str::to_owned);
@@ -187,8 +196,8 @@ pub fn classify_response(resp: &HttpResponse) -> Result<Option<AuthChallenge>> {
     }
 }
 
-/// The first Bearer challenge among all `WWW-Authenticate` fields of `resp` (RFC 9110 §11.6.1,
-/// RFC 6750 §3), or `None` when there is none.
+/// The first Bearer (or DPoP) challenge among all `WWW-Authenticate` fields of `resp`
+/// (RFC 9110 §11.6.1, RFC 6750 §3, RFC 9449 §7.1), or `None` when there is none.
 ///
 /// Fields are parsed in order and the search stops at the first Bearer challenge, so a malformed
 /// field after it is not looked at.
@@ -368,5 +377,29 @@ pub(crate) mod tests {
         let c = BearerChallenge::from_challenge(&cs[0]).unwrap();
         assert_eq!(c, BearerChallenge::default());
         assert_eq!(BearerChallenge::from_challenge(&parse("Basic")[0]), None);
+    }
+
+    #[test]
+    fn a_dpop_challenge_carries_the_same_parameters_as_a_bearer_one() {
+        let resp = response(
+            401,
+            &[
+                r#"DPoP algs="ES256 PS256", error="invalid_token", resource_metadata="https://mcp.example/prm", scope="a b""#,
+            ],
+        );
+        let Some(AuthChallenge::Unauthorized(c)) = classify_response(&resp).unwrap() else {
+            panic!("a 401 challenge");
+        };
+        assert_eq!(
+            c.resource_metadata.as_deref(),
+            Some("https://mcp.example/prm")
+        );
+        assert_eq!(c.scopes().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(c.error.as_deref(), Some("invalid_token"));
+        let step_up = response(403, &[r#"dpop error="insufficient_scope", scope="c""#]);
+        assert!(matches!(
+            classify_response(&step_up).unwrap(),
+            Some(AuthChallenge::InsufficientScope(_))
+        ));
     }
 }

@@ -25,7 +25,7 @@ use crate::response::{
 };
 use crate::secret::DeviceCode;
 use crate::time::Time;
-use crate::token::{TokenSet, process_token_response};
+use crate::token::{TokenSet, process_token_response_with};
 
 /// The `grant_type` of a device access token request (RFC 8628 §3.4).
 pub const DEVICE_CODE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -323,6 +323,9 @@ pub struct DevicePoll {
     next_poll_at: Time,
     phase: Phase,
     max_response_bytes: usize,
+    /// Whether the polls carry DPoP proofs, so that a `DPoP` token type is accepted.
+    #[serde(default)]
+    dpop_proofs: bool,
 }
 
 impl DevicePoll {
@@ -349,7 +352,16 @@ impl DevicePoll {
             next_poll_at: now.add(interval),
             phase: Phase::Waiting,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            dpop_proofs: false,
         }
+    }
+
+    /// Says that the caller puts a DPoP proof on every poll (RFC 9449 §5), so that a `DPoP`
+    /// token type is accepted; without one it is refused, since the token could not be used.
+    #[must_use]
+    pub fn with_dpop_proofs(mut self, proofs: bool) -> Self {
+        self.dpop_proofs = proofs;
+        self
     }
 
     /// Like [`new`](Self::new), with the token endpoint taken from `server`, the credentials
@@ -469,7 +481,7 @@ impl DevicePoll {
             }
             .into());
         }
-        let tokens = process_token_response(now, &url, resp, policy)?;
+        let tokens = process_token_response_with(now, &url, resp, policy, self.dpop_proofs)?;
         Ok(DeviceStatus::Tokens(tokens))
     }
 

@@ -79,13 +79,7 @@ pub fn proof(
 #[must_use]
 pub fn nonce_challenge(resp: &HttpResponse) -> Option<String> {
     let nonce = resp.header(DPOP_NONCE_HEADER)?.trim();
-    // RFC 9449 §8.1: nonce = 1*NQCHAR (%x21 / %x23-5B / %x5D-7E).
-    let valid = !nonce.is_empty()
-        && nonce.len() <= 1024
-        && nonce
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
-    if !valid {
+    if !valid_nonce(nonce) {
         return None;
     }
     let asked = match resp.status {
@@ -97,6 +91,16 @@ pub fn nonce_challenge(resp: &HttpResponse) -> Option<String> {
         _ => false,
     };
     asked.then(|| nonce.to_owned())
+}
+
+/// Whether `nonce` is a nonce a proof can carry: RFC 9449 §8.1's `1*NQCHAR`
+/// (%x21 / %x23-5B / %x5D-7E), at most 1024 bytes.
+pub(crate) fn valid_nonce(nonce: &str) -> bool {
+    !nonce.is_empty()
+        && nonce.len() <= 1024
+        && nonce
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use crate::policy::{Policy, ResourceUri};
 use crate::revocation::{RevocableToken, revocation_request_at};
 use crate::time::Time;
 use crate::token::{
-    TokenSet, expiry_margin, process_refresh_response, refresh_token_grant_request,
+    TokenSet, expiry_margin, process_refresh_response_with, refresh_token_grant_request,
 };
 use crate::userinfo::{DisplayIdentity, id_token_identity};
 
@@ -175,8 +175,13 @@ impl Grant {
     /// must persist the grant before using the new tokens, because a rotated-out refresh token
     /// is dead (and re-using it may revoke the whole grant, RFC 9700 §4.14.2).
     ///
+    /// A grant with a [`dpop_key`](Self::dpop_key) is refreshed with a DPoP proof, so the
+    /// token type `DPoP` is accepted; a `Bearer` answer is kept as a bearer token (RFC 9449
+    /// §5) and the key stays, since the refresh token may still be bound to it.
+    ///
     /// # Errors
-    /// As [`process_refresh_response`]; the grant is unchanged on error. On
+    /// As [`process_refresh_response`](crate::token::process_refresh_response); the grant is
+    /// unchanged on error. On
     /// `invalid_grant` ([`is_invalid_grant`](crate::token::is_invalid_grant)) the grant is
     /// dead and should be deleted.
     pub fn process_refresh_response(
@@ -185,8 +190,16 @@ impl Grant {
         resp: &HttpResponse,
         policy: &Policy,
     ) -> Result<bool> {
-        let refreshed =
-            process_refresh_response(now, &self.tokens, &self.token_endpoint, resp, policy)?;
+        // A grant with a DPoP key refreshes with a proof (RFC 9449 §5), so `DPoP` is accepted.
+        let proof = self.dpop_key.is_some();
+        let refreshed = process_refresh_response_with(
+            now,
+            &self.tokens,
+            &self.token_endpoint,
+            resp,
+            policy,
+            proof,
+        )?;
         self.tokens = refreshed.tokens;
         self.updated_at = now;
         Ok(refreshed.rotated)
@@ -210,6 +223,50 @@ impl Grant {
             policy,
         )
         .map(Some)
+    }
+
+    /// Whether the access token is DPoP-bound (RFC 9449 §7.1): the grant has a DPoP key and
+    /// the server said `token_type` `DPoP`. A `Bearer` token from a DPoP login (the server
+    /// declined to bind it, RFC 9449 §5) is sent as a bearer token, without proofs.
+    #[must_use]
+    pub fn is_dpop_bound(&self) -> bool {
+        self.dpop_key.is_some()
+            && self
+                .tokens
+                .token_type
+                .eq_ignore_ascii_case(crate::dpop::DPOP_TOKEN_TYPE)
+    }
+
+    /// The `Authorization` header value presenting the access token: `DPoP <token>` for a
+    /// [DPoP-bound](Self::is_dpop_bound) token, `Bearer <token>` otherwise.
+    #[must_use]
+    pub fn authorization(&self) -> String {
+        let scheme = if self.is_dpop_bound() {
+            crate::dpop::DPOP_TOKEN_TYPE
+        } else {
+            "Bearer"
+        };
+        format!("{scheme} {}", self.tokens.access_token.secret())
+    }
+
+    /// The DPoP proof for a `method` request to `url` presenting the access token (with
+    /// `ath`, and the server's `nonce` if it gave one); `None` unless the token is
+    /// [DPoP-bound](Self::is_dpop_bound).
+    #[must_use]
+    pub fn resource_proof(
+        &self,
+        method: &str,
+        url: &Url,
+        nonce: Option<&str>,
+    ) -> Option<crate::jws::JwsTemplate> {
+        let key = self.dpop_key.as_ref().filter(|_| self.is_dpop_bound())?;
+        Some(crate::dpop::proof(
+            key,
+            method,
+            url,
+            nonce,
+            Some(&self.tokens.access_token),
+        ))
     }
 
     /// Who the login belongs to, from the ID token if there is one. For display only.
@@ -433,5 +490,48 @@ mod tests {
         let json = serde_json::to_string(&g).unwrap();
         assert_eq!(serde_json::from_str::<Grant>(&json).unwrap(), g);
         assert!(!format!("{g:?}").contains("rt1"));
+    }
+
+    #[test]
+    fn only_a_dpop_token_with_a_key_is_presented_with_a_proof() {
+        let key = crate::jws::DpopKey::new(
+            crate::jws::EcPublicJwk::p256("x", "y"),
+            crate::jws::KeyHandle::Stored { id: "k".into() },
+        );
+        let url = Url::parse("https://mcp.example/mcp").unwrap();
+        let mut g = grant();
+        assert_eq!(g.authorization(), "Bearer at1");
+        g.dpop_key = Some(key);
+        assert_eq!(g.authorization(), "Bearer at1", "a Bearer token stays one");
+        assert!(g.resource_proof("POST", &url, None).is_none());
+        g.tokens.token_type = "DPoP".into();
+        assert_eq!(g.authorization(), "DPoP at1");
+        let proof = g.resource_proof("POST", &url, Some("n")).unwrap();
+        assert_eq!(proof.claims["nonce"], "n");
+        assert_eq!(
+            proof.claims["ath"],
+            crate::dpop::ath(&g.tokens.access_token).as_str()
+        );
+    }
+
+    #[test]
+    fn a_grant_with_a_key_accepts_a_dpop_refresh_and_one_without_refuses_it() {
+        let resp = HttpResponse::json(
+            200,
+            r#"{"access_token":"at2","token_type":"DPoP","expires_in":60}"#,
+        );
+        let mut plain = grant();
+        let refused =
+            plain.process_refresh_response(Time::from_unix_secs(2000), &resp, &Policy::default());
+        assert_eq!(refused.unwrap_err().code(), "INVALID_FIELD");
+        let mut bound = grant();
+        bound.dpop_key = Some(crate::jws::DpopKey::new(
+            crate::jws::EcPublicJwk::p256("x", "y"),
+            crate::jws::KeyHandle::Stored { id: "k".into() },
+        ));
+        bound
+            .process_refresh_response(Time::from_unix_secs(2000), &resp, &Policy::default())
+            .unwrap();
+        assert!(bound.is_dpop_bound());
     }
 }

@@ -139,6 +139,9 @@ fn push_unique<'a>(into: &mut Vec<&'a str>, scopes: impl IntoIterator<Item = &'a
 ///
 /// The tracker is plain data (serde), so a driver may keep it next to its tokens.
 ///
+/// It also remembers the newest DPoP nonce each resource server gave (RFC 9449 §9), so that
+/// the next request's proof carries it upfront instead of being turned away for it first.
+///
 /// ```
 /// use mcpauth_core::ResourceUri;
 /// use mcpauth_core::scope::StepUpTracker;
@@ -156,6 +159,9 @@ fn push_unique<'a>(into: &mut Vec<&'a str>, scopes: impl IntoIterator<Item = &'a
 pub struct StepUpTracker {
     #[serde(default)]
     attempts: Vec<Attempts>,
+    /// The newest DPoP nonce of each resource server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    dpop_nonces: Vec<(ResourceUri, String)>,
 }
 
 /// Attempts made for one key.
@@ -201,6 +207,23 @@ impl StepUpTracker {
     /// The request for (`resource`, `operation`) went through: forget its attempts.
     pub fn succeeded(&mut self, resource: &ResourceUri, operation: Option<&str>) {
         self.attempts.retain(|a| !a.is(resource, operation));
+    }
+
+    /// The newest DPoP nonce `resource` gave, for the next proof sent to it.
+    #[must_use]
+    pub fn dpop_nonce(&self, resource: &ResourceUri) -> Option<&str> {
+        self.dpop_nonces
+            .iter()
+            .find(|(r, _)| r == resource)
+            .map(|(_, n)| n.as_str())
+    }
+
+    /// Remembers `nonce` as the newest DPoP nonce of `resource`, replacing the one before.
+    pub fn set_dpop_nonce(&mut self, resource: &ResourceUri, nonce: &str) {
+        match self.dpop_nonces.iter_mut().find(|(r, _)| r == resource) {
+            Some((_, held)) => nonce.clone_into(held),
+            None => self.dpop_nonces.push((resource.clone(), nonce.to_owned())),
+        }
     }
 
     /// How many attempts were made for (`resource`, `operation`) since it last succeeded.
@@ -406,6 +429,24 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<StepUpTracker>("{}").unwrap(),
             StepUpTracker::default()
+        );
+    }
+
+    #[test]
+    fn the_newest_dpop_nonce_is_remembered_per_server() {
+        let a = ResourceUri::parse("https://a.example/mcp").unwrap();
+        let b = ResourceUri::parse("https://b.example/mcp").unwrap();
+        let mut tracker = StepUpTracker::default();
+        assert_eq!(tracker.dpop_nonce(&a), None);
+        tracker.set_dpop_nonce(&a, "n1");
+        tracker.set_dpop_nonce(&a, "n2");
+        tracker.set_dpop_nonce(&b, "m1");
+        assert_eq!(tracker.dpop_nonce(&a), Some("n2"));
+        assert_eq!(tracker.dpop_nonce(&b), Some("m1"));
+        let text = serde_json::to_string(&tracker).unwrap();
+        assert_eq!(
+            serde_json::from_str::<StepUpTracker>(&text).unwrap(),
+            tracker
         );
     }
 }

@@ -63,9 +63,11 @@ pub const MAX_DURATION_SECS: u64 = 4_294_967_295;
 pub struct TokenSet {
     /// The access token.
     pub access_token: AccessToken,
-    /// The token type: `Bearer` (other types are refused when parsing), except for a token
-    /// exchange that issued something other than an access token, where it is `N_A`
-    /// (RFC 8693 §2.2.1; see [`ExchangedToken`](crate::exchange::ExchangedToken)).
+    /// The token type: `Bearer` (other types are refused when parsing), or `DPoP` for a token
+    /// bound to the DPoP key of a request that carried a proof (RFC 9449 §5; it is then sent
+    /// as `Authorization: DPoP`, each request with a proof), except for a token exchange that
+    /// issued something other than an access token, where it is `N_A` (RFC 8693 §2.2.1; see
+    /// [`ExchangedToken`](crate::exchange::ExchangedToken)).
     pub token_type: String,
     /// The refresh token, if one was issued.
     pub refresh_token: Option<RefreshToken>,
@@ -127,8 +129,26 @@ pub fn process_token_response(
     resp: &HttpResponse,
     policy: &Policy,
 ) -> Result<TokenSet> {
+    process_token_response_with(now, url, resp, policy, false)
+}
+
+/// [`process_token_response`] for a request that carried a DPoP proof when `proof` is true:
+/// then the token type `DPoP` (case-insensitive, RFC 9449 §5) is accepted as well, and kept
+/// as `DPoP`. Without a proof a `DPoP` token could not be used, so it is refused like any
+/// other unknown type.
+pub(crate) fn process_token_response_with(
+    now: Time,
+    url: &Url,
+    resp: &HttpResponse,
+    policy: &Policy,
+    proof: bool,
+) -> Result<TokenSet> {
     let json = success_json_or_form(url, resp, policy.max_response_bytes)?;
-    parse_token_set(now, &json)
+    if proof {
+        parse_token_set_also_accepting(now, &json, Some(crate::dpop::DPOP_TOKEN_TYPE))
+    } else {
+        parse_token_set(now, &json)
+    }
 }
 
 /// The code exchange request (RFC 6749 §4.1.3; RFC 7636 §4.5; RFC 8707 §2.2).
@@ -190,7 +210,20 @@ pub fn process_authorization_code_response(
     resp: &HttpResponse,
     policy: &Policy,
 ) -> Result<TokenSet> {
-    let mut tokens = process_token_response(now, url, resp, policy)?;
+    process_authorization_code_response_with(now, pending, url, resp, policy, false)
+}
+
+/// [`process_authorization_code_response`] for an exchange that carried a DPoP proof when
+/// `proof` is true (see [`process_token_response_with`]).
+pub(crate) fn process_authorization_code_response_with(
+    now: Time,
+    pending: &PendingAuthorization,
+    url: &Url,
+    resp: &HttpResponse,
+    policy: &Policy,
+    proof: bool,
+) -> Result<TokenSet> {
+    let mut tokens = process_token_response_with(now, url, resp, policy, proof)?;
     if tokens.scope.is_none() {
         tokens.scope.clone_from(&pending.scope);
     }
@@ -265,7 +298,20 @@ pub fn process_refresh_response(
     resp: &HttpResponse,
     policy: &Policy,
 ) -> Result<Refreshed> {
-    let mut tokens = process_token_response(now, url, resp, policy)?;
+    process_refresh_response_with(now, previous, url, resp, policy, false)
+}
+
+/// [`process_refresh_response`] for a refresh that carried a DPoP proof when `proof` is true
+/// (see [`process_token_response_with`]).
+pub(crate) fn process_refresh_response_with(
+    now: Time,
+    previous: &TokenSet,
+    url: &Url,
+    resp: &HttpResponse,
+    policy: &Policy,
+    proof: bool,
+) -> Result<Refreshed> {
+    let mut tokens = process_token_response_with(now, url, resp, policy, proof)?;
     let rotated = match (&tokens.refresh_token, &previous.refresh_token) {
         (None, _) => {
             tokens.refresh_token.clone_from(&previous.refresh_token);
@@ -991,5 +1037,31 @@ mod tests {
                 now, &pending(true), &url(), &resp, &Policy::default());
             let _ = process_refresh_response(now, &tokens(None), &url(), &resp, &Policy::default());
         }
+    }
+
+    #[test]
+    fn a_dpop_token_type_is_accepted_only_for_a_request_that_carried_a_proof() {
+        let body = r#"{"access_token":"at","token_type":"dpop"}"#;
+        let resp = HttpResponse::json(200, body);
+        let with = |proof| {
+            process_token_response_with(
+                Time::from_unix_secs(1000),
+                &url(),
+                &resp,
+                &Policy::default(),
+                proof,
+            )
+        };
+        assert_eq!(with(true).unwrap().token_type, "DPoP");
+        assert_eq!(with(false).unwrap_err().code(), "INVALID_FIELD");
+        let bearer = HttpResponse::json(200, r#"{"access_token":"at","token_type":"Bearer"}"#);
+        let downgraded = process_token_response_with(
+            Time::from_unix_secs(1000),
+            &url(),
+            &bearer,
+            &Policy::default(),
+            true,
+        );
+        assert_eq!(downgraded.unwrap().token_type, "Bearer");
     }
 }

@@ -68,6 +68,12 @@ fn a_grant_from_a_token_response_has_the_generated_shape() {
 
     // The login's audience, kept for refreshes.
     grant.audience = Some("https://api.example".into());
+    // A DPoP-bound grant: its key is stored with it.
+    grant.dpop_key = Some(jws::DpopKey::new(
+        jws::EcPublicJwk::p256("x", "y"),
+        jws::KeyHandle::Stored { id: "k".into() },
+    ));
+    grant.tokens.token_type = "DPoP".into();
     types.check("Grant", &grant);
 }
 
@@ -277,6 +283,13 @@ fn all_types() -> Types {
         Time,
         TokenEndpointAuthMethod,
         TokenSet,
+        jws::JwsAlg,
+        jws::DpopKey,
+        jws::EcPublicJwk,
+        jws::KeyHandle,
+        flow::MachineGrant,
+        flow::CredentialSource,
+        flow::EnterpriseIdp,
     );
     types
 }

@@ -96,10 +96,11 @@ impl AuthClient {
         let mut protected = ProtectedRequest::new(server, &headers, self.login.is_some());
         let mut next = Some(first);
         let mut last = None;
-        let mut action = protected.start(self.session.run_access(server_url, None).await?);
+        let access = self.session.run_access(server_url, None).await?;
+        let mut action = protected.start(&self.tracker(), access);
         loop {
             action = match action {
-                McpAction::Send { authorization } => {
+                McpAction::Send { authorization, .. } => {
                     let request = match next.take() {
                         Some(request) => request,
                         None => build(&self.http)
@@ -115,7 +116,7 @@ impl AuthClient {
                         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
                         .collect();
                     last = Some(response);
-                    protected.handle_response(&mut self.tracker(), status, &challenges)
+                    protected.handle_response(&mut self.tracker(), status, &challenges, None)
                 }
                 McpAction::Refresh { rejected } => {
                     let access = self.session.run_access(server_url, Some(rejected)).await?;

@@ -87,7 +87,7 @@ pub fn protected_step(handle: u32, tracker: u32, input: &str) -> String {
                     .to_text();
             };
             let action = match (input, grant) {
-                (StepInput::Start { .. }, Some(grant)) => request.start(grant),
+                (StepInput::Start { .. }, Some(grant)) => request.start(tracker, grant),
                 (StepInput::Refreshed { .. }, Some(grant)) => {
                     request.handle_refreshed(tracker, grant)
                 }
@@ -98,7 +98,7 @@ pub fn protected_step(handle: u32, tracker: u32, input: &str) -> String {
                         www_authenticate,
                     },
                     _,
-                ) => request.handle_response(tracker, status, &www_authenticate),
+                ) => request.handle_response(tracker, status, &www_authenticate, None),
                 // Every machine input has its grant read above.
                 (_, None) => {
                     return ErrorJson::argument("input", "a machine outcome is missing").to_text();

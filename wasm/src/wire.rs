@@ -484,7 +484,8 @@ impl ActionJson {
     /// The action as JSON; a failure is `{"error": ...}`.
     pub(crate) fn text(action: McpAction) -> String {
         let json = match action {
-            McpAction::Send { authorization } => ActionJson::Send { authorization },
+            // The DPoP proof is not carried across the boundary yet.
+            McpAction::Send { authorization, .. } => ActionJson::Send { authorization },
             McpAction::Refresh { rejected } => ActionJson::Refresh {
                 rejected: rejected.secret().to_owned(),
             },

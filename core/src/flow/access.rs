@@ -30,14 +30,29 @@
 //! the error says that a new login may be needed ([`FlowError::RefreshAnswerLost`]). The next
 //! refresh then either succeeds or is refused (`invalid_grant`, the server's reuse
 //! detection), which deletes the grant as above: one retry, never a loop.
+//!
+//! A refresh the server turns away unprocessed (503 or 429, or the OAuth error
+//! `temporarily_unavailable`) is sent again after 1 s, 2 s and 4 s
+//! ([`REFRESH_BACKOFF`]), or after its `Retry-After` when that is longer (up to
+//! [`MAX_REFRESH_RETRY_AFTER`]; a longer one is not waited for), through
+//! [`poll_timeout`](Machine::poll_timeout): the server said it did not carry the refresh out,
+//! so the refresh token is still good to send. Being turned away never deletes the grant. A
+//! still-valid token is handed out at once instead (with the warning above), without waiting,
+//! and a lost answer is never sent again.
+//!
+//! A grant with a DPoP key ([`Grant::dpop_key`]) refreshes with a proof signed with it
+//! (RFC 9449 §5), through [`TokenCall`]: one `use_dpop_nonce` answer is sent again with the
+//! server's nonce (the server refused the request, so the refresh token was not used).
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use super::acquire::{Acquire, Next};
 use super::error::FlowError;
 use super::outbox::Outbox;
 use super::profile::Profile;
 use super::store::{GrantRecord, encode, grant_key, refresh_lock};
+use super::token_call::TokenCall;
 use super::{DEFAULT_REQUEST_TIMEOUT, Event, Failure, Machine, RequestId};
 use crate::client_credentials::TokenTarget;
 use crate::error::{Error, Result};
@@ -47,6 +62,17 @@ use crate::policy::{Policy, ResourceUri};
 use crate::secret::AccessToken;
 use crate::time::Time;
 use crate::token::{TokenSet, is_invalid_grant};
+
+/// The waits before sending again a refresh the server turned away unprocessed (see the
+/// [module docs](self)); their number is the number of retries.
+pub const REFRESH_BACKOFF: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+];
+
+/// The longest `Retry-After` a refresh waits for; a server asking for more is not retried.
+pub const MAX_REFRESH_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// What to do about a stored grant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +152,14 @@ pub struct Access {
     record: Option<GrantRecord>,
     outbox: Outbox<()>,
     events: VecDeque<Event<Grant>>,
+    /// The refresh request in flight, for its DPoP nonce retry.
+    call: Option<TokenCall>,
+    /// The newest DPoP nonce the authorization server gave.
+    nonce: Option<String>,
+    /// Refreshes sent again after the server turned them away unprocessed.
+    retries: usize,
+    /// When the refresh turned away is sent again.
+    retry_at: Option<Time>,
 }
 
 impl Access {
@@ -143,6 +177,10 @@ impl Access {
             step: Step::Read,
             first_read: None,
             record: None,
+            call: None,
+            nonce: None,
+            retries: 0,
+            retry_at: None,
         };
         this.load();
         this
@@ -175,6 +213,7 @@ impl Access {
     fn finish(&mut self, result: Result<Grant>) {
         self.step = Step::Done;
         self.outbox.clear();
+        self.retry_at = None;
         self.events.push_back(Event::Done(result));
     }
 
@@ -211,39 +250,106 @@ impl Access {
                 });
             }
             Decision::Reacquire => self.reacquire(now, record),
-            Decision::Refresh => match record.grant.refresh_request(&self.policy) {
-                Ok(request) => {
-                    self.record = Some(record);
-                    self.step = Step::Refresh;
-                    self.outbox.send(now, request, ());
-                }
-                Err(e) => self.finish(Err(e)),
-            },
+            Decision::Refresh => {
+                self.record = Some(record);
+                self.step = Step::Refresh;
+                self.send_refresh(now);
+            }
         }
+    }
+
+    /// Sends the refresh of the grant read under the lock, with a DPoP proof for a grant
+    /// with a key.
+    fn send_refresh(&mut self, now: Time) {
+        let Some(record) = &self.record else {
+            return self.finish(Err(self.login_required("nothing is stored")));
+        };
+        match record.grant.refresh_request(&self.policy) {
+            Ok(request) => {
+                let key = record.grant.dpop_key.as_ref();
+                let call = TokenCall::new(request, key, self.nonce.clone());
+                self.outbox.send(now, call.request(), ());
+                self.call = Some(call);
+            }
+            Err(e) => self.finish(Err(e)),
+        }
+    }
+
+    /// Answers a `use_dpop_nonce` once. Returns whether the refresh was sent again.
+    fn resent_with_nonce(&mut self, now: Time, resp: &HttpResponse) -> bool {
+        let Some(call) = &mut self.call else {
+            return false;
+        };
+        let again = call.retry(resp);
+        self.nonce = call.nonce_after(resp);
+        match again {
+            Some(again) => {
+                self.outbox.send(now, again, ());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// When to send again a refresh that `resp` turned away unprocessed (see the
+    /// [module docs](self)), or `None` when it is not to be sent again.
+    fn retry_time(&self, now: Time, resp: &HttpResponse, error: &Error) -> Option<Time> {
+        let unavailable = matches!(resp.status, 429 | 503)
+            || error
+                .oauth()
+                .is_some_and(|e| e.error == "temporarily_unavailable");
+        if !unavailable || resp.is_success() {
+            return None;
+        }
+        let backoff = *REFRESH_BACKOFF.get(self.retries)?;
+        let asked = crate::response::retry_after(resp).unwrap_or_default();
+        if asked > MAX_REFRESH_RETRY_AFTER {
+            return None;
+        }
+        Some(now.add(backoff.max(asked)))
     }
 
     fn on_refresh(&mut self, now: Time, outcome: std::result::Result<HttpResponse, Failure>) {
         let Some(mut record) = self.record.take() else {
             return self.finish(Err(self.login_required("nothing is stored")));
         };
+        if let Ok(resp) = &outcome {
+            if self.resent_with_nonce(now, resp) {
+                self.record = Some(record);
+                return;
+            }
+        }
         let key = self.key();
-        let result = match outcome {
+        let still_valid = self.rejected.is_none() && !record.grant.is_expired(now);
+        let result = match &outcome {
             Ok(resp) => record
                 .grant
-                .process_refresh_response(now, &resp, &self.policy)
+                .process_refresh_response(now, resp, &self.policy)
                 // A 2xx with an OAuth error in it (GitHub's way) is an answer, not a lost one.
                 .map_err(|e| match e.oauth() {
                     None if resp.is_success() => answer_lost(e),
                     _ => e,
                 }),
             Err(failure @ (Failure::Transport { .. } | Failure::Timeout)) => Err(answer_lost(
-                super::error::failure_error(&record.grant.token_endpoint, &failure),
+                super::error::failure_error(&record.grant.token_endpoint, failure),
             )),
             Err(failure) => Err(super::error::failure_error(
                 &record.grant.token_endpoint,
-                &failure,
+                failure,
             )),
         };
+        // Only an answer that says the refresh was not carried out is waited out and sent
+        // again; a still-valid token is handed out at once instead.
+        let retry_at = match (&outcome, &result) {
+            (Ok(resp), Err(error)) if !still_valid => self.retry_time(now, resp, error),
+            _ => None,
+        };
+        if let Some(at) = retry_at {
+            self.retries += 1;
+            self.retry_at = Some(at);
+            self.record = Some(record);
+            return;
+        }
         match result {
             Ok(_rotated) => {
                 self.events.push_back(Event::Save {
@@ -259,7 +365,7 @@ impl Access {
                     self.login_required("the authorization server refused the refresh token");
                 self.finish(Err(error));
             }
-            Err(e) if self.rejected.is_none() && !record.grant.is_expired(now) => {
+            Err(e) if still_valid => {
                 self.events.push_back(Event::Warning(e));
                 self.finish(Ok(record.grant));
             }
@@ -378,7 +484,10 @@ impl Machine for Access {
     }
 
     fn poll_timeout(&self) -> Option<Time> {
-        self.outbox.deadline()
+        [self.outbox.deadline(), self.retry_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn handle_timeout(&mut self, now: Time) {
@@ -390,6 +499,10 @@ impl Machine for Access {
         }
         if let Some((_, (), failure)) = self.outbox.expired(now).into_iter().next() {
             self.on_refresh(now, Err(failure));
+        }
+        if matches!(self.step, Step::Refresh) && self.retry_at.is_some_and(|at| now >= at) {
+            self.retry_at = None;
+            self.send_refresh(now);
         }
     }
 

@@ -30,7 +30,7 @@ use crate::jwt_bearer::jwt_bearer_grant_request;
 use crate::policy::Policy;
 use crate::secret::SecurityToken;
 use crate::time::Time;
-use crate::token::{TokenSet, process_token_response};
+use crate::token::{TokenSet, process_token_response_with};
 
 /// What the owner of an [`Acquire`] does next.
 #[derive(Debug)]
@@ -194,7 +194,9 @@ impl Acquire {
     /// The token response: RFC 6749 §5.1, with the requested scope standing for an omitted
     /// one (§5.1: then the granted scope is the requested one).
     fn tokens(&self, now: Time, url: &Url, resp: &HttpResponse) -> Result<TokenSet> {
-        let mut tokens = process_token_response(now, url, resp, &self.policy)?;
+        // With a proof, the server may bind the token: `DPoP` is then accepted (RFC 9449 §5).
+        let proof = self.dpop.is_some();
+        let mut tokens = process_token_response_with(now, url, resp, &self.policy, proof)?;
         if tokens.scope.is_none() {
             tokens.scope.clone_from(&self.target.scope);
         }

@@ -24,12 +24,20 @@
 //! headers of the 2026-07-28 transport), at most
 //! [`MAX_AUTHORIZATION_ATTEMPTS`](crate::scope::MAX_AUTHORIZATION_ATTEMPTS), by the
 //! caller's [`StepUpTracker`], which outlives single requests.
+//!
+//! A [DPoP-bound](Grant::is_dpop_bound) token is sent as `Authorization: DPoP <token>` with a
+//! fresh proof for a `POST` to the server URL (RFC 9449 §7.1), carrying the server's newest
+//! nonce: the tracker remembers it per server (from the `DPoP-Nonce` of any answer), so the
+//! next request carries it upfront. A 401 `DPoP error="use_dpop_nonce"` with a nonce is
+//! answered by sending once more with it (RFC 9449 §9), before anything else is tried.
 
 use super::error::FlowError;
 use crate::challenge::{AuthChallenge, BearerChallenge, classify_response};
+use crate::dpop;
 use crate::error::{Error, Result};
 use crate::grant::Grant;
 use crate::http::HttpResponse;
+use crate::jws::JwsTemplate;
 use crate::policy::ResourceUri;
 use crate::scope::StepUpTracker;
 use crate::secret::AccessToken;
@@ -40,8 +48,12 @@ use crate::secret::AccessToken;
 pub enum McpAction {
     /// Send the request (again) with this `Authorization` header value, or none.
     Send {
-        /// `Bearer <token>`, or `None` to send without (to learn the server's challenge).
+        /// `Bearer <token>` or `DPoP <token>`, or `None` to send without (to learn the
+        /// server's challenge).
         authorization: Option<String>,
+        /// For a DPoP-bound token: the proof to stamp, sign and attach (in the `DPoP` header)
+        /// to this one sending, a `POST` to the server URL. A new one comes with each `Send`.
+        dpop: Option<JwsTemplate>,
     },
     /// Run [`Access`](super::Access) with this rejected token, then
     /// [`ProtectedRequest::handle_refreshed`].
@@ -79,6 +91,12 @@ pub struct ProtectedRequest {
     logged_in: bool,
     challenge: Option<BearerChallenge>,
     machine: bool,
+    /// The grant whose token was sent last, for sending again with a new proof.
+    grant: Option<Grant>,
+    /// The server's newest DPoP nonce.
+    nonce: Option<String>,
+    /// Whether the server's `use_dpop_nonce` was answered already.
+    nonce_retried: bool,
 }
 
 impl ProtectedRequest {
@@ -96,6 +114,9 @@ impl ProtectedRequest {
             logged_in: false,
             challenge: None,
             machine: false,
+            grant: None,
+            nonce: None,
+            nonce_retried: false,
         }
     }
 
@@ -106,7 +127,9 @@ impl ProtectedRequest {
     }
 
     /// Starts with the outcome of [`Access`](super::Access): a token, or why there is none.
-    pub fn start(&mut self, access: Result<Grant>) -> McpAction {
+    /// `tracker` gives the server's newest DPoP nonce, if any.
+    pub fn start(&mut self, tracker: &StepUpTracker, access: Result<Grant>) -> McpAction {
+        self.nonce = tracker.dpop_nonce(&self.server).map(str::to_owned);
         match access {
             Ok(grant) => self.send(Some(&grant)),
             Err(e) if is_login_required(&e) && self.login_allowed => self.send(None),
@@ -114,18 +137,32 @@ impl ProtectedRequest {
         }
     }
 
-    /// The server answered `status` with these `WWW-Authenticate` field values.
+    /// The server answered `status` with these `WWW-Authenticate` field values and this
+    /// `DPoP-Nonce` header, if any.
     pub fn handle_response(
         &mut self,
         tracker: &mut StepUpTracker,
         status: u16,
         www_authenticate: &[String],
+        dpop_nonce: Option<&str>,
     ) -> McpAction {
-        let headers = www_authenticate
+        let mut headers: Vec<(String, String)> = www_authenticate
             .iter()
             .map(|v| ("www-authenticate".to_owned(), v.clone()))
             .collect();
-        let classified = match classify_response(&HttpResponse::new(status, headers, Vec::new())) {
+        if let Some(nonce) = dpop_nonce.map(str::trim).filter(|n| dpop::valid_nonce(n)) {
+            tracker.set_dpop_nonce(&self.server, nonce);
+            self.nonce = Some(nonce.to_owned());
+            headers.push((dpop::DPOP_NONCE_HEADER.to_owned(), nonce.to_owned()));
+        }
+        let response = HttpResponse::new(status, headers, Vec::new());
+        let proved = self.grant.as_ref().is_some_and(Grant::is_dpop_bound);
+        if proved && !self.nonce_retried && dpop::nonce_challenge(&response).is_some() {
+            self.nonce_retried = true;
+            let grant = self.grant.take();
+            return self.send(grant.as_ref());
+        }
+        let classified = match classify_response(&response) {
             Ok(found) => found,
             Err(_) if status == 401 => {
                 Some(AuthChallenge::Unauthorized(BearerChallenge::default()))
@@ -180,8 +217,11 @@ impl ProtectedRequest {
         self.machine = grant.is_some_and(|g| g.acquire.is_some());
         self.sent = grant.map(|g| g.tokens.access_token.clone());
         self.scope = grant.and_then(|g| g.tokens.scope.clone());
+        self.grant = grant.cloned();
+        let url = self.server.url();
         McpAction::Send {
-            authorization: grant.map(|g| format!("Bearer {}", g.tokens.access_token.secret())),
+            authorization: grant.map(Grant::authorization),
+            dpop: grant.and_then(|g| g.resource_proof("POST", url, self.nonce.as_deref())),
         }
     }
 

@@ -232,6 +232,9 @@ pub struct PendingLogin {
     /// The profile the grant will belong to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Profile>,
+    /// The DPoP key the code exchange proves possession of, for a DPoP login (RFC 9449).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_key: Option<crate::jws::DpopKey>,
 }
 
 impl PendingLogin {

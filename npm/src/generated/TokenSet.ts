@@ -20,9 +20,11 @@ export type TokenSet = {
  */
 access_token: AccessToken, 
 /**
- * The token type: `Bearer` (other types are refused when parsing), except for a token
- * exchange that issued something other than an access token, where it is `N_A`
- * (RFC 8693 §2.2.1; see [`ExchangedToken`](crate::exchange::ExchangedToken)).
+ * The token type: `Bearer` (other types are refused when parsing), or `DPoP` for a token
+ * bound to the DPoP key of a request that carried a proof (RFC 9449 §5; it is then sent
+ * as `Authorization: DPoP`, each request with a proof), except for a token exchange that
+ * issued something other than an access token, where it is `N_A` (RFC 8693 §2.2.1; see
+ * [`ExchangedToken`](crate::exchange::ExchangedToken)).
  */
 token_type: string, 
 /**

@@ -33,7 +33,8 @@ impl Login {
             resource,
             policy,
         );
-        match poll {
+        let proofs = self.dpop_key().is_some();
+        match poll.map(|poll| poll.with_dpop_proofs(proofs)) {
             Ok(poll) => {
                 self.events.push_back(Event::DeviceCode(authorization));
                 self.step = Step::DevicePoll(client, Box::new(poll), false);

@@ -19,13 +19,15 @@ impl Login {
             tokens,
             now,
         );
-        let grant = match grant {
+        let mut grant = match grant {
             Ok(mut g) => {
                 self.keep_for_later(&mut g);
                 g
             }
             Err(e) => return self.finish(Err(e)),
         };
+        // The key stays with a `Bearer` answer too: see the module docs of `login`.
+        grant.dpop_key = self.dpop_key().cloned();
         let identity = grant
             .display_identity()
             .and_then(|who| display_label(&who, &grant.issuer));
@@ -40,7 +42,8 @@ impl Login {
                     &record.grant.tokens.access_token,
                     &self.config.policy,
                 ) {
-                    Ok(request) => {
+                    Ok(mut request) => {
+                        present(&mut request, &record.grant);
                         self.outbox.send(now, request, Tag::UserInfo(endpoint));
                         self.step = Step::UserInfo(Box::new(record));
                     }
@@ -134,4 +137,15 @@ impl Login {
 /// A label for who logged in: email, username, name, or `sub` with the issuer.
 pub(super) fn display_label(who: &DisplayIdentity, issuer: &str) -> Option<String> {
     who.clone().or_issuer(issuer).label()
+}
+
+/// Presents a [DPoP-bound](Grant::is_dpop_bound) access token on `request` as RFC 9449 §7.1
+/// says (`Authorization: DPoP` and a proof with `ath`); a bearer token is left as it is.
+fn present(request: &mut HttpRequest, grant: &Grant) {
+    let method = request.method.as_str().to_owned();
+    if let Some(proof) = grant.resource_proof(&method, &request.url, None) {
+        request.headers.retain(|(n, _)| n != "authorization");
+        request.push_header("authorization", grant.authorization());
+        request.signatures.push(proof);
+    }
 }

@@ -9,6 +9,16 @@
 //! goes from discovery straight to obtaining tokens with a pre-registered client, without a
 //! user ([`machine`]).
 //!
+//! With [`LoginConfig::dpop`], every token request of the login (the code exchange, each
+//! device poll) carries a DPoP proof signed with [`LoginConfig::dpop_key`] (RFC 9449 §5),
+//! through [`TokenCall`]: one `use_dpop_nonce` answer is retried with the server's nonce, and
+//! the newest nonce the server gave is carried by the login's later token requests. A `DPoP`
+//! token type is accepted only for a request that carried a proof. A server that answers a
+//! proof with a `Bearer` token declined to bind the access token (RFC 9449 §5 lets it): the
+//! token is kept and used as a bearer token, without proofs, while the grant keeps the key,
+//! because the refresh token of a public client is bound to it all the same, and each refresh
+//! proves possession of it.
+//!
 //! A login with a fixed redirect URI (a web app) saves itself at the callback boundary
 //! ([`PendingLogin`] under [`pending_key`]), so the page that receives the redirect resumes
 //! it with [`Login::resume`].
@@ -24,6 +34,7 @@ use super::store::{
     GrantRecord, PendingLogin, RECORD_VERSION, RegisteredFlow, RegistrationRecord, encode,
     grant_key, pending_key, registration_key,
 };
+use super::token_call::TokenCall;
 use super::{Event, Failure, Machine, RequestId};
 use crate::authorize::{callback_belongs_to, validate_authorization_response};
 use crate::challenge::{BearerChallenge, classify_response};
@@ -37,6 +48,7 @@ use crate::error::{Error, OAuthError, Result, UsageError};
 use crate::grant::Grant;
 use crate::http::{HttpRequest, HttpResponse};
 use crate::identity::{IdentityOptions, IdentityPlan, is_invalid_client, plan_client_identity};
+use crate::jws::DpopKey;
 use crate::login::{LoginOptions, login_resource, login_scope, start_authorization};
 use crate::metadata::AuthorizationServerMetadata;
 use crate::policy::{Policy, ResourceUri};
@@ -46,7 +58,7 @@ use crate::registration::{
 };
 use crate::time::Time;
 use crate::token::{
-    TokenSet, authorization_code_grant_request, process_authorization_code_response,
+    TokenSet, authorization_code_grant_request, process_authorization_code_response_with,
 };
 use crate::userinfo::{DisplayIdentity, process_userinfo_response};
 
@@ -114,6 +126,10 @@ pub struct Login {
     step: Step,
     outbox: Outbox<Tag>,
     events: VecDeque<Event<LoginOutcome>>,
+    /// The token request in flight (code exchange or device poll), for its nonce retry.
+    token_call: Option<TokenCall>,
+    /// The newest DPoP nonce the authorization server gave, for the next token request.
+    as_nonce: Option<String>,
 }
 
 impl Login {
@@ -121,8 +137,16 @@ impl Login {
     ///
     /// # Errors
     /// [`UsageError::InvalidUrl`] or [`SecurityError::InsecureUrl`](crate::SecurityError) for
-    /// the server URL; [`Error::Entropy`].
+    /// the server URL; [`UsageError::NoSigningKey`] for [`LoginConfig::dpop`] without a
+    /// [`LoginConfig::dpop_key`]; [`Error::Entropy`].
     pub fn new(config: LoginConfig, now: Time, entropy: &mut dyn Entropy) -> Result<Self> {
+        if config.dpop && config.dpop_key.is_none() {
+            return Err(UsageError::NoSigningKey {
+                what: "DPoP key",
+                hint: "generate a P-256 key for the login and pass it as dpop_key",
+            }
+            .into());
+        }
         let server = ResourceUri::parse(&config.server)?;
         config.policy.check_endpoint("server", server.url())?;
         let mut seed = [0; 64];
@@ -138,6 +162,8 @@ impl Login {
             foreign_callbacks: 0,
             step: Step::Probe,
             events: VecDeque::new(),
+            token_call: None,
+            as_nonce: None,
             config,
         };
         if this.challenge.is_none() && this.config.probe && this.config.endpoints.is_none() {
@@ -165,6 +191,8 @@ impl Login {
             request_timeout_ms: pending.request_timeout_ms,
             profile: pending.profile.clone(),
             audience: pending.pending.audience.clone(),
+            dpop: pending.dpop_key.is_some(),
+            dpop_key: pending.dpop_key.clone(),
             ..LoginConfig::default()
         };
         Ok(Self {
@@ -176,6 +204,8 @@ impl Login {
             outbox: Outbox::new(Duration::from_millis(pending.request_timeout_ms)),
             events: VecDeque::new(),
             step: Step::Callback(Box::new(pending)),
+            token_call: None,
+            as_nonce: None,
             config,
         })
     }
@@ -217,7 +247,7 @@ impl Login {
         });
         match request {
             Ok(request) => {
-                self.outbox.send(now, request, Tag::Exchange);
+                self.send_token(now, request, Tag::Exchange);
                 self.step = Step::Exchange(pending);
             }
             Err(e) => self.finish(Err(e)),
@@ -385,6 +415,7 @@ impl Login {
             request_timeout_ms: self.config.request_timeout_ms,
             deadline: self.deadline,
             profile: self.config.profile.clone(),
+            dpop_key: self.dpop_key().cloned(),
         };
         if matches!(self.config.redirect, Redirect::Fixed { .. }) {
             self.events.push_back(Event::Save {
@@ -417,15 +448,17 @@ impl Login {
         let Step::Exchange(pending) = std::mem::replace(&mut self.step, Step::Done) else {
             return;
         };
+        let proof = self.dpop_key().is_some();
         let tokens = outcome
             .map_err(|f| failure_error(url, &f))
             .and_then(|resp| {
-                process_authorization_code_response(
+                process_authorization_code_response_with(
                     now,
                     &pending.pending,
                     url,
                     &resp,
                     &pending.policy,
+                    proof,
                 )
             });
         match tokens {
@@ -481,7 +514,43 @@ impl Login {
         }
     }
 
+    /// The DPoP key of the login's token requests, when it uses DPoP.
+    fn dpop_key(&self) -> Option<&DpopKey> {
+        dpop_key(&self.config)
+    }
+
+    /// Sends a token request of the login (see the [module docs](self) for DPoP).
+    fn send_token(&mut self, now: Time, request: HttpRequest, tag: Tag) {
+        let call = TokenCall::new(request, dpop_key(&self.config), self.as_nonce.clone());
+        self.outbox.send(now, call.request(), tag);
+        self.token_call = Some(call);
+    }
+
+    /// Takes the nonce a token endpoint's answer gives, and answers its `use_dpop_nonce` once
+    /// by sending the request again. Returns whether it did (then `resp` is no answer yet).
+    fn resent_with_nonce(&mut self, now: Time, tag: &Tag, resp: &HttpResponse) -> bool {
+        let Some(call) = &mut self.token_call else {
+            return false;
+        };
+        let again = call.retry(resp);
+        self.as_nonce = call.nonce_after(resp);
+        let Some(again) = again else {
+            return false;
+        };
+        let tag = match tag {
+            Tag::DevicePoll => Tag::DevicePoll,
+            _ => Tag::Exchange,
+        };
+        self.outbox.send(now, again, tag);
+        true
+    }
+
     fn route(&mut self, now: Time, tag: Tag, outcome: std::result::Result<HttpResponse, Failure>) {
+        if let (Tag::Exchange | Tag::DevicePoll, Ok(resp)) = (&tag, &outcome) {
+            if self.resent_with_nonce(now, &tag, resp) {
+                return;
+            }
+        }
         match tag {
             Tag::Probe => {
                 self.challenge = outcome
@@ -593,7 +662,10 @@ impl Machine for Login {
             if !*in_flight {
                 if let Some(request) = poll.poll_transmit(now) {
                     *in_flight = true;
-                    self.outbox.send(now, request, Tag::DevicePoll);
+                    let call =
+                        TokenCall::new(request, dpop_key(&self.config), self.as_nonce.clone());
+                    self.outbox.send(now, call.request(), Tag::DevicePoll);
+                    self.token_call = Some(call);
                 } else if poll.is_expired() {
                     let error = FlowError::Timeout {
                         operation: "device login (the device code expired before approval)",
@@ -627,6 +699,11 @@ impl Machine for Login {
     fn poll_event(&mut self) -> Option<Event<LoginOutcome>> {
         self.events.pop_front()
     }
+}
+
+/// The DPoP key of a login's token requests: `dpop_key` when `dpop` is on.
+fn dpop_key(config: &LoginConfig) -> Option<&DpopKey> {
+    config.dpop_key.as_ref().filter(|_| config.dpop)
 }
 
 fn failure_reason(failure: &Failure) -> String {

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::flow::{Event, Failure, Login, Machine, RequestId};
 use crate::http::{HttpRequest, HttpResponse};
+use crate::jws::{JwsPlace, JwsTemplate};
 use crate::time::Time;
 
 pub(super) const MCP: &str = "https://mcp.example/mcp";
@@ -56,6 +57,20 @@ pub(super) struct Fake {
     /// Answer the token and device authorization endpoints form-encoded, errors with HTTP 200
     /// (GitHub's way).
     pub form_encoded: bool,
+    /// Issue `DPoP` tokens to token requests that carry a proof (else `Bearer`).
+    pub dpop: bool,
+    /// Issue `DPoP` tokens whether or not the request carries a proof.
+    pub dpop_always: bool,
+    /// Answer token requests whose proof lacks this nonce with `use_dpop_nonce`.
+    pub as_nonce: Option<&'static str>,
+    /// Answer every token request with `use_dpop_nonce` (and a new nonce).
+    pub nonce_forever: bool,
+    /// Answer this many token requests 503 before serving them.
+    pub unavailable_for: u32,
+    /// The `Retry-After` of those 503s.
+    pub retry_after: Option<&'static str>,
+    /// Every DPoP proof received: the path and the proof.
+    pub proofs: Vec<(String, JwsTemplate)>,
 }
 
 impl Fake {
@@ -80,12 +95,13 @@ impl Fake {
         format!("{prefix}-{}", self.counter)
     }
 
-    fn tokens(&mut self, scope: Option<&str>) -> HttpResponse {
+    fn tokens(&mut self, scope: Option<&str>, proof: bool) -> HttpResponse {
         let refresh = self.next("rt");
         self.refresh_live.push(refresh.clone());
+        let bound = self.dpop_always || (self.dpop && proof);
         let mut body = json!({
             "access_token": self.next("at"),
-            "token_type": "Bearer",
+            "token_type": if bound { "DPoP" } else { "Bearer" },
             "expires_in": self.lifetime,
             "refresh_token": refresh,
         });
@@ -105,6 +121,14 @@ impl Fake {
     pub(super) fn handle(&mut self, req: &HttpRequest) -> Option<HttpResponse> {
         let path = req.url.path().to_owned();
         self.log.push(format!("{} {path}", req.method.as_str()));
+        let proof = req
+            .signatures
+            .iter()
+            .find(|t| t.place == JwsPlace::Header("dpop".into()))
+            .cloned();
+        if let Some(proof) = &proof {
+            self.proofs.push((path.clone(), proof.clone()));
+        }
         if self.stall.iter().any(|p| *p == path) {
             return None;
         }
@@ -192,9 +216,30 @@ impl Fake {
                              "expires_in": 600, "interval": 5 }),
                 )
             }
+            "/token" if self.unavailable_for > 0 => {
+                self.unavailable_for -= 1;
+                let body = json!({ "error": "temporarily_unavailable" }).to_string();
+                let mut resp = HttpResponse::json(503, body);
+                if let Some(after) = self.retry_after {
+                    resp.headers.push(("retry-after".into(), after.into()));
+                }
+                resp
+            }
+            "/token"
+                if self.nonce_forever || self.as_nonce.is_some_and(|n| !carries(&proof, n)) =>
+            {
+                let nonce = match self.as_nonce {
+                    Some(n) if !self.nonce_forever => n.to_owned(),
+                    _ => self.next("nonce"),
+                };
+                let body = json!({ "error": "use_dpop_nonce" }).to_string();
+                let mut resp = HttpResponse::json(400, body);
+                resp.headers.push(("dpop-nonce".into(), nonce));
+                resp
+            }
             "/token" => {
                 self.forms.push((path.clone(), form.clone()));
-                let answer = self.token(&form);
+                let answer = self.token(&form, proof.is_some());
                 let refresh = form.get("grant_type").map(String::as_str) == Some("refresh_token");
                 if refresh && answer.is_success() && self.lose_refresh_answers {
                     return None;
@@ -218,7 +263,7 @@ impl Fake {
             .is_some_and(|g| g.iter().any(|x| x == grant))
     }
 
-    fn token(&mut self, form: &BTreeMap<String, String>) -> HttpResponse {
+    fn token(&mut self, form: &BTreeMap<String, String>, proof: bool) -> HttpResponse {
         let client = form.get("client_id").cloned().unwrap_or_default();
         let grant = form
             .get("grant_type")
@@ -230,7 +275,7 @@ impl Fake {
             "authorization_code" if !self.allows(&client, grant) => error("unauthorized_client"),
             "authorization_code" => {
                 let scope = self.last_authorize.get("scope").cloned();
-                self.tokens(scope.as_deref())
+                self.tokens(scope.as_deref(), proof)
             }
             "refresh_token" => {
                 let old = form.get("refresh_token").cloned().unwrap_or_default();
@@ -238,7 +283,7 @@ impl Fake {
                     return error("invalid_grant");
                 }
                 self.refresh_live.retain(|t| *t != old);
-                self.tokens(None)
+                self.tokens(None, proof)
             }
             "urn:ietf:params:oauth:grant-type:device_code" => {
                 if !self.allows(&client, grant) {
@@ -251,7 +296,7 @@ impl Fake {
                 if self.polls <= self.pending_polls {
                     return error("authorization_pending");
                 }
-                self.tokens(None)
+                self.tokens(None, proof)
             }
             _ => error("unsupported_grant_type"),
         }
@@ -298,6 +343,15 @@ fn answer(form_encoded: bool, status: u16, body: &Value) -> HttpResponse {
     )
 }
 
+/// Whether `proof` carries `nonce`.
+fn carries(proof: &Option<JwsTemplate>, nonce: &str) -> bool {
+    proof
+        .as_ref()
+        .and_then(|p| p.claims.get("nonce"))
+        .and_then(Value::as_str)
+        == Some(nonce)
+}
+
 /// The driver's side: a store, a clock, the fake server.
 #[derive(Debug)]
 pub(super) struct Env {
@@ -306,6 +360,8 @@ pub(super) struct Env {
     pub fake: Fake,
     pub events: Vec<String>,
     pub stalled: Vec<RequestId>,
+    /// When each request was sent, as `METHOD path`.
+    pub sent: Vec<(Time, String)>,
 }
 
 impl Env {
@@ -316,6 +372,7 @@ impl Env {
             fake,
             events: Vec::new(),
             stalled: Vec::new(),
+            sent: Vec::new(),
         }
     }
 
@@ -331,6 +388,8 @@ impl Env {
     ) -> crate::Result<M::Output> {
         for _ in 0..10_000 {
             while let Some((id, req)) = m.poll_transmit() {
+                let what = format!("{} {}", req.method.as_str(), req.url.path());
+                self.sent.push((self.now, what));
                 match self.fake.handle(&req) {
                     Some(resp) => m.handle_response(self.now, id, resp),
                     None => self.stalled.push(id),

@@ -504,33 +504,33 @@ fn a_machine_grant_gets_one_new_token_for_a_401_and_never_a_login_or_step_up() {
     let server = ResourceUri::parse(MCP).unwrap();
 
     let mut p = ProtectedRequest::new(server.clone(), &[], true);
-    let _ = p.start(Ok(first.clone()));
+    let _ = p.start(&tracker, Ok(first.clone()));
     assert!(matches!(
-        p.handle_response(&mut tracker, 401, &[]),
+        p.handle_response(&mut tracker, 401, &[], None),
         McpAction::Refresh { .. }
     ));
     assert!(matches!(
         p.handle_refreshed(&mut tracker, Ok(second)),
         McpAction::Send { .. }
     ));
-    let McpAction::Fail(err) = p.handle_response(&mut tracker, 401, &[]) else {
+    let McpAction::Fail(err) = p.handle_response(&mut tracker, 401, &[], None) else {
         panic!("no login for a machine grant");
     };
     assert_eq!(err.code(), "PERSISTENT_UNAUTHORIZED");
 
     let mut p = ProtectedRequest::new(server.clone(), &[], true);
-    let _ = p.start(Ok(first.clone()));
-    let _ = p.handle_response(&mut tracker, 401, &[]);
+    let _ = p.start(&tracker, Ok(first.clone()));
+    let _ = p.handle_response(&mut tracker, 401, &[], None);
     let McpAction::Fail(err) = p.handle_refreshed(&mut tracker, Ok(first.clone())) else {
         panic!("the same token again is no cure");
     };
     assert_eq!(err.code(), "LOGIN_REQUIRED");
 
     let mut p = ProtectedRequest::new(server, &[], true);
-    let _ = p.start(Ok(first));
+    let _ = p.start(&tracker, Ok(first));
     let scope = ["Bearer error=\"insufficient_scope\", scope=\"mcp:admin\"".to_owned()];
     assert!(matches!(
-        p.handle_response(&mut tracker, 403, &scope),
+        p.handle_response(&mut tracker, 403, &scope, None),
         McpAction::Return
     ));
 }

@@ -448,13 +448,14 @@ fn a_401_that_survives_a_refresh_and_a_login_is_persistent_unauthorized() {
     let server = ResourceUri::parse(MCP).unwrap();
     let mut p = ProtectedRequest::new(server, &[], true);
     assert!(matches!(
-        p.start(Ok(first)),
+        p.start(&tracker, Ok(first)),
         McpAction::Send {
-            authorization: Some(_)
+            authorization: Some(_),
+            dpop: None
         }
     ));
     assert!(matches!(
-        p.handle_response(&mut tracker, 401, &[]),
+        p.handle_response(&mut tracker, 401, &[], None),
         McpAction::Refresh { .. }
     ));
     assert!(matches!(
@@ -463,13 +464,13 @@ fn a_401_that_survives_a_refresh_and_a_login_is_persistent_unauthorized() {
     ));
     let McpAction::Login {
         attempt, step_up, ..
-    } = p.handle_response(&mut tracker, 401, &[])
+    } = p.handle_response(&mut tracker, 401, &[], None)
     else {
         panic!()
     };
     assert_eq!((attempt, step_up), (1, false));
     assert!(matches!(p.handle_login(Ok(third)), McpAction::Send { .. }));
-    let McpAction::Fail(err) = p.handle_response(&mut tracker, 401, &[]) else {
+    let McpAction::Fail(err) = p.handle_response(&mut tracker, 401, &[], None) else {
         panic!()
     };
     assert_eq!(err.code(), "PERSISTENT_UNAUTHORIZED");
@@ -481,16 +482,16 @@ fn a_malformed_challenge_on_a_401_still_means_unauthorized() {
     let grant = grant_with(&mut env);
     let mut tracker = StepUpTracker::default();
     let mut p = ProtectedRequest::new(ResourceUri::parse(MCP).unwrap(), &[], false);
-    let _ = p.start(Ok(grant));
+    let _ = p.start(&tracker, Ok(grant));
     let bad = ["Bearer realm=\"unterminated".to_owned()];
     assert!(matches!(
-        p.handle_response(&mut tracker, 401, &bad),
+        p.handle_response(&mut tracker, 401, &bad, None),
         McpAction::Refresh { .. }
     ));
     let mut p = ProtectedRequest::new(ResourceUri::parse(MCP).unwrap(), &[], true);
-    let _ = p.start(Ok(grant_with(&mut env)));
+    let _ = p.start(&tracker, Ok(grant_with(&mut env)));
     assert!(matches!(
-        p.handle_response(&mut tracker, 403, &bad),
+        p.handle_response(&mut tracker, 403, &bad, None),
         McpAction::Return
     ));
 }
@@ -508,27 +509,27 @@ fn step_ups_are_counted_per_server_and_operation() {
     };
     for attempt in 1..=3 {
         let mut p = ProtectedRequest::new(ResourceUri::parse(MCP).unwrap(), &headers("a"), true);
-        let _ = p.start(Ok(grant_with(&mut env)));
+        let _ = p.start(&tracker, Ok(grant_with(&mut env)));
         let McpAction::Login {
             attempt: n,
             step_up: true,
             ..
-        } = p.handle_response(&mut tracker, 403, &scope)
+        } = p.handle_response(&mut tracker, 403, &scope, None)
         else {
             panic!()
         };
         assert_eq!(n, attempt);
     }
     let mut p = ProtectedRequest::new(ResourceUri::parse(MCP).unwrap(), &headers("a"), true);
-    let _ = p.start(Ok(grant_with(&mut env)));
-    let McpAction::Fail(err) = p.handle_response(&mut tracker, 403, &scope) else {
+    let _ = p.start(&tracker, Ok(grant_with(&mut env)));
+    let McpAction::Fail(err) = p.handle_response(&mut tracker, 403, &scope, None) else {
         panic!()
     };
     assert_eq!(err.code(), "STEP_UP_LIMIT");
     let mut p = ProtectedRequest::new(ResourceUri::parse(MCP).unwrap(), &headers("b"), true);
-    let _ = p.start(Ok(grant_with(&mut env)));
+    let _ = p.start(&tracker, Ok(grant_with(&mut env)));
     assert!(matches!(
-        p.handle_response(&mut tracker, 403, &scope),
+        p.handle_response(&mut tracker, 403, &scope, None),
         McpAction::Login { attempt: 1, .. }
     ));
 }
@@ -642,6 +643,416 @@ fn a_profile_refreshes_under_its_own_lock() {
         "the refreshed record keeps its profile"
     );
     assert!(!env.store.contains_key(&grant_key(&server, None)));
+}
+
+// ----- DPoP (RFC 9449) and refresh backoff -----
+
+fn dpop_key() -> crate::jws::DpopKey {
+    crate::jws::DpopKey::new(
+        crate::jws::EcPublicJwk::p256("key-x", "key-y"),
+        crate::jws::KeyHandle::Stored { id: "k1".into() },
+    )
+}
+
+fn dpop_config(redirect: Redirect) -> LoginConfig {
+    LoginConfig {
+        dpop: true,
+        dpop_key: Some(dpop_key()),
+        ..config(redirect)
+    }
+}
+
+/// The header and claims of a proof as the driver would sign them.
+fn decoded(proof: &crate::jws::JwsTemplate) -> (serde_json::Value, serde_json::Value) {
+    use base64::Engine as _;
+    let signing = proof.stamp_with(crate::time::Time::from_unix_secs(1), "jti-1");
+    let part = |i: usize| {
+        let text = signing.input.split('.').nth(i).unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+    };
+    (part(0), part(1))
+}
+
+/// The claims of every proof the fake server received at `path`.
+fn proofs_at(env: &Env, path: &str) -> Vec<serde_json::Value> {
+    env.fake
+        .proofs
+        .iter()
+        .filter(|(p, _)| p == path)
+        .map(|(_, t)| decoded(t).1)
+        .collect()
+}
+
+#[test]
+fn a_dpop_login_without_a_key_fails_at_the_start() {
+    let env = Env::new(Fake::new());
+    let config = LoginConfig {
+        dpop_key: None,
+        ..dpop_config(browser())
+    };
+    let err = Login::new(config, env.now, &mut |b: &mut [u8]| b.fill(7)).unwrap_err();
+    assert_eq!(err.code(), "NO_SIGNING_KEY");
+    assert!(err.to_string().contains("DPoP key"), "{err}");
+}
+
+#[test]
+fn a_dpop_login_proves_possession_at_the_code_exchange_and_stores_the_key() {
+    let mut env = Env::new(Fake {
+        dpop: true,
+        ..Fake::new()
+    });
+    let grant = login(&mut env, dpop_config(browser())).unwrap().grant;
+    assert_eq!(grant.tokens.token_type, "DPoP");
+    assert_eq!(grant.dpop_key, Some(dpop_key()));
+    assert!(grant.is_dpop_bound());
+    assert_eq!(stored_grant(&env).dpop_key, Some(dpop_key()));
+    let token_proofs: Vec<_> = env
+        .fake
+        .proofs
+        .iter()
+        .filter(|(p, _)| p == "/token")
+        .collect();
+    assert_eq!(token_proofs.len(), 1, "one proof, on the exchange");
+    let (header, claims) = decoded(&token_proofs[0].1);
+    assert_eq!(header["typ"], "dpop+jwt");
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(header["jwk"]["x"], "key-x");
+    assert_eq!(header["jwk"]["y"], "key-y");
+    assert_eq!(claims["htm"], "POST");
+    assert_eq!(claims["htu"], format!("{ISSUER}/token"));
+    assert!(claims.get("ath").is_none() && claims.get("nonce").is_none());
+    assert!(
+        env.fake
+            .proofs
+            .iter()
+            .all(|(p, _)| p == "/token" || p == "/userinfo"),
+        "no proof on discovery or registration: {:?}",
+        env.fake.proofs.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn the_authorization_servers_nonce_is_answered_once_and_carried_by_later_polls() {
+    let mut env = Env::new(Fake {
+        dpop: true,
+        as_nonce: Some("as-nonce-1"),
+        pending_polls: 2,
+        ..Fake::new()
+    });
+    let grant = login(&mut env, dpop_config(Redirect::Device))
+        .unwrap()
+        .grant;
+    assert_eq!(grant.tokens.token_type, "DPoP");
+    let nonces: Vec<_> = proofs_at(&env, "/token")
+        .iter()
+        .map(|c| c.get("nonce").and_then(|n| n.as_str()).map(str::to_owned))
+        .collect();
+    let n = Some("as-nonce-1".to_owned());
+    assert_eq!(
+        nonces,
+        [None, n.clone(), n.clone(), n],
+        "the first poll learns the nonce, its retry and the later polls carry it"
+    );
+}
+
+#[test]
+fn a_second_use_dpop_nonce_ends_the_login_with_the_oauth_error() {
+    let mut env = Env::new(Fake {
+        dpop: true,
+        nonce_forever: true,
+        ..Fake::new()
+    });
+    let err = login(&mut env, dpop_config(browser())).unwrap_err();
+    assert_eq!(err.oauth().unwrap().error, "use_dpop_nonce");
+    assert_eq!(env.fake.count("POST /token"), 2, "one retry, never more");
+    let nonces = proofs_at(&env, "/token");
+    assert_eq!(nonces[0].get("nonce"), None);
+    let given = nonces[1]["nonce"].as_str().unwrap_or_default();
+    assert!(
+        given.starts_with("nonce-"),
+        "the retry carries the nonce given"
+    );
+}
+
+#[test]
+fn a_bearer_answer_to_a_proof_is_used_as_a_bearer_token_and_refreshes_keep_proving() {
+    // RFC 9449 §5: the server may decline to bind the access token; the refresh token of a
+    // public client is bound all the same.
+    let mut env = Env::new(Fake::new());
+    let grant = login(&mut env, dpop_config(browser())).unwrap().grant;
+    assert_eq!(grant.tokens.token_type, "Bearer");
+    assert_eq!(grant.dpop_key, Some(dpop_key()));
+    assert!(!grant.is_dpop_bound());
+    let server = ResourceUri::parse(MCP).unwrap();
+    let tracker = StepUpTracker::default();
+    let mut p = ProtectedRequest::new(server, &[], true);
+    let McpAction::Send {
+        authorization,
+        dpop,
+    } = p.start(&tracker, Ok(grant.clone()))
+    else {
+        panic!("a send");
+    };
+    let expected = format!("Bearer {}", grant.tokens.access_token.secret());
+    assert_eq!(authorization.as_deref(), Some(expected.as_str()));
+    assert!(dpop.is_none(), "a bearer token is sent without a proof");
+    env.advance(3600);
+    access(&mut env).unwrap();
+    assert_eq!(proofs_at(&env, "/token").len(), 2, "exchange and refresh");
+}
+
+#[test]
+fn a_dpop_token_type_without_a_proof_is_refused() {
+    let mut env = Env::new(Fake {
+        dpop_always: true,
+        ..Fake::new()
+    });
+    let err = login(&mut env, config(browser())).unwrap_err();
+    assert_eq!(err.code(), "INVALID_FIELD", "{err}");
+    assert!(err.to_string().contains("token_type"), "{err}");
+}
+
+#[test]
+fn no_proof_is_attached_anywhere_when_dpop_is_off() {
+    let mut env = Env::new(Fake {
+        dpop: true,
+        ..Fake::new()
+    });
+    let config = LoginConfig {
+        dpop_key: Some(dpop_key()),
+        ..config(browser())
+    };
+    let grant = login(&mut env, config).unwrap().grant;
+    assert_eq!(grant.tokens.token_type, "Bearer");
+    assert_eq!(grant.dpop_key, None);
+    env.advance(3600);
+    let refreshed = access(&mut env).unwrap();
+    let mut p = ProtectedRequest::new(ResourceUri::parse(MCP).unwrap(), &[], true);
+    let action = p.start(&StepUpTracker::default(), Ok(refreshed));
+    assert!(matches!(action, McpAction::Send { dpop: None, .. }));
+    assert!(env.fake.proofs.is_empty());
+}
+
+#[test]
+fn a_dpop_refresh_carries_a_proof_and_answers_one_nonce() {
+    let mut env = Env::new(Fake {
+        dpop: true,
+        ..Fake::new()
+    });
+    login(&mut env, dpop_config(browser())).unwrap();
+    env.fake.as_nonce = Some("as-nonce-2");
+    env.advance(3600);
+    let grant = access(&mut env).unwrap();
+    assert_eq!(grant.tokens.token_type, "DPoP");
+    assert_eq!(stored_grant(&env), grant);
+    let refreshes = &proofs_at(&env, "/token")[1..];
+    assert_eq!(refreshes.len(), 2, "the refresh and its one nonce retry");
+    assert_eq!(refreshes[0].get("nonce"), None);
+    assert_eq!(refreshes[1]["nonce"], "as-nonce-2");
+    assert_eq!(refreshes[1]["htu"], format!("{ISSUER}/token"));
+    assert!(refreshes[1].get("ath").is_none());
+}
+
+#[test]
+fn a_dpop_refresh_refused_twice_for_its_nonce_keeps_the_grant() {
+    let mut env = Env::new(Fake {
+        dpop: true,
+        ..Fake::new()
+    });
+    let grant = login(&mut env, dpop_config(browser())).unwrap().grant;
+    env.fake.nonce_forever = true;
+    env.advance(3600);
+    let err = access(&mut env).unwrap_err();
+    assert_eq!(err.oauth().unwrap().error, "use_dpop_nonce");
+    assert_eq!(
+        env.fake.count("POST /token"),
+        3,
+        "exchange, refresh, one retry"
+    );
+    assert_eq!(stored_grant(&env), grant);
+}
+
+#[test]
+fn resource_requests_carry_a_proof_and_answer_the_servers_nonce_once() {
+    let mut env = Env::new(Fake {
+        dpop: true,
+        ..Fake::new()
+    });
+    let grant = login(&mut env, dpop_config(browser())).unwrap().grant;
+    let server = ResourceUri::parse(MCP).unwrap();
+    let mut tracker = StepUpTracker::default();
+    let mut p = ProtectedRequest::new(server.clone(), &[], true);
+    let McpAction::Send {
+        authorization,
+        dpop: Some(proof),
+    } = p.start(&tracker, Ok(grant.clone()))
+    else {
+        panic!("a send with a proof");
+    };
+    let token = grant.tokens.access_token.clone();
+    assert_eq!(authorization, Some(format!("DPoP {}", token.secret())));
+    let (header, claims) = decoded(&proof);
+    assert_eq!(header["jwk"]["x"], "key-x");
+    assert_eq!(claims["htm"], "POST");
+    assert_eq!(claims["htu"], MCP);
+    assert_eq!(claims["ath"], crate::dpop::ath(&token));
+    assert_eq!(claims.get("nonce"), None);
+
+    let challenge = [r#"DPoP error="use_dpop_nonce", error_description="fresh""#.to_owned()];
+    let McpAction::Send {
+        dpop: Some(again), ..
+    } = p.handle_response(&mut tracker, 401, &challenge, Some("rs-1"))
+    else {
+        panic!("sent again with the nonce, not refreshed");
+    };
+    assert_eq!(decoded(&again).1["nonce"], "rs-1");
+    assert_eq!(tracker.dpop_nonce(&server), Some("rs-1"));
+    assert!(
+        matches!(
+            p.handle_response(&mut tracker, 401, &challenge, Some("rs-2")),
+            McpAction::Refresh { .. }
+        ),
+        "the nonce is answered once"
+    );
+
+    // The next request carries the newest nonce upfront.
+    let mut next = ProtectedRequest::new(server.clone(), &[], true);
+    let McpAction::Send {
+        dpop: Some(upfront),
+        ..
+    } = next.start(&tracker, Ok(grant))
+    else {
+        panic!("a send with a proof");
+    };
+    assert_eq!(decoded(&upfront).1["nonce"], "rs-2");
+    assert!(matches!(
+        next.handle_response(&mut tracker, 200, &[], Some("rs-3")),
+        McpAction::Return
+    ));
+    assert_eq!(
+        tracker.dpop_nonce(&server),
+        Some("rs-3"),
+        "any answer's nonce"
+    );
+}
+
+#[test]
+fn a_dpop_challenge_steers_the_login_like_a_bearer_one() {
+    let mut tracker = StepUpTracker::default();
+    let mut p = ProtectedRequest::new(ResourceUri::parse(MCP).unwrap(), &[], true);
+    let _ = p.start(
+        &tracker,
+        Err(crate::flow::error::FlowError::LoginRequired {
+            server: MCP.into(),
+            reason: "nothing is stored",
+        }
+        .into()),
+    );
+    let challenge = [format!(
+        r#"DPoP algs="ES256", resource_metadata="{ISSUER}/prm", scope="a b""#
+    )];
+    let McpAction::Login { challenge, .. } = p.handle_response(&mut tracker, 401, &challenge, None)
+    else {
+        panic!("a login");
+    };
+    assert_eq!(challenge.resource_metadata, Some(format!("{ISSUER}/prm")));
+    assert_eq!(challenge.scope.as_deref(), Some("a b"));
+}
+
+/// The gaps between the refreshes sent, in seconds.
+fn refresh_gaps(env: &Env) -> Vec<u64> {
+    let times: Vec<_> = env
+        .sent
+        .iter()
+        .filter(|(_, what)| what == "POST /token")
+        .map(|(at, _)| *at)
+        .skip(1)
+        .collect();
+    times
+        .windows(2)
+        .map(|w| w[0].until(w[1]).as_secs())
+        .collect()
+}
+
+#[test]
+fn a_refresh_turned_away_with_503_is_sent_again_after_1_2_and_4_seconds() {
+    let mut env = Env::new(Fake::new());
+    let grant = login(&mut env, config(browser())).unwrap().grant;
+    env.advance(3600);
+    env.fake.unavailable_for = 3;
+    let refreshed = access(&mut env).unwrap();
+    assert_ne!(refreshed.tokens.access_token, grant.tokens.access_token);
+    assert_eq!(refresh_gaps(&env), [1, 2, 4]);
+    assert_eq!(stored_grant(&env), refreshed);
+}
+
+#[test]
+fn a_refresh_turned_away_every_time_gives_up_and_keeps_the_grant() {
+    let mut env = Env::new(Fake::new());
+    let grant = login(&mut env, config(browser())).unwrap().grant;
+    env.advance(3600);
+    env.fake.unavailable_for = 100;
+    env.fake.retry_after = Some("3");
+    let err = access(&mut env).unwrap_err();
+    assert_eq!(err.oauth().unwrap().error, "temporarily_unavailable");
+    assert_eq!(refresh_gaps(&env), [3, 3, 4], "Retry-After when longer");
+    assert_eq!(env.fake.count("POST /token"), 1 + 4);
+    assert_eq!(stored_grant(&env), grant, "never deleted");
+}
+
+#[test]
+fn a_retry_after_beyond_the_cap_is_not_waited_for() {
+    let mut env = Env::new(Fake::new());
+    let grant = login(&mut env, config(browser())).unwrap().grant;
+    env.advance(3600);
+    env.fake.unavailable_for = 1;
+    env.fake.retry_after = Some("3600");
+    assert!(access(&mut env).is_err());
+    assert_eq!(
+        env.fake.count("POST /token"),
+        2,
+        "the exchange and one refresh"
+    );
+    assert_eq!(stored_grant(&env), grant);
+}
+
+#[test]
+fn a_still_valid_token_is_handed_out_at_once_when_the_refresh_is_turned_away() {
+    let mut env = Env::new(Fake::new());
+    let grant = login(&mut env, config(browser())).unwrap().grant;
+    env.advance(3600 - 10);
+    env.fake.unavailable_for = 100;
+    let before = env.now;
+    let got = access(&mut env).unwrap();
+    assert_eq!(got.tokens.access_token, grant.tokens.access_token);
+    assert_eq!(env.now, before, "no waiting");
+    assert_eq!(env.fake.count("POST /token"), 2, "no retry");
+}
+
+#[test]
+fn a_lost_answer_after_a_503_is_not_sent_again() {
+    let mut env = Env::new(Fake::new());
+    let grant = login(&mut env, config(browser())).unwrap().grant;
+    env.advance(3600);
+    env.fake.unavailable_for = 1;
+    env.fake.lose_refresh_answers = true;
+    let mut m = Access::new(ResourceUri::parse(MCP).unwrap(), None, Default::default());
+    let err = env
+        .drive(&mut m, |_, _, _| {})
+        .expect_err("the answer is lost");
+    assert!(
+        err.to_string().contains("may have used the refresh token"),
+        "{err}"
+    );
+    assert_eq!(
+        env.fake.count("POST /token"),
+        3,
+        "the exchange, the refresh turned away, and its one retry whose answer was lost"
+    );
+    assert_eq!(stored_grant(&env), grant);
 }
 
 // ----- audience and form-encoded token responses -----
