@@ -18,7 +18,7 @@ use std::time::Duration;
 use common::oidc::{Oidc, ec_thumbprint, jwt, outcomes, post_form};
 use common::{TestClock, TestUi, login, within};
 use mcpauth::session::{LoginOptions, LoginSummary};
-use mcpauth::{MemoryStore, Session};
+use mcpauth::{Flow, MemoryStore, Session};
 use mcpauth_core::Grant;
 use serde_json::Value;
 
@@ -229,6 +229,43 @@ async fn a_server_nonce_is_answered_with_exactly_one_retry() {
     assert!(last["nonce"].is_string(), "{last}");
     let grant = peer.session.current_grant(MCP_SERVER).unwrap();
     assert_eq!(bound_to(&grant), key_thumbprint(&grant));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_login_polls_with_proofs_and_nonces_and_gets_a_bound_token() {
+    let peer = start(&[("OIDC_DPOP_NONCE", "required")]);
+    let mut options = dpop_options(&peer);
+    options.flow = Flow::Device;
+    let grant = login(&peer.session, &peer.ui, MCP_SERVER, &options)
+        .await
+        .grant;
+    let key = key_thumbprint(&grant);
+    assert_eq!(bound_to(&grant), key);
+    assert_eq!(grant.tokens.token_type, "DPoP");
+
+    // Every poll carried a proof by the grant's key; a nonce challenge was answered at once
+    // (never two in a row), and the last poll got the token.
+    let log = peer.oidc.token_requests().await;
+    println!("device login with DPoP nonces, polls: {:?}", outcomes(&log));
+    assert!(log.len() >= 2, "{log:#?}");
+    for entry in &log {
+        assert_eq!(
+            entry["grant_type"],
+            "urn:ietf:params:oauth:grant-type:device_code"
+        );
+        assert_eq!(checked_token_proof(entry, &peer.oidc.token_endpoint()), key);
+    }
+    let nonce_refusals = |e: &Value| e["error"] == "use_dpop_nonce";
+    assert!(
+        nonce_refusals(&log[0]),
+        "the first poll knew no nonce: {log:#?}"
+    );
+    assert!(
+        log.windows(2)
+            .all(|w| !(nonce_refusals(&w[0]) && nonce_refusals(&w[1]))),
+        "{log:#?}"
+    );
+    assert_eq!(outcomes(&log).last(), Some(&(200, None)), "{log:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,13 +2,13 @@
 // resource that checks proofs (helpers.mjs startResource): a DPoP login gets access and
 // refresh tokens bound to the client's key, refreshes with proofs by that key, answers a
 // server nonce (authorization server or resource) with exactly one retry and stops after it,
-// and a proof it sent, replayed, is refused. What the client sent is read off oidc-provider's
+// polls a device login with proofs, and a proof it sent, replayed, is refused. What the client sent is read off oidc-provider's
 // request log (GET /_interop/requests).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { McpAuth, MemoryStorage, headlessLogin, recordingFetch, startResource, startServer } from './helpers.mjs';
+import { McpAuth, MemoryStorage, approveDevice, headlessLogin, recordingFetch, startResource, startServer } from './helpers.mjs';
 import { decodeJwt, serverLog, thumbprint } from '../../tests/interop/jose.mjs';
 
 let plain; // oidc-provider without nonces
@@ -106,6 +106,27 @@ test('a token endpoint nonce is answered with exactly one retry', async () => {
     JSON.stringify(refresh),
   );
   assert.ok(proofOf(refresh.at(-1)).payload.nonce);
+});
+
+test('a device login polls with proofs, answers nonces at once, and gets a bound token', async () => {
+  const since = (await tokenLog(nonces.info.issuer)).length;
+  const { auth } = client();
+  let approval;
+  const grant = await auth.deviceLogin(rsNonces.resource, {
+    onPrompt: (prompt) => {
+      approval = approveDevice(nonces.info.issuer, prompt.user_code);
+    },
+  });
+  await approval;
+  const key = keyOf(grant);
+  assert.equal(boundTo(grant), key);
+  const log = await tokenLog(nonces.info.issuer, since);
+  assert.ok(log.every((e) => e.grant_type === 'urn:ietf:params:oauth:grant-type:device_code' && thumbprint(proofOf(e).header.jwk) === key), JSON.stringify(log));
+  assert.equal(log[0].error, 'use_dpop_nonce', 'the first poll knew no nonce');
+  assert.ok(log.every((e, i) => !(e.error === 'use_dpop_nonce' && log[i + 1]?.error === 'use_dpop_nonce')), JSON.stringify(outcomes(log)));
+  assert.deepEqual(outcomes(log).at(-1), [200, null]);
+  const res = await auth.authFetch()(rsNonces.resource, { method: 'POST', body: '{}' });
+  assert.equal(res.status, 200);
 });
 
 test('a server whose nonces never work gets one retry, then the error', async (t) => {
