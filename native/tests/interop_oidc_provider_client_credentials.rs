@@ -3,7 +3,8 @@
 //! `Session` authenticates with `client_secret_basic`, or with `private_key_jwt` assertions
 //! (RFC 7523 §2.2) signed by an ES256 or an RS256 key read from a PEM file, which oidc-provider
 //! verifies against the public JWK registered for the client. There is no refresh token: on
-//! expiry the session obtains a new token the same way. With `dpop` the token is bound.
+//! expiry the session obtains a new token the same way. With `dpop` the token is bound. The
+//! CLI does the same with `--client-credentials --private-key FILE --dpop`.
 //!
 //! What the client sent is read off the server's own request log (`GET /_interop/requests`).
 //! Needs Node and `npm ci --prefix tests/interop` (scripts/setup); fails, never skips, without.
@@ -15,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::oidc::{MachineClient, Oidc, jwt, outcomes};
+use common::oidc::{MachineClient, Oidc, ec_thumbprint, jwt, outcomes};
 use common::{TestClock, TestUi, within};
 use mcpauth::session::{LoginOptions, LoginSummary, PreRegisteredClient};
 use mcpauth::ui::LoginUi;
@@ -107,14 +108,20 @@ fn assert_machine_token(grant: &Grant, client: &MachineClient) {
     assert_eq!(grant.acquire, Some(MachineGrant::ClientCredentials));
 }
 
-/// Checks a logged client assertion (RFC 7523 §3) and returns its claims.
-fn checked_assertion(entry: &Value, client: &MachineClient, issuer: &str) -> Value {
+/// Checks a logged client assertion (RFC 7523 §3) and returns its claims; `kid` is the key id
+/// it must name (`None`: none, as for a bare PEM key oidc-provider finds without one).
+fn checked_assertion(
+    entry: &Value,
+    client: &MachineClient,
+    issuer: &str,
+    kid: Option<&str>,
+) -> Value {
     let assertion = entry["client_assertion"]
         .as_str()
         .unwrap_or_else(|| panic!("no client assertion in {entry}"));
     let (header, claims) = jwt(assertion);
     assert_eq!(header["alg"], client.alg.as_deref().unwrap(), "{header}");
-    assert_eq!(header["kid"], client.kid.as_deref().unwrap(), "{header}");
+    assert_eq!(header["kid"].as_str(), kid, "{header}");
     assert_eq!(claims["iss"], client.client_id.as_str(), "{claims}");
     assert_eq!(claims["sub"], client.client_id.as_str(), "{claims}");
     assert_eq!(claims["aud"], issuer, "{claims}");
@@ -199,12 +206,12 @@ async fn private_key_jwt(name: &str) {
         log[0]["authorization_scheme"].is_null(),
         "no Basic header too"
     );
-    let first = checked_assertion(&log[0], &client, &peer.oidc.issuer);
+    let first = checked_assertion(&log[0], &client, &peer.oidc.issuer, client.kid.as_deref());
 
     let second = new_token_on_expiry(&peer, &summary.grant).await;
     assert_machine_token(&second, &client);
     let log = peer.oidc.token_requests().await;
-    let again = checked_assertion(&log[1], &client, &peer.oidc.issuer);
+    let again = checked_assertion(&log[1], &client, &peer.oidc.issuer, client.kid.as_deref());
     assert_ne!(
         again["jti"], first["jti"],
         "oidc-provider takes each assertion once"
@@ -245,4 +252,53 @@ async fn client_credentials_with_dpop_and_a_server_nonce_get_a_bound_token() {
     let next = peer.session.current_grant(MCP_SERVER).unwrap();
     let (_, claims) = jwt(next.tokens.access_token.secret());
     assert_eq!(claims["cnf"]["jkt"], key.as_str(), "{claims}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_logs_in_with_an_rs256_private_key_file_and_dpop() {
+    let oidc = Oidc::start(&[]);
+    let client = oidc.client("rs256");
+    let dir = tempfile::tempdir().unwrap();
+    // The "MCP server" is a path on the AS itself: the CLI's probe gets a 404 there and goes
+    // on with the configured issuer; oidc.mjs accepts any http URL as a resource.
+    let server = format!("{}/mcp", oidc.issuer);
+    let login = common::run_cli(
+        dir.path(),
+        &[
+            "login",
+            &server,
+            "--issuer",
+            &oidc.issuer,
+            "--client-credentials",
+            "--client-id",
+            &client.client_id,
+            "--private-key",
+            client.key_file.as_deref().unwrap(),
+            "--scope",
+            "mcp:read",
+            "--dpop",
+        ],
+    )
+    .await;
+    assert!(
+        login.status.success(),
+        "{}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+    let token = common::run_cli(dir.path(), &["token", &server]).await;
+    assert!(token.status.success());
+    let token = String::from_utf8(token.stdout).unwrap();
+
+    let log = oidc.token_requests().await;
+    assert_eq!(outcomes(&log), [(200, None)], "{log:#?}");
+    checked_assertion(&log[0], &client, &oidc.issuer, None);
+    let (proof, _) = jwt(log[0]["dpop"].as_str().expect("a DPoP proof"));
+    let (_, claims) = jwt(token.trim());
+    assert_eq!(claims["aud"], server.as_str(), "{claims}");
+    assert_eq!(claims["client_id"], client.client_id.as_str(), "{claims}");
+    assert_eq!(
+        claims["cnf"]["jkt"],
+        ec_thumbprint(&proof["jwk"]),
+        "{claims}"
+    );
 }
