@@ -16,8 +16,15 @@
 //!   and the `_meta` protocol version, capabilities and client info. Anything older is the
 //!   2025-11-25 wire: `initialize`, a session id if the server issues one, SSE responses.
 //! - `MCP_CONFORMANCE_CONTEXT` may carry a pre-registered `client_id`, `client_secret` and the
-//!   `issuer` they belong to.
-//! - `MCP_CONFORMANCE_SCENARIO` names the scenario; it is only logged.
+//!   `issuer` they belong to, and the credentials of the extension scenarios: a
+//!   `private_key_pem` (private_key_jwt), an enterprise IdP's `idp_id_token`,
+//!   `idp_token_endpoint` and `idp_client_id`, a workload's `valid_jwt`.
+//! - `MCP_CONFORMANCE_SCENARIO` names the scenario. The extension scenarios pick how the
+//!   login is made (the options a user of the library would set):
+//!   `auth/client-credentials-basic` and `-jwt` the client credentials grant (with the secret,
+//!   or with `private_key_pem`), `auth/enterprise-managed-authorization` the ID-JAG exchange,
+//!   `auth/wif-jwt-bearer` the jwt-bearer grant with the workload token, `auth/dpop` and
+//!   `auth/dpop-nonce` DPoP-bound tokens. Every other scenario is only logged.
 //!
 //! Exits 0 once the tool call succeeded, and 1 with one line on stderr when anything refused.
 
@@ -25,10 +32,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcpauth::session::PreRegisteredClient;
+use mcpauth::session::{CredentialSource, EnterpriseIdp, MachineGrant, PreRegisteredClient};
 use mcpauth::ui::{BoxFuture, LoginUi};
-use mcpauth::{AuthClient, Flow, LoginOptions, MemoryStore, Session};
-use mcpauth_core::{ClientSecret, DeviceAuthorization, Policy};
+use mcpauth::{AuthClient, ClientKey, Flow, LoginOptions, MemoryStore, Session};
+use mcpauth_core::{ClientSecret, DeviceAuthorization, Policy, SecurityToken};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
 use serde_json::{Map, Value, json};
 use url::Url;
@@ -72,16 +79,22 @@ async fn run() -> Result<()> {
         .build()?;
     let mut policy = Policy::default(); // plain http is allowed for loopback hosts
     policy.legacy_2025_03_26_fallbacks = true; // auth/2025-03-26-* (backcompat)
-    let session = Session::builder(Arc::new(MemoryStore::new()))
+    let context = context()?;
+    let mut session = Session::builder(Arc::new(MemoryStore::new()))
         .policy(policy)
         .client_name("mcpauth conformance client")
-        .ui(Arc::new(FollowRedirect { http: http.clone() }))
-        .build()?;
+        .ui(Arc::new(FollowRedirect { http: http.clone() }));
+    if let Some(pem) = field(&context, "private_key_pem") {
+        session = session.client_key(ClientKey::from_pem(&pem)?);
+    }
+    let session = session.build()?;
     let mut login = LoginOptions::default();
     login.flow = Flow::Paste;
-    login.client = preregistered_client()?;
+    login.client = preregistered_client(&context);
     login.client_metadata_url = Some(CIMD_URL.to_owned());
     login.timeout = Duration::from_secs(10);
+    login.grant = machine_grant(&scenario, &context)?;
+    login.dpop = matches!(scenario.as_str(), "auth/dpop" | "auth/dpop-nonce");
     let auth = AuthClient::new(session, http).with_login(login);
 
     let mut mcp = Mcp::new(auth, url.clone(), version);
@@ -104,22 +117,54 @@ async fn run() -> Result<()> {
     Ok(())
 }
 
-/// The credentials in `MCP_CONFORMANCE_CONTEXT`, bound to the issuer it names.
-fn preregistered_client() -> Result<Option<PreRegisteredClient>> {
-    let Ok(text) = std::env::var("MCP_CONFORMANCE_CONTEXT") else {
-        return Ok(None);
-    };
-    let context: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("MCP_CONFORMANCE_CONTEXT is not JSON: {e}"))?;
-    let field = |name: &str| context.get(name).and_then(Value::as_str).map(str::to_owned);
-    Ok(field("client_id").map(|client_id| PreRegisteredClient {
-        client_id,
-        client_secret: field("client_secret").map(ClientSecret::new),
+/// `MCP_CONFORMANCE_CONTEXT`, or an empty object.
+fn context() -> Result<Value> {
+    match std::env::var("MCP_CONFORMANCE_CONTEXT") {
+        Ok(text) => Ok(serde_json::from_str(&text)
+            .map_err(|e| format!("MCP_CONFORMANCE_CONTEXT is not JSON: {e}"))?),
+        Err(_) => Ok(json!({})),
+    }
+}
+
+/// A string field of the context.
+fn field(context: &Value, name: &str) -> Option<String> {
+    context.get(name).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// The credentials in the context, bound to the issuer it names.
+fn preregistered_client(context: &Value) -> Option<PreRegisteredClient> {
+    Some(PreRegisteredClient {
+        client_id: field(context, "client_id")?,
+        client_secret: field(context, "client_secret").map(ClientSecret::new),
         auth_method: None, // chosen from the server's metadata
-        issuer: field("issuer"),
-        key_alg: None,
+        issuer: field(context, "issuer"),
+        key_alg: None, // the client key's, when there is one
         key_id: None,
-    }))
+    })
+}
+
+/// How the extension scenarios obtain tokens without a user; `None` for every other one.
+fn machine_grant(scenario: &str, context: &Value) -> Result<Option<MachineGrant>> {
+    let need = |name: &str| {
+        field(context, name).ok_or_else(|| format!("{scenario}: the context has no `{name}`"))
+    };
+    Ok(match scenario {
+        "auth/client-credentials-basic" | "auth/client-credentials-jwt" => {
+            Some(MachineGrant::ClientCredentials)
+        }
+        "auth/wif-jwt-bearer" => Some(MachineGrant::JwtBearer {
+            assertion: CredentialSource::Value {
+                value: SecurityToken::new(need("valid_jwt")?),
+            },
+        }),
+        "auth/enterprise-managed-authorization" => Some(MachineGrant::EnterpriseManaged {
+            id_token: CredentialSource::Value {
+                value: SecurityToken::new(need("idp_id_token")?),
+            },
+            idp: EnterpriseIdp::new(need("idp_token_endpoint")?, need("idp_client_id")?),
+        }),
+        _ => None,
+    })
 }
 
 /// The tool to call: `test-tool` when listed (every auth scenario), else the first one, with a

@@ -3,7 +3,10 @@
 //! Each request is driven by the core's [`ProtectedRequest`], which decides what its answers
 //! mean (the table in [its docs](mcpauth_core::flow::protected)):
 //!
-//! - Every request carries `Authorization: Bearer` (never a query parameter, RFC 6750 §2).
+//! - Every request carries `Authorization: Bearer` (never a query parameter, RFC 6750 §2),
+//!   or, for a DPoP-bound token, `Authorization: DPoP` with a fresh proof in the `DPoP`
+//!   header, signed with the grant's key; the server's `DPoP-Nonce` is handed back to the core,
+//!   which retries once with it when the server asks (RFC 9449 §9).
 //! - A 401 on a token makes one refresh (single-flight, shared with every other caller) and
 //!   one retry. If that cannot help and logging in is allowed, it logs in with the challenge;
 //!   a 401 to the token of that login is `PERSISTENT_UNAUTHORIZED`.
@@ -14,7 +17,9 @@
 
 use std::sync::Mutex;
 
+use mcpauth_core::dpop::{DPOP_HEADER, DPOP_NONCE_HEADER};
 use mcpauth_core::flow::{McpAction, ProtectedRequest};
+use mcpauth_core::jws::JwsTemplate;
 use mcpauth_core::{ResourceUri, StepUpTracker, UsageError};
 use reqwest::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
 
@@ -93,21 +98,25 @@ impl AuthClient {
             .iter()
             .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
             .collect();
-        let mut protected = ProtectedRequest::new(server, &headers, self.login.is_some());
+        let mut protected = ProtectedRequest::new(server, &headers, self.login.is_some())
+            .with_method(first.method().as_str());
         let mut next = Some(first);
         let mut last = None;
         let access = self.session.run_access(server_url, None).await?;
         let mut action = protected.start(&self.tracker(), access);
         loop {
             action = match action {
-                McpAction::Send { authorization, .. } => {
+                McpAction::Send {
+                    authorization,
+                    dpop,
+                } => {
                     let request = match next.take() {
                         Some(request) => request,
                         None => build(&self.http)
                             .build()
                             .map_err(|e| transport(server_url, &e))?,
                     };
-                    let response = self.send(server_url, request, authorization).await?;
+                    let response = self.send(server_url, request, authorization, dpop).await?;
                     let status = response.status().as_u16();
                     let challenges: Vec<String> = response
                         .headers()
@@ -115,8 +124,18 @@ impl AuthClient {
                         .iter()
                         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
                         .collect();
+                    let nonce = response
+                        .headers()
+                        .get(DPOP_NONCE_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
                     last = Some(response);
-                    protected.handle_response(&mut self.tracker(), status, &challenges, None)
+                    protected.handle_response(
+                        &mut self.tracker(),
+                        status,
+                        &challenges,
+                        nonce.as_deref(),
+                    )
                 }
                 McpAction::Refresh { rejected } => {
                     let access = self.session.run_access(server_url, Some(rejected)).await?;
@@ -144,13 +163,23 @@ impl AuthClient {
         }
     }
 
-    /// Sends `request` with the `Authorization` value, if any.
+    /// Sends `request` with the `Authorization` value, if any, and the DPoP proof the core
+    /// wrote for it, dated and signed now.
     async fn send(
         &self,
         server_url: &str,
         mut request: reqwest::Request,
         authorization: Option<String>,
+        dpop: Option<JwsTemplate>,
     ) -> Result<reqwest::Response> {
+        if let Some(template) = dpop {
+            let proof = self.session.sign_jws(&template)?;
+            let value = HeaderValue::from_str(&proof).map_err(|_| Error::Transport {
+                url: server_url.to_owned(),
+                reason: "the DPoP proof cannot be sent in a header".into(),
+            })?;
+            request.headers_mut().insert(DPOP_HEADER, value);
+        }
         if let Some(value) = authorization {
             let mut value = HeaderValue::from_str(&value).map_err(|_| Error::Transport {
                 url: server_url.to_owned(),

@@ -28,6 +28,28 @@
 //! [servers.work.headers]
 //! X-Tenant = "acme"
 //!
+//! [servers.agent]                       # a machine login: no user, no browser
+//! url = "https://mcp.example.com/mcp"
+//! client_credentials = true             # the client credentials grant (RFC 6749 §4.4)
+//! client_id = "build-bot"
+//! private_key = "bot.pem"               # private_key_jwt (PEM or a private JWK); or client_secret_file
+//! dpop = true                           # DPoP-bound tokens (RFC 9449)
+//! audience = "https://api.example.com"  # for servers that want an `audience` parameter
+//!
+//! [servers.k8s]                         # workload identity: jwt-bearer with the workload's token
+//! url = "https://mcp.example.com/mcp"
+//! client_id = "ci"
+//! workload_token_file = "/var/run/secrets/tokens/mcp"   # or workload_token_env = "VAR"
+//!
+//! [servers.corp]                        # enterprise-managed authorization (ID-JAG)
+//! url = "https://mcp.example.com/mcp"
+//! client_id = "mcp-client"
+//! client_secret_file = "corp.secret"
+//! id_token_env = "CORP_ID_TOKEN"        # or id_token_file = "..."
+//! idp_token_endpoint = "https://idp.example.com/oauth2/token"
+//! idp_client_id = "idp-client"
+//! idp_client_secret_file = "idp.secret" # if the client is confidential at the IdP
+//!
 //! [servers.github]                      # replaces the built-in `github` entry
 //! url = "https://api.githubcopilot.com/mcp/"
 //! client_id = "Ov23li..."               # your GitHub OAuth app
@@ -51,8 +73,10 @@ use url::Url;
 use crate::error::{Error, NEEDS_PREREGISTERED_CLIENT, Result};
 
 mod known;
+mod machine;
 
 pub use known::{KnownServer, known_server, known_servers};
+pub use machine::{MachineSettings, Naming};
 
 /// Overrides the configuration directory.
 pub const CONFIG_DIR_ENV: &str = "MCPAUTH_CONFIG_DIR";
@@ -159,6 +183,44 @@ pub struct ServerConfig {
     /// client id then stops before any request (see [`check_client`](Self::check_client)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_required: Option<String>,
+    /// Ask for DPoP-bound tokens (RFC 9449).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dpop: bool,
+    /// An `audience` parameter for authorization servers that want one (Auth0), sent with the
+    /// authorization, token and refresh requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// Log in with the client credentials grant (no user), with `client_id` and its
+    /// `client_secret_file` or `private_key`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client_credentials: bool,
+    /// The client's private key for `private_key_jwt` (PEM or a private JWK), resolved like
+    /// `client_secret_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<PathBuf>,
+    /// Workload identity: log in with the jwt-bearer grant and the workload token in this
+    /// file (read again on each expiry), resolved like `client_secret_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_token_file: Option<PathBuf>,
+    /// Workload identity, with the workload token in this environment variable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_token_env: Option<String>,
+    /// Enterprise-managed authorization: the user's ID token from the enterprise IdP, in this
+    /// file (resolved like `client_secret_file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_file: Option<PathBuf>,
+    /// Enterprise-managed authorization, with the ID token in this environment variable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_env: Option<String>,
+    /// The enterprise IdP's token endpoint, where the ID token is exchanged for an ID-JAG.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp_token_endpoint: Option<Url>,
+    /// This client's id at the enterprise IdP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp_client_id: Option<String>,
+    /// A file holding this client's secret at the enterprise IdP, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp_client_secret_file: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -179,6 +241,17 @@ impl ServerConfig {
             profile: None,
             dangerously_assume_pkce_s256: false,
             client_required: None,
+            dpop: false,
+            audience: None,
+            client_credentials: false,
+            private_key: None,
+            workload_token_file: None,
+            workload_token_env: None,
+            id_token_file: None,
+            id_token_env: None,
+            idp_token_endpoint: None,
+            idp_client_id: None,
+            idp_client_secret_file: None,
         }
     }
 
@@ -276,8 +349,16 @@ impl Config {
                 ));
             }
             server.name = Some(name.clone());
-            if let Some(file) = server.client_secret_file.take() {
-                server.client_secret_file = Some(resolve_path(&file, base));
+            for file in [
+                &mut server.client_secret_file,
+                &mut server.private_key,
+                &mut server.workload_token_file,
+                &mut server.id_token_file,
+                &mut server.idp_client_secret_file,
+            ] {
+                if let Some(path) = file.take() {
+                    *file = Some(resolve_path(&path, base));
+                }
             }
         }
         Ok(config)

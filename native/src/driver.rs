@@ -3,9 +3,12 @@
 //!
 //! 1. Send every request [`poll_transmit`](Machine::poll_transmit) yields, concurrently, with
 //!    the [`HttpDriver`] (its per-request time-out and body cap).
+//!    Before a request goes out, the JWTs the core wrote into it (DPoP proofs, client
+//!    assertions) are dated and signed ([`Signer`]).
 //! 2. Act on every event, in order: store I/O (always through `spawn_blocking`), the refresh
 //!    lock (in-process, then the store's cross-process lock; held until the machine is done),
-//!    the loopback listener, the UI. [`Event::Done`] ends the run.
+//!    the loopback listener, the UI, a credential to read (a file or an environment variable).
+//!    [`Event::Done`] ends the run.
 //! 3. Wait for whichever comes first: a response, a callback at the loopback server, a pasted
 //!    redirect, or the machine's [`poll_timeout`](Machine::poll_timeout) (measured on the
 //!    session's clock, so a test clock moved ahead moves the deadlines with it).
@@ -38,8 +41,10 @@ use mcpauth_core::flow::{Access, Event, Failure, Login, Logout, Machine, Request
 use mcpauth_core::{HttpRequest, HttpResponse, Time, UsageError};
 use url::Url;
 
+use crate::credential::read_credential;
 use crate::error::{Error, Result};
 use crate::http::HttpDriver;
+use crate::keys::Signer;
 use crate::loopback::{Callback, Listener, LoopbackServer};
 use crate::store::{StoreLock, TokenStore};
 use crate::ui::LoginUi;
@@ -71,6 +76,8 @@ pub(crate) struct Io {
     pub(crate) paste: bool,
     /// Waits out the machine's pauses while nothing is in flight; `None`: the tokio timer.
     pub(crate) sleep: Option<Sleep>,
+    /// Signs the JWTs the machines' requests carry (DPoP proofs, client assertions).
+    pub(crate) signer: Signer,
 }
 
 /// One async mutex per lock name, shared by every run of a session.
@@ -105,6 +112,13 @@ pub(crate) trait Driven: Machine {
     fn deadline(&self) -> Option<Time> {
         None
     }
+
+    /// Whether a request that could not be signed (no client key, say) is reported to the
+    /// machine as a failed request rather than ending the run with the signing error. Only a
+    /// logout: its revocations are best effort, and the grant is forgotten all the same.
+    fn unsigned_is_failure(&self) -> bool {
+        false
+    }
 }
 
 impl Driven for Login {
@@ -123,7 +137,11 @@ impl Driven for Login {
 
 impl Driven for Access {}
 
-impl Driven for Logout {}
+impl Driven for Logout {
+    fn unsigned_is_failure(&self) -> bool {
+        true
+    }
+}
 
 /// How a run ended.
 #[derive(Debug)]
@@ -268,7 +286,18 @@ where
 
     async fn pump(&mut self) -> Result<Ended<M::Output>> {
         loop {
-            while let Some((id, request)) = self.machine.poll_transmit() {
+            while let Some((id, mut request)) = self.machine.poll_transmit() {
+                // The core wrote the request's JWTs; dating and signing them is I/O.
+                if let Err(e) = self.io.signer.sign_request(&mut request, self.now()) {
+                    if !self.machine.unsigned_is_failure() {
+                        return Err(e.into());
+                    }
+                    tracing::debug!(request = id.index(), code = e.code(), "not signed");
+                    let reason = e.to_string();
+                    self.machine
+                        .handle_failure(self.now(), id, Failure::Transport { reason });
+                    continue;
+                }
                 self.requests += 1;
                 tracing::debug!(
                     request = id.index(),
@@ -347,6 +376,13 @@ where
             Event::DeviceCode(authorization) => {
                 self.device_expires = Some(authorization.expires_at);
                 ui.device_code(&authorization);
+            }
+            Event::Credential { source } => {
+                let read = tokio::task::spawn_blocking(move || read_credential(&source))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("the read did not complete: {e}")));
+                tracing::debug!(read = read.is_ok(), "credential");
+                self.machine.handle_credential(self.now(), read);
             }
             Event::Warning(warning) => ui.warning(&Error::Core(warning)),
             // Done ends the loop before this; events of a newer core need nothing from here.

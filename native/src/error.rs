@@ -74,6 +74,15 @@ pub enum Error {
         /// What is wrong, naming the file and field.
         reason: String,
     },
+    /// A private key (the client's `private_key_jwt` key) could not be read or is not one
+    /// mcpauth signs with (P-256 or RSA, in PEM or as a private JWK).
+    #[error("{from} {reason}")]
+    InvalidKey {
+        /// Where the key came from: its file, or the form it was given in.
+        from: String,
+        /// What is wrong with it; never any of its content.
+        reason: String,
+    },
     /// The user or the caller cancelled the operation.
     #[error("cancelled")]
     Cancelled,
@@ -97,7 +106,7 @@ impl Error {
             Error::PortInUse { .. } => "PORT_IN_USE",
             Error::NotLoggedIn { .. } => "LOGIN_REQUIRED",
             Error::NoPendingLogin => "NO_PENDING_AUTHORIZATION",
-            Error::Config { .. } => "CONFIG",
+            Error::Config { .. } | Error::InvalidKey { .. } => "CONFIG",
             Error::Cancelled => "ABORTED",
             Error::Io(_) => "IO",
         }
@@ -125,6 +134,9 @@ impl Error {
                  server in config.toml",
             ),
             Error::Config { .. } => Some("fix the configuration file the message names"),
+            Error::InvalidKey { .. } => Some(
+                "give a P-256 or RSA private key as PEM (PKCS#8, SEC1 or PKCS#1) or as a private JWK",
+            ),
             Error::Cancelled | Error::Io(_) => None,
         }
     }
@@ -250,6 +262,13 @@ mod tests {
             (Error::NotLoggedIn { server: "s".into() }, "LOGIN_REQUIRED"),
             (Error::NoPendingLogin, "NO_PENDING_AUTHORIZATION"),
             (Error::Config { reason: "r".into() }, "CONFIG"),
+            (
+                Error::InvalidKey {
+                    from: "f".into(),
+                    reason: "r".into(),
+                },
+                "CONFIG",
+            ),
             (Error::Cancelled, "ABORTED"),
             (Error::Io(std::io::Error::other("x")), "IO"),
         ];

@@ -19,6 +19,11 @@
 //! - [`store`]: [`TokenStore`] with the OS keychain, an encrypted file store, a memory
 //!   store and (feature `redis`) a Redis store, and cross-process locks so that two processes
 //!   never spend one refresh token.
+//! - [`keys`]: the signatures of the JWTs the core writes (ES256, RS256): the client's
+//!   `private_key_jwt` [`ClientKey`] (PEM or JWK), and a fresh DPoP key for each DPoP login.
+//!   Machine logins (client credentials, workload identity, enterprise-managed authorization)
+//!   are [`LoginOptions::grant`]; their file and environment credentials are read by the
+//!   driver each time a token is obtained.
 //! - [`config`]: named servers and the directories mcpauth uses.
 //! - [`Error`]: one error type with stable [`code()`](Error::code)s and CLI
 //!   [`hint()`](Error::hint)s.
@@ -40,9 +45,11 @@ pub mod auth_client;
 pub mod bridge;
 pub mod browser;
 pub mod config;
+mod credential;
 mod driver;
 pub mod error;
 pub mod http;
+pub mod keys;
 pub mod loopback;
 pub mod session;
 pub mod store;
@@ -52,6 +59,7 @@ pub use auth_client::AuthClient;
 pub use config::{Config, ServerConfig};
 pub use error::{Error, Result};
 pub use http::HttpDriver;
+pub use keys::ClientKey;
 pub use loopback::LoopbackServer;
 pub use session::{Flow, LoginOptions, LoginSummary, Session};
 #[cfg(feature = "keychain")]

@@ -97,6 +97,8 @@ pub struct ProtectedRequest {
     nonce: Option<String>,
     /// Whether the server's `use_dpop_nonce` was answered already.
     nonce_retried: bool,
+    /// The request's HTTP method, the `htm` of its DPoP proofs.
+    method: String,
 }
 
 impl ProtectedRequest {
@@ -117,7 +119,16 @@ impl ProtectedRequest {
             grant: None,
             nonce: None,
             nonce_retried: false,
+            method: "POST".to_owned(),
         }
+    }
+
+    /// The request's HTTP method (default `POST`, as MCP messages are sent), which its DPoP
+    /// proofs name (`htm`, RFC 9449 §4.2): `GET` for a stream, `DELETE` to end a session.
+    #[must_use]
+    pub fn with_method(mut self, method: &str) -> Self {
+        method.clone_into(&mut self.method);
+        self
     }
 
     /// The step-up key: the MCP operation of the request, if its headers name one.
@@ -221,7 +232,7 @@ impl ProtectedRequest {
         let url = self.server.url();
         McpAction::Send {
             authorization: grant.map(Grant::authorization),
-            dpop: grant.and_then(|g| g.resource_proof("POST", url, self.nonce.as_deref())),
+            dpop: grant.and_then(|g| g.resource_proof(&self.method, url, self.nonce.as_deref())),
         }
     }
 
@@ -311,4 +322,60 @@ fn operation(headers: &[(String, String)]) -> Option<String> {
         Some(name) => format!("{method} {name}"),
         None => method.to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ClientCredentials;
+    use crate::jws::{DpopKey, EcPublicJwk, KeyHandle};
+    use crate::metadata::AuthorizationServerMetadata;
+    use crate::time::Time;
+    use crate::token::TokenSet;
+
+    fn dpop_grant() -> Grant {
+        let issuer = "https://as.example";
+        let metadata = AuthorizationServerMetadata::for_tests(issuer);
+        let tokens = TokenSet {
+            access_token: AccessToken::new("at"),
+            token_type: "DPoP".into(),
+            refresh_token: None,
+            expires_at: None,
+            issued_at: None,
+            scope: None,
+            id_token: None,
+        };
+        let server = ResourceUri::parse("https://mcp.example/mcp").unwrap();
+        let client = ClientCredentials::public(issuer, "app");
+        let now = Time::from_unix_secs(1);
+        let mut grant = Grant::new(server, None, &metadata, client, tokens, now).unwrap();
+        grant.dpop_key = Some(DpopKey::new(
+            EcPublicJwk::p256("x", "y"),
+            KeyHandle::Stored { id: "k".into() },
+        ));
+        grant
+    }
+
+    #[test]
+    fn a_dpop_proof_names_the_requests_method() {
+        let grant = dpop_grant();
+        let tracker = StepUpTracker::default();
+        for (method, htm) in [
+            (None, "POST"),
+            (Some("GET"), "GET"),
+            (Some("DELETE"), "DELETE"),
+        ] {
+            let mut request = ProtectedRequest::new(grant.server.clone(), &[], false);
+            if let Some(method) = method {
+                request = request.with_method(method);
+            }
+            let McpAction::Send {
+                dpop: Some(proof), ..
+            } = request.start(&tracker, Ok(grant.clone()))
+            else {
+                panic!("a DPoP-bound token is sent with a proof");
+            };
+            assert_eq!(proof.claims["htm"], htm);
+        }
+    }
 }

@@ -154,6 +154,7 @@ fn io_with(ui: Arc<CountingUi>, clock: Clock, timeout: Duration) -> Io {
         locks: Locks::default(),
         paste: false,
         sleep: None,
+        signer: crate::keys::Signer::default(),
     }
 }
 

@@ -1,14 +1,16 @@
 //! [`Session::login`]: the native options in, the core's [`Login`] run, a summary out.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use mcpauth_core::flow::login::Redirect;
-use mcpauth_core::flow::{Event, Login, LoginConfig};
+use mcpauth_core::flow::{Event, Login, LoginConfig, MachineGrant};
 use mcpauth_core::{BearerChallenge, Grant, OsEntropy};
 
 use super::{ManualEndpoints, PreRegisteredClient, Session};
 use crate::driver::{self, Io};
 use crate::error::Result;
+use crate::keys::{ClientKey, Signer, generate_dpop_key};
 
 /// How the user authorizes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -59,6 +61,23 @@ pub struct LoginOptions {
     /// Extra headers for requests to the MCP server itself (the probe), such as an API
     /// gateway's key. Never sent to the authorization server.
     pub server_headers: Vec<(String, String)>,
+    /// Obtain tokens without a user: the client credentials grant (with
+    /// [`client`](Self::client)'s secret, or its [`client_key`](Self::client_key) for
+    /// `private_key_jwt`), a workload's token (jwt-bearer), or an enterprise IdP's ID token
+    /// (enterprise-managed authorization). [`flow`](Self::flow) is then unused. The grant
+    /// remembers how, and tokens are obtained again that way when they expire.
+    pub grant: Option<MachineGrant>,
+    /// Ask for DPoP-bound tokens (RFC 9449): a fresh P-256 key is generated for the login and
+    /// kept, encrypted, with the grant; every token request and every request to the server
+    /// carries a proof signed with it.
+    pub dpop: bool,
+    /// An `audience` parameter for authorization servers that want one (Auth0), sent with the
+    /// authorization, token and refresh requests.
+    pub audience: Option<String>,
+    /// The client's private key for `private_key_jwt`, for this login (else the session's,
+    /// [`SessionBuilder::client_key`](super::SessionBuilder::client_key)). A
+    /// [`client`](Self::client) that names no `key_alg` takes the key's.
+    pub client_key: Option<Arc<ClientKey>>,
 }
 
 impl Default for LoginOptions {
@@ -81,6 +100,10 @@ impl Default for LoginOptions {
             endpoints: core.endpoints,
             probe: core.probe,
             server_headers: core.server_headers,
+            grant: core.grant,
+            dpop: core.dpop,
+            audience: core.audience,
+            client_key: None,
         }
     }
 }
@@ -122,15 +145,14 @@ impl Session {
         server_url: &str,
         options: &LoginOptions,
     ) -> Result<mcpauth_core::Result<LoginSummary>> {
-        let config = self.login_config(server_url, options);
-        let login = match Login::new(config, self.now(), &mut OsEntropy) {
+        let login = match self
+            .login_config(server_url, options)
+            .and_then(|config| Login::new(config, self.now(), &mut OsEntropy))
+        {
             Ok(login) => login,
             Err(e) => return Ok(Err(e)),
         };
-        let io = Io {
-            paste: options.flow == Flow::Paste,
-            ..self.io().clone()
-        };
+        let io = self.login_io(options);
         let mut warnings = Vec::new();
         let outcome = driver::run(login, &io, |event| {
             if let Event::Warning(warning) = event {
@@ -150,8 +172,29 @@ impl Session {
         }))
     }
 
-    /// The core's configuration of a login with `options` and this session's settings.
-    pub(super) fn login_config(&self, server_url: &str, options: &LoginOptions) -> LoginConfig {
+    /// The driver's I/O for a login with `options`: the session's, pasting the redirect for
+    /// [`Flow::Paste`], and signing with the login's own client key if it has one.
+    pub(super) fn login_io(&self, options: &LoginOptions) -> Io {
+        let mut io = Io {
+            paste: options.flow == Flow::Paste,
+            ..self.io().clone()
+        };
+        if let Some(key) = &options.client_key {
+            io.signer = Signer::new(Some(Arc::clone(key)));
+        }
+        io
+    }
+
+    /// The core's configuration of a login with `options` and this session's settings, with
+    /// a fresh DPoP key when the login asks for DPoP.
+    ///
+    /// # Errors
+    /// [`Error::Entropy`](mcpauth_core::Error::Entropy) when no DPoP key can be generated.
+    pub(super) fn login_config(
+        &self,
+        server_url: &str,
+        options: &LoginOptions,
+    ) -> mcpauth_core::Result<LoginConfig> {
         let mut config = LoginConfig::new(server_url);
         config.redirect = match options.flow {
             Flow::Device => Redirect::Device,
@@ -159,6 +202,15 @@ impl Session {
         };
         config.scope.clone_from(&options.scope);
         config.preregistered = options.client.iter().cloned().collect();
+        let key = options.client_key.as_deref().or(self.client_key());
+        if let Some(key) = key {
+            for client in &mut config.preregistered {
+                if client.key_alg.is_none() {
+                    client.key_alg = Some(key.alg());
+                    client.key_id = client.key_id.take().or(key.key_id().map(str::to_owned));
+                }
+            }
+        }
         config
             .client_metadata_url
             .clone_from(&options.client_metadata_url);
@@ -175,7 +227,13 @@ impl Session {
         config.request_timeout_ms = millis(self.inner.timeout);
         config.policy = self.inner.policy.clone();
         config.profile.clone_from(&self.profile);
-        config
+        config.grant.clone_from(&options.grant);
+        config.dpop = options.dpop;
+        config.audience.clone_from(&options.audience);
+        if options.dpop {
+            config.dpop_key = Some(generate_dpop_key(&mut OsEntropy)?);
+        }
+        Ok(config)
     }
 }
 

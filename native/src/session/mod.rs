@@ -23,11 +23,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
+use mcpauth_core::jws::JwsTemplate;
 use mcpauth_core::{Policy, Time};
 
 use crate::driver::{Clock, Io, Locks, Sleep};
 use crate::error::Result;
 use crate::http::HttpDriver;
+use crate::keys::{ClientKey, Signer};
 use crate::store::TokenStore;
 use crate::ui::{ConsoleUi, LoginUi};
 
@@ -36,6 +38,10 @@ pub use mcpauth_core::flow::Profile;
 pub use mcpauth_core::flow::login::{ManualEndpoints, PreRegistered as PreRegisteredClient};
 /// One stored login, for `status`: the core's, so both drivers show the same.
 pub use mcpauth_core::flow::store::LoginStatus;
+/// How a machine login obtains tokens (client credentials, jwt-bearer, enterprise-managed),
+/// where it reads its credential, and the enterprise IdP: the core's, as the npm package has
+/// them.
+pub use mcpauth_core::flow::{CredentialSource, EnterpriseIdp, MachineGrant};
 
 /// The per-request time-out unless the builder sets one.
 const DEFAULT_TIMEOUT: Duration = mcpauth_core::flow::DEFAULT_REQUEST_TIMEOUT;
@@ -80,6 +86,7 @@ pub struct SessionBuilder {
     clock: Clock,
     profile: Option<Profile>,
     sleep: Option<Sleep>,
+    client_key: Option<Arc<ClientKey>>,
 }
 
 impl SessionBuilder {
@@ -136,6 +143,15 @@ impl SessionBuilder {
         self
     }
 
+    /// The client's private key for `private_key_jwt` (RFC 7523 §2.2): it signs the client
+    /// assertions of every login and of every token obtained again without a user (a client
+    /// credentials grant past its expiry). Load it with [`ClientKey::from_file`]. A login's
+    /// [`LoginOptions::client_key`] wins over it for that login.
+    pub fn client_key(mut self, key: ClientKey) -> Self {
+        self.client_key = Some(Arc::new(key));
+        self
+    }
+
     /// Builds the session.
     ///
     /// # Errors
@@ -149,6 +165,7 @@ impl SessionBuilder {
             locks: Locks::default(),
             paste: false,
             sleep: self.sleep,
+            signer: Signer::new(self.client_key),
         };
         Ok(Session {
             inner: Arc::new(Inner {
@@ -174,6 +191,7 @@ impl Session {
             clock: Arc::new(|| Time::from(SystemTime::now())),
             profile: None,
             sleep: None,
+            client_key: None,
         }
     }
 
@@ -212,6 +230,20 @@ impl Session {
 
     fn now(&self) -> Time {
         (self.inner.io.clock)()
+    }
+
+    /// Dates and signs a JWT the core wrote (a DPoP proof for a request to an MCP server):
+    /// the compact JWS.
+    pub(crate) fn sign_jws(&self, template: &JwsTemplate) -> mcpauth_core::Result<String> {
+        let signing = template.stamp(self.now(), &mut mcpauth_core::OsEntropy)?;
+        let signer = &self.inner.io.signer;
+        let signature = signer.sign(&signing.key, signing.alg, signing.input.as_bytes())?;
+        signing.compact(&signature)
+    }
+
+    /// The session's `private_key_jwt` key, if it has one.
+    fn client_key(&self) -> Option<&ClientKey> {
+        self.inner.io.signer.client()
     }
 
     fn io(&self) -> &Io {

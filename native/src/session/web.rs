@@ -45,12 +45,16 @@ impl Session {
         redirect_uri: &str,
         options: &LoginOptions,
     ) -> Result<String> {
-        let mut config = self.login_config(server_url, options);
+        let mut config = self.login_config(server_url, options)?;
         config.redirect = Redirect::Fixed {
             uri: redirect_uri.to_owned(),
         };
         let login = Login::new(config, self.now(), &mut OsEntropy)?;
-        match driver::run_to_authorize(login, self.io(), |_| {}).await? {
+        let io = crate::driver::Io {
+            paste: false,
+            ..self.login_io(options)
+        };
+        match driver::run_to_authorize(login, &io, |_| {}).await? {
             Ok(url) => Ok(url),
             Err(outcome) => match outcome.result {
                 Err(e) => Err(e.into()),

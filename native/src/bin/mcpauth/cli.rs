@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use mcpauth::config::ServerConfig;
+use mcpauth::config::{MachineSettings, ServerConfig};
 use mcpauth_core::Policy;
 
 /// Environment variable holding a static bearer token, used instead of OAuth by `token`.
@@ -145,6 +145,89 @@ pub struct LoginOptionArgs {
     /// anyone: use this only for a server you know enforces S256 without saying so.
     #[arg(long)]
     pub dangerously_assume_pkce_s256: bool,
+    #[command(flatten)]
+    pub machine: MachineArgs,
+}
+
+/// Logins without a user (client credentials, workload identity, enterprise-managed), DPoP
+/// and `audience`: the flags of the configuration keys of the same names.
+#[derive(Args, Clone, Default)]
+pub struct MachineArgs {
+    /// Log in as the client itself (OAuth client credentials grant), with --client-id and
+    /// --client-secret-file or --private-key. No browser; a new token is obtained the same way
+    /// when one expires.
+    #[arg(long, help_heading = "Machine logins")]
+    pub client_credentials: bool,
+    /// The client's private key for private_key_jwt: PEM (PKCS#8, SEC1 or PKCS#1; P-256 or
+    /// RSA) or a private JWK.
+    #[arg(long, value_name = "FILE", help_heading = "Machine logins")]
+    pub private_key: Option<PathBuf>,
+    /// Workload identity: log in with the jwt-bearer grant and the workload's token in this
+    /// file (read again whenever a new token is needed).
+    #[arg(long, value_name = "FILE", help_heading = "Machine logins", conflicts_with_all = ["client_credentials", "workload_token_env"])]
+    pub workload_token_file: Option<PathBuf>,
+    /// Workload identity, with the workload's token in this environment variable.
+    #[arg(
+        long,
+        value_name = "VAR",
+        help_heading = "Machine logins",
+        conflicts_with = "client_credentials"
+    )]
+    pub workload_token_env: Option<String>,
+    /// Enterprise-managed authorization: the user's ID token from the enterprise IdP, in this
+    /// file; exchanged at --idp-token-endpoint for an ID-JAG, presented to the server's
+    /// authorization server.
+    #[arg(long, value_name = "FILE", help_heading = "Machine logins", conflicts_with_all = ["client_credentials", "workload_token_file", "workload_token_env", "id_token_env"], requires_all = ["idp_token_endpoint", "idp_client_id"])]
+    pub id_token_file: Option<PathBuf>,
+    /// Enterprise-managed authorization, with the ID token in this environment variable.
+    #[arg(long, value_name = "VAR", help_heading = "Machine logins", conflicts_with_all = ["client_credentials", "workload_token_file", "workload_token_env"], requires_all = ["idp_token_endpoint", "idp_client_id"])]
+    pub id_token_env: Option<String>,
+    /// The enterprise IdP's token endpoint.
+    #[arg(long, value_name = "URL", help_heading = "Machine logins")]
+    pub idp_token_endpoint: Option<url::Url>,
+    /// This client's id at the enterprise IdP.
+    #[arg(long, value_name = "ID", help_heading = "Machine logins")]
+    pub idp_client_id: Option<String>,
+    /// A file holding this client's secret at the enterprise IdP, if it is confidential there.
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Machine logins",
+        requires = "idp_client_id"
+    )]
+    pub idp_client_secret_file: Option<PathBuf>,
+    /// Ask for DPoP-bound tokens (RFC 9449): a key made for this login signs a proof on every
+    /// token request and every request to the server.
+    #[arg(long)]
+    pub dpop: bool,
+    /// An `audience` parameter for authorization servers that want one (Auth0), sent with the
+    /// authorization, token and refresh requests.
+    #[arg(long, value_name = "AUDIENCE")]
+    pub audience: Option<String>,
+}
+
+impl MachineArgs {
+    /// The machine login the flags ask for (empty when they ask for none).
+    pub fn settings(&self) -> MachineSettings {
+        let mut settings = MachineSettings::default();
+        settings.client_credentials = self.client_credentials;
+        settings
+            .workload_token_file
+            .clone_from(&self.workload_token_file);
+        settings
+            .workload_token_env
+            .clone_from(&self.workload_token_env);
+        settings.id_token_file.clone_from(&self.id_token_file);
+        settings.id_token_env.clone_from(&self.id_token_env);
+        settings
+            .idp_token_endpoint
+            .clone_from(&self.idp_token_endpoint);
+        settings.idp_client_id.clone_from(&self.idp_client_id);
+        settings
+            .idp_client_secret_file
+            .clone_from(&self.idp_client_secret_file);
+        settings
+    }
 }
 
 /// `mcpauth proxy`: a local MCP server (stdio, or loopback HTTP) in front of a remote one.
@@ -181,3 +264,6 @@ fn parse_param(s: &str) -> std::result::Result<(String, String), String> {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .ok_or_else(|| format!("`{s}` is not name=value"))
 }
+
+#[cfg(test)]
+mod tests;

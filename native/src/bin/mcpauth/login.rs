@@ -1,11 +1,11 @@
 //! `mcpauth login`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use mcpauth::config::ServerConfig;
+use mcpauth::config::{Naming, ServerConfig};
 use mcpauth::session::{Flow, LoginOptions, ManualEndpoints, PreRegisteredClient, Session};
-use mcpauth::{Error, Result};
+use mcpauth::{ClientKey, Error, Result};
 use mcpauth_core::ClientSecret;
 
 use crate::cli::{LoginArgs, LoginOptionArgs};
@@ -48,6 +48,14 @@ pub fn login_options(server: &ServerConfig, args: &LoginOptionArgs) -> Result<Lo
     options.extra_params.extend(args.params);
     options.dangerously_omit_resource = args.omit_resource || server.omit_resource;
     options.server_headers = server.headers.clone().into_iter().collect();
+    let machine = args.machine.settings();
+    options.grant = if machine.is_empty() {
+        server.machine_grant()?
+    } else {
+        machine.grant(Naming::Flags)?
+    };
+    options.dpop = args.machine.dpop || server.dpop;
+    options.audience = args.machine.audience.or_else(|| server.audience.clone());
     if let (Some(authorization_endpoint), Some(token_endpoint)) =
         (&server.authorization_endpoint, &server.token_endpoint)
     {
@@ -58,6 +66,15 @@ pub fn login_options(server: &ServerConfig, args: &LoginOptionArgs) -> Result<Lo
         });
     }
     Ok(options)
+}
+
+/// The `private_key_jwt` key: `--private-key`, else the server's `private_key`. The session
+/// signs with it, for the login and for every token obtained again later.
+pub fn client_key(server: &ServerConfig, flag: Option<&Path>) -> Result<Option<ClientKey>> {
+    match flag {
+        Some(path) => ClientKey::from_file(path).map(Some),
+        None => server.client_key(),
+    }
 }
 
 /// Credentials from flags, else from the configuration file.

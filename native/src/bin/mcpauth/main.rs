@@ -2,6 +2,10 @@
 //!
 //! ```text
 //! mcpauth login <server> [--device | --paste] [--scope S] [--client-id ID] [--port P] [--no-browser] [--timeout SECS]
+//! mcpauth login <server> --client-credentials --client-id ID [--client-secret-file F | --private-key FILE]
+//! mcpauth login <server> --workload-token-file F | --workload-token-env VAR   # workload identity
+//! mcpauth login <server> --id-token-file F | --id-token-env VAR --idp-token-endpoint URL --idp-client-id ID
+//! mcpauth login <server> --dpop [--audience A]   # DPoP-bound tokens, with any of the above
 //! mcpauth token <server>      # a fresh access token on stdout, nothing else
 //! mcpauth status              # every login: server, issuer, scopes, expiry
 //! mcpauth logout <server>     # revoke (when supported) and forget
@@ -50,7 +54,7 @@ use mcpauth::store::default_store;
 use mcpauth::ui::LoginUi as _;
 use mcpauth::{Error, Result};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, LoginOptionArgs};
 use crate::ui::TerminalUi;
 
 fn main() -> ExitCode {
@@ -106,23 +110,32 @@ async fn run(cli: Cli, ui: Arc<TerminalUi>) -> Result<()> {
         });
         Ok(name.map(Profile::parse).transpose()?)
     };
-    let session = |server: Option<&ServerConfig>, assume_pkce_s256: bool| {
-        Session::builder(default_store()?)
+    let session = |server: Option<&ServerConfig>, args: Option<&LoginOptionArgs>| {
+        let assume_pkce_s256 = args.is_some_and(|a| a.dangerously_assume_pkce_s256);
+        let mut builder = Session::builder(default_store()?)
             .policy(cli.policy(server, assume_pkce_s256))
             .timeout(Duration::from_secs(cli.http_timeout))
             .ui(ui.clone())
-            .profile(profile(server)?)
-            .build()
+            .profile(profile(server)?);
+        // The private_key_jwt key signs the login's assertions and those of every token
+        // obtained again later (`token`, `proxy`), so the session holds it.
+        if let Some(server) = server {
+            let flag = args.and_then(|a| a.machine.private_key.as_deref());
+            if let Some(key) = login::client_key(server, flag)? {
+                builder = builder.client_key(key);
+            }
+        }
+        builder.build()
     };
     match &cli.command {
         Command::Login(args) => {
             let server = config.resolve(&args.server)?;
-            let session = session(Some(&server), args.login.dangerously_assume_pkce_s256)?;
+            let session = session(Some(&server), Some(&args.login))?;
             login::login(&session, server, args.clone()).await
         }
         Command::Proxy(args) => {
             let server = config.resolve(&args.server)?;
-            let session = session(Some(&server), args.login.dangerously_assume_pkce_s256)?;
+            let session = session(Some(&server), Some(&args.login))?;
             proxy::proxy(session, server, args.clone()).await
         }
         Command::Token {
@@ -134,23 +147,23 @@ async fn run(cli: Cli, ui: Arc<TerminalUi>) -> Result<()> {
                 return token::print_static(&bearer, *json);
             }
             let server = config.resolve(server)?;
-            token::token(&session(Some(&server), false)?, &server, *json).await
+            token::token(&session(Some(&server), None)?, &server, *json).await
         }
         Command::Status { json } => {
             // Every profile's logins, unless one was asked for.
             let only = cli.profile.as_deref().map(Profile::parse).transpose()?;
-            status::status(&session(None, false)?, only.as_ref(), *json)
+            status::status(&session(None, None)?, only.as_ref(), *json)
         }
         Command::Logout { server: None, .. } => {
             let only = cli.profile.as_deref().map(Profile::parse).transpose()?;
-            logout::logout_all(&session(None, false)?, only.as_ref()).await
+            logout::logout_all(&session(None, None)?, only.as_ref()).await
         }
         Command::Logout {
             server: Some(server),
             ..
         } => {
             let server = config.resolve(server)?;
-            logout::logout(&session(Some(&server), false)?, &server).await
+            logout::logout(&session(Some(&server), None)?, &server).await
         }
         Command::Servers { json } => servers::servers(&config, *json),
         // Answered above, before the configuration is read.
