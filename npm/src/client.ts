@@ -12,17 +12,21 @@
 import * as core from './core.js';
 import { McpAuthError, wrap } from './errors.js';
 import { type DebugHook, type FetchLike, type ListenRequest, type MachineControl, type MachineIo, runMachine, type SharedLock } from './pump.js';
+import { type ClientKey, compactJws, type ImportedClientKey, importClientKey, newDpopKey, type Signer, webCryptoSigner } from './signing.js';
 import { MemoryStorage, type Storage } from './storage.js';
 import type {
   BearerChallenge,
+  CredentialSource,
   DevicePrompt,
   Discovered,
   Grant,
   LoginConfig,
   LoginOutcome,
+  JwsAlg,
   LoginStatus,
   LogoutOutcome,
   MachineConfigs,
+  MachineGrant,
   MachineKind,
   Policy,
   PreRegistered,
@@ -36,8 +40,16 @@ export interface PreRegisteredClient {
   issuer?: string;
   clientId: string;
   clientSecret?: string;
-  /** `client_secret_basic`, `client_secret_post` or `none`; by default the core picks one the server supports. */
+  /** `client_secret_basic`, `client_secret_post`, `private_key_jwt` or `none`; by default the core picks one the server supports (`private_key_jwt` when `keyAlg` is set). */
   authMethod?: PreRegistered['authMethod'];
+  /**
+   * For `private_key_jwt` (RFC 7523 §2.2): the algorithm of {@link McpAuthOptions.clientKey},
+   * `ES256` or `RS256`. Default: the key's own, when a `clientKey` is configured and this
+   * client has no secret.
+   */
+  keyAlg?: JwsAlg;
+  /** For `private_key_jwt`: the `kid` the server knows the client key by, if it needs one. */
+  keyId?: string;
 }
 
 /** Options of {@link McpAuth}. */
@@ -77,6 +89,36 @@ export interface McpAuthOptions {
   lock?: SharedLock;
   /** The core's security policy (plain-http test servers, the 2025-03-26 fallbacks, ...). */
   policy?: Policy;
+  /**
+   * Obtains tokens without a user, and again without one when they expire (there is no
+   * refresh token):
+   * - `{kind: "client_credentials"}`: the client credentials grant with the pre-registered
+   *   client's secret, or its `clientKey` (`private_key_jwt`);
+   * - `{kind: "jwt_bearer", assertion}`: the jwt-bearer grant (RFC 7523 §2.1) with a
+   *   workload's identity token (workload identity federation);
+   * - `{kind: "enterprise_managed", id_token, idp}`: the user's ID token exchanged at the
+   *   enterprise IdP for an ID-JAG, presented with the jwt-bearer grant.
+   *
+   * Tokens are read from a {@link CredentialSource}: `{kind: "value", value}`, or in Node
+   * `{kind: "file", path}` (trimmed; read again for every new token, so rotation is picked up)
+   * or `{kind: "env", name}`. With a grant, {@link McpAuth.login} needs no redirect, and
+   * {@link McpAuth.authFetch} logs in by itself when it has no `onAuthorizationRequired`.
+   */
+  grant?: MachineGrant;
+  /**
+   * Asks for DPoP-bound tokens (RFC 9449): each login makes a fresh P-256 key, and every token,
+   * refresh and MCP request carries a proof signed with it. In browsers the key is
+   * non-extractable and kept in IndexedDB; in Node its private part is in the grant record.
+   */
+  dpop?: boolean;
+  /** An `audience` parameter, for authorization servers that want one (Auth0): sent with authorization, token and refresh requests. */
+  audience?: string;
+  /**
+   * The key of a `private_key_jwt` client (RFC 7523 §2.2), for the pre-registered client
+   * without a secret: a PKCS#8 PEM string, a private JWK, or a `CryptoKey`; P-256 (ES256) or
+   * RSA (RS256). Imported with WebCrypto, non-extractable.
+   */
+  clientKey?: ClientKey;
   /** The fetch every OAuth request goes through. Default `globalThis.fetch`. */
   fetch?: typeof fetch;
   /**
@@ -223,6 +265,10 @@ export class McpAuth {
   readonly #storage: Storage;
   readonly #session: Storage;
   readonly #fetch: FetchLike;
+  /** Signs DPoP proofs and client assertions. */
+  readonly #sign: Signer;
+  /** The client key, imported once on first use. */
+  #clientKey: Promise<ImportedClientKey | undefined> | undefined;
   /** Authorization attempts per server and operation, counted by the core. */
   readonly #tracker = core.trackerNew();
 
@@ -233,6 +279,18 @@ export class McpAuth {
     const custom = options.fetch;
     this.#fetch = custom ? (url, init) => custom(url, init) : (url, init) => globalThis.fetch(url, init);
     trackers?.register(this, this.#tracker);
+    this.#sign = webCryptoSigner(() => this.#importedClientKey());
+  }
+
+  /** The client key, imported once (a refused key is tried again next time). */
+  #importedClientKey(): Promise<ImportedClientKey | undefined> {
+    const key = this.#options.clientKey;
+    if (key === undefined) return Promise.resolve(undefined);
+    this.#clientKey ??= importClientKey(key).catch((error: unknown) => {
+      this.#clientKey = undefined;
+      throw error;
+    });
+    return this.#clientKey;
   }
 
   /** The configured redirect URI, if any. */
@@ -263,8 +321,9 @@ export class McpAuth {
    * `popupLogin` and {@link deviceLogin}.
    */
   async login(serverUrl: string, options: LoginOptions = {}): Promise<Grant> {
-    const redirect = options.redirect ?? { kind: 'fixed', uri: this.#redirectUri(options) };
-    const outcome = (await this.#run('login', this.#loginConfig(serverUrl, redirect, options), {
+    // A machine grant sends no user agent anywhere: its redirect is never used.
+    const redirect = options.redirect ?? (this.#options.grant ? { kind: 'loopback' } : { kind: 'fixed', uri: this.#redirectUri(options) });
+    const outcome = (await this.#run('login', await this.#loginConfig(serverUrl, redirect, options), {
       authorize: options.onAuthorize,
       listen: options.listen,
       onPrompt: options.onPrompt,
@@ -280,7 +339,7 @@ export class McpAuth {
    */
   async authorizationUrl(serverUrl: string, options: AuthorizationOptions = {}): Promise<AuthorizationStart> {
     const redirect: Redirect = { kind: 'fixed', uri: this.#redirectUri(options) };
-    return (await this.#run('login', this.#loginConfig(serverUrl, redirect, options), {
+    return (await this.#run('login', await this.#loginConfig(serverUrl, redirect, options), {
       signal: options.signal,
       authorize: (url, control) => control.detach({ url, state: new URL(url).searchParams.get('state') ?? '' }),
     })) as AuthorizationStart;
@@ -391,8 +450,11 @@ export class McpAuth {
       // The core canonicalizes the server URL, as for a login: it keeps the query (a server
       // URL may carry one) and drops the fragment.
       const serverUrl = options.serverUrl ?? template.url;
-      const hook = options.onAuthorizationRequired;
-      const request = core.protectedNew(serverUrl, [...template.headers] as [string, string][], hook !== undefined);
+      // With a machine grant there is no user to ask: the login is this client's own.
+      const hook =
+        options.onAuthorizationRequired ??
+        (this.#options.grant ? async ({ options: login }: AuthorizationRequired) => this.login(serverUrl, login) : undefined);
+      const request = core.protectedNew(serverUrl, [...template.headers] as [string, string][], hook !== undefined, template.method);
       const machines: number[] = [];
       /** Runs a machine to its end and keeps it, for its outcome; its failure, if any, is what a `fail` means. */
       const settle = async <K extends MachineKind>(kind: K, config: MachineConfigs[K]) => {
@@ -403,7 +465,7 @@ export class McpAuth {
       };
       const step = (input: Parameters<typeof core.protectedStep>[2], failure?: unknown) => {
         try {
-          return core.protectedStep(request, this.#tracker, input);
+          return core.protectedStep(request, this.#tracker, input, this.#now());
         } catch (error) {
           throw failure ?? error;
         }
@@ -423,9 +485,16 @@ export class McpAuth {
               const attempt = template.clone();
               if (action.authorization === null) attempt.headers.delete('authorization');
               else attempt.headers.set('authorization', action.authorization);
+              // A DPoP-bound token goes with a fresh proof, in the header the core names.
+              if (action.dpop) attempt.headers.set(action.dpop.place.name, await compactJws(action.dpop, this.#sign));
               response = await sendMcp(send, attempt, this.#options.requestTimeout ?? 30_000);
               const challenge = response.headers.get('www-authenticate');
-              action = step({ kind: 'response', status: response.status, wwwAuthenticate: challenge === null ? [] : [challenge] });
+              action = step({
+                kind: 'response',
+                status: response.status,
+                wwwAuthenticate: challenge === null ? [] : [challenge],
+                dpopNonce: response.headers.get('dpop-nonce'),
+              });
               break;
             }
             case 'refresh': {
@@ -481,6 +550,7 @@ export class McpAuth {
       onWarning: this.#options.onWarning,
       onForeignCallback: this.#options.onForeignCallback,
       debug: this.#options.debug,
+      sign: this.#sign,
       ...extra,
     };
   }
@@ -491,14 +561,23 @@ export class McpAuth {
     return uri;
   }
 
-  #loginConfig(server: string, redirect: Redirect, options: AuthorizationOptions): LoginConfig {
+  async #loginConfig(server: string, redirect: Redirect, options: AuthorizationOptions): Promise<LoginConfig> {
     const o = this.#options;
     const preRegistered = o.preRegistered === undefined ? [] : [o.preRegistered].flat();
+    // The client key's algorithm, for the clients that authenticate with it (no secret).
+    const keyAlg = preRegistered.some((p) => !p.clientSecret && !p.keyAlg) ? (await this.#importedClientKey())?.alg : undefined;
     return {
       server,
       redirect,
       scope: options.scope ?? o.scope,
-      preregistered: preRegistered.map(({ issuer, clientId, clientSecret, authMethod }) => ({ issuer, clientId, clientSecret, authMethod })),
+      preregistered: preRegistered.map(({ issuer, clientId, clientSecret, authMethod, keyAlg: alg, keyId }) => ({
+        issuer,
+        clientId,
+        clientSecret,
+        authMethod,
+        keyAlg: alg ?? (clientSecret ? undefined : keyAlg),
+        keyId,
+      })),
       clientMetadataUrl: o.clientMetadataUrl,
       clientName: o.clientName ?? 'mcpauth',
       applicationType: o.applicationType,
@@ -514,6 +593,11 @@ export class McpAuth {
       requestTimeoutMs: o.requestTimeout,
       policy: o.policy,
       profile: o.profile,
+      grant: o.grant,
+      dpop: o.dpop ?? false,
+      // A fresh key per login: a new grant never shares a key with the one it replaces.
+      dpopKey: o.dpop ? await newDpopKey() : undefined,
+      audience: o.audience,
     };
   }
 

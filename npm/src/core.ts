@@ -44,9 +44,12 @@ export function machineNew<K extends MachineKind>(kind: K, config: MachineConfig
   return wasm.machine_new(kind, JSON.stringify(config), now, seed);
 }
 
-/** Everything the machine asks for now. Call it after {@link machineNew} and after every feed. */
-export function machineDrain(handle: number): Drained {
-  return answer<Drained>(wasm.machine_drain(handle));
+/**
+ * Everything the machine asks for now. Call it after {@link machineNew} and after every feed.
+ * The JWTs the transmits carry are dated `now`.
+ */
+export function machineDrain(handle: number, now = Date.now()): Drained {
+  return answer<Drained>(wasm.machine_drain(handle, now));
 }
 
 /** The response to transmit `id`; `body` holds at most `maxResponseBytes + 1` bytes. */
@@ -83,14 +86,14 @@ export function trackerFree(handle: number): void {
   wasm.tracker_free(handle);
 }
 
-/** Starts the decisions around one MCP request to `server` with these request headers. */
-export function protectedNew(server: string, headers: [string, string][], loginAllowed: boolean): number {
-  return wasm.protected_new(server, JSON.stringify(headers), loginAllowed);
+/** Starts the decisions around one MCP request to `server` with these request headers and this HTTP method (its DPoP proofs name it). */
+export function protectedNew(server: string, headers: [string, string][], loginAllowed: boolean, method = 'POST'): number {
+  return wasm.protected_new(server, JSON.stringify(headers), loginAllowed, method);
 }
 
-/** The next decision; a failure throws. */
-export function protectedStep(handle: number, tracker: number, input: StepInput): Action {
-  return answer<Action>(wasm.protected_step(handle, tracker, JSON.stringify(input)));
+/** The next decision; a failure throws. A DPoP proof in a `send` is dated `now`. */
+export function protectedStep(handle: number, tracker: number, input: StepInput, now = Date.now()): Action {
+  return answer<Action>(wasm.protected_step(handle, tracker, JSON.stringify(input), now));
 }
 
 /** Forgets a protected request. */

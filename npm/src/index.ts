@@ -28,6 +28,7 @@ export {
 export { McpAuthError, type ErrorCode, type LocalErrorCode } from './errors.js';
 export { runMachine, type DebugHook, type FetchLike, type ListenRequest, type MachineControl, type MachineIo, type SharedLock } from './pump.js';
 export { MemoryStorage, WebStorage, type DomStorageLike, type Storage } from './storage.js';
+export type { ClientKey, Signer } from './signing.js';
 export {
   completeRedirectLogin,
   popupLogin,
@@ -40,7 +41,12 @@ export {
 export type {
   BearerChallenge,
   ClientCredentials,
+  CredentialSource,
   DevicePrompt,
+  DpopKey,
+  EnterpriseIdp,
+  JwsAlg,
+  MachineGrant,
   Discovered,
   Grant,
   LoginStatus,

@@ -3,9 +3,11 @@
  * the package (as `native/` has one for tokio). It decides nothing about OAuth:
  *
  * 1. drain the machine;
- * 2. send each transmit with `fetch`, concurrently, each under its own deadline, and feed back
- *    the response or the failure;
- * 3. act on each event in order: storage, a lock, a listener, the user agent, hooks;
+ * 2. send each transmit with `fetch`, concurrently, each under its own deadline, after signing
+ *    the JWTs it carries (DPoP proofs, client assertions: `signing.ts`), and feed back the
+ *    response or the failure;
+ * 3. act on each event in order: storage, a lock, a credential to read, a listener, the user
+ *    agent, hooks;
  *    a save or delete the storage refused fails the operation, even one the machine has
  *    already finished (a refreshed grant that was not stored must not look stored);
  * 4. sleep until the machine's `timeout`, or until something is fed; then again from 1,
@@ -21,9 +23,11 @@
  */
 
 import * as core from './core.js';
+import { readCredential } from './credentials.js';
 import { describe, fromWire, McpAuthError, wrap } from './errors.js';
+import { type Signer, signTransmit } from './signing.js';
 import type { Storage } from './storage.js';
-import type { DevicePrompt, MachineEvent, Transmit } from './wire.js';
+import type { CredentialSource, DevicePrompt, MachineEvent, Transmit } from './wire.js';
 
 /**
  * Hears what the driver does, for debugging a login (`McpAuthOptions.debug`): a short message
@@ -95,6 +99,10 @@ export interface MachineIo {
   authorize?(url: string, control: MachineControl): unknown;
   /** Hears what the loop does ({@link DebugHook}). */
   debug?: DebugHook;
+  /** Signs the JWTs a request carries. Without it, a request that carries one fails with `NO_SIGNING_KEY`. */
+  sign?: Signer;
+  /** Reads a credential a machine login presents (the `credential` event). Default: a file or an environment variable in Node, nothing in browsers. */
+  readCredential?(source: CredentialSource): Promise<string>;
 }
 
 /**
@@ -163,7 +171,7 @@ class Run {
     if (this.#io.signal?.aborted) this.#onAbort();
     this.#io.signal?.addEventListener('abort', this.#onAbort, { once: true });
     for (;;) {
-      const { transmits, events, timeout } = core.machineDrain(this.#handle);
+      const { transmits, events, timeout } = core.machineDrain(this.#handle, this.#now());
       for (const transmit of transmits) this.#send(transmit);
       for (const event of events) {
         this.#debug('event', { event: event.kind });
@@ -274,11 +282,22 @@ class Run {
       fed(() => this.#feed({ kind: 'failure', id: transmit.id, failure: { kind: 'transport', reason } }));
     };
     void (async () => {
+      let signed: { headers: [string, string][]; body: string | null };
+      try {
+        signed = transmit.signings.length === 0 ? transmit : await this.#sign(transmit);
+      } catch (error) {
+        // Not a transport failure: without its signature the request cannot be made at all.
+        clearTimeout(deadline);
+        this.#inFlight.delete(transmit.id);
+        this.#debug('signing failed', { request });
+        this.#control.abort(wrap(error, 'NO_SIGNING_KEY', 'signing the request failed'));
+        return;
+      }
       try {
         const response = await this.#io.fetch(transmit.url, {
           method: transmit.method,
-          headers: transmit.headers,
-          body: transmit.body ?? undefined,
+          headers: signed.headers,
+          body: signed.body ?? undefined,
           redirect: transmit.followRedirects ? 'follow' : 'manual',
           signal: controller.signal,
         });
@@ -300,6 +319,14 @@ class Run {
         }
       }
     })();
+  }
+
+  /** Signs the JWTs of `transmit` and places them. */
+  async #sign(transmit: Transmit): Promise<{ headers: [string, string][]; body: string | null }> {
+    const sign = this.#io.sign;
+    if (!sign) throw new McpAuthError('NO_SIGNING_KEY', 'this request carries a JWT to sign, and the driver has no signer');
+    this.#debug('signing', { request: transmit.id, count: transmit.signings.length });
+    return signTransmit(transmit, sign);
   }
 
   /** Acts on one event; what takes long (a lock, a listener, the user) goes on in the background. */
@@ -348,6 +375,17 @@ class Run {
           return this.#hook(io.authorize(event.url, this.#control));
         case 'foreign_callback':
           return this.#hook(io.onForeignCallback?.());
+        case 'credential': {
+          this.#debug('reading credential', { source: event.source.kind });
+          const read = io.readCredential ?? readCredential;
+          // The reason goes to the core, which makes it CREDENTIAL_UNAVAILABLE; it never holds the value.
+          const answer = await read(event.source).then(
+            (value) => ({ value }),
+            (error: unknown) => ({ error: describe(error) }),
+          );
+          this.#feed({ kind: 'credential', ...answer });
+          return;
+        }
         case 'device_code': {
           const { kind: _, ...prompt } = event;
           return this.#hook(io.onPrompt?.(prompt));

@@ -50,6 +50,17 @@ export type {
   AccessConfig,
   LogoutConfig,
   DiscoverConfig,
+  // machine logins, DPoP and the JWTs the driver signs
+  MachineGrant,
+  CredentialSource,
+  EnterpriseIdp,
+  DpopKey,
+  EcPublicJwk,
+  KeyHandle,
+  JwsAlg,
+  JwsPlace,
+  Signing,
+  SigningKey,
   // the protected request
   StepInput,
   Action,

@@ -1,7 +1,8 @@
 // The package in a real browser: headless Chromium (Debian's, driven by playwright-core) loads
 // a page that imports npm/dist as ES modules (the .wasm fetched next to them), logs in at the
 // project's development authorization server (auto-approve, permissive CORS) with a full-page
-// redirect and with a popup, and calls the protected MCP endpoint with the token.
+// redirect and with a popup, and calls the protected MCP endpoint with the token; and a DPoP
+// login whose key the page cannot export, surviving a page reload.
 // Screenshots go to tests/artifacts/ (git-ignored).
 //
 // Needs /usr/bin/chromium (scripts/setup installs it) and the devserver binary (built by the
@@ -32,6 +33,7 @@ try {
 const skip = !existsSync(CHROMIUM) ? `no ${CHROMIUM}` : !chromium ? 'playwright-core is not installed' : false;
 
 let devserver;
+let devApi;
 let mcpUrl;
 let site;
 let siteOrigin;
@@ -63,7 +65,7 @@ let userDataDir;
 
 before(async () => {
   if (skip) return;
-  ({ child: devserver, mcp: mcpUrl } = await startDevserver());
+  ({ child: devserver, mcp: mcpUrl, dev: devApi } = await startDevserver());
   site = await startSite();
   siteOrigin = `http://127.0.0.1:${site.address().port}`;
   userDataDir = mkdtempSync(join(tmpdir(), 'mcpauth-chromium-'));
@@ -170,4 +172,46 @@ test('popup: a message from anything but the popup is ignored, and closing the p
     await browser.unroute('**/authorize?**', hold);
     await page.close();
   }
+});
+
+test('DPoP redirect login: the key in IndexedDB cannot be exported, and after a page reload it still signs proofs the server accepts', { skip }, async () => {
+  const page = await browser.newPage();
+  const log = watch(page);
+  const result = async () => {
+    await page.waitForFunction(() => window.mcpauthResult, null, { timeout: 20000 }).catch(() => {});
+    const r = await page.evaluate(() => window.mcpauthResult);
+    assert.ok(r, `no result; page log:\n${log.join('\n')}`);
+    assert.equal(r.error, undefined, log.join('\n'));
+    return r;
+  };
+  const accepted = async () => (await devApi('stats')).dpop_proofs_accepted;
+  const before = await accepted();
+
+  await page.goto(`${siteOrigin}/?flow=dpop`);
+  const first = await result();
+  await page.screenshot({ path: join(artifacts, 'browser-dpop.png') });
+  assert.equal(first.stage, 'after login');
+  assert.equal(first.tokenType, 'DPoP', 'the server bound the token to the key');
+  assert.equal(first.keyKind, 'stored', 'the grant record holds only the key id');
+  assert.equal(first.extractable, false);
+  assert.equal(first.exported, null, 'crypto.subtle.exportKey refuses the stored private key');
+  assert.equal(first.status, 200);
+  assert.equal(first.text, 'dpop after login');
+  const afterLogin = await accepted();
+  assert.ok(afterLogin >= before + 2, `proofs at the token endpoint and the MCP endpoint (${before} -> ${afterLogin})`);
+
+  // A new page load, then a reload: the module starts from nothing but the storage and IndexedDB.
+  await page.goto(`${siteOrigin}/?flow=dpop-call`);
+  const loaded = await result();
+  await page.reload();
+  const reloaded = await result();
+  for (const r of [loaded, reloaded]) {
+    assert.equal(r.stage, 'after a page load');
+    assert.equal(r.keyId, first.keyId, 'the same key');
+    assert.equal(r.exported, null);
+    assert.equal(r.status, 200, 'the server accepted the proof');
+    assert.equal(r.text, 'dpop after a page load');
+  }
+  assert.ok((await accepted()) >= afterLogin + 4, 'each MCP request of both page loads carried an accepted proof');
+  await page.close();
 });

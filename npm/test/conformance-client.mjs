@@ -8,21 +8,70 @@
 //   conformance client --command "node npm/test/conformance-client.mjs" --scenario auth/metadata-default
 //
 // The runner appends the server URL as the last argument and sets MCP_CONFORMANCE_SCENARIO,
-// MCP_CONFORMANCE_PROTOCOL_VERSION and (for auth/pre-registration) MCP_CONFORMANCE_CONTEXT.
-// Exit 0 when the tool call succeeded, 1 otherwise (refusing is right in some scenarios).
+// MCP_CONFORMANCE_PROTOCOL_VERSION and (for auth/pre-registration and the extension scenarios)
+// MCP_CONFORMANCE_CONTEXT. Exit 0 when the tool call succeeded, 1 otherwise (refusing is right
+// in some scenarios).
+//
+// The extension scenarios are mapped to McpAuth options (the same names as the Rust options),
+// and the rest is the same client: authFetch logs in by itself when a machine grant is set.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const dist = process.env.MCPAUTH_NPM_DIST ?? new URL('../dist', import.meta.url).pathname;
 const { McpAuth } = await import(`${dist}/index.js`);
 
 const serverUrl = process.argv.at(-1);
 const wire = process.env.MCP_CONFORMANCE_PROTOCOL_VERSION || '2025-11-25';
+const scenario = process.env.MCP_CONFORMANCE_SCENARIO ?? '';
 const context = process.env.MCP_CONFORMANCE_CONTEXT ? JSON.parse(process.env.MCP_CONFORMANCE_CONTEXT) : {};
 const log = (...args) => console.error('[mcpauth-conformance]', ...args);
+
+/** A scratch directory for the workload token file, removed at exit. */
+let scratch;
+process.on('exit', () => scratch && rmSync(scratch, { recursive: true, force: true }));
+
+/** The McpAuth options of the extension scenarios: machine grants, private_key_jwt, DPoP. */
+function extensionOptions() {
+  switch (scenario) {
+    case 'auth/client-credentials-basic':
+      return { grant: { kind: 'client_credentials' }, preRegistered: [{ clientId: context.client_id, clientSecret: context.client_secret }] };
+    case 'auth/client-credentials-jwt':
+      return {
+        grant: { kind: 'client_credentials' },
+        preRegistered: [{ clientId: context.client_id, keyAlg: context.signing_algorithm }],
+        clientKey: context.private_key_pem,
+      };
+    case 'auth/enterprise-managed-authorization':
+      return {
+        grant: {
+          kind: 'enterprise_managed',
+          id_token: { kind: 'value', value: context.idp_id_token },
+          idp: { tokenEndpoint: context.idp_token_endpoint, clientId: context.idp_client_id },
+        },
+        preRegistered: [{ clientId: context.client_id, clientSecret: context.client_secret }],
+      };
+    case 'auth/wif-jwt-bearer': {
+      // As a workload reads it: a file the platform writes (and rotates), read at each token.
+      scratch = mkdtempSync(join(tmpdir(), 'mcpauth-wif-'));
+      const path = join(scratch, 'token');
+      writeFileSync(path, `${context.valid_jwt}\n`);
+      return { grant: { kind: 'jwt_bearer', assertion: { kind: 'file', path } }, preRegistered: [{ clientId: context.client_id }] };
+    }
+    case 'auth/dpop':
+    case 'auth/dpop-nonce':
+      return { dpop: true };
+    default:
+      return undefined;
+  }
+}
 
 // A client ID metadata document URL the suite expects for auth/basic-cimd (it never fetches it).
 const CIMD_URL = 'https://conformance-test.local/client-metadata.json';
 const REDIRECT_URI = 'http://localhost:8976/callback'; // nothing listens: the mock redirects at once
 
+const extension = extensionOptions();
 const auth = new McpAuth({
   clientName: 'mcpauth-conformance',
   redirectUri: REDIRECT_URI,
@@ -33,6 +82,7 @@ const auth = new McpAuth({
     : [],
   // The backcompat scenarios are 2025-03-26 servers: no protected resource metadata.
   policy: { legacy20250326Fallbacks: true },
+  ...extension,
 });
 
 /** The headless user: follow the authorization URL once and hand the redirect to mcpauth. */
@@ -44,12 +94,15 @@ async function approve({ options }) {
   await auth.handleCallback(new URL(location, url).href);
 }
 
+// A machine grant logs in without a user: authFetch does it by itself.
 const mcpFetch = auth.authFetch(undefined, {
   serverUrl,
-  onAuthorizationRequired: async (required) => {
-    log(`authorization required (${required.reason}), attempt ${required.attempt}, challenged scope ${required.challenge.scope ?? '(none)'}`);
-    await approve(required);
-  },
+  onAuthorizationRequired: extension?.grant
+    ? undefined
+    : async (required) => {
+        log(`authorization required (${required.reason}), attempt ${required.attempt}, challenged scope ${required.challenge.scope ?? '(none)'}`);
+        await approve(required);
+      },
 });
 
 // ---- the MCP transport (streamable HTTP), both wires ----

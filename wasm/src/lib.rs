@@ -10,10 +10,10 @@
 //! |---|---|
 //! | `machine_new(kind, config, now, seed) -> handle` | a `login`, `resume`, `access`, `logout` or `discover` machine |
 //! | `machine_response(handle, id, status, headers, body, now)` | the response to a transmit |
-//! | `machine_input(handle, input, now)` | anything else: a failure, the time, a store answer, a lock, a callback, a redirect URI, abort |
-//! | `machine_drain(handle)` | what the machine asks for now: transmits, events, when to wake it |
+//! | `machine_input(handle, input, now)` | anything else: a failure, the time, a store answer, a lock, a callback, a redirect URI, a credential, abort |
+//! | `machine_drain(handle, now)` | what the machine asks for now: transmits (with the JWTs to sign, dated `now`), events, when to wake it |
 //! | `machine_free(handle)` | forgets the machine (its result too) |
-//! | `protected_new(server, headers, login_allowed) -> handle`, `protected_step(handle, tracker, input)`, `protected_free` | the decisions around one authorized MCP request |
+//! | `protected_new(server, headers, login_allowed, method) -> handle`, `protected_step(handle, tracker, input, now)`, `protected_free` | the decisions around one authorized MCP request |
 //! | `tracker_new() -> handle`, `tracker_free` | a step-up tracker, one per `McpAuth` |
 //! | `canonical_server`, `grant_key`, `pending_key_for_callback`, `stored_grant`, `login_status`, `constants` | pure helpers |
 //!
@@ -31,13 +31,27 @@
 //!   `scripts/gen-types` generates the TypeScript types that `npm/src/wire.ts` re-exports
 //!   (feature `ts`).
 //! - Times are milliseconds since the Unix epoch, passed in by the caller on every call
-//!   (`now`); randomness is passed in too (`seed`, 64 bytes from `crypto.getRandomValues`).
+//!   (`now`); a login's randomness is passed in too (`seed`, 64 bytes from
+//!   `crypto.getRandomValues`). The one thing drawn here is each signed JWT's `jti`
+//!   (getrandom, which calls `crypto.getRandomValues`).
+//!
+//! ## Signing
+//!
+//! The core writes every JWT a request carries (DPoP proofs, `private_key_jwt` client
+//! assertions) as a template; the drain dates it (`iat`, `jti`, `exp`) and hands the driver
+//! `signings: [{key, alg, input, place}]` on the transmit. The driver signs `input` with the key
+//! `key` names (`{"kind": "dpop", "key": KeyHandle}` or `{"kind": "client"}`) using `alg`
+//! (ES256: the raw 64-byte `r || s` WebCrypto gives; RS256: PKCS#1 v1.5 with SHA-256) and puts
+//! `input "." base64url(signature)` where `place` says: `{"kind": "header", "name": "dpop"}` or
+//! `{"kind": "form", "name": "client_assertion"}` (appended to the body). Nothing about the JWT
+//! is decided in JavaScript.
 //!
 //! A drain, after every call that feeds a machine:
 //!
 //! ```json
 //! {"transmits": [{"id": 1, "method": "GET", "url": "https://...", "headers": [["accept", "application/json"]],
-//!                 "body": null, "maxResponseBytes": 1048576, "timeoutMs": 30000, "followRedirects": false}],
+//!                 "body": null, "maxResponseBytes": 1048576, "timeoutMs": 30000, "followRedirects": false,
+//!                 "signings": []}],
 //!  "events": [{"kind": "load", "key": "grant#https://mcp.example.com/mcp"}],
 //!  "timeout": 1767225600000}
 //! ```
@@ -45,9 +59,10 @@
 //! Events, in the order the driver must act on them: `load {key}` (answer with a `loaded`
 //! input), `save {key, record}`, `delete {key}`, `lock {key}` (answer with `locked`; hold the
 //! lock until `done`), `listen {port, required, path}` (answer with `redirect_uri`),
-//! `authorize {url}`, `foreign_callback`, `device_code {user_code, verification_uri,
-//! verification_uri_complete?, expires_at, interval}`, `warning {error}`, and last `done {ok}`
-//! or `done {error}`.
+//! `authorize {url}`, `foreign_callback`, `credential {source}` (read the file or environment
+//! variable and answer with a `credential` input: `{value}` or `{error}`), `device_code
+//! {user_code, verification_uri, verification_uri_complete?, expires_at, interval}`, `warning
+//! {error}`, and last `done {ok}` or `done {error}`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

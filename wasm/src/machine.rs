@@ -14,8 +14,10 @@ use mcpauth_core::flow::store::PendingLogin;
 use mcpauth_core::flow::{
     Access, Event, Failure, Login, LoginConfig, LoginOutcome, Logout, Machine, RequestId,
 };
+use mcpauth_core::jws::Signing;
 use mcpauth_core::{
-    AccessToken, Discovered, Discovery, Entropy, Error, Grant, HttpResponse, ResourceUri, Time,
+    AccessToken, Discovered, Discovery, Entropy, Error, Grant, HttpRequest, HttpResponse,
+    OsEntropy, ResourceUri, Time,
 };
 use wasm_bindgen::prelude::*;
 
@@ -192,7 +194,8 @@ pub fn machine_response(
 }
 
 /// Feeds everything but a response ([`Input`](crate::wire::Input), tagged by `kind`):
-/// `failure`, `timeout`, `loaded`, `locked`, `callback`, `redirect_uri`, `abort`. Returns
+/// `failure`, `timeout`, `loaded`, `locked`, `callback`, `redirect_uri`, `abort`,
+/// `credential`. Returns
 /// `{"belongs": bool}` for a callback (`false`: it carries another login's `state`; answer the
 /// browser with an error page, the login goes on), `{}` otherwise, or `{"error": ...}`.
 #[wasm_bindgen]
@@ -225,11 +228,13 @@ pub fn machine_input(handle: u32, input: &str, now_ms: f64) -> String {
 }
 
 /// Everything the machine asks for now: `{"transmits": [...], "events": [...], "timeout": ms |
-/// null}` (see the [crate docs](crate)). Call it after `machine_new` and after every feed. An
-/// unknown handle gives `{"error": ...}`.
+/// null}` (see the [crate docs](crate)). Call it after `machine_new` and after every feed. The
+/// JWTs a transmit carries are dated `now_ms` (with a fresh `jti` from `crypto.getRandomValues`).
+/// An unknown handle gives `{"error": ...}`.
 #[wasm_bindgen]
 #[must_use]
-pub fn machine_drain(handle: u32) -> String {
+pub fn machine_drain(handle: u32, now_ms: f64) -> String {
+    let now = time(now_ms);
     with_entry(handle, |entry| {
         let mut out = Drained::default();
         let Entry {
@@ -239,6 +244,7 @@ pub fn machine_drain(handle: u32) -> String {
             outcome,
         } = entry;
         let mut book = Book {
+            now,
             sent,
             timeout_ms: *request_timeout_ms,
             outcome,
@@ -328,6 +334,13 @@ fn feed<M: Machine>(machine: &mut M, now: Time, input: Input) {
         Input::Loaded { key, record } => machine.handle_loaded(now, &key, record),
         Input::Locked => machine.handle_locked(now),
         Input::Abort => machine.abort(),
+        Input::Credential { value, error } => {
+            let read = match value {
+                Some(value) => Ok(value.secret().to_owned()),
+                None => Err(error.unwrap_or_else(|| "the driver read nothing".to_owned())),
+            };
+            machine.handle_credential(now, read);
+        }
         Input::Failure { .. } | Input::Callback { .. } | Input::RedirectUri { .. } => {}
     }
 }
@@ -340,8 +353,21 @@ fn reason(failure: &Failure) -> String {
     }
 }
 
+/// Dates every JWT `request` carries, for the driver to sign.
+///
+/// # Errors
+/// [`Error::Entropy`] when `crypto.getRandomValues` is missing.
+pub(crate) fn stamp(request: &HttpRequest, now: Time) -> Result<Vec<Signing>, Error> {
+    request
+        .signatures
+        .iter()
+        .map(|template| template.stamp(now, &mut OsEntropy))
+        .collect()
+}
+
 /// What a drain writes to.
 struct Book<'a> {
+    now: Time,
     sent: &'a mut Vec<RequestId>,
     timeout_ms: u64,
     outcome: &'a mut Option<Outcome>,
@@ -349,10 +375,9 @@ struct Book<'a> {
 }
 
 impl Book<'_> {
-    fn transmit(&mut self, id: RequestId, request: &mcpauth_core::HttpRequest) {
-        self.out
-            .transmits
-            .push(TransmitJson::new(id.index(), request, self.timeout_ms));
+    fn transmit(&mut self, id: RequestId, request: &HttpRequest, signings: Vec<Signing>) {
+        let json = TransmitJson::new(id.index(), request, self.timeout_ms, signings);
+        self.out.transmits.push(json);
         self.sent.push(id);
     }
 
@@ -361,7 +386,17 @@ impl Book<'_> {
         M::Output: Output,
     {
         while let Some((id, request)) = machine.poll_transmit() {
-            self.transmit(id, &request);
+            match stamp(&request, self.now) {
+                Ok(signings) => self.transmit(id, &request, signings),
+                // Not sent: the machine hears why, as from a request that failed.
+                Err(e) => machine.handle_failure(
+                    self.now,
+                    id,
+                    Failure::Transport {
+                        reason: e.to_string(),
+                    },
+                ),
+            }
         }
         while let Some(event) = machine.poll_event() {
             self.event(event);
@@ -371,7 +406,8 @@ impl Book<'_> {
 
     fn discovery(&mut self, discovery: &mut Discovery, finished: &mut bool) {
         while let Some((id, request)) = discovery.poll_transmit() {
-            self.transmit(id, &request);
+            // Discovery requests are never signed.
+            self.transmit(id, &request, Vec::new());
         }
         if !*finished && let Some(result) = discovery.poll_result() {
             *finished = true;
@@ -396,6 +432,7 @@ impl Book<'_> {
             },
             Event::Authorize { url } => EventJson::Authorize { url },
             Event::ForeignCallback => EventJson::ForeignCallback,
+            Event::Credential { source } => EventJson::Credential { source },
             Event::DeviceCode(authorization) => EventJson::device_code(authorization),
             Event::Warning(e) => EventJson::Warning {
                 error: ErrorJson::from(e),
@@ -500,7 +537,7 @@ impl Entropy for Seed<'_> {
 }
 
 /// `now` from JavaScript: milliseconds since the epoch; anything else reads as the epoch.
-fn time(now_ms: f64) -> Time {
+pub(crate) fn time(now_ms: f64) -> Time {
     if now_ms.is_finite() && now_ms >= 0.0 {
         // Checked: finite and non-negative; `as` truncates the fraction and saturates.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]

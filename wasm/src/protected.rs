@@ -37,28 +37,31 @@ pub fn tracker_free(handle: u32) {
     TRACKERS.with(|t| t.borrow_mut().remove(handle));
 }
 
-/// Starts one MCP request to `server`, whose request headers (JSON pairs) name its MCP
-/// operation (`Mcp-Method`, `Mcp-Name`) for the step-up count. With `login_allowed`, a login is
+/// Starts one MCP request to `server` with HTTP `method` (which its DPoP proofs name), whose
+/// request headers (JSON pairs) name its MCP operation (`Mcp-Method`, `Mcp-Name`) for the
+/// step-up count. With `login_allowed`, a login is
 /// asked for where one is needed; without, that is a `LOGIN_REQUIRED` error. Never fails: a bad
 /// server URL is the error of the first step.
 #[wasm_bindgen]
 #[must_use]
-pub fn protected_new(server: &str, headers: &str, login_allowed: bool) -> u32 {
+pub fn protected_new(server: &str, headers: &str, login_allowed: bool, method: &str) -> u32 {
     let request = serde_json::from_str::<Vec<(String, String)>>(headers)
         .map_err(|e| bad_json("headers", &e).to_text())
         .and_then(|headers| {
             let server = ResourceUri::parse(server).map_err(|e| ErrorJson::from(&e).to_text())?;
-            Ok(ProtectedRequest::new(server, &headers, login_allowed))
+            Ok(ProtectedRequest::new(server, &headers, login_allowed).with_method(method))
         });
     REQUESTS.with(|t| t.borrow_mut().insert(request))
 }
 
 /// The next decision, after `input` ([`StepInput`]): `start` with a finished `access` machine,
-/// `response` with the server's status and `WWW-Authenticate` values, `refreshed` with the
-/// `access` machine run for a `refresh` action, `login` with the machine that logged in.
+/// `response` with the server's status, `WWW-Authenticate` values and `DPoP-Nonce`,
+/// `refreshed` with the `access` machine run for a `refresh` action, `login` with the machine
+/// that logged in. A `send` with a DPoP-bound token carries its proof, dated `now_ms`, to sign
+/// and put in the header its `place` names.
 #[wasm_bindgen]
 #[must_use]
-pub fn protected_step(handle: u32, tracker: u32, input: &str) -> String {
+pub fn protected_step(handle: u32, tracker: u32, input: &str, now_ms: f64) -> String {
     let input: StepInput = match serde_json::from_str(input) {
         Ok(i) => i,
         Err(e) => return bad_json("input", &e).to_text(),
@@ -96,15 +99,21 @@ pub fn protected_step(handle: u32, tracker: u32, input: &str) -> String {
                     StepInput::Response {
                         status,
                         www_authenticate,
+                        dpop_nonce,
                     },
                     _,
-                ) => request.handle_response(tracker, status, &www_authenticate, None),
+                ) => request.handle_response(
+                    tracker,
+                    status,
+                    &www_authenticate,
+                    dpop_nonce.as_deref(),
+                ),
                 // Every machine input has its grant read above.
                 (_, None) => {
                     return ErrorJson::argument("input", "a machine outcome is missing").to_text();
                 }
             };
-            ActionJson::text(action)
+            ActionJson::text(action, crate::machine::time(now_ms))
         })
     })
 }

@@ -12,8 +12,12 @@
 //! shapes written by hand as text ([`Drained::text`], the `done` event) are described by types
 //! that exist for the declarations only (`DoneEvent`, `MachineEvent`, `LogoutOutcomeJson`).
 
-use mcpauth_core::flow::{Failure, McpAction, Profile};
-use mcpauth_core::{BearerChallenge, DeviceAuthorization, Grant, HttpRequest, Policy};
+use mcpauth_core::flow::{CredentialSource, Failure, McpAction, Profile};
+use mcpauth_core::jws::Signing;
+use mcpauth_core::secret::SecurityToken;
+use mcpauth_core::{
+    BearerChallenge, DeviceAuthorization, Grant, HttpRequest, OsEntropy, Policy, Time,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorJson;
@@ -54,7 +58,10 @@ impl Drained {
 
 /// One request to send: exactly as given, without following redirects (unless
 /// `followRedirects`), reading at most `maxResponseBytes + 1` bytes of the body, and giving up
-/// after `timeoutMs` (then report a `failure` with `{"kind": "timeout"}`).
+/// after `timeoutMs` (then report a `failure` with `{"kind": "timeout"}`). Before sending,
+/// sign each of `signings` (already dated by the boundary) and put the compact JWS
+/// (`input "." base64url(signature)`) where its `place` says: a header of that name, or a form
+/// field of that name appended to the body.
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, rename = "Transmit"))]
 #[serde(rename_all = "camelCase")]
@@ -76,10 +83,17 @@ pub struct TransmitJson {
     pub timeout_ms: u64,
     /// Whether redirects may be followed (never, for the requests the core builds today).
     pub follow_redirects: bool,
+    /// JWTs to sign and place before sending (DPoP proofs, client assertions), in order.
+    pub signings: Vec<Signing>,
 }
 
 impl TransmitJson {
-    pub(crate) fn new(id: u32, request: &HttpRequest, timeout_ms: u64) -> Self {
+    pub(crate) fn new(
+        id: u32,
+        request: &HttpRequest,
+        timeout_ms: u64,
+        signings: Vec<Signing>,
+    ) -> Self {
         Self {
             id,
             method: request.method.as_str(),
@@ -90,6 +104,7 @@ impl TransmitJson {
             max_response_bytes: request.max_response_bytes,
             timeout_ms,
             follow_redirects: request.follow_redirects,
+            signings,
         }
     }
 }
@@ -139,6 +154,12 @@ pub enum EventJson<'a> {
     },
     /// A callback for another login arrived and was ignored.
     ForeignCallback,
+    /// Read the credential `source` names (a file, an environment variable); answer with a
+    /// `credential` input.
+    Credential {
+        /// Where it is.
+        source: &'a CredentialSource,
+    },
     /// Show the user where to go and which code to enter: the [`DevicePrompt`]'s fields next
     /// to `kind`.
     DeviceCode(DevicePrompt<'a>),
@@ -313,6 +334,16 @@ pub enum Input {
     },
     /// The caller gave up; the machine ends with `ABORTED`.
     Abort,
+    /// The answer to `credential`: the `value` read, or the `error` why it could not be (a
+    /// message that must not contain the credential).
+    Credential {
+        /// The credential.
+        #[serde(default)]
+        value: Option<SecurityToken>,
+        /// Why there is none.
+        #[serde(default)]
+        error: Option<String>,
+    },
 }
 
 /// `machine_new("resume", ...)`: a web login saved at the callback boundary.
@@ -434,6 +465,10 @@ pub enum StepInput {
         #[serde(default, rename = "wwwAuthenticate")]
         #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
         www_authenticate: Vec<String>,
+        /// The `DPoP-Nonce` header (RFC 9449 §9), if any.
+        #[serde(default, rename = "dpopNonce")]
+        #[cfg_attr(feature = "ts", ts(optional = nullable))]
+        dpop_nonce: Option<String>,
     },
     /// The outcome of the refresh asked for (an `access` machine with `rejected`).
     Refreshed {
@@ -454,10 +489,14 @@ pub enum StepInput {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, rename = "Action"))]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum ActionJson {
-    /// Send the request (again) with this `Authorization` value, or without one (`null`).
+    /// Send the request (again) with this `Authorization` value, or without one (`null`), and
+    /// for a DPoP-bound token this proof, signed and put where its `place` says (the `dpop`
+    /// header), as a transmit's `signings`.
     Send {
-        /// `Bearer <token>`, or `null`.
+        /// `Bearer <token>`, `DPoP <token>`, or `null`.
         authorization: Option<String>,
+        /// The DPoP proof to sign, or `null`.
+        dpop: Option<Signing>,
     },
     /// Run an `access` machine with `rejected`, then step `refreshed`.
     Refresh {
@@ -481,11 +520,25 @@ pub enum ActionJson {
 }
 
 impl ActionJson {
-    /// The action as JSON; a failure is `{"error": ...}`.
-    pub(crate) fn text(action: McpAction) -> String {
+    /// The action as JSON, its DPoP proof dated `now`; a failure is `{"error": ...}`.
+    pub(crate) fn text(action: McpAction, now: Time) -> String {
         let json = match action {
-            // The DPoP proof is not carried across the boundary yet.
-            McpAction::Send { authorization, .. } => ActionJson::Send { authorization },
+            McpAction::Send {
+                authorization,
+                dpop,
+            } => {
+                let dpop = match dpop
+                    .map(|proof| proof.stamp(now, &mut OsEntropy))
+                    .transpose()
+                {
+                    Ok(dpop) => dpop,
+                    Err(e) => return ErrorJson::from(&e).to_text(),
+                };
+                ActionJson::Send {
+                    authorization,
+                    dpop,
+                }
+            }
             McpAction::Refresh { rejected } => ActionJson::Refresh {
                 rejected: rejected.secret().to_owned(),
             },

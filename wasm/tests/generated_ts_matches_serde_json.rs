@@ -130,14 +130,14 @@ fn failures_and_warnings_have_the_generated_shapes() {
     // A configuration that does not parse, and an unknown kind: `done` with the error.
     for (kind, config) in [("login", r#"{"server": 1}"#), ("nonsense", "{}")] {
         let handle = machine_new(kind, config, NOW, &[]);
-        types.check_json("Drained", &parse(&machine_drain(handle)));
+        types.check_json("Drained", &parse(&machine_drain(handle, NOW)));
         machine_free(handle);
     }
     // Every other failure is `{"error": ErrorJson}`.
     let answers = [
-        machine_drain(999_999),
+        machine_drain(999_999, NOW),
         machine_input(999_999, r#"{"kind": "abort"}"#, NOW),
-        protected_step(999_999, 1, r#"{"kind": "response", "status": 200}"#),
+        protected_step(999_999, 1, r#"{"kind": "response", "status": 200}"#, NOW),
         stored_grant("grant#x", r#"{"v": 2}"#),
     ];
     for answer in answers {
@@ -149,7 +149,7 @@ fn failures_and_warnings_have_the_generated_shapes() {
 fn the_protected_requests_actions_have_the_generated_shapes() {
     let types = boundary_types();
     let step = |request: u32, tracker: u32, input: Value| {
-        let action = parse(&protected_step(request, tracker, &input.to_string()));
+        let action = parse(&protected_step(request, tracker, &input.to_string(), NOW));
         match action.get("error") {
             Some(error) => types.check_json("ErrorJson", error),
             None => types.check_json("Action", &action),
@@ -161,7 +161,7 @@ fn the_protected_requests_actions_have_the_generated_shapes() {
     // No grant: send without a token; a 401 asks for a login.
     let mut drive = Drive::new("access", &json!({"server": SERVER}), routes(json!({})));
     drive.run();
-    let request = protected_new(SERVER, "[]", true);
+    let request = protected_new(SERVER, "[]", true, "POST");
     let start = json!({"kind": "start", "machine": drive.handle});
     assert_eq!(step(request, tracker, start)["authorization"], Value::Null);
     let challenge = format!(r#"Bearer resource_metadata="{PRM_URL}", scope="mcp""#);
@@ -186,7 +186,7 @@ fn the_protected_requests_actions_have_the_generated_shapes() {
         ),
         (200, "", "return"),
     ] {
-        let request = protected_new(SERVER, "[]", true);
+        let request = protected_new(SERVER, "[]", true, "POST");
         let start = json!({"kind": "start", "machine": drive.handle});
         assert_eq!(step(request, tracker, start)["action"], "send");
         let challenges: Vec<&str> = [challenge].into_iter().filter(|c| !c.is_empty()).collect();
@@ -262,6 +262,10 @@ fn boundary_types() -> Types {
         mcpauth_core::jws::KeyHandle,
         mcpauth_core::flow::MachineGrant,
         mcpauth_core::jws::PrivateKeyValue,
+        // what a transmit carries to sign
+        mcpauth_core::jws::JwsPlace,
+        mcpauth_core::jws::Signing,
+        mcpauth_core::jws::SigningKey,
         mcpauth_core::secret::SecurityToken,
     );
     types

@@ -16,7 +16,11 @@ status: number,
 /**
  * The `WWW-Authenticate` field values.
  */
-wwwAuthenticate?: Array<string>, } | { "kind": "refreshed", 
+wwwAuthenticate?: Array<string>, 
+/**
+ * The `DPoP-Nonce` header (RFC 9449 §9), if any.
+ */
+dpopNonce?: string | null, } | { "kind": "refreshed", 
 /**
  * The finished machine.
  */

@@ -39,7 +39,7 @@ fn the_servers_oauth_error_keeps_its_wire_fields() {
 #[wasm_bindgen_test]
 fn a_config_that_does_not_parse_ends_the_machine_and_never_echoes_values() {
     let handle = machine_new("login", r#"{"server": 1, "scope": ["sekrit"]}"#, NOW, &[]);
-    let drained = parse(&machine_drain(handle));
+    let drained = parse(&machine_drain(handle, NOW));
     let error = &drained["events"][0]["error"];
     assert_eq!(error["code"], "INVALID_ARGUMENT");
     assert!(
@@ -47,14 +47,14 @@ fn a_config_that_does_not_parse_ends_the_machine_and_never_echoes_values() {
         "{error}"
     );
     assert_eq!(
-        parse(&machine_drain(handle))["events"],
+        parse(&machine_drain(handle, NOW))["events"],
         json!([]),
         "done comes once"
     );
     machine_free(handle);
     let handle = machine_new("nonsense", "{}", NOW, &[]);
     assert_eq!(
-        parse(&machine_drain(handle))["events"][0]["error"]["code"],
+        parse(&machine_drain(handle, NOW))["events"][0]["error"]["code"],
         "INVALID_ARGUMENT"
     );
     machine_free(handle);
@@ -63,14 +63,14 @@ fn a_config_that_does_not_parse_ends_the_machine_and_never_echoes_values() {
 #[wasm_bindgen_test]
 fn a_login_without_enough_random_bytes_says_so() {
     let handle = machine_new("login", &web_login().to_string(), NOW, &[1; 8]);
-    let drained = parse(&machine_drain(handle));
+    let drained = parse(&machine_drain(handle, NOW));
     assert_eq!(drained["events"][0]["error"]["code"], "ENTROPY_UNAVAILABLE");
     machine_free(handle);
 }
 
 #[wasm_bindgen_test]
 fn unknown_handles_and_malformed_inputs_are_invalid_arguments() {
-    let error = parse(&machine_drain(999_999));
+    let error = parse(&machine_drain(999_999, NOW));
     assert_eq!(error["error"]["code"], "INVALID_ARGUMENT");
     let handle = machine_new("access", &json!({"server": SERVER}).to_string(), NOW, &[]);
     let error = parse(&machine_input(
@@ -85,6 +85,7 @@ fn unknown_handles_and_malformed_inputs_are_invalid_arguments() {
         999_999,
         1,
         r#"{"kind": "response", "status": 200}"#,
+        NOW,
     ));
     assert_eq!(error["error"]["code"], "INVALID_ARGUMENT");
 }

@@ -133,7 +133,7 @@ impl Drive {
     /// this driver does not give by itself (a callback, a redirect URI, the time).
     pub fn run(&mut self) -> Option<Value> {
         loop {
-            let drained = parse(&machine_drain(self.handle));
+            let drained = parse(&machine_drain(self.handle, self.now));
             self.drains.push(drained.clone());
             self.timeout = drained["timeout"].as_f64();
             let transmits = drained["transmits"].as_array().unwrap().clone();

@@ -177,20 +177,20 @@ fn a_refresh_that_gets_no_answer_times_out_at_the_deadline_the_drain_gave() {
         &json!({"server": SERVER, "rejected": "at-1", "requestTimeoutMs": 5000}),
     );
     // Answer nothing: drain by hand after the load and the lock.
-    let load = parse(&machine_drain(drive.handle));
+    let load = parse(&machine_drain(drive.handle, drive.now));
     let key = load["events"][0]["key"].as_str().unwrap().to_owned();
     let record = drive.store[&key].clone();
     drive.input(json!({"kind": "loaded", "key": key, "record": record}));
-    parse(&machine_drain(drive.handle));
+    parse(&machine_drain(drive.handle, drive.now));
     drive.input(json!({"kind": "locked"}));
-    parse(&machine_drain(drive.handle));
+    parse(&machine_drain(drive.handle, drive.now));
     drive.input(json!({"kind": "loaded", "key": key, "record": record}));
-    let refresh = parse(&machine_drain(drive.handle));
+    let refresh = parse(&machine_drain(drive.handle, drive.now));
     assert_eq!(refresh["transmits"][0]["timeoutMs"], 5000);
     assert_eq!(refresh["timeout"].as_f64(), Some(NOW + 5000.0));
     drive.now = NOW + 5000.0;
     drive.input(json!({"kind": "timeout"}));
-    let done = parse(&machine_drain(drive.handle));
+    let done = parse(&machine_drain(drive.handle, drive.now));
     assert_eq!(done["events"][0]["error"]["code"], "TIMEOUT");
     machine_free(drive.handle);
 }
@@ -215,4 +215,101 @@ fn discovery_is_a_machine_like_the_others() {
     assert_eq!(done["ok"]["issuer"], ISSUER);
     assert_eq!(done["ok"]["metadata"]["token_endpoint"], TOKEN_URL);
     machine_free(drive.handle);
+}
+
+#[wasm_bindgen_test]
+fn a_workload_login_asks_for_its_credential_and_its_token_request_carries_a_proof_dated_at_the_drain()
+ {
+    let key = json!({
+        "jwk": {"crv": "P-256", "x": "l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs", "y": "9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA"},
+        "private": {"kind": "stored", "id": "key-1"},
+    });
+    let config = json!({
+        "server": SERVER,
+        "grant": {"kind": "jwt_bearer", "assertion": {"kind": "env", "name": "WORKLOAD_TOKEN"}},
+        "preregistered": [{"clientId": "workload"}],
+        "dpop": true,
+        "dpopKey": key,
+    });
+    let mut drive = Drive::new("login", &config, routes(tokens("at-1", "rt-1", 3600)));
+    assert_eq!(drive.run(), None, "the login waits for its credential");
+    let asked = drive.seen("credential");
+    assert_eq!(
+        asked.last().unwrap()["source"],
+        json!({"kind": "env", "name": "WORKLOAD_TOKEN"})
+    );
+    drive.now += 1000.0;
+    drive.input(json!({"kind": "credential", "value": " workload.jwt.value \n"}));
+    drive.run();
+    let token = drive
+        .sent
+        .iter()
+        .find(|t| t["url"] == TOKEN_URL)
+        .expect("a token request");
+    assert!(
+        token["body"]
+            .as_str()
+            .unwrap()
+            .contains("assertion=workload.jwt.value")
+    );
+    let signings = token["signings"].as_array().unwrap();
+    assert_eq!(signings.len(), 1, "one DPoP proof");
+    let proof = &signings[0];
+    assert_eq!(
+        proof["key"],
+        json!({"kind": "dpop", "key": {"kind": "stored", "id": "key-1"}})
+    );
+    assert_eq!(proof["alg"], "ES256");
+    assert_eq!(proof["place"], json!({"kind": "header", "name": "dpop"}));
+    let claims = proof["input"].as_str().unwrap().split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&b64url_decode(claims)).unwrap();
+    assert_eq!(claims["htu"], TOKEN_URL);
+    assert_eq!(claims["htm"], "POST");
+    assert_eq!(
+        claims["iat"],
+        json!((NOW / 1000.0) as u64 + 1),
+        "dated at the drain"
+    );
+    assert_eq!(claims["jti"].as_str().unwrap().len(), 22, "16 random bytes");
+    machine_free(drive.handle);
+}
+
+#[wasm_bindgen_test]
+fn a_credential_that_cannot_be_read_ends_the_login_with_credential_unavailable() {
+    let config = json!({
+        "server": SERVER,
+        "grant": {"kind": "jwt_bearer", "assertion": {"kind": "file", "path": "/no/such/token"}},
+        "preregistered": [{"clientId": "workload"}],
+    });
+    let mut drive = Drive::new("login", &config, routes(tokens("at-1", "rt-1", 3600)));
+    assert_eq!(drive.run(), None);
+    drive.input(json!({"kind": "credential", "error": "cannot read /no/such/token (ENOENT)"}));
+    let done = drive.run().unwrap();
+    assert_eq!(done["error"]["code"], "CREDENTIAL_UNAVAILABLE");
+    assert!(
+        done["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/no/such/token")
+    );
+    machine_free(drive.handle);
+}
+
+/// base64url without padding, decoded.
+fn b64url_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in text.bytes() {
+        let v = ALPHABET.iter().position(|&a| a == c).unwrap() as u32;
+        bits = (bits << 6) | v;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    out
 }

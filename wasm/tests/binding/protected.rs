@@ -10,7 +10,7 @@ use wasm_bindgen_test::wasm_bindgen_test;
 use crate::fixtures::*;
 
 fn step(request: u32, tracker: u32, input: Value) -> Value {
-    parse(&protected_step(request, tracker, &input.to_string()))
+    parse(&protected_step(request, tracker, &input.to_string(), NOW))
 }
 
 /// A finished `access` machine over `drive`'s store.
@@ -29,13 +29,16 @@ fn no_grant_sends_without_a_token_then_a_401_asks_for_a_login_and_a_second_401_f
     );
     drive.run();
     let tracker = tracker_new();
-    let request = protected_new(SERVER, "[]", true);
+    let request = protected_new(SERVER, "[]", true, "POST");
     let action = step(
         request,
         tracker,
         json!({"kind": "start", "machine": drive.handle}),
     );
-    assert_eq!(action, json!({"action": "send", "authorization": null}));
+    assert_eq!(
+        action,
+        json!({"action": "send", "authorization": null, "dpop": null})
+    );
     let challenge = format!(r#"Bearer resource_metadata="{PRM_URL}", scope="mcp""#);
     let action = step(
         request,
@@ -54,7 +57,7 @@ fn no_grant_sends_without_a_token_then_a_401_asks_for_a_login_and_a_second_401_f
     let action = step(request, tracker, json!({"kind": "login", "machine": after}));
     assert_eq!(
         action,
-        json!({"action": "send", "authorization": "Bearer at-1"})
+        json!({"action": "send", "authorization": "Bearer at-1", "dpop": null})
     );
     let action = step(
         request,
@@ -71,7 +74,7 @@ fn no_grant_sends_without_a_token_then_a_401_asks_for_a_login_and_a_second_401_f
 fn a_401_refreshes_once_with_the_refused_token() {
     let mut drive = logged_in(3600);
     let tracker = tracker_new();
-    let request = protected_new(SERVER, "[]", false);
+    let request = protected_new(SERVER, "[]", false, "POST");
     let first = access(&mut drive, None);
     assert_eq!(
         step(request, tracker, json!({"kind": "start", "machine": first}))["authorization"],
@@ -92,7 +95,7 @@ fn a_401_refreshes_once_with_the_refused_token() {
     );
     assert_eq!(
         action,
-        json!({"action": "send", "authorization": "Bearer at-2"})
+        json!({"action": "send", "authorization": "Bearer at-2", "dpop": null})
     );
     assert_eq!(
         step(request, tracker, json!({"kind": "response", "status": 200}))["action"],
@@ -112,7 +115,7 @@ fn step_ups_are_counted_per_operation_across_requests_until_the_limit() {
     let headers = json!([["mcp-method", "tools/call"], ["mcp-name", "admin"]]).to_string();
     let forbidden = r#"Bearer error="insufficient_scope", scope="mcp admin""#;
     for attempt in 1..=4 {
-        let request = protected_new(SERVER, &headers, true);
+        let request = protected_new(SERVER, &headers, true, "POST");
         let machine = access(&mut drive, None);
         step(
             request,
@@ -143,7 +146,7 @@ fn without_logins_allowed_no_grant_is_login_required() {
     let mut drive = Drive::new("access", &json!({"server": SERVER}), routes(json!({})));
     drive.run();
     let tracker = tracker_new();
-    let request = protected_new(SERVER, "[]", false);
+    let request = protected_new(SERVER, "[]", false, "POST");
     let action = step(
         request,
         tracker,
