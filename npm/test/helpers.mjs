@@ -2,7 +2,7 @@
 // resource in front of oidc-provider, headless logins, and a fetch that records what it sends.
 
 import { createServer } from 'node:http';
-import { createPublicKey, verify } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 
 export { startServer } from '../../tests/interop/servers.mjs';
@@ -52,8 +52,13 @@ const jwtPart = (jwt, i) => JSON.parse(Buffer.from(jwt.split('.')[i], 'base64url
  * naming the issuer, and `/mcp` that demands a JWT access token signed by the issuer, for this
  * resource (`aud`), unexpired, with `requiredScope` if given. 401/403 carry RFC 6750 challenges
  * with `resource_metadata`. `/mcp` answers 200 with the token's claims.
+ *
+ * A DPoP-bound token (`cnf.jkt`, RFC 9449 §7) is taken only as `Authorization: DPoP` with a
+ * proof by that key for this request (`htm`, `htu`, `ath`, a `jti` never seen); with
+ * `dpopNonce` the proof must also carry the resource's current nonce (401 `use_dpop_nonce`
+ * with a `DPoP-Nonce` otherwise). `stats.proofs` keeps every proof accepted.
  */
-export async function startResource({ issuer, requiredScope, scopesSupported = ['mcp:read', 'mcp:write'] }) {
+export async function startResource({ issuer, requiredScope, scopesSupported = ['mcp:read', 'mcp:write'], dpopNonce = false }) {
   const jwks = await (await fetch(`${issuer}/jwks`)).json();
   const keys = new Map(jwks.keys.map((k) => [k.kid, createPublicKey({ key: k, format: 'jwk' })]));
   const server = createServer();
@@ -62,7 +67,7 @@ export async function startResource({ issuer, requiredScope, scopesSupported = [
   const resource = `${origin}/mcp`;
   const prmUrl = `${origin}/.well-known/oauth-protected-resource/mcp`;
   // `revoked`: a Set of access tokens to reject as if revoked (tests set it).
-  const stats = { unauthorized: 0, ok: 0, forbidden: 0, tokens: [], revoked: undefined };
+  const stats = { unauthorized: 0, ok: 0, forbidden: 0, tokens: [], revoked: undefined, proofs: [] };
 
   const challenge = (extra = '') => `Bearer resource_metadata="${prmUrl}"${extra}`;
   const check = (token) => {
@@ -77,6 +82,7 @@ export async function startResource({ issuer, requiredScope, scopesSupported = [
     return claims;
   };
 
+  const dpop = dpopChecker({ resource, stats, requireNonce: dpopNonce, challenge: (error) => `DPoP error="${error}", algs="ES256", resource_metadata="${prmUrl}"` });
   server.on('request', (req, res) => {
     const url = new URL(req.url, origin);
     if (url.pathname === '/.well-known/oauth-protected-resource/mcp') {
@@ -85,12 +91,20 @@ export async function startResource({ issuer, requiredScope, scopesSupported = [
     }
     if (url.pathname !== '/mcp') return res.writeHead(404).end();
     req.resume();
-    const token = req.headers.authorization?.match(/^Bearer (.+)$/)?.[1];
+    const [, scheme, token] = req.headers.authorization?.match(/^(Bearer|DPoP) (.+)$/) ?? [];
     const claims = token && !stats.revoked?.has(token) && check(token);
     if (!claims) {
       stats.unauthorized++;
       res.writeHead(401, { 'www-authenticate': challenge(token ? ', error="invalid_token"' : '') });
       return res.end();
+    }
+    if (claims.cnf?.jkt || scheme === 'DPoP') {
+      const refused = dpop.check(req, scheme, token, claims);
+      if (refused) {
+        stats.unauthorized++;
+        res.writeHead(401, refused);
+        return res.end();
+      }
     }
     const scopes = (claims.scope ?? '').split(' ');
     if (requiredScope && !requiredScope.split(' ').every((s) => scopes.includes(s))) {
@@ -107,7 +121,52 @@ export async function startResource({ issuer, requiredScope, scopesSupported = [
     resource,
     prmUrl,
     stats,
+    rotateDpopNonce: dpop.rotateNonce,
     stop: () => new Promise((ok) => { server.closeAllConnections(); server.close(ok); }),
+  };
+}
+
+// The resource's side of DPoP (RFC 9449 §7): `check` returns the 401 headers for a request
+// whose proof does not hold, or undefined.
+function dpopChecker({ resource, stats, requireNonce, challenge }) {
+  const seen = new Set();
+  let nonce = randomBytes(16).toString('base64url');
+  const refuse = (error, extra = {}) => ({ 'www-authenticate': challenge(error), ...extra });
+  return {
+    check(req, scheme, token, claims) {
+      const proof = req.headers.dpop;
+      if (scheme !== 'DPoP' || !claims.cnf?.jkt || typeof proof !== 'string') return refuse('invalid_token');
+      let header;
+      let payload;
+      try {
+        [header, payload] = [jwtPart(proof, 0), jwtPart(proof, 1)];
+        const [h, p, s] = proof.split('.');
+        const key = createPublicKey({ key: header.jwk, format: 'jwk' });
+        const ok = header.typ === 'dpop+jwt' && header.alg === 'ES256'
+          && verify('sha256', Buffer.from(`${h}.${p}`), { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(s, 'base64url'));
+        if (!ok) return refuse('invalid_dpop_proof');
+      } catch {
+        return refuse('invalid_dpop_proof');
+      }
+      const ath = createHash('sha256').update(token).digest('base64url');
+      const { crv, kty, x, y } = header.jwk;
+      const jkt = createHash('sha256').update(JSON.stringify({ crv, kty, x, y })).digest('base64url');
+      if (jkt !== claims.cnf.jkt || payload.htm !== req.method || payload.htu !== resource || payload.ath !== ath) {
+        return refuse('invalid_dpop_proof');
+      }
+      if (Math.abs(Date.now() / 1000 - payload.iat) > 300 || seen.has(payload.jti)) return refuse('invalid_dpop_proof');
+      if (requireNonce && payload.nonce !== nonce) {
+        stats.nonceChallenges = (stats.nonceChallenges ?? 0) + 1;
+        return refuse('use_dpop_nonce', { 'dpop-nonce': nonce });
+      }
+      seen.add(payload.jti);
+      stats.proofs.push(proof);
+      return undefined;
+    },
+    /** A new nonce, as a server rotating them would (the one held goes stale). */
+    rotateNonce() {
+      nonce = randomBytes(16).toString('base64url');
+    },
   };
 }
 

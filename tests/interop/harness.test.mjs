@@ -9,6 +9,10 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { startServer, countingFetch } from './servers.mjs';
 import { approveAuthorization, approveDevice, CookieJar } from './approve.mjs';
+import { clientAssertion, decodeJwt, dpopKey, dpopProof, serverLog, thumbprint } from './jose.mjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const REDIRECT = 'http://127.0.0.1:9/callback'; // nothing listens: the code is read off the Location
 const RESOURCE = 'http://127.0.0.1:5555/mcp'; // oidc.mjs serves no resource; any URL is accepted
@@ -150,6 +154,141 @@ test('oidc-provider: DCR, code + PKCE, refresh rotation, device flow, revocation
   assert.equal((await refresh(dtok.body.refresh_token)).body.error, 'invalid_grant');
   assert.equal((await json(await revoke(dtok.body.access_token))).body.error, 'unsupported_token_type');
 });
+
+test('oidc-provider with DPoP nonces: bound access and refresh tokens, one nonce round trip, replayed proofs refused', async (t) => {
+  const server = await startServer('oidc.mjs', { env: { OIDC_DPOP_NONCE: 'required' } });
+  t.after(server.stop);
+  const { issuer } = server.info;
+  const meta = (await json(await fetch(`${issuer}/.well-known/oauth-authorization-server`))).body;
+  assert.ok(meta.dpop_signing_alg_values_supported.includes('ES256'));
+  const reg = await postJson(fetch, meta.registration_endpoint, {
+    client_name: 'interop-harness', application_type: 'native', redirect_uris: [REDIRECT],
+    token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+  });
+  const clientId = reg.body.client_id;
+  const { verifier, challenge } = pkce();
+  const back = new URL(await approveAuthorization(authorizeUrl(meta.authorization_endpoint, {
+    client_id: clientId, redirect_uri: REDIRECT, scope: 'mcp:read', resource: RESOURCE, state: 's', code_challenge: challenge,
+  })));
+  const key = dpopKey();
+  const token = (params, proof) => fetch(meta.token_endpoint, {
+    method: 'POST', headers: proof ? { dpop: proof } : {}, body: new URLSearchParams({ client_id: clientId, ...params }),
+  }).then(json);
+  const proof = (nonce) => dpopProof(key, { htm: 'POST', htu: meta.token_endpoint, nonce });
+
+  // RFC 9449 §8: a proof without the server's nonce gets use_dpop_nonce and the nonce.
+  const code = { grant_type: 'authorization_code', code: back.searchParams.get('code'), code_verifier: verifier, redirect_uri: REDIRECT };
+  const first = await token(code, proof());
+  assert.equal(first.status, 400);
+  assert.equal(first.body.error, 'use_dpop_nonce');
+  const nonce = first.headers.get('dpop-nonce');
+  assert.ok(nonce);
+  const tok = await token(code, proof(nonce));
+  assert.equal(tok.status, 200, JSON.stringify(tok.body));
+  assert.equal(tok.body.token_type, 'DPoP');
+  assert.equal(decodeJwt(tok.body.access_token).payload.cnf.jkt, thumbprint(key.jwk));
+
+  // The refresh token of a public client is bound too: no proof, or another key's, fails
+  // without spending it; the right key refreshes and the new token stays bound.
+  const refresh = { grant_type: 'refresh_token', refresh_token: tok.body.refresh_token };
+  assert.equal((await token(refresh)).body.error, 'invalid_grant');
+  const other = dpopKey();
+  const foreign = await token(refresh, dpopProof(other, { htm: 'POST', htu: meta.token_endpoint, nonce }));
+  assert.equal(foreign.body.error, 'invalid_grant');
+  const refreshProof = proof(nonce);
+  const r1 = await token(refresh, refreshProof);
+  assert.equal(r1.status, 200, JSON.stringify(r1.body));
+  assert.equal(decodeJwt(r1.body.access_token).payload.cnf.jkt, thumbprint(key.jwk));
+
+  // The same proof again, with the new (unspent) refresh token: replay detected, token not spent.
+  const refresh2 = { grant_type: 'refresh_token', refresh_token: r1.body.refresh_token };
+  const replay = await token(refresh2, refreshProof);
+  assert.equal(replay.status, 400);
+  assert.equal(replay.body.error, 'invalid_grant');
+  assert.equal((await token(refresh2, proof(nonce))).status, 200);
+
+  // The request log saw all of it, proofs included, with oidc-provider's reasons.
+  const log = await serverLog(issuer, '/token');
+  const binding = 'failed jkt verification';
+  assert.deepEqual(log.map((e) => [e.status, e.error ?? null, e.error_detail ?? null]), [
+    [400, 'use_dpop_nonce', null], [200, null, null], [400, 'invalid_grant', binding], [400, 'invalid_grant', binding],
+    [200, null, null], [400, 'invalid_grant', 'DPoP proof JWT Replay detected'], [200, null, null],
+  ]);
+  assert.equal(log[4].dpop, refreshProof);
+  assert.equal(log[0].dpop_nonce, nonce);
+});
+
+test('oidc-provider with garbled nonces: every nonce it hands out is refused', async (t) => {
+  const server = await startServer('oidc.mjs', { env: { OIDC_DPOP_NONCE: 'garbled', OIDC_MACHINE_CLIENTS: tempDir(t) } });
+  t.after(server.stop);
+  const { issuer, clients } = server.info;
+  const tokenEndpoint = `${issuer}/token`;
+  const key = dpopKey();
+  const call = (nonce) => fetch(tokenEndpoint, {
+    method: 'POST',
+    headers: { authorization: basic(clients.basic), dpop: dpopProof(key, { htm: 'POST', htu: tokenEndpoint, nonce }) },
+    body: new URLSearchParams({ grant_type: 'client_credentials' }),
+  }).then(json);
+  const first = await call();
+  assert.equal(first.body.error, 'use_dpop_nonce');
+  const second = await call(first.headers.get('dpop-nonce'));
+  assert.equal(second.body.error, 'use_dpop_nonce');
+  assert.equal(second.body.error_description, 'invalid nonce in DPoP proof');
+});
+
+test('oidc-provider client credentials: client_secret_basic and private_key_jwt (ES256, RS256), DPoP-bound, no refresh token', async (t) => {
+  const server = await startServer('oidc.mjs', { env: { OIDC_MACHINE_CLIENTS: tempDir(t), OIDC_AT_TTL: '5' } });
+  t.after(server.stop);
+  const { issuer, clients } = server.info;
+  const meta = (await json(await fetch(`${issuer}/.well-known/oauth-authorization-server`))).body;
+  assert.ok(meta.grant_types_supported.includes('client_credentials'));
+  const cc = (headers, params = {}) => postFormWith(meta.token_endpoint, headers, { grant_type: 'client_credentials', resource: RESOURCE, scope: 'mcp:read', ...params });
+
+  const viaSecret = await cc({ authorization: basic(clients.basic) });
+  assert.equal(viaSecret.status, 200, JSON.stringify(viaSecret.body));
+  assert.equal(viaSecret.body.token_type, 'Bearer');
+  assert.equal(viaSecret.body.expires_in, 5);
+  assert.equal(viaSecret.body.refresh_token, undefined, 'client credentials: a new token on expiry, not a refresh');
+  assert.equal(decodeJwt(viaSecret.body.access_token).payload.aud, RESOURCE);
+  assert.equal(decodeJwt(viaSecret.body.access_token).payload.client_id, clients.basic.client_id);
+  assert.equal((await cc({ authorization: basic({ ...clients.basic, client_secret: 'wrong' }) })).body.error, 'invalid_client');
+
+  for (const client of [clients.es256, clients.rs256]) {
+    const assertion = clientAssertion(client, issuer);
+    assert.equal(decodeJwt(assertion).header.alg, client.alg);
+    const assertionParams = { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion };
+    const ok = await cc({}, assertionParams);
+    assert.equal(ok.status, 200, `${client.alg}: ${JSON.stringify(ok.body)}`);
+    assert.equal(decodeJwt(ok.body.access_token).payload.client_id, client.client_id);
+    const again = await cc({}, assertionParams);
+    assert.equal(again.body.error, 'invalid_client', `${client.alg}: a client assertion is good once`);
+  }
+  // The ES256 key does not sign for the RS256 client.
+  const mixed = clientAssertion(clients.es256, issuer, { clientId: clients.rs256.client_id });
+  const refused = await cc({}, { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: mixed });
+  assert.equal(refused.body.error, 'invalid_client');
+
+  // With a proof the token is DPoP-bound (a confidential client; no nonce in this profile).
+  const key = dpopKey();
+  const bound = await cc({ authorization: basic(clients.basic), dpop: dpopProof(key, { htm: 'POST', htu: meta.token_endpoint }) });
+  assert.equal(bound.body.token_type, 'DPoP');
+  assert.equal(decodeJwt(bound.body.access_token).payload.cnf.jkt, thumbprint(key.jwk));
+
+  const log = await serverLog(issuer, '/token');
+  assert.deepEqual([...new Set(log.filter((e) => e.status === 200).map((e) => e.client_auth_method))].sort(), ['client_secret_basic', 'private_key_jwt']);
+});
+
+function tempDir(t) {
+  const dir = mkdtempSync(join(tmpdir(), 'oidc-clients-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+// RFC 6749 §2.3.1: client_secret_basic form-encodes both parts first.
+const basic = ({ client_id: id, client_secret: secret }) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+
+const postFormWith = (url, headers, params) => fetch(url, { method: 'POST', headers, body: new URLSearchParams(params) }).then(json);
 
 // The discovery an MCP client does, from a bare 401 down to a token, counted.
 async function sdkFirstLogin(t, mcp, { f, expectIssuer, label }) {

@@ -21,6 +21,7 @@ use serde_json::Value;
 use url::Url;
 
 pub mod kill_writes;
+pub mod oidc;
 mod raw;
 pub mod redis_server;
 pub mod refresh_children;
