@@ -24,6 +24,19 @@
 //! | token exchange, revocation | [`exchange`], [`revocation`] | 8693, 7009 |
 //! | client credentials, JWT bearer, ID-JAG (machine and enterprise logins) | [`client_credentials`], [`jwt_bearer`], [`id_jag`] | 6749 §4.4, 7523, 8693 |
 //!
+//! | DPoP proofs and server nonces | [`dpop`] | 9449 |
+//!
+//! ## Signing without keys
+//! DPoP proofs and `private_key_jwt` client assertions are JWTs the client signs. The core
+//! writes every one of them (header, claims, lifetime, where it goes in the request) as a
+//! [`jws::JwsTemplate`] and never holds a private key: the driver dates it with its clock and
+//! entropy ([`jws::JwsTemplate::stamp`], which adds `iat`, `jti` and `exp`), signs the bytes
+//! with the key [`jws::SigningKey`] names, and hands the signature back to
+//! [`jws::Signing::attach`], which places it. So key storage stays where the platform keeps
+//! keys best (a non-extractable WebCrypto key in IndexedDB, or the encrypted grant record
+//! natively), signing can be asynchronous, and the core stays sans-IO. Requests carry their
+//! templates in [`HttpRequest::signatures`].
+//!
 //! Security is on by default ([`Policy`]): HTTPS except loopback, no redirects, a response
 //! size cap, issuer and resource checks, PKCE S256 required, credentials bound to their issuer.
 //! Secrets are types whose `Debug` is redacted ([`secret`]).

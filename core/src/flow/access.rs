@@ -41,7 +41,7 @@
 //! and a lost answer is never sent again.
 //!
 //! A grant with a DPoP key ([`Grant::dpop_key`]) refreshes with a proof signed with it
-//! (RFC 9449 §5), through [`TokenCall`]: one `use_dpop_nonce` answer is sent again with the
+//! (RFC 9449 §5), through one token call: one `use_dpop_nonce` answer is sent again with the
 //! server's nonce (the server refused the request, so the refresh token was not used).
 
 use std::collections::VecDeque;

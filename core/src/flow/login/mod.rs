@@ -7,11 +7,11 @@
 //!
 //! A machine login (`config.grant`: client credentials, JWT bearer, enterprise-managed)
 //! goes from discovery straight to obtaining tokens with a pre-registered client, without a
-//! user ([`machine`]).
+//! user (the `machine` module).
 //!
 //! With [`LoginConfig::dpop`], every token request of the login (the code exchange, each
 //! device poll) carries a DPoP proof signed with [`LoginConfig::dpop_key`] (RFC 9449 §5),
-//! through [`TokenCall`]: one `use_dpop_nonce` answer is retried with the server's nonce, and
+//! through one token call: one `use_dpop_nonce` answer is retried with the server's nonce, and
 //! the newest nonce the server gave is carried by the login's later token requests. A `DPoP`
 //! token type is accepted only for a request that carried a proof. A server that answers a
 //! proof with a `Bearer` token declined to bind the access token (RFC 9449 §5 lets it): the
