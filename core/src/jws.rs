@@ -67,31 +67,7 @@ impl JwsAlg {
     }
 }
 
-/// A private key's value, `Debug`-redacted like every secret.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(transparent)]
-pub struct PrivateKeyValue(String);
-
-impl PrivateKeyValue {
-    /// Wraps a private key's encoding (the JWK `d` member, base64url).
-    #[must_use]
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value; only a signer should read it.
-    #[must_use]
-    pub fn secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for PrivateKeyValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PrivateKeyValue([redacted])")
-    }
-}
+pub use crate::secret::PrivateKeyValue;
 
 /// Where the private half of a DPoP key is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

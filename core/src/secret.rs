@@ -83,6 +83,12 @@ secret_type!(
 );
 
 secret_type!(
+    /// A private key's value: the JWK `d` member (base64url) of a DPoP key kept in a grant's
+    /// record; only a signer reads it.
+    PrivateKeyValue
+);
+
+secret_type!(
     /// A security token presented in a token exchange (RFC 8693 §2.1): the subject or actor
     /// token, of the type its `*_token_type` names (access token, ID token, JWT, SAML, ...).
     SecurityToken
