@@ -1,4 +1,4 @@
-//! The parity table (`tests/parity/scenarios.json` and `tests/parity/hostile/`) through the native driver: every scenario
+//! The parity table (`tests/parity/scenarios.json`, the files beside it and `tests/parity/hostile/`) through the native driver: every scenario
 //! against a fresh dev server, asserting the outcome, error code and requests per endpoint
 //! the table gives. `npm/test/parity.test.mjs` runs the same table through the npm package.
 #![cfg(test)] // all of this file is test code to clippy: see clippy.toml

@@ -1,4 +1,4 @@
-// The parity table (tests/parity/scenarios.json) through the npm package in Node: every
+// The parity table (tests/parity/*.json and hostile/) through the npm package in Node: every
 // scenario against a fresh dev server, asserting the outcome, error code and requests per
 // endpoint the table gives. native/tests/parity.rs runs the same table through the native
 // driver; tests/parity/README.md describes the vocabulary.
