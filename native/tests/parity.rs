@@ -152,7 +152,9 @@ async fn run_step(world: &mut World, step: &Value) -> Outcome {
                     client_secret: client["clientSecret"]
                         .as_str()
                         .map(|s| ClientSecret::new(s.to_owned())),
-                    auth_method: None,
+                    auth_method: client
+                        .get("authMethod")
+                        .map(|m| serde_json::from_value(m.clone()).expect("an auth method")),
                     key_alg: None,
                     key_id: None,
                 });

@@ -82,7 +82,7 @@ async function runStep(world, step) {
       const login = { timeout: step.timeoutMs, dangerouslyOmitResource: step.omitResource, dpop: step.dpop === true };
       if (step.clientCredentials) {
         login.grant = { kind: 'client_credentials' };
-        login.preRegistered = { clientId: step.clientCredentials.clientId, clientSecret: step.clientCredentials.clientSecret };
+        login.preRegistered = { clientId: step.clientCredentials.clientId, clientSecret: step.clientCredentials.clientSecret, authMethod: step.clientCredentials.authMethod };
       }
       let outcome;
       try {
