@@ -1,4 +1,4 @@
-//! The parity table (`tests/parity/scenarios.json` and `tests/parity/hostile/`) through the native driver: every scenario
+//! The parity table (`tests/parity/scenarios.json`, the files beside it and `tests/parity/hostile/`) through the native driver: every scenario
 //! against a fresh dev server, asserting the outcome, error code and requests per endpoint
 //! the table gives. `npm/test/parity.test.mjs` runs the same table through the npm package.
 #![cfg(test)] // all of this file is test code to clippy: see clippy.toml
@@ -9,22 +9,31 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{TestClock, TestUi};
-use mcpauth::session::Profile;
+use mcpauth::session::{MachineGrant, PreRegisteredClient, Profile};
 use mcpauth::{AuthClient, Flow, LoginOptions, MemoryStore, Session, TokenStore};
-use mcpauth_devserver::{Config, DevServerHandle, Faults};
+use mcpauth_core::ClientSecret;
+use mcpauth_devserver::{Config, DevClient, DevServerHandle, Faults};
 use serde_json::Value;
 
-/// Every scenario: `scenarios.json`, then each file of `hostile/` (misbehaving servers) in
-/// name order. Each file is `{"scenarios": [...]}`.
-fn table() -> Vec<Value> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/parity");
-    let mut files = vec![dir.join("scenarios.json")];
-    let mut hostile: Vec<_> = std::fs::read_dir(dir.join("hostile"))
+/// The JSON files of `dir`, in name order.
+fn json_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
         .map(|entries| entries.filter_map(|e| Some(e.ok()?.path())).collect())
         .unwrap_or_default();
-    hostile.retain(|p| p.extension().is_some_and(|e| e == "json"));
-    hostile.sort();
-    files.extend(hostile);
+    files.retain(|p| p.is_file() && p.extension().is_some_and(|e| e == "json"));
+    files.sort();
+    files
+}
+
+/// Every scenario: `scenarios.json`, then the other files beside it (such as `dpop.json`,
+/// `machine.json`) and then each file of `hostile/` (misbehaving servers), both in name
+/// order. Each file is `{"scenarios": [...]}`.
+fn table() -> Vec<Value> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/parity");
+    let main = dir.join("scenarios.json");
+    let mut files = vec![main.clone()];
+    files.extend(json_files(&dir).into_iter().filter(|p| *p != main));
+    files.extend(json_files(&dir.join("hostile")));
     let mut table = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path).expect("a parity table file");
@@ -133,6 +142,22 @@ async fn run_step(world: &mut World, step: &Value) -> Outcome {
             options.probe = step["probe"].as_bool().unwrap_or(true);
             if let Some(ms) = step["timeoutMs"].as_u64() {
                 options.timeout = Duration::from_millis(ms);
+            }
+            options.dpop = step["dpop"].as_bool().unwrap_or(false);
+            if let Some(client) = step.get("clientCredentials") {
+                options.grant = Some(MachineGrant::ClientCredentials);
+                options.client = Some(PreRegisteredClient {
+                    issuer: None,
+                    client_id: client["clientId"].as_str().expect("clientId").to_owned(),
+                    client_secret: client["clientSecret"]
+                        .as_str()
+                        .map(|s| ClientSecret::new(s.to_owned())),
+                    auth_method: client
+                        .get("authMethod")
+                        .map(|m| serde_json::from_value(m.clone()).expect("an auth method")),
+                    key_alg: None,
+                    key_id: None,
+                });
             }
             let before = ui.log().foreign_callbacks;
             let result = session.login(&mcp, &options).await;
@@ -366,6 +391,11 @@ async fn run(scenario: &Value) -> Vec<String> {
         config.challenge_scope = scope.as_str().map(str::to_owned);
     }
     let server = common::devserver(config).await;
+    // Pre-registered clients, as `POST /_dev/clients` takes them.
+    for client in scenario["clients"].as_array().into_iter().flatten() {
+        let client: DevClient = serde_json::from_value(client.clone()).expect("a dev client");
+        server.register_client(client.client().expect("a valid dev client"));
+    }
     let mcp = match scenario["serverQuery"].as_str() {
         Some(query) => format!("{}?{query}", server.mcp_url),
         None => server.mcp_url.clone(),

@@ -1,21 +1,23 @@
-// The parity table (tests/parity/scenarios.json) through the npm package in Node: every
+// The parity table (tests/parity/*.json and hostile/) through the npm package in Node: every
 // scenario against a fresh dev server, asserting the outcome, error code and requests per
 // endpoint the table gives. native/tests/parity.rs runs the same table through the native
 // driver; tests/parity/README.md describes the vocabulary.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 
 import { McpAuth, MemoryStorage, McpAuthError, nodePkg } from './helpers.mjs';
 import { root, startDevserver } from './devserver.mjs';
 
-// scenarios.json, then each file of hostile/ (misbehaving servers) in name order, as the native runner reads them.
+// scenarios.json, then the other files beside it (dpop.json, machine.json) and then each file of hostile/ (misbehaving
+// servers), both in name order, as the native runner reads them.
 const parity = join(root, 'tests/parity');
-const hostile = existsSync(join(parity, 'hostile')) ? readdirSync(join(parity, 'hostile')).filter((f) => f.endsWith('.json')).sort().map((f) => join('hostile', f)) : [];
-const table = { scenarios: ['scenarios.json', ...hostile].flatMap((f) => JSON.parse(readFileSync(join(parity, f), 'utf8')).scenarios) };
+const jsonFiles = (dir) => (existsSync(join(parity, dir)) ? readdirSync(join(parity, dir)).filter((f) => f.endsWith('.json') && statSync(join(parity, dir, f)).isFile()).sort().map((f) => join(dir, f)) : []);
+const files = ['scenarios.json', ...jsonFiles('.').filter((f) => f !== 'scenarios.json'), ...jsonFiles('hostile')];
+const table = { scenarios: files.flatMap((f) => JSON.parse(readFileSync(join(parity, f), 'utf8')).scenarios) };
 
 /** Starts a dev server for `scenario`; its `mcp` is the URL the client is given (with the scenario's query). */
 async function startScenarioServer(scenario) {
@@ -76,19 +78,26 @@ async function runStep(world, step) {
       const client = auth();
       const options = { scope: step.scope, timeout: step.timeoutMs, probe: step.probe };
       if (step.omitResource) options.dangerouslyOmitResource = true;
+      // `dpop` and `clientCredentials` are options of the client, as the native login's are of the login.
+      const login = { timeout: step.timeoutMs, dangerouslyOmitResource: step.omitResource, dpop: step.dpop === true };
+      if (step.clientCredentials) {
+        login.grant = { kind: 'client_credentials' };
+        login.preRegistered = { clientId: step.clientCredentials.clientId, clientSecret: step.clientCredentials.clientSecret, authMethod: step.clientCredentials.authMethod };
+      }
       let outcome;
       try {
-        const login =
-          step.flow === 'device'
-            ? await auth({ timeout: step.timeoutMs, dangerouslyOmitResource: step.omitResource }).deviceLogin(mcp, { ...options, onPrompt: () => {} })
-            : await nodePkg.loopbackLogin(auth({ timeout: step.timeoutMs, dangerouslyOmitResource: step.omitResource }), mcp, {
+        const grant = step.clientCredentials
+          ? await auth(login).login(mcp, options)
+          : step.flow === 'device'
+            ? await auth(login).deviceLogin(mcp, { ...options, onPrompt: () => {} })
+            : await nodePkg.loopbackLogin(auth(login), mcp, {
                 ...options,
                 print: () => {},
                 openBrowser: browser({ forge: step.forgedCallback, follow: step.browser !== 'none' }),
               });
         const status = await client.status(mcp);
-        world.lastToken = login.tokens.access_token;
-        outcome = { scope: login.tokens.scope, statusIdentity: status?.identity };
+        world.lastToken = grant.tokens.access_token;
+        outcome = { scope: grant.tokens.scope, statusIdentity: status?.identity };
       } catch (error) {
         outcome = failed(error);
       }
@@ -194,6 +203,8 @@ for (const scenario of table.scenarios) {
     const server = await startScenarioServer(scenario);
     try {
       if (scenario.faults) await server.dev('faults', scenario.faults);
+      // Pre-registered clients, before the first step.
+      for (const client of scenario.clients ?? []) await server.dev('clients', client);
       const world = { server, storage: new MemoryStorage(), offset: 0, foreign: 0, lastToken: undefined, virtualTime: scenario.virtualTime === true };
       const wrong = [];
       for (const [i, step] of scenario.steps.entries()) {
