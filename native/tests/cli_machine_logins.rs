@@ -5,27 +5,12 @@
 
 mod common;
 
-use std::path::Path;
-
 use base64::Engine as _;
 use mcpauth_devserver::{ClientAuth, Config, PublicJwk, RegisteredClient};
 use p256::elliptic_curve::sec1::ToEncodedPoint as _;
 
 use common::run_cli as mcpauth;
-
-/// Runs the CLI and expects success; returns stdout.
-async fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = mcpauth(dir, args).await;
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    assert!(
-        out.status.success(),
-        "mcpauth {args:?} failed:\n{stdout}\n{stderr}"
-    );
-    stdout
-}
+use common::run_cli_ok as ok;
 
 fn public_jwk(key: &p256::SecretKey) -> PublicJwk {
     let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);

@@ -12,20 +12,7 @@ use mcpauth_devserver::Config;
 use serde_json::Value;
 
 use common::run_cli as mcpauth;
-
-/// Runs the CLI and expects success; returns stdout.
-async fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = mcpauth(dir, args).await;
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    assert!(
-        out.status.success(),
-        "mcpauth {args:?} failed:\n{stdout}\n{stderr}"
-    );
-    stdout
-}
+use common::run_cli_ok as ok;
 
 async fn json(dir: &Path, args: &[&str]) -> Value {
     let text = ok(dir, args).await;

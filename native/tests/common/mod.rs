@@ -64,6 +64,21 @@ pub async fn run_cli(dir: &std::path::Path, args: &[&str]) -> std::process::Outp
         .expect("mcpauth runs")
 }
 
+/// Runs the CLI ([`run_cli`]) and expects success; returns stdout. A failure shows the
+/// arguments and both outputs.
+pub async fn run_cli_ok(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = run_cli(dir, args).await;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(
+        out.status.success(),
+        "mcpauth {args:?} failed:\n{stdout}\n{stderr}"
+    );
+    stdout
+}
+
 /// Installs the *ring* TLS provider that the crate's reqwest build (`rustls-no-provider`)
 /// needs before any `reqwest::Client` outside [`mcpauth::HttpDriver`] can be built.
 pub fn init() {

@@ -380,6 +380,23 @@ impl Env {
         self.now = self.now.add(Duration::from_secs(secs));
     }
 
+    /// `n` callers of [`Access`](crate::flow::Access) for [`MCP`] that have each read the
+    /// stored grant and asked for the refresh lock, before any of them holds it.
+    pub(super) fn waiters_at_the_lock(&self, n: usize) -> Vec<crate::flow::Access> {
+        let server = crate::policy::ResourceUri::parse(MCP).unwrap();
+        let mut waiters: Vec<_> = (0..n)
+            .map(|_| crate::flow::Access::new(server.clone(), None, Default::default()))
+            .collect();
+        for w in &mut waiters {
+            let Some(Event::Load { key }) = w.poll_event() else {
+                panic!("an access reads the grant first")
+            };
+            w.handle_loaded(self.now, &key, self.store.get(&key).cloned());
+            assert!(matches!(w.poll_event(), Some(Event::Lock { .. })));
+        }
+        waiters
+    }
+
     /// Runs `m` to its end. `hook` sees every event the loop does not handle itself.
     pub(super) fn drive<M: Machine>(
         &mut self,

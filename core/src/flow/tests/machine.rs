@@ -431,17 +431,7 @@ fn waiters_on_an_expired_machine_grant_make_one_token_request() {
         )
         .unwrap();
     env.advance(3600);
-    let server = ResourceUri::parse(MCP).unwrap();
-    let mut waiters: Vec<Access> = (0..2)
-        .map(|_| Access::new(server.clone(), None, Default::default()))
-        .collect();
-    for w in &mut waiters {
-        let Some(Event::Load { key }) = w.poll_event() else {
-            panic!()
-        };
-        w.handle_loaded(env.now, &key, env.store.get(&key).cloned());
-        assert!(matches!(w.poll_event(), Some(Event::Lock { .. })));
-    }
+    let mut waiters = env.waiters_at_the_lock(2);
     let mut tokens = Vec::new();
     for w in &mut waiters {
         w.handle_locked(env.now);

@@ -293,18 +293,8 @@ fn waiters_take_the_token_another_caller_just_stored_even_at_short_lifetimes() {
     });
     login(&mut env, config(browser())).unwrap();
     env.advance(3);
-    let server = ResourceUri::parse(MCP).unwrap();
-    let mut waiters: Vec<Access> = (0..8)
-        .map(|_| Access::new(server.clone(), None, Default::default()))
-        .collect();
     // Every waiter reads the expiring grant and asks for the lock before anyone refreshes.
-    for w in &mut waiters {
-        let Some(Event::Load { key }) = w.poll_event() else {
-            panic!()
-        };
-        w.handle_loaded(env.now, &key, env.store.get(&key).cloned());
-        assert!(matches!(w.poll_event(), Some(Event::Lock { .. })));
-    }
+    let mut waiters = env.waiters_at_the_lock(8);
     // They get the lock one after the other.
     let mut tokens = Vec::new();
     for w in &mut waiters {
