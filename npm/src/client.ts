@@ -14,7 +14,9 @@ import { McpAuthError, wrap } from './errors.js';
 import { type DebugHook, type FetchLike, type ListenRequest, type MachineControl, type MachineIo, runMachine, type SharedLock } from './pump.js';
 import { type ClientKey, compactJws, type ImportedClientKey, importClientKey, newDpopKey, type Signer, webCryptoSigner } from './signing.js';
 import { MemoryStorage, type Storage } from './storage.js';
+import { ready } from './wasm.js';
 import type {
+  Action,
   BearerChallenge,
   CredentialSource,
   DevicePrompt,
@@ -245,8 +247,56 @@ export interface DeviceLoginOptions extends Omit<AuthorizationOptions, 'redirect
   onPrompt: (prompt: DevicePrompt) => unknown;
 }
 
-/** Frees an `McpAuth`'s step-up tracker in the core once the instance is collected. */
-const trackers = typeof FinalizationRegistry === 'function' ? new FinalizationRegistry<number>(core.trackerFree) : undefined;
+/**
+ * A token the core let this client send again without asking it, until `reuseUntil` (its clock,
+ * compared with this client's `now`): the finished `access` machine that handed it out (the
+ * core reads the grant from it to judge the answer), and the `Authorization` value.
+ */
+interface Reused {
+  machine: number;
+  authorization: string;
+  reuseUntil: number;
+}
+
+/** What an `McpAuth` holds in the core: its step-up tracker and the machines of its remembered tokens. */
+interface CoreHeld {
+  tracker: number | undefined;
+  reused: Map<string, Reused>;
+}
+
+/** Frees what an `McpAuth` holds in the core once the instance is collected. */
+const held =
+  typeof FinalizationRegistry === 'function'
+    ? new FinalizationRegistry<CoreHeld>(({ tracker, reused }) => {
+        if (tracker !== undefined) core.trackerFree(tracker);
+        for (const { machine } of reused.values()) core.machineFree(machine);
+      })
+    : undefined;
+
+/**
+ * Whether a request body can be sent again as it is: everything but a stream. A retry after a
+ * 401 then sends the caller's value again, and nothing is cloned.
+ */
+function reusableBody(body: RequestInit['body']): boolean {
+  return (
+    body == null ||
+    typeof body === 'string' ||
+    body instanceof ArrayBuffer ||
+    ArrayBuffer.isView(body) ||
+    body instanceof URLSearchParams ||
+    (typeof Blob === 'function' && body instanceof Blob) ||
+    (typeof FormData === 'function' && body instanceof FormData)
+  );
+}
+
+/** A machine `authFetch` ran to its end and keeps, for its outcome; its failure, if any, is what a `fail` means. */
+interface Settled {
+  handle: number;
+  failure: unknown;
+  /** This client's grant writes before the machine started, and the machine's own. */
+  writesBefore: number;
+  own: { writes: number };
+}
 
 /**
  * An OAuth 2.1 client for MCP servers: discovers, registers, logs in, keeps tokens fresh, and
@@ -269,8 +319,15 @@ export class McpAuth {
   readonly #sign: Signer;
   /** The client key, imported once on first use. */
   #clientKey: Promise<ImportedClientKey | undefined> | undefined;
-  /** Authorization attempts per server and operation, counted by the core. */
-  readonly #tracker = core.trackerNew();
+  /** What this client holds in the core (made on first use: constructing one instantiates nothing). */
+  readonly #held: CoreHeld = { tracker: undefined, reused: new Map() };
+  /**
+   * Grant saves and deletes made through this client. A token remembered for reuse was read
+   * after the last of them, or is dropped: a login, refresh or logout here is seen at once.
+   * Other clients and processes sharing the storage are seen within the core's
+   * `MAX_TOKEN_REUSE` (30 s), or at once when the server refuses the token.
+   */
+  #writes = 0;
 
   constructor(options: McpAuthOptions = {}) {
     this.#options = options;
@@ -278,8 +335,40 @@ export class McpAuth {
     this.#session = options.sessionStorage ?? this.#storage;
     const custom = options.fetch;
     this.#fetch = custom ? (url, init) => custom(url, init) : (url, init) => globalThis.fetch(url, init);
-    trackers?.register(this, this.#tracker);
+    held?.register(this, this.#held);
     this.#sign = webCryptoSigner(() => this.#importedClientKey());
+  }
+
+  /** Authorization attempts per server and operation, counted by the core. */
+  get #tracker(): number {
+    return (this.#held.tracker ??= core.trackerNew());
+  }
+
+  /** Drops the remembered tokens (all servers): a grant was saved or deleted through this client. */
+  #forgetReused(): void {
+    for (const { machine } of this.#held.reused.values()) core.machineFree(machine);
+    this.#held.reused.clear();
+  }
+
+  /** The storage of grants as machines of this client see it: a write drops the remembered tokens. */
+  #grantStorage(own?: { writes: number }): Storage {
+    const storage = this.#storage;
+    const wrote = () => {
+      this.#writes++;
+      if (own) own.writes++;
+      this.#forgetReused();
+    };
+    return {
+      get: (key) => storage.get(key),
+      set: (key, value) => {
+        wrote();
+        return storage.set(key, value);
+      },
+      delete: (key) => {
+        wrote();
+        return storage.delete(key);
+      },
+    };
   }
 
   /** The client key, imported once (a refused key is tried again next time). */
@@ -353,6 +442,7 @@ export class McpAuth {
    * @throws `NO_PENDING_AUTHORIZATION` when no login waits for this callback's `state`.
    */
   async handleCallback(callbackUrl: string): Promise<Grant> {
+    await ready();
     const key = core.pendingKeyForCallback(callbackUrl);
     const record = key === undefined ? undefined : await this.#read(this.#session, key);
     if (key === undefined || record === undefined) {
@@ -378,6 +468,7 @@ export class McpAuth {
 
   /** The stored grant for `serverUrl`, if any (its tokens may be expired). */
   async grant(serverUrl: string): Promise<Grant | undefined> {
+    await ready();
     const key = core.grantKey(serverUrl, this.#options.profile);
     const record = await this.#read(this.#storage, key);
     return record === undefined ? undefined : core.storedGrant(key, record).grant;
@@ -385,6 +476,7 @@ export class McpAuth {
 
   /** What a status display shows of the login to `serverUrl`, if any: issuer, scope, expiry, who. */
   async status(serverUrl: string): Promise<LoginStatus | undefined> {
+    await ready();
     const key = core.grantKey(serverUrl, this.#options.profile);
     const record = await this.#read(this.#storage, key);
     return record === undefined ? undefined : core.loginStatus(key, record, this.#now());
@@ -439,94 +531,227 @@ export class McpAuth {
    *   rejects with `STEP_UP_LIMIT`; a 401 right after a login rejects with
    *   `PERSISTENT_UNAUTHORIZED`.
    *
-   * `fetchImpl` sends the MCP requests (default: the `fetch` option). When it rejects, the
-   * returned fetch rejects with `TRANSPORT` (or `ABORTED`), the original error as `cause`.
+   * A Bearer token the server accepted is remembered, in memory, for as long as the core allows
+   * (until it is due for a refresh, at most 30 s): the next requests to the server send it
+   * without reading the storage, and the core only judges the answer. A login, refresh or
+   * logout through this `McpAuth` forgets it at once; one made elsewhere on the same storage
+   * (another process, tab or client) is seen within those 30 s, or at once when the server
+   * refuses the old token. DPoP-bound tokens are never remembered: each request needs a proof
+   * of its own.
+   *
+   * A body that can be sent twice (a string, `ArrayBuffer`, typed array, `URLSearchParams`,
+   * `FormData`, `Blob`, or none) is sent again as it is when the core retries; only a stream
+   * body, or a `Request` passed as `input`, is cloned for each sending.
+   *
+   * `fetchImpl` sends the MCP requests (default: the `fetch` option), called as
+   * `fetchImpl(url, init)` (or `fetchImpl(request, init)` for a `Request` input). When it
+   * rejects, the returned fetch rejects with `TRANSPORT` (or `ABORTED`), the original error as
+   * `cause`.
    */
   authFetch(fetchImpl?: typeof fetch, options: McpAuthFetchOptions = {}): typeof fetch {
     const custom = fetchImpl ?? this.#options.fetch;
-    const send = custom ? (request: Request) => custom(request) : (request: Request) => globalThis.fetch(request);
+    const send: Send = custom ? (input, init) => custom(input, init) : (input, init) => globalThis.fetch(input, init);
     return (async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
-      const template = new Request(input, init);
-      // The core canonicalizes the server URL, as for a login: it keeps the query (a server
-      // URL may carry one) and drops the fragment.
-      const serverUrl = options.serverUrl ?? template.url;
-      // With a machine grant there is no user to ask: the login is this client's own.
-      const hook =
-        options.onAuthorizationRequired ??
-        (this.#options.grant ? async ({ options: login }: AuthorizationRequired) => this.login(serverUrl, login) : undefined);
-      const request = core.protectedNew(serverUrl, [...template.headers] as [string, string][], hook !== undefined, template.method);
-      const machines: number[] = [];
-      /** Runs a machine to its end and keeps it, for its outcome; its failure, if any, is what a `fail` means. */
-      const settle = async <K extends MachineKind>(kind: K, config: MachineConfigs[K]) => {
-        const handle = core.machineNew(kind, config, this.#now());
-        machines.push(handle);
-        const failure = await runMachine(handle, this.#io()).then(() => undefined, (error: unknown) => error);
-        return { handle, failure };
-      };
-      const step = (input: Parameters<typeof core.protectedStep>[2], failure?: unknown) => {
-        try {
-          return core.protectedStep(request, this.#tracker, input, this.#now());
-        } catch (error) {
-          throw failure ?? error;
+      // The fast path: a token the core allowed to be sent again, a body that needs no copy.
+      if (typeof input === 'string' || input instanceof URL) {
+        const memoryKey = options.serverUrl ?? (typeof input === 'string' ? input : input.href);
+        const reused = this.#held.reused.get(memoryKey);
+        if (reused !== undefined && this.#now() < reused.reuseUntil && reusableBody(init?.body)) {
+          return this.#sendReused(send, options, memoryKey, reused, String(input), init ?? {});
         }
-      };
-      let response: Response | undefined;
-      let returned = false;
-      try {
-        const first = await settle('access', this.#accessConfig(serverUrl));
-        let action = step({ kind: 'start', machine: first.handle }, first.failure);
-        for (;;) {
-          switch (action.action) {
-            case 'return':
-              returned = true;
-              return response as Response;
-            case 'send': {
-              await response?.body?.cancel().catch(() => {});
-              const attempt = template.clone();
-              if (action.authorization === null) attempt.headers.delete('authorization');
-              else attempt.headers.set('authorization', action.authorization);
-              // A DPoP-bound token goes with a fresh proof, in the header the core names.
-              if (action.dpop) attempt.headers.set(action.dpop.place.name, await compactJws(action.dpop, this.#sign));
-              response = await sendMcp(send, attempt, this.#options.requestTimeout ?? 30_000);
-              const challenge = response.headers.get('www-authenticate');
-              action = step({
-                kind: 'response',
-                status: response.status,
-                wwwAuthenticate: challenge === null ? [] : [challenge],
-                dpopNonce: response.headers.get('dpop-nonce'),
-              });
-              break;
-            }
-            case 'refresh': {
-              const refreshed = await settle('access', { ...this.#accessConfig(serverUrl), rejected: action.rejected });
-              action = step({ kind: 'refreshed', machine: refreshed.handle }, refreshed.failure);
-              break;
-            }
-            case 'login': {
-              await response?.body?.cancel().catch(() => {});
-              response = undefined;
-              const { challenge, previousScope, attempt, stepUp } = action;
-              const loginOptions: AuthorizationOptions = { challenge, previousScope: previousScope ?? undefined };
-              // The hook logs in its own way (a browser, a popup, a device code); the grant it stored is read back.
-              await hook?.({ serverUrl, reason: stepUp ? 'insufficient_scope' : 'unauthorized', challenge, attempt, options: loginOptions });
-              const after = await settle('access', this.#accessConfig(serverUrl));
-              action = step({ kind: 'login', machine: after.handle }, after.failure);
-              break;
-            }
+      }
+      await ready();
+      return this.#authorize(send, options, input, init);
+    }) as typeof fetch;
+  }
+
+  /** The fast path of {@link authFetch}: sends with the remembered token; one call into the core judges the answer. */
+  async #sendReused(send: Send, options: McpAuthFetchOptions, memoryKey: string, reused: Reused, url: string, init: RequestInit): Promise<Response> {
+    const { headers, mcpMethod, mcpName } = withAuthorization(init.headers, reused.authorization);
+    const response = await sendMcp(send, url, { ...init, headers }, this.#options.requestTimeout ?? 30_000);
+    const hook = this.#loginHook(options, memoryKey);
+    let action: ReturnType<typeof core.protectedReused>;
+    try {
+      action = core.protectedReused(
+        reused.machine,
+        this.#tracker,
+        // The method as the Request constructor gives it to the slow path (DPoP proofs name it).
+        normalizeMethod(init.method),
+        { mcpMethod, mcpName },
+        hook !== undefined,
+        { status: response.status, wwwAuthenticate: response.headers.get('www-authenticate'), dpopNonce: response.headers.get('dpop-nonce') },
+        this.#now(),
+      );
+    } catch (error) {
+      this.#forget(memoryKey, reused);
+      void response.body?.cancel().catch(() => {});
+      throw error;
+    }
+    if (action === undefined) return response;
+    // The core judges this answer (a 401, a step-up): the remembered token waits for its word.
+    this.#forget(memoryKey, reused);
+    const attempt = { url, init, headers: [...new Headers(init.headers)] as [string, string][] };
+    return this.#drive(send, options, memoryKey, memoryKey, hook, action.request, attempt, action, response, []);
+  }
+
+  /** The slow path of {@link authFetch}: the core reads the grant and decides every step. */
+  async #authorize(send: Send, options: McpAuthFetchOptions, input: RequestInfo | URL, init: RequestInit | undefined): Promise<Response> {
+    const template = new Request(input, init);
+    // The core canonicalizes the server URL, as for a login: it keeps the query (a server
+    // URL may carry one) and drops the fragment.
+    const serverUrl = options.serverUrl ?? template.url;
+    // A string or URL with a body that can be sent twice is sent as it is; anything else is
+    // cloned from the template for each sending.
+    const plain = (typeof input === 'string' || input instanceof URL) && reusableBody(init?.body);
+    const memoryKey = plain ? (options.serverUrl ?? String(input)) : undefined;
+    const attempt: Attempt = plain ? { url: template.url, init: init ?? {}, headers: [...template.headers] as [string, string][] } : { template };
+    const hook = this.#loginHook(options, serverUrl);
+    const request = core.protectedNew(serverUrl, [...template.headers] as [string, string][], hook !== undefined, template.method);
+    const machines: number[] = [];
+    const first = await this.#settle(machines, 'access', this.#accessConfig(serverUrl));
+    let action: Action;
+    try {
+      action = this.#step(request, { kind: 'start', machine: first.handle }, first.failure);
+    } catch (error) {
+      core.protectedFree(request);
+      for (const handle of machines) core.machineFree(handle);
+      throw error;
+    }
+    return this.#drive(send, options, serverUrl, memoryKey, hook, request, attempt, action, undefined, machines, first);
+  }
+
+  /** The loop of the core's protected request `request`, from `action` on; frees it and `machines`. */
+  async #drive(
+    send: Send,
+    options: McpAuthFetchOptions,
+    serverUrl: string,
+    memoryKey: string | undefined,
+    hook: AuthorizationHook | undefined,
+    request: number,
+    attempt: Attempt,
+    action: Action,
+    response: Response | undefined,
+    machines: number[],
+    granted?: Settled,
+  ): Promise<Response> {
+    /** The access machine whose token was sent last, when it ended with one. */
+    let sent = granted?.failure === undefined ? granted : undefined;
+    let returned = false;
+    try {
+      for (;;) {
+        switch (action.action) {
+          case 'return':
+            returned = true;
+            if (memoryKey !== undefined && sent !== undefined) this.#remember(memoryKey, sent, machines);
+            return response as Response;
+          case 'send': {
+            await response?.body?.cancel().catch(() => {});
+            response = await this.#sendAttempt(send, attempt, action);
+            const challenge = response.headers.get('www-authenticate');
+            action = this.#step(request, {
+              kind: 'response',
+              status: response.status,
+              wwwAuthenticate: challenge === null ? [] : [challenge],
+              dpopNonce: response.headers.get('dpop-nonce'),
+            });
+            break;
+          }
+          case 'refresh': {
+            const refreshed = await this.#settle(machines, 'access', { ...this.#accessConfig(serverUrl), rejected: action.rejected });
+            sent = refreshed.failure === undefined ? refreshed : undefined;
+            action = this.#step(request, { kind: 'refreshed', machine: refreshed.handle }, refreshed.failure);
+            break;
+          }
+          case 'login': {
+            await response?.body?.cancel().catch(() => {});
+            response = undefined;
+            const { challenge, previousScope, attempt: count, stepUp } = action;
+            const loginOptions: AuthorizationOptions = { challenge, previousScope: previousScope ?? undefined };
+            // The hook logs in its own way (a browser, a popup, a device code); the grant it stored is read back.
+            await hook?.({ serverUrl, reason: stepUp ? 'insufficient_scope' : 'unauthorized', challenge, attempt: count, options: loginOptions });
+            const after = await this.#settle(machines, 'access', this.#accessConfig(serverUrl));
+            sent = after.failure === undefined ? after : undefined;
+            action = this.#step(request, { kind: 'login', machine: after.handle }, after.failure);
+            break;
           }
         }
-      } finally {
-        if (!returned) void response?.body?.cancel().catch(() => {});
-        core.protectedFree(request);
-        for (const handle of machines) core.machineFree(handle);
       }
-    }) as typeof fetch;
+    } finally {
+      if (!returned) void response?.body?.cancel().catch(() => {});
+      core.protectedFree(request);
+      for (const handle of machines) core.machineFree(handle);
+    }
+  }
+
+  /** Sends one attempt with the `Authorization` (and DPoP proof) the core gave. */
+  async #sendAttempt(send: Send, attempt: Attempt, action: Extract<Action, { action: 'send' }>): Promise<Response> {
+    const headers = 'template' in attempt ? (attempt.next = attempt.template.clone()).headers : new Headers(attempt.headers);
+    if (action.authorization === null) headers.delete('authorization');
+    else headers.set('authorization', action.authorization);
+    // A DPoP-bound token goes with a fresh proof, in the header the core names.
+    if (action.dpop) headers.set(action.dpop.place.name, await compactJws(action.dpop, this.#sign));
+    const timeout = this.#options.requestTimeout ?? 30_000;
+    if ('template' in attempt) return sendMcp(send, attempt.next as Request, {}, timeout);
+    return sendMcp(send, attempt.url, { ...attempt.init, headers }, timeout);
+  }
+
+  /** The next decision of protected request `request`; a failure throws (`failure`, when the machine fed in failed). */
+  #step(request: number, input: Parameters<typeof core.protectedStep>[2], failure?: unknown): Action {
+    try {
+      return core.protectedStep(request, this.#tracker, input, this.#now());
+    } catch (error) {
+      throw failure ?? error;
+    }
+  }
+
+  /** Runs a machine to its end and keeps it in `machines`, for its outcome. */
+  async #settle<K extends MachineKind>(machines: number[], kind: K, config: MachineConfigs[K]): Promise<Settled> {
+    const handle = core.machineNew(kind, config, this.#now());
+    machines.push(handle);
+    const own = { writes: 0 };
+    const writesBefore = this.#writes;
+    const failure = await runMachine(handle, this.#io({}, own)).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    return { handle, failure, writesBefore, own };
+  }
+
+  /**
+   * Remembers the token of `settled` for `memoryKey`, for as long as the core allows, unless a
+   * grant was written through this client since the machine read it (other than by the
+   * machine itself). The machine then belongs to the memory: it leaves `machines`.
+   */
+  #remember(memoryKey: string, settled: Settled, machines: number[]): void {
+    if (this.#writes !== settled.writesBefore + settled.own.writes) return;
+    const reuse = core.machineReuse(settled.handle, this.#now());
+    if (reuse.reuseUntil === null || reuse.authorization === null) return;
+    const at = machines.indexOf(settled.handle);
+    if (at < 0) return;
+    machines.splice(at, 1);
+    const old = this.#held.reused.get(memoryKey);
+    if (old) core.machineFree(old.machine);
+    this.#held.reused.set(memoryKey, { machine: settled.handle, authorization: reuse.authorization, reuseUntil: reuse.reuseUntil });
+  }
+
+  /** Forgets the remembered token of `memoryKey`, if it is still `reused`. */
+  #forget(memoryKey: string, reused: Reused): void {
+    if (this.#held.reused.get(memoryKey) !== reused) return;
+    this.#held.reused.delete(memoryKey);
+    core.machineFree(reused.machine);
+  }
+
+  /** Who logs in when the core asks: the caller's hook, or with a machine grant this client itself. */
+  #loginHook(options: McpAuthFetchOptions, serverUrl: string): AuthorizationHook | undefined {
+    // With a machine grant there is no user to ask: the login is this client's own.
+    return options.onAuthorizationRequired ?? (this.#options.grant ? async ({ options: login }: AuthorizationRequired) => this.login(serverUrl, login) : undefined);
   }
 
   // ----- plumbing --------------------------------------------------------------------------------
 
   /** Runs a machine to its end and frees it. */
   async #run<K extends MachineKind>(kind: K, config: MachineConfigs[K], io: Partial<MachineIo> = {}): Promise<unknown> {
+    await ready();
     const handle = core.machineNew(kind, config, this.#now());
     try {
       return await runMachine(handle, this.#io(io));
@@ -539,13 +764,14 @@ export class McpAuth {
     return this.#options.now?.() ?? Date.now();
   }
 
-  #io(extra: Partial<MachineIo> = {}): MachineIo {
+  #io(extra: Partial<MachineIo> = {}, own?: { writes: number }): MachineIo {
     const pending = core.constants.pendingPrefix;
+    const grants = this.#grantStorage(own);
     return {
       fetch: this.#fetch,
       now: this.#options.now,
       sleep: this.#options.sleep,
-      storage: (key) => (key.startsWith(pending) ? this.#session : this.#storage),
+      storage: (key) => (key.startsWith(pending) ? this.#session : grants),
       lock: this.#options.lock,
       onWarning: this.#options.onWarning,
       onForeignCallback: this.#options.onForeignCallback,
@@ -615,38 +841,91 @@ export class McpAuth {
   }
 }
 
-/** Sends one MCP request; a rejection becomes `TRANSPORT` (or `ABORTED`), never a bare `TypeError`. */
-async function sendMcp(send: (request: Request) => Promise<Response>, request: Request, timeout: number): Promise<Response> {
+/** How {@link McpAuth.authFetch} sends: `fetch` itself, or the caller's. */
+type Send = (input: string | Request, init: RequestInit) => Promise<Response>;
+
+/** What `onAuthorizationRequired` is, or a machine grant's own login. */
+type AuthorizationHook = (required: AuthorizationRequired) => Promise<unknown>;
+
+/** One MCP request as it is sent again: the caller's URL and init (a body that can be sent twice), or a template to clone. */
+type Attempt = { url: string; init: RequestInit; headers: [string, string][] } | { template: Request; next?: Request };
+
+/**
+ * The caller's headers with `authorization` set to `value`, as a plain record or list (fetch
+ * reads those for less than a `Headers`), and the values of the two request headers that name
+ * the MCP operation (`Mcp-Method`, `Mcp-Name`), which the core's step-up count reads.
+ */
+function withAuthorization(
+  given: HeadersInit | undefined,
+  value: string,
+): { headers: Record<string, string> | [string, string][]; mcpMethod: string | null; mcpName: string | null } {
+  let mcpMethod: string | null = null;
+  let mcpName: string | null = null;
+  const note = (name: string, v: string): boolean => {
+    const lower = name.toLowerCase();
+    if (lower === 'mcp-method') mcpMethod ??= v.trim();
+    else if (lower === 'mcp-name') mcpName ??= v.trim();
+    return lower !== 'authorization';
+  };
+  if (given === undefined) return { headers: { authorization: value }, mcpMethod, mcpName };
+  if (Array.isArray(given) || (typeof Headers === 'function' && given instanceof Headers)) {
+    const pairs: [string, string][] = [];
+    for (const [name, v] of given as Iterable<[string, string]>) if (note(name, v)) pairs.push([name, v]);
+    pairs.push(['authorization', value]);
+    return { headers: pairs, mcpMethod, mcpName };
+  }
+  const record: Record<string, string> = {};
+  for (const name of Object.keys(given)) {
+    const v = (given as Record<string, string>)[name] as string;
+    if (note(name, v)) record[name] = v;
+  }
+  record.authorization = value;
+  return { headers: record, mcpMethod, mcpName };
+}
+
+/** The method as the `Request` constructor normalizes it (the standard ones upper-cased). */
+function normalizeMethod(method: string | undefined): string {
+  if (method === undefined) return 'GET';
+  const upper = method.toUpperCase();
+  return ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'].includes(upper) ? upper : method;
+}
+
+/**
+ * Sends one MCP request (`input` with `init`); a rejection becomes `TRANSPORT` (or `ABORTED`),
+ * never a bare `TypeError`.
+ */
+async function sendMcp(send: Send, input: string | Request, init: RequestInit, timeout: number): Promise<Response> {
   // A deadline for the response head only: the body may be a long-lived MCP stream, which is
-  // the caller's to read. One controller for the caller's signal and the deadline, and the
-  // request it signals, are held here until the answer: undici links a request's signal to
-  // its source through weak references, so a request (or an `AbortSignal.any` composite) that
-  // Node's GC collects while the fetch waits cuts the link, and the deadline never aborts it.
+  // the caller's to read. One controller for the caller's signal and the deadline, held here
+  // until the answer, is the signal of the request fetch makes: undici links a request's
+  // signal to its source through weak references, so an intermediate request (or an
+  // `AbortSignal.any` composite) that Node's GC collects while the fetch waits would cut the
+  // link, and the deadline would never abort it.
   const controller = new AbortController();
+  const signal = init.signal ?? (typeof input === 'string' ? undefined : input.signal);
+  const url = typeof input === 'string' ? input : input.url;
   let timedOut = false;
-  const onCallerAbort = () => controller.abort(request.signal.reason);
-  if (request.signal.aborted) onCallerAbort();
-  else request.signal.addEventListener('abort', onCallerAbort, { once: true });
+  const onCallerAbort = () => controller.abort(signal?.reason);
+  if (signal?.aborted) onCallerAbort();
+  else signal?.addEventListener('abort', onCallerAbort, { once: true });
   const timer = setTimeout(() => {
     timedOut = true;
     controller.abort();
   }, timeout);
-  let sent: Request | undefined;
   try {
-    sent = new Request(request, { signal: controller.signal });
-    return await send(sent);
+    return await send(input, { ...init, signal: controller.signal });
   } catch (error) {
-    if (timedOut && !request.signal.aborted) {
-      throw new McpAuthError('TIMEOUT', `${displayUrl(request.url)} did not answer in time`, { cause: error });
+    if (timedOut && !signal?.aborted) {
+      throw new McpAuthError('TIMEOUT', `${displayUrl(url)} did not answer in time`, { cause: error });
     }
-    if (request.signal.aborted || (error instanceof Error && error.name === 'AbortError')) {
+    if (signal?.aborted || (error instanceof Error && error.name === 'AbortError')) {
       throw new McpAuthError('ABORTED', 'the request was cancelled', { cause: error });
     }
-    throw wrap(error, 'TRANSPORT', `cannot reach ${displayUrl(request.url)}`);
+    throw wrap(error, 'TRANSPORT', `cannot reach ${displayUrl(url)}`);
   } finally {
     clearTimeout(timer);
-    request.signal.removeEventListener('abort', onCallerAbort);
-    keepAlive(sent);
+    signal?.removeEventListener('abort', onCallerAbort);
+    keepAlive(controller);
   }
 }
 

@@ -6,11 +6,16 @@
  * JSON crosses as text; these functions parse and stringify it and turn a `{error}` answer
  * into a thrown {@link McpAuthError}. The shapes are in `./wire.js`.
  *
+ * Importing this module instantiates nothing: the first call does (synchronously in Node). In
+ * browsers, `await ready()` once before the first call.
+ *
  * @module
  */
 
 import { fromWire } from './errors.js';
 import { bindings as wasm } from './wasm.js';
+
+export { ready } from './wasm.js';
 import type {
   Action,
   Constants,
@@ -128,5 +133,64 @@ export function loginStatus(key: string, record: string, now = Date.now()): Logi
   return answer<{ status: LoginStatus }>(wasm.login_status(key, record, now)).status;
 }
 
-/** The store layout's prefixes, the callback path and the core's error codes. */
-export const constants: Constants = answer<Constants>(wasm.constants());
+let constantsRead: Constants | undefined;
+
+/**
+ * The store layout's prefixes, the callback path and the core's error codes, read from the core
+ * on first use (importing this module instantiates nothing).
+ */
+export const constants: Constants = new Proxy({} as Constants, {
+  get: (_, name) => Reflect.get((constantsRead ??= answer<Constants>(wasm.constants())), name) as unknown,
+  has: (_, name) => Reflect.has((constantsRead ??= answer<Constants>(wasm.constants())), name),
+  ownKeys: () => Reflect.ownKeys((constantsRead ??= answer<Constants>(wasm.constants()))),
+  getOwnPropertyDescriptor: (_, name) => {
+    const value = (constantsRead ??= answer<Constants>(wasm.constants()));
+    const found = Reflect.getOwnPropertyDescriptor(value, name);
+    return found && { ...found, configurable: true };
+  },
+});
+
+// ----- the fast path -----------------------------------------------------------------------------
+
+/** Until when a finished `access` machine's token may be sent again without asking the core. */
+export interface Reuse {
+  /** The `Authorization` value, while {@link Reuse.reuseUntil} is ahead. */
+  authorization: string | null;
+  /** Milliseconds since the epoch (exclusive); `null`: ask the core every time. */
+  reuseUntil: number | null;
+}
+
+/** The core's answer on reusing the token of finished `access` machine `machine` from `now` on. */
+export function machineReuse(machine: number, now = Date.now()): Reuse {
+  return answer<Reuse>(wasm.machine_reuse(machine, now));
+}
+
+/**
+ * The server's answer to a request sent with the token of `access` machine `machine` (from
+ * {@link machineReuse}), to its server: `undefined` when the answer goes to the caller as it is,
+ * else the next action of the protected request the core now keeps under `request` (step it
+ * with {@link protectedStep}, free it with {@link protectedFree}). A failure throws.
+ */
+export function protectedReused(
+  machine: number,
+  tracker: number,
+  method: string,
+  operation: { mcpMethod: string | null; mcpName: string | null },
+  loginAllowed: boolean,
+  answered: { status: number; wwwAuthenticate: string | null; dpopNonce: string | null },
+  now = Date.now(),
+): (Action & { request: number }) | undefined {
+  const text = wasm.protected_reused(
+    machine,
+    tracker,
+    method,
+    operation.mcpMethod ?? undefined,
+    operation.mcpName ?? undefined,
+    loginAllowed,
+    answered.status,
+    answered.wwwAuthenticate ?? undefined,
+    answered.dpopNonce ?? undefined,
+    now,
+  );
+  return text === undefined ? undefined : answer<Action & { request: number }>(text);
+}

@@ -15,6 +15,7 @@
 //! | `machine_free(handle)` | forgets the machine (its result too) |
 //! | `protected_new(server, headers, login_allowed, method) -> handle`, `protected_step(handle, tracker, input, now)`, `protected_free` | the decisions around one authorized MCP request |
 //! | `tracker_new() -> handle`, `tracker_free` | a step-up tracker, one per `McpAuth` |
+//! | `machine_reuse(machine, now)`, `protected_reused(machine, tracker, ..., status, ...)` | the fast path: until when a finished `access` machine's token may be sent without asking again, and the one call that judges the answer to such a sending |
 //! | `canonical_server`, `grant_key`, `pending_key_for_callback`, `stored_grant`, `login_status`, `constants` | pure helpers |
 //!
 //! ## The JSON rules
@@ -70,6 +71,7 @@ pub mod error;
 pub mod helpers;
 pub mod machine;
 pub mod protected;
+pub mod reuse;
 mod table;
 pub mod wire;
 
@@ -78,6 +80,7 @@ pub use helpers::{
 };
 pub use machine::{machine_drain, machine_free, machine_input, machine_new, machine_response};
 pub use protected::{protected_free, protected_new, protected_step, tracker_free, tracker_new};
+pub use reuse::{machine_reuse, protected_reused};
 
 #[cfg(test)]
 mod tests {

@@ -277,6 +277,22 @@ pub(crate) fn outcome(handle: u32) -> Option<Outcome> {
     MACHINES.with(|t| t.borrow().get(handle).and_then(|e| e.outcome.clone()))
 }
 
+/// Runs `f` on the server and the grant `access` machine `handle` ended with, without copying
+/// them; `None` when it is no `access` machine that ended with a grant.
+pub(crate) fn with_access_grant<R>(
+    handle: u32,
+    f: impl FnOnce(&ResourceUri, &Grant) -> R,
+) -> Option<R> {
+    MACHINES.with(|t| match t.borrow().get(handle) {
+        Some(Entry {
+            flow: Flow::Access(access),
+            outcome: Some(Outcome::Grant(grant)),
+            ..
+        }) => Some(f(access.server(), grant)),
+        _ => None,
+    })
+}
+
 fn with_entry(handle: u32, f: impl FnOnce(&mut Entry) -> String) -> String {
     MACHINES.with(|t| match t.borrow_mut().get_mut(handle) {
         Some(entry) => f(entry),

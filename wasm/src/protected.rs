@@ -18,9 +18,9 @@ use crate::table::Table;
 use crate::wire::{ActionJson, StepInput};
 
 thread_local! {
-    static REQUESTS: RefCell<Table<Result<ProtectedRequest, String>>> =
+    pub(crate) static REQUESTS: RefCell<Table<Result<ProtectedRequest, String>>> =
         const { RefCell::new(Table::new()) };
-    static TRACKERS: RefCell<Table<StepUpTracker>> = const { RefCell::new(Table::new()) };
+    pub(crate) static TRACKERS: RefCell<Table<StepUpTracker>> = const { RefCell::new(Table::new()) };
 }
 
 /// A new step-up tracker: it counts authorization attempts per server and MCP operation, and

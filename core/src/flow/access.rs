@@ -123,6 +123,41 @@ pub fn decide(
     Decision::Use
 }
 
+/// The longest a driver may keep handing out a token from its own memory without asking
+/// [`Access`] again (see [`reuse_until`]). It bounds how long a change that another process
+/// (or tab, or client on the same store) makes to the stored grant — a logout, a new login,
+/// a refresh — goes unseen by a driver that remembers the token.
+pub const MAX_TOKEN_REUSE: Duration = Duration::from_secs(30);
+
+/// Until when a driver may send `grant`'s access token again without asking [`Access`]
+/// (without reading the store): the first instant at which [`decide`] would no longer say
+/// [`Decision::Use`] for it, at most [`MAX_TOKEN_REUSE`] after `now`. The driver compares its
+/// clock with it and nothing else, as with a machine's `poll_timeout`; whatever the server
+/// answers still goes to [`ProtectedRequest`](super::ProtectedRequest).
+///
+/// `None` when the token is not to be reused at all: it is due for a refresh (or expired) at
+/// `now`, or it is [DPoP-bound](Grant::is_dpop_bound), as each request needs a proof of its
+/// own from the core.
+#[must_use]
+pub fn reuse_until(grant: &Grant, now: Time) -> Option<Time> {
+    if grant.is_dpop_bound() || decide(grant, now, None, None) != Decision::Use {
+        return None;
+    }
+    let cap = now.add(MAX_TOKEN_REUSE);
+    // `decide` turns at `expires_at` for a token nothing renews, and `expiry_margin` earlier
+    // for one that is refreshed or obtained again.
+    let renewable = grant.tokens.refresh_token.is_some() || grant.acquire.is_some();
+    let turn = grant.tokens.expires_at.map(|at| {
+        if renewable {
+            at.sub(grant.expiry_margin())
+        } else {
+            at
+        }
+    });
+    let until = turn.map_or(cap, |turn| turn.min(cap));
+    (until > now).then_some(until)
+}
+
 /// Where an [`Access`] stands.
 #[derive(Debug)]
 enum Step {
@@ -200,6 +235,12 @@ impl Access {
         self.events.clear();
         self.load();
         self
+    }
+
+    /// The server this machine reads the grant of.
+    #[must_use]
+    pub fn server(&self) -> &ResourceUri {
+        &self.server
     }
 
     fn key(&self) -> String {
@@ -537,5 +578,87 @@ impl Machine for Access {
 
     fn poll_event(&mut self) -> Option<Event<Grant>> {
         self.events.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ClientCredentials;
+    use crate::jws::{DpopKey, EcPublicJwk, KeyHandle};
+    use crate::metadata::AuthorizationServerMetadata;
+    use crate::token::TokenSet;
+
+    /// A grant issued at 1000 s, expiring `lifetime` seconds later, with a refresh token or not.
+    fn grant(lifetime: Option<u64>, refresh: bool) -> Grant {
+        let issuer = "https://as.example";
+        let metadata = AuthorizationServerMetadata::for_tests(issuer);
+        let issued = Time::from_unix_secs(1000);
+        let tokens = TokenSet {
+            access_token: AccessToken::new("at"),
+            token_type: "Bearer".into(),
+            refresh_token: refresh.then(|| crate::secret::RefreshToken::new("rt")),
+            expires_at: lifetime.map(|l| issued.add(Duration::from_secs(l))),
+            issued_at: Some(issued),
+            scope: None,
+            id_token: None,
+        };
+        let server = ResourceUri::parse("https://mcp.example/mcp").unwrap();
+        let client = ClientCredentials::public(issuer, "app");
+        Grant::new(server, None, &metadata, client, tokens, issued).unwrap()
+    }
+
+    /// Every millisecond before the deadline `decide` says `Use`, and at the deadline it does
+    /// not, unless the deadline is the cap.
+    fn assert_deadline_matches_decide(grant: &Grant, now: Time) {
+        let until = reuse_until(grant, now).expect("reusable");
+        assert!(until > now);
+        assert!(until <= now.add(MAX_TOKEN_REUSE));
+        let last = Time::from_unix_millis(until.unix_millis() - 1);
+        assert_eq!(decide(grant, last, None, None), Decision::Use);
+        if until < now.add(MAX_TOKEN_REUSE) {
+            assert_ne!(decide(grant, until, None, None), Decision::Use);
+        }
+    }
+
+    #[test]
+    fn a_refreshable_token_is_reused_until_it_is_due_for_a_refresh() {
+        let g = grant(Some(3600), true);
+        let early = Time::from_unix_secs(1000);
+        assert_eq!(reuse_until(&g, early), Some(early.add(MAX_TOKEN_REUSE)));
+        assert_deadline_matches_decide(&g, early);
+        // Close to the refresh margin, the deadline is the margin, not the cap.
+        let refresh_at = g.refresh_at().unwrap();
+        let near = refresh_at.sub(Duration::from_secs(5));
+        assert_eq!(reuse_until(&g, near), Some(refresh_at));
+        assert_deadline_matches_decide(&g, near);
+        assert_eq!(reuse_until(&g, refresh_at), None);
+    }
+
+    #[test]
+    fn a_token_without_refresh_is_reused_until_it_expires() {
+        let g = grant(Some(60), false);
+        let now = Time::from_unix_secs(1050);
+        assert_eq!(reuse_until(&g, now), Some(Time::from_unix_secs(1060)));
+        assert_deadline_matches_decide(&g, now);
+        assert_eq!(reuse_until(&g, Time::from_unix_secs(1060)), None);
+    }
+
+    #[test]
+    fn a_token_without_expiry_is_reused_for_the_cap_only() {
+        let g = grant(None, true);
+        let now = Time::from_unix_secs(5000);
+        assert_eq!(reuse_until(&g, now), Some(now.add(MAX_TOKEN_REUSE)));
+    }
+
+    #[test]
+    fn a_dpop_bound_token_is_never_reused_without_the_core() {
+        let mut g = grant(Some(3600), true);
+        g.tokens.token_type = "DPoP".into();
+        g.dpop_key = Some(DpopKey::new(
+            EcPublicJwk::p256("x", "y"),
+            KeyHandle::Stored { id: "k".into() },
+        ));
+        assert_eq!(reuse_until(&g, Time::from_unix_secs(1000)), None);
     }
 }

@@ -91,7 +91,7 @@ pub struct ProtectedRequest {
     logged_in: bool,
     challenge: Option<BearerChallenge>,
     machine: bool,
-    /// The grant whose token was sent last, for sending again with a new proof.
+    /// The DPoP-bound grant whose token was sent last, for sending again with a new proof.
     grant: Option<Grant>,
     /// The server's newest DPoP nonce.
     nonce: Option<String>,
@@ -146,6 +146,16 @@ impl ProtectedRequest {
             Err(e) if is_login_required(&e) && self.login_allowed => self.send(None),
             Err(e) => McpAction::Fail(e),
         }
+    }
+
+    /// Starts from a token the driver already sent, from its memory of an earlier
+    /// [`Access`](super::Access) outcome, while [`reuse_until`](super::access::reuse_until)
+    /// allowed it: the same state as after [`start`](Self::start) with `grant`, without a
+    /// [`McpAction::Send`]. The server's answer then goes to
+    /// [`handle_response`](Self::handle_response), and a 401 refreshes that token as usual.
+    pub fn reused(&mut self, tracker: &StepUpTracker, grant: &Grant) {
+        self.nonce = tracker.dpop_nonce(&self.server).map(str::to_owned);
+        self.sent_with(Some(grant));
     }
 
     /// The server answered `status` with these `WWW-Authenticate` field values and this
@@ -224,11 +234,17 @@ impl ProtectedRequest {
         }
     }
 
-    fn send(&mut self, grant: Option<&Grant>) -> McpAction {
+    /// Records that `grant`'s token (or none) is the one sent.
+    fn sent_with(&mut self, grant: Option<&Grant>) {
         self.machine = grant.is_some_and(|g| g.acquire.is_some());
         self.sent = grant.map(|g| g.tokens.access_token.clone());
         self.scope = grant.and_then(|g| g.tokens.scope.clone());
-        self.grant = grant.cloned();
+        // Kept only to send again with a new proof (a DPoP nonce); a Bearer token never is.
+        self.grant = grant.filter(|g| g.is_dpop_bound()).cloned();
+    }
+
+    fn send(&mut self, grant: Option<&Grant>) -> McpAction {
+        self.sent_with(grant);
         let url = self.server.url();
         McpAction::Send {
             authorization: grant.map(Grant::authorization),
@@ -354,6 +370,32 @@ mod tests {
             KeyHandle::Stored { id: "k".into() },
         ));
         grant
+    }
+
+    #[test]
+    fn a_reused_token_is_judged_like_a_sent_one() {
+        let mut grant = dpop_grant();
+        grant.dpop_key = None;
+        grant.tokens.token_type = "Bearer".into();
+        grant.tokens.refresh_token = Some(crate::secret::RefreshToken::new("rt"));
+        let mut tracker = StepUpTracker::default();
+        let mut request = ProtectedRequest::new(grant.server.clone(), &[], true);
+        request.reused(&tracker, &grant);
+        // A 401 to the reused token refreshes exactly that token.
+        let McpAction::Refresh { rejected } = request.handle_response(&mut tracker, 401, &[], None)
+        else {
+            panic!("a 401 to a reused token asks for a refresh");
+        };
+        assert_eq!(rejected.secret(), "at");
+        // A success is returned, and clears the step-up count as for any request.
+        let mut request = ProtectedRequest::new(grant.server.clone(), &[], true);
+        tracker.begin_attempt(&grant.server, None).unwrap();
+        request.reused(&tracker, &grant);
+        assert!(matches!(
+            request.handle_response(&mut tracker, 200, &[], None),
+            McpAction::Return
+        ));
+        assert_eq!(tracker.begin_attempt(&grant.server, None).unwrap(), 1);
     }
 
     #[test]
