@@ -256,6 +256,16 @@ interface Reused {
   machine: number;
   authorization: string;
   reuseUntil: number;
+  /** Requests sent with it whose answer the core has not judged yet: the machine outlives them. */
+  inFlight: number;
+  /** No longer remembered: the machine is freed once nothing is in flight. */
+  dropped: boolean;
+}
+
+/** Drops a remembered token, freeing its machine now or when the last request sent with it is judged. */
+function drop(reused: Reused): void {
+  reused.dropped = true;
+  if (reused.inFlight === 0) core.machineFree(reused.machine);
 }
 
 /** What an `McpAuth` holds in the core: its step-up tracker and the machines of its remembered tokens. */
@@ -346,7 +356,7 @@ export class McpAuth {
 
   /** Drops the remembered tokens (all servers): a grant was saved or deleted through this client. */
   #forgetReused(): void {
-    for (const { machine } of this.#held.reused.values()) core.machineFree(machine);
+    for (const reused of this.#held.reused.values()) drop(reused);
     this.#held.reused.clear();
   }
 
@@ -568,7 +578,14 @@ export class McpAuth {
   /** The fast path of {@link authFetch}: sends with the remembered token; one call into the core judges the answer. */
   async #sendReused(send: Send, options: McpAuthFetchOptions, memoryKey: string, reused: Reused, url: string, init: RequestInit): Promise<Response> {
     const { headers, mcpMethod, mcpName } = withAuthorization(init.headers, reused.authorization);
-    const response = await sendMcp(send, url, { ...init, headers }, this.#options.requestTimeout ?? 30_000);
+    reused.inFlight++;
+    let response: Response;
+    try {
+      response = await sendMcp(send, url, { ...init, headers }, this.#options.requestTimeout ?? 30_000);
+    } catch (error) {
+      this.#judged(reused);
+      throw error;
+    }
     const hook = this.#loginHook(options, memoryKey);
     let action: ReturnType<typeof core.protectedReused>;
     try {
@@ -583,10 +600,12 @@ export class McpAuth {
         this.#now(),
       );
     } catch (error) {
+      this.#judged(reused);
       this.#forget(memoryKey, reused);
       void response.body?.cancel().catch(() => {});
       throw error;
     }
+    this.#judged(reused);
     if (action === undefined) return response;
     // The core judges this answer (a 401, a step-up): the remembered token waits for its word.
     this.#forget(memoryKey, reused);
@@ -730,15 +749,21 @@ export class McpAuth {
     if (at < 0) return;
     machines.splice(at, 1);
     const old = this.#held.reused.get(memoryKey);
-    if (old) core.machineFree(old.machine);
-    this.#held.reused.set(memoryKey, { machine: settled.handle, authorization: reuse.authorization, reuseUntil: reuse.reuseUntil });
+    if (old) drop(old);
+    this.#held.reused.set(memoryKey, { machine: settled.handle, authorization: reuse.authorization, reuseUntil: reuse.reuseUntil, inFlight: 0, dropped: false });
+  }
+
+  /** A request sent with `reused` was judged (or failed): its machine may go if it was dropped meanwhile. */
+  #judged(reused: Reused): void {
+    reused.inFlight--;
+    if (reused.dropped && reused.inFlight === 0) core.machineFree(reused.machine);
   }
 
   /** Forgets the remembered token of `memoryKey`, if it is still `reused`. */
   #forget(memoryKey: string, reused: Reused): void {
     if (this.#held.reused.get(memoryKey) !== reused) return;
     this.#held.reused.delete(memoryKey);
-    core.machineFree(reused.machine);
+    drop(reused);
   }
 
   /** Who logs in when the core asks: the caller's hook, or with a machine grant this client itself. */

@@ -190,3 +190,22 @@ test('importing the package instantiates nothing; concurrent first uses share on
   const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }));
   assert.deepEqual(out, { atImport: 0, after: 1 });
 });
+
+test('a request in flight with a remembered token is still judged after a login replaced the token', async () => {
+  const { auth } = await machineClient();
+  let hold;
+  const mcp = auth.authFetch(async (input, init) => {
+    if (hold) await hold;
+    return fetch(input, init);
+  });
+  await mcp(server.mcp, post());
+  let release;
+  hold = new Promise((resolve) => (release = resolve));
+  const inFlight = mcp(server.mcp, post());
+  await auth.login(server.mcp); // saves a new grant: the remembered token is dropped meanwhile
+  hold = undefined;
+  release();
+  assert.equal((await inFlight).status, 200);
+  assert.equal((await mcp(server.mcp, post())).status, 200);
+  assert.equal(server.seen.at(-1).authorization, `Bearer ${await auth.accessToken(server.mcp)}`);
+});

@@ -2,7 +2,8 @@
 //! finished machines.
 
 use mcpauth_wasm::{
-    machine_free, protected_free, protected_new, protected_step, tracker_free, tracker_new,
+    machine_free, machine_reuse, protected_free, protected_new, protected_reused, protected_step,
+    tracker_free, tracker_new,
 };
 use serde_json::{Value, json};
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -156,4 +157,61 @@ fn without_logins_allowed_no_grant_is_login_required() {
     machine_free(drive.handle);
     protected_free(request);
     tracker_free(tracker);
+}
+
+#[wasm_bindgen_test]
+fn a_reused_token_comes_back_on_success_and_a_401_to_it_refreshes_it() {
+    let mut drive = logged_in(3600);
+    let tracker = tracker_new();
+    let first = access(&mut drive, None);
+    // The core allows the token for its reuse cap (30 s): it is far from its refresh margin.
+    assert_eq!(
+        parse(&machine_reuse(first, NOW)),
+        json!({"authorization": "Bearer at-1", "reuseUntil": 1_767_225_630_000_u64})
+    );
+    let reused = |status| {
+        protected_reused(
+            first, tracker, "POST", None, None, true, status, None, None, NOW,
+        )
+    };
+    assert_eq!(reused(200), None, "a success goes to the caller as it is");
+    let action = parse(&reused(401).expect("a 401 is for the core to act on"));
+    assert_eq!(action["action"], "refresh");
+    assert_eq!(action["rejected"], "at-1");
+    let request = u32::try_from(action["request"].as_u64().unwrap()).unwrap();
+    drive.routes = routes(tokens("at-2", "rt-2", 3600));
+    let refreshed = access(&mut drive, Some("at-1"));
+    assert_eq!(
+        step(
+            request,
+            tracker,
+            json!({"kind": "refreshed", "machine": refreshed})
+        ),
+        json!({"action": "send", "authorization": "Bearer at-2", "dpop": null})
+    );
+    for handle in [first, refreshed] {
+        machine_free(handle);
+    }
+    protected_free(request);
+    tracker_free(tracker);
+}
+
+#[wasm_bindgen_test]
+fn only_an_access_machine_with_a_grant_hands_out_a_reusable_token() {
+    let mut drive = Drive::new(
+        "access",
+        &json!({"server": SERVER}),
+        routes(tokens("at-1", "rt-1", 3600)),
+    );
+    drive.run();
+    // Nothing stored: the access machine ended with LOGIN_REQUIRED.
+    assert_eq!(
+        parse(&machine_reuse(drive.handle, NOW))["error"]["code"],
+        "INVALID_ARGUMENT"
+    );
+    assert_eq!(
+        parse(&machine_reuse(u32::MAX, NOW))["error"]["code"],
+        "INVALID_ARGUMENT"
+    );
+    machine_free(drive.handle);
 }
