@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the npm package into npm/dist/:
 #   1. the wasm binding (wasm/) for wasm32 in release (opt-level z, LTO, one codegen unit,
-#      panic=abort: the workspace profile),
+#      panic=abort: its workspace's profile),
 #   2. wasm-bindgen --target web into dist/wasm/ (ES module glue; the loader in src/wasm.ts
 #      passes the .wasm bytes or URL itself, hence --omit-default-module-path),
 #   3. wasm-opt -Oz (binaryen), and the JSDoc blocks dropped from the glue (the .d.ts keeps them),
@@ -20,8 +20,11 @@ source .tools/env.sh
 
 # strip=false: stripping drops the target_features section that wasm-bindgen and wasm-opt
 # read; wasm-opt removes names and debug info itself.
-CARGO_PROFILE_RELEASE_STRIP=false wasm_cargo build -p mcpauth-wasm --release
-module="${CARGO_TARGET_DIR:-$root/target}/wasm32-unknown-unknown/release/mcpauth_wasm.wasm"
+# The binding is a workspace of its own (wasm/Cargo.toml says why), built into the root's
+# target directory.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+CARGO_PROFILE_RELEASE_STRIP=false wasm_cargo build --manifest-path wasm/Cargo.toml --release
+module="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/mcpauth_wasm.wasm"
 
 dist="$npm_dir/dist"
 rm -rf "$dist"
