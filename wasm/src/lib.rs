@@ -68,6 +68,7 @@
 
 pub mod error;
 pub mod helpers;
+mod input;
 pub mod machine;
 pub mod protected;
 mod table;
