@@ -82,8 +82,8 @@ async function serve(dir, label) {
   return { server, sent, origin: `http://127.0.0.1:${server.address().port}` };
 }
 
-/** The summed sizes of `files` after `gzip -9`, as npm/build.sh measures. */
-const gzipped = (files) => files.reduce((sum, f) => sum + execFileSync('gzip', ['-9', '-c', f]).length, 0);
+/** The summed sizes of `files` after `gzip -9` (`-n`: without the file name, which differs by build). */
+const gzipped = (files) => files.reduce((sum, f) => sum + execFileSync('gzip', ['-9', '-n', '-c', f]).length, 0);
 
 for (const [name, build] of Object.entries(builds)) {
   test(`${name}: the built app signs in with a redirect at the dev server and makes an authorized MCP call`, async () => {
