@@ -29,6 +29,15 @@ test('require resolves the package to its CommonJS build', () => {
   assert.equal(require('mcpauth/core').canonicalServer('HTTPS://MCP.Example:443/mcp/'), 'https://mcp.example/mcp');
 });
 
+test('the CommonJS loader of the core exports what the ES loader it stands in for exports', async () => {
+  // npm/cjs/wasm.js is written by hand in place of src/wasm.ts (whose top-level await cannot be
+  // required): the rest of the CommonJS build imports the same names from it.
+  const esm = await import('../dist/wasm.js');
+  const cjs = require('../dist/cjs/wasm.js');
+  assert.deepEqual(Object.keys(cjs).sort(), Object.keys(esm).sort());
+  for (const name of Object.keys(esm)) assert.equal(typeof cjs[name], typeof esm[name], name);
+});
+
 test('mcpauth and mcpauth/node share one core: an error from either is the same McpAuthError class', async () => {
   const auth = new mcpauth.McpAuth({ storage: new mcpauth.MemoryStorage() });
   const controller = new AbortController();

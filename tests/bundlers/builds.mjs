@@ -68,7 +68,9 @@ async function rollup(out) {
  */
 async function plain(out) {
   fresh(out);
-  cpSync(join(pkg, 'dist'), join(out, 'pkg'), { recursive: true, filter: (f) => !f.endsWith('.d.ts') });
+  const dist = join(pkg, 'dist');
+  const forBrowsers = (f) => !f.endsWith('.d.ts') && f !== join(dist, 'cjs');
+  cpSync(dist, join(out, 'pkg'), { recursive: true, filter: forBrowsers });
   cpSync(entry, join(out, 'main.js'));
   const importMap = '<script type="importmap">{ "imports": { "mcpauth": "/pkg/index.js" } }</script>\n  ';
   const html = readFileSync(join(app, 'index.html'), 'utf8').replace('<script type="module"', `${importMap}<script type="module"`);
