@@ -10,7 +10,7 @@
 //   node tests/bench/growth.mjs [--quick]
 
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { cliEnv, mcpauthBinary, ms, output, quick, root, run, startDevserver, table, timeSpawns } from './lib.mjs';
@@ -55,11 +55,15 @@ try {
     }
     const count = output(cli.path, ['status', '--json'], { env, maxBuffer: 1 << 28 });
     if (JSON.parse(count).length !== size) throw new Error(`mcpauth status lists ${JSON.parse(count).length} logins, not ${size}`);
-    results.push({
-      size,
-      token: timeSpawns(cli.path, ['token', server.mcp], env, runs),
-      status: timeSpawns(cli.path, ['status'], env, runs),
-    });
+    const [token, status] = timeSpawns(
+      [
+        [cli.path, 'token', server.mcp],
+        [cli.path, 'status'],
+      ],
+      env,
+      runs,
+    );
+    results.push({ size, token, status });
   }
 } finally {
   server.stop();
@@ -77,7 +81,7 @@ console.log(
   [
     '## 4. Growth',
     '',
-    `Wall time of spawned processes (median, min, max of ${runs} after one unmeasured run), ${cli.profile} build, file store`,
+    `Wall time of spawned processes (median, min, max of ${runs}, taking turns after one unmeasured round), ${cli.profile} build, file store`,
     '(`MCPAUTH_STORE=file`), with this many servers\' grants stored; `token` asks for one of them (a cached valid token),',
     '`status` lists them all.',
     '',

@@ -108,19 +108,22 @@ export function cliEnv(store, extra = {}) {
 }
 
 /**
- * Wall time in milliseconds of `runs` spawns of `cmd args` (after one unmeasured warm-up), each
- * required to succeed.
+ * Wall time in milliseconds of `runs` spawns of each command (`[cmd, ...args]`), each required to
+ * succeed. The commands take turns, after one unmeasured round, so that a busy machine weighs on
+ * each alike. Returns their stats in order.
  */
-export function timeSpawns(cmd, args, env, runs) {
-  const once = () => {
+export function timeSpawns(commands, env, runs) {
+  const once = ([cmd, ...args]) => {
     const t0 = process.hrtime.bigint();
     const result = spawnSync(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (result.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${result.stderr}`);
     return ms;
   };
-  once();
-  return stats(Array.from({ length: runs }, once));
+  commands.forEach(once);
+  const samples = commands.map(() => []);
+  for (let i = 0; i < runs; i++) commands.forEach((command, c) => samples[c].push(once(command)));
+  return samples.map(stats);
 }
 
 /** Median, minimum and maximum of some samples. */

@@ -43,9 +43,15 @@ try {
     if (!output(cli.path, ['token', server.mcp], { env })) throw new Error('mcpauth token printed nothing');
     const file = join(home, 'file.txt');
     writeFileSync(file, 'x'.repeat(1000));
-    const token = timeSpawns(cli.path, ['token', server.mcp], env, spawns);
-    const version = timeSpawns(cli.path, ['--version'], env, spawns);
-    const cat = timeSpawns('cat', [file], env, spawns);
+    const [token, version, cat] = timeSpawns(
+      [
+        [cli.path, 'token', server.mcp],
+        [cli.path, '--version'],
+        ['cat', file],
+      ],
+      env,
+      spawns,
+    );
     const ratio = token.median / version.median;
     ratios.push(`${label}: ${ratio.toFixed(2)}×`);
     for (const [what, t] of [
@@ -65,7 +71,7 @@ lines.push(
   '',
   '### `mcpauth token` with a cached valid token',
   '',
-  `Wall time of ${spawns} spawned processes each (after one unmeasured run), ${cli.profile} build, on a throwaway data directory;`,
+  `Wall time of ${spawns} spawned processes each (taking turns, after one unmeasured round), ${cli.profile} build, on a throwaway data directory;`,
   `the default store is the OS keychain where it works and the file store otherwise: on this machine ${defaultStore}.`,
   '',
   table(['store', 'command', 'median ms', 'min ms', 'max ms'], rows),
