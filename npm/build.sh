@@ -33,7 +33,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 # with panics compiled to a bare trap (-Cpanic=immediate-abort) and std's size-over-speed
 # choices (optimize_for_size). On wasm32-unknown-unknown a panic message reaches no one (std
 # has no stderr there), so nothing observable is lost, and the panic machinery with the
-# formatting it pulls in goes: 18 KB gzip -9 of the module (wasm/README.md, Size).
+# formatting it pulls in goes: 18 KB gzip -9 of the module (wasm/README.md, Size). Nor does
+# a panic's source location (-Zlocation-detail=none): the file paths of the build machine
+# leave the module.
 # RUSTC_BOOTSTRAP unlocks these flags on a stable compiler, as for the fuzz build; the
 # binding's tests (wasm-bindgen-test) build as usual and keep their panic messages.
 ship_flags=(--manifest-path wasm/Cargo.toml --release -Zbuild-std-features=optimize_for_size)
@@ -41,7 +43,7 @@ if [[ $MCPAUTH_WASM_ROUTE == rustup ]]; then
     ship_flags+=(-Zbuild-std=std,panic_abort)
 fi
 CARGO_PROFILE_RELEASE_STRIP=false RUSTC_BOOTSTRAP=1 \
-    RUSTFLAGS="${RUSTFLAGS:-} -Zunstable-options -Cpanic=immediate-abort" \
+    RUSTFLAGS="${RUSTFLAGS:-} -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none" \
     wasm_cargo build "${ship_flags[@]}"
 module="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/mcpauth_wasm.wasm"
 
