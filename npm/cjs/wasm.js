@@ -1,16 +1,44 @@
 'use strict';
 /**
  * The CommonJS twin of src/wasm.ts, which build.sh puts at dist/cjs/wasm.js in place of the ES
- * module's: `require` cannot wait for a top-level await, so the core is read from disk and
- * instantiated synchronously when first required. The rest of dist/cjs/ is the ES modules of
- * dist/ converted one to one (the wasm-bindgen glue included), so every entry shares this one
- * instance.
+ * module's. Lazy as that one: requiring the package reads and compiles nothing; the first use
+ * reads the core from disk and instantiates it synchronously, once. The rest of dist/cjs/ is
+ * the ES modules of dist/ converted one to one (the wasm-bindgen glue included), so every entry
+ * shares this one instance.
  */
 const { readFileSync } = require('node:fs');
 const { join } = require('node:path');
 const glue = require('./wasm/mcpauth_wasm.js');
 
-glue.initSync({ module: readFileSync(join(__dirname, '../wasm/mcpauth_wasm_bg.wasm')) });
+let loaded = false;
 
-/** The wasm-bindgen exports, initialized (the same binding as the ES module's). */
-exports.bindings = glue;
+/** Instantiates the core now, unless it is already. */
+function load() {
+  if (loaded) return;
+  glue.initSync({ module: readFileSync(join(__dirname, '../wasm/mcpauth_wasm_bg.wasm')) });
+  loaded = true;
+}
+
+/** Resolves once the core is instantiated (here at once: it is read synchronously). */
+exports.ready = () => {
+  try {
+    load();
+    return Promise.resolve();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+};
+
+/** Whether the core is instantiated. */
+exports.isReady = () => loaded;
+
+/** The wasm-bindgen exports; reading one instantiates the core first. */
+exports.bindings = new Proxy(
+  { ...glue },
+  {
+    get(target, name, receiver) {
+      load();
+      return Reflect.get(target, name, receiver);
+    },
+  },
+);

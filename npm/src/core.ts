@@ -24,6 +24,7 @@ import type {
   MachineConfigs,
   MachineInput,
   MachineKind,
+  Reuse,
   StepInput,
   StoredGrant,
 } from './wire.js';
@@ -151,14 +152,6 @@ export const constants: Constants = new Proxy({} as Constants, {
 });
 
 // ----- the fast path -----------------------------------------------------------------------------
-
-/** Until when a finished `access` machine's token may be sent again without asking the core. */
-export interface Reuse {
-  /** The `Authorization` value, while {@link Reuse.reuseUntil} is ahead. */
-  authorization: string | null;
-  /** Milliseconds since the epoch (exclusive); `null`: ask the core every time. */
-  reuseUntil: number | null;
-}
 
 /** The core's answer on reusing the token of finished `access` machine `machine` from `now` on. */
 export function machineReuse(machine: number, now = Date.now()): Reuse {

@@ -64,6 +64,7 @@ export type {
   // the protected request
   StepInput,
   Action,
+  Reuse,
   // records of the core, and what machines and helpers return
   TokenEndpointAuthMethod,
   ClientCredentials,

@@ -62,6 +62,7 @@ export type { RegistrationRecord } from './RegistrationRecord.js';
 export type { RequestId } from './RequestId.js';
 export type { ResourceUri } from './ResourceUri.js';
 export type { ResumeConfig } from './ResumeConfig.js';
+export type { Reuse } from './Reuse.js';
 export type { SecurityToken } from './SecurityToken.js';
 export type { Signing } from './Signing.js';
 export type { SigningKey } from './SigningKey.js';
