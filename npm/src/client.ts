@@ -586,7 +586,7 @@ export class McpAuth {
       this.#judged(reused);
       throw error;
     }
-    const hook = this.#loginHook(options, memoryKey);
+    const loginAllowed = options.onAuthorizationRequired !== undefined || this.#options.grant !== undefined;
     let action: ReturnType<typeof core.protectedReused>;
     try {
       action = core.protectedReused(
@@ -595,7 +595,7 @@ export class McpAuth {
         // The method as the Request constructor gives it to the slow path (DPoP proofs name it).
         normalizeMethod(init.method),
         { mcpMethod, mcpName },
-        hook !== undefined,
+        loginAllowed,
         { status: response.status, wwwAuthenticate: response.headers.get('www-authenticate'), dpopNonce: response.headers.get('dpop-nonce') },
         this.#now(),
       );
@@ -610,6 +610,7 @@ export class McpAuth {
     // The core judges this answer (a 401, a step-up): the remembered token waits for its word.
     this.#forget(memoryKey, reused);
     const attempt = { url, init, headers: [...new Headers(init.headers)] as [string, string][] };
+    const hook = this.#loginHook(options, memoryKey);
     return this.#drive(send, options, memoryKey, memoryKey, hook, action.request, attempt, action, response, []);
   }
 
@@ -916,8 +917,8 @@ function normalizeMethod(method: string | undefined): string {
 }
 
 /**
- * Sends one MCP request (`input` with `init`); a rejection becomes `TRANSPORT` (or `ABORTED`),
- * never a bare `TypeError`.
+ * Sends one MCP request (`input` with `init`, an object of the caller's own, which gets the
+ * signal); a rejection becomes `TRANSPORT` (or `ABORTED`), never a bare `TypeError`.
  */
 async function sendMcp(send: Send, input: string | Request, init: RequestInit, timeout: number): Promise<Response> {
   // A deadline for the response head only: the body may be a long-lived MCP stream, which is
@@ -938,7 +939,8 @@ async function sendMcp(send: Send, input: string | Request, init: RequestInit, t
     controller.abort();
   }, timeout);
   try {
-    return await send(input, { ...init, signal: controller.signal });
+    init.signal = controller.signal;
+    return await send(input, init);
   } catch (error) {
     if (timedOut && !signal?.aborted) {
       throw new McpAuthError('TIMEOUT', `${displayUrl(url)} did not answer in time`, { cause: error });
