@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use mcpauth::{AuthClient, MemoryStore};
+use mcpauth::{AuthClient, MemoryStore, TokenStore as _};
 use serde_json::Value;
 
 use common::{TestClock, TestUi};
@@ -109,6 +109,72 @@ async fn a_login_and_the_mcp_requests_after_it_share_one_connection_pool() {
         after_login,
         "the MCP requests reused the login's pool: {:?}",
         stats.connections
+    );
+}
+
+/// The session's one client follows no redirect for the core, but the MCP requests an
+/// [`AuthClient`] sends with it follow them, as they did with a client of their own.
+#[tokio::test]
+async fn mcp_requests_on_the_shared_client_still_follow_redirects() {
+    let server = common::auto_approving_devserver().await;
+    let (ui, clock) = (TestUi::immediate(), TestClock::frozen());
+    let store = Arc::new(MemoryStore::new());
+    let session = common::session(store.clone(), &ui, &clock);
+    common::login(&session, &ui, &server.mcp_url, &common::login_options()).await;
+
+    let hits = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = hits.clone();
+    let addr = common::serve(move |req: common::Request, stream| {
+        seen.lock().unwrap().push((
+            req.target().to_owned(),
+            req.header("authorization").is_some(),
+        ));
+        async move {
+            match req.target() {
+                "/mcp" => {
+                    common::respond(
+                        stream,
+                        "307 Temporary Redirect",
+                        &[("location", "/moved")],
+                        b"",
+                    )
+                    .await
+                }
+                _ => {
+                    common::respond(
+                        stream,
+                        "200 OK",
+                        &[("content-type", "application/json")],
+                        b"{}",
+                    )
+                    .await
+                }
+            }
+        }
+    })
+    .await;
+    // The dev server's grant, stored again for the redirecting server.
+    let moved_url = format!("http://{addr}/mcp");
+    let key = |url: &str| format!("grant#{url}");
+    let record = store.load(&key(&server.mcp_url)).unwrap().unwrap();
+    let record = String::from_utf8(record)
+        .unwrap()
+        .replace(&server.mcp_url, &moved_url);
+    store.save(&key(&moved_url), record.as_bytes()).unwrap();
+
+    let client = AuthClient::with_session(session).expect("client");
+    let body = common::rpc(1, "tools/list", Value::Null);
+    let response = client
+        .execute(&moved_url, |http| {
+            common::mcp_post(http, &moved_url, body.clone())
+        })
+        .await
+        .expect("MCP request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        *hits.lock().unwrap(),
+        [("/mcp".to_owned(), true), ("/moved".to_owned(), true)],
+        "followed, with the token on the same origin"
     );
 }
 
