@@ -8,7 +8,9 @@
 //!
 //! TLS is rustls with the *ring* provider and the platform's certificate verifier (the OS trust
 //! store, so corporate roots work); there is no OpenSSL. `HTTP(S)_PROXY` and `NO_PROXY` are
-//! honoured.
+//! honoured. The TLS configuration, and with it the read of the system's CA bundle, is built
+//! once per process, when the first client is; a [`HttpDriver`] builds its one client (one
+//! connection pool) on its first request, so work that sends nothing sets up nothing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -33,8 +35,8 @@ tokio::task_local! {
     static REDIRECTS: usize;
 }
 
-/// Runs `send` with its requests following up to `limit` redirects (the [`client`]'s policy
-/// follows none otherwise).
+/// Runs `send` with its requests following up to `limit` redirects (the policy of
+/// [`HttpDriver::client`] follows none otherwise).
 pub(crate) async fn following_redirects<F: std::future::Future>(
     limit: usize,
     send: F,
@@ -294,8 +296,12 @@ mod tests {
     }
 
     #[test]
-    fn tls_builds_with_ring_and_the_platform_verifier() {
-        HttpDriver::new(Duration::from_secs(1)).unwrap();
+    fn tls_builds_with_ring_and_the_platform_verifier_once() {
+        let driver = HttpDriver::new(Duration::from_secs(1)).unwrap();
+        driver.client().unwrap();
         client_builder().unwrap().build().unwrap();
+        // Every client shares the one configuration, roots and all.
+        let config: *const rustls::ClientConfig = tls_config().unwrap();
+        assert!(std::ptr::eq(config, tls_config().unwrap()));
     }
 }
