@@ -250,6 +250,27 @@ pub struct DiscoveryRecord {
 }
 
 impl DiscoveryRecord {
+    /// A record of `discovered`, usable until `fresh_until` by logins that start from the
+    /// challenge's `resource_metadata` URL and the configured `issuer` given here, under
+    /// `policy`.
+    #[must_use]
+    pub fn new(
+        discovered: Discovered,
+        fresh_until: Time,
+        resource_metadata: Option<String>,
+        issuer: Option<String>,
+        policy: &Policy,
+    ) -> Self {
+        Self {
+            v: RECORD_VERSION,
+            fresh_until,
+            resource_metadata,
+            issuer,
+            policy: Self::policy_digest(policy),
+            discovered,
+        }
+    }
+
     /// A short digest of `policy` (the first 8 bytes of the SHA-256 of its JSON, in hex).
     #[must_use]
     pub fn policy_digest(policy: &Policy) -> String {

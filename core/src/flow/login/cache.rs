@@ -96,14 +96,13 @@ impl Login {
         match fresh {
             Some(fresh) => {
                 let (resource_metadata, issuer) = self.discovery_inputs();
-                let record = DiscoveryRecord {
-                    v: RECORD_VERSION,
-                    fresh_until: now.add(fresh),
+                let record = DiscoveryRecord::new(
+                    discovered.clone(),
+                    now.add(fresh),
                     resource_metadata,
                     issuer,
-                    policy: DiscoveryRecord::policy_digest(&self.config.policy),
-                    discovered: discovered.clone(),
-                };
+                    &self.config.policy,
+                );
                 self.events.push_back(Event::Save {
                     key,
                     record: encode(&record),

@@ -1,9 +1,10 @@
 //! [`Login`]: from an MCP server URL to a stored grant.
 //!
-//! probe (optional) → discovery → PKCE check → client identity (pre-registered, CIMD, a
-//! registration made earlier for this flow, or a new one) → authorization URL and callback,
-//! or device code and polls → code exchange → grant → userinfo (display only) → the grant
-//! replaces the server's previous one, which is revoked.
+//! probe (optional) → discovery (or the server's discovery record, while the metadata's
+//! caching headers allow: [`DiscoveryRecord`](super::store::DiscoveryRecord)) → PKCE check →
+//! client identity (pre-registered, CIMD, a registration made earlier for this flow, or a new
+//! one) → authorization URL and callback, or device code and polls → code exchange → grant →
+//! userinfo (display only) → the grant replaces the server's previous one, which is revoked.
 //!
 //! A machine login (`config.grant`: client credentials, JWT bearer, enterprise-managed)
 //! goes from discovery straight to obtaining tokens with a pre-registered client, without a
