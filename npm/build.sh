@@ -6,7 +6,12 @@
 #      passes the .wasm bytes or URL itself, hence --omit-default-module-path),
 #   3. wasm-opt -Oz (binaryen), and the JSDoc blocks dropped from the glue (the .d.ts keeps them),
 #   4. tsc: src/*.ts to ESM .js + .d.ts in dist/ (TypeScript pinned by package-lock.json,
-#      installed into npm/node_modules when the lock changes).
+#      installed into npm/node_modules when the lock changes),
+#   5. the CommonJS build in dist/cjs/ for `require` (package.json's `require` conditions): each
+#      ES module of dist/ converted by esbuild (pinned likewise), except wasm.js, whose top-level
+#      await `require` cannot wait for: cjs/wasm.js replaces it and reads the .wasm from
+#      dist/wasm/ synchronously. The .d.ts files are copied next to them, so that TypeScript
+#      reads them as CommonJS declarations there.
 # Prints the sizes. Needs what scripts/setup installs; runs it when .tools/ is missing.
 set -euo pipefail
 
@@ -46,4 +51,12 @@ if ! cmp -s package-lock.json "$stamp"; then
     cp package-lock.json "$stamp"
 fi
 node_modules/.bin/tsc -p tsconfig.json
+
+cjs="$dist/cjs"
+mapfile -t modules < <(find "$dist" -name '*.js' ! -path "$dist/wasm.js" ! -path "$dist/cjs/*" | sort)
+node_modules/.bin/esbuild "${modules[@]}" --format=cjs --platform=node --target=node18 \
+    --outbase="$dist" --outdir="$cjs" --log-level=warning
+cp cjs/wasm.js "$cjs/wasm.js"
+(cd "$dist" && find . -name '*.d.ts' ! -path './cjs/*' -exec cp --parents {} cjs/ \;)
+echo '{"type":"commonjs"}' >"$cjs/package.json"
 echo "built $(find "$dist" -type f | wc -l) files into npm/dist"

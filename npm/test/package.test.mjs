@@ -32,6 +32,8 @@ test('the tarball holds the built package and nothing else', () => {
   const files = tarball.files.map((f) => f.path).sort();
   assert.ok(files.includes('package.json') && files.includes('README.md'));
   assert.ok(files.includes('dist/wasm/mcpauth_wasm_bg.wasm'), 'the .wasm ships');
+  assert.ok(files.includes('dist/cjs/package.json') && files.includes('dist/cjs/wasm.js'), 'the CommonJS build ships');
+  assert.ok(!files.some((f) => f.startsWith('dist/cjs/') && f.endsWith('.wasm')), 'one .wasm, shared by both builds');
   for (const entry of ['index', 'node', 'sdk', 'core', 'redis']) {
     assert.ok(files.includes(`dist/${entry}.js`) && files.includes(`dist/${entry}.d.ts`), `dist/${entry}`);
   }
@@ -78,6 +80,31 @@ test('plain Node ESM imports every public entry, and the core answers', () => {
   assert.equal(out.errorCode, 'INVALID_URL');
 });
 
+test('plain Node CommonJS requires every public entry from the CommonJS build, sharing one core', () => {
+  const script = `
+    const m = require('mcpauth');
+    const core = require('mcpauth/core');
+    let error;
+    try { core.canonicalServer('not a url'); } catch (e) { error = e; }
+    console.log(JSON.stringify({
+      resolved: ['mcpauth', 'mcpauth/node', 'mcpauth/sdk', 'mcpauth/core'].map((name) => require.resolve(name)),
+      exports: Object.keys(m).sort(),
+      node: Object.keys(require('mcpauth/node')).sort(),
+      sdk: Object.keys(require('mcpauth/sdk')).sort(),
+      errorIsMcpAuthError: error instanceof m.McpAuthError,
+      errorCode: error.code,
+    }));
+  `;
+  const out = JSON.parse(run(process.execPath, ['-e', script], consumer));
+  for (const file of out.resolved) assert.match(file, /node_modules\/mcpauth\/dist\/cjs\/\w+\.js$/);
+  const esm = JSON.parse(run(process.execPath, ['--input-type=module', '-e', 'console.log(JSON.stringify(Object.keys(await import("mcpauth")).sort()))'], consumer));
+  assert.deepEqual(out.exports, esm, 'the same names as the ES module');
+  assert.deepEqual(out.node, ['loopbackLogin']);
+  assert.deepEqual(out.sdk, ['McpAuthProvider']);
+  assert.equal(out.errorIsMcpAuthError, true, 'mcpauth/core throws the McpAuthError that mcpauth exports');
+  assert.equal(out.errorCode, 'INVALID_URL');
+});
+
 test('a TypeScript usage file type-checks against the published declarations', () => {
   // The types the usage file needs besides mcpauth's own: Node's and the (optional peer) SDK's,
   // linked from npm/node_modules rather than downloaded again.
@@ -85,6 +112,7 @@ test('a TypeScript usage file type-checks against the published declarations', (
     symlinkSync(join(npmDir, 'node_modules', dep), join(consumer, 'node_modules', dep), 'dir');
   }
   writeFileSync(join(consumer, 'usage.ts'), USAGE);
+  writeFileSync(join(consumer, 'usage.cts'), USAGE_CJS);
   writeFileSync(
     join(consumer, 'tsconfig.json'),
     JSON.stringify({
@@ -97,12 +125,15 @@ test('a TypeScript usage file type-checks against the published declarations', (
         strict: true,
         noEmit: true,
       },
-      files: ['usage.ts'],
+      files: ['usage.ts', 'usage.cts'],
     }),
   );
   try {
-    run(join(npmDir, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], consumer);
+    const files = run(join(npmDir, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json', '--listFiles'], consumer);
+    assert.match(files, /mcpauth\/dist\/index\.d\.ts/, 'the ES module usage reads the ES declarations');
+    assert.match(files, /mcpauth\/dist\/cjs\/index\.d\.ts/, 'the CommonJS usage reads the CommonJS declarations');
   } catch (err) {
+    if (err instanceof assert.AssertionError) throw err;
     assert.fail(`tsc --noEmit failed:\n${err.stdout}${err.stderr}`);
   }
 });
@@ -160,4 +191,26 @@ new McpAuth({ redirectUri: 42 });
 const notStorage: Storage = { get: async () => undefined };
 
 export { cli, mcpFetch, provider, web, handle, device, notStorage };
+`;
+
+/** A CommonJS module (`.cts`) using the package through `require`. */
+const USAGE_CJS = `
+import mcpauth = require('mcpauth');
+import node = require('mcpauth/node');
+
+const auth = new mcpauth.McpAuth({ clientName: 'usage', storage: new mcpauth.MemoryStorage() });
+
+async function cli(server: string): Promise<string> {
+  const grant: mcpauth.Grant = await node.loopbackLogin(auth, server, { openBrowser: true });
+  return grant.issuer + (await auth.accessToken(server));
+}
+
+function handle(err: unknown): string | undefined {
+  return err instanceof mcpauth.McpAuthError ? err.code : undefined;
+}
+
+// @ts-expect-error redirectUri is a string
+new mcpauth.McpAuth({ redirectUri: 42 });
+
+export = { cli, handle };
 `;
