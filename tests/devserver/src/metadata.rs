@@ -61,6 +61,15 @@ pub(crate) async fn protected_resource(State(app): State<App>) -> Response {
     with_caching(&faults, document.into_response())
 }
 
+/// Where registration is served: `/register/v2` once [`Faults::registration_moved`].
+pub(crate) fn registration_path(faults: &Faults) -> &'static str {
+    if faults.registration_moved {
+        "/register/v2"
+    } else {
+        "/register"
+    }
+}
+
 /// Adds [`Faults::metadata_cache_control`] to a metadata response.
 fn with_caching(faults: &Faults, mut response: Response) -> Response {
     let value = faults
@@ -107,7 +116,7 @@ pub(crate) async fn authorization_server(State(app): State<App>, uri: Uri) -> Re
         "issuer": issuer,
         "authorization_endpoint": at(Endpoint::Authorize, "/authorize"),
         "token_endpoint": at(Endpoint::Token, "/token"),
-        "registration_endpoint": at(Endpoint::Register, "/register"),
+        "registration_endpoint": at(Endpoint::Register, registration_path(&faults)),
         "revocation_endpoint": at(Endpoint::Revoke, "/revoke"),
         "device_authorization_endpoint": at(Endpoint::DeviceAuthorization, "/device_authorization"),
         "userinfo_endpoint": at(Endpoint::Userinfo, "/userinfo"),
