@@ -72,7 +72,11 @@ pub use crate::secret::PrivateKeyValue;
 /// Where the private half of a DPoP key is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    try_from = "crate::tagged::FlatKeyHandle"
+)]
 #[non_exhaustive]
 pub enum KeyHandle {
     /// In the record itself: the P-256 private scalar (JWK `d`). Native and Node stores keep

@@ -81,6 +81,7 @@ pub(crate) mod response;
 pub mod revocation;
 pub mod scope;
 pub mod secret;
+mod tagged;
 pub mod time;
 pub mod token;
 pub mod userinfo;

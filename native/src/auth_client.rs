@@ -30,24 +30,28 @@ use crate::session::{LoginOptions, Session};
 #[derive(Debug)]
 pub struct AuthClient {
     session: Session,
-    http: reqwest::Client,
+    /// The client the MCP requests go through; `None`: the session's own.
+    http: Option<reqwest::Client>,
     login: Option<LoginOptions>,
     attempts: Mutex<StepUpTracker>,
 }
 
 impl AuthClient {
-    /// A client over `session` with mcpauth's own HTTP client (rustls, the platform's roots).
+    /// A client over `session` that sends the MCP requests with the session's own HTTP client
+    /// ([`Session::http_client`]): one connection pool, and one TLS setup, for the logins,
+    /// refreshes and MCP requests alike, built on the first request. MCP requests follow up
+    /// to 10 redirects (reqwest's default); the session's OAuth requests follow none.
     ///
     /// # Errors
-    /// [`Error::Transport`] when the platform's certificate store cannot be opened.
+    /// None today: a client that cannot be built is the first request's
+    /// [`Error::Transport`].
     pub fn with_session(session: Session) -> Result<Self> {
-        let http = crate::http::client_builder()?
-            .build()
-            .map_err(|e| Error::Transport {
-                url: String::new(),
-                reason: format!("cannot build the HTTP client: {e}"),
-            })?;
-        Ok(Self::new(session, http))
+        Ok(Self {
+            session,
+            http: None,
+            login: None,
+            attempts: Mutex::new(StepUpTracker::default()),
+        })
     }
 
     /// A client over `session` that refreshes but never starts a login by itself. `http`
@@ -56,7 +60,7 @@ impl AuthClient {
     pub fn new(session: Session, http: reqwest::Client) -> Self {
         Self {
             session,
-            http,
+            http: Some(http),
             login: None,
             attempts: Mutex::new(StepUpTracker::default()),
         }
@@ -90,7 +94,11 @@ impl AuthClient {
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response> {
         let server = ResourceUri::parse(server_url)?;
-        let first = build(&self.http)
+        let http = match &self.http {
+            Some(http) => http.clone(),
+            None => self.session.http_client()?,
+        };
+        let first = build(&http)
             .build()
             .map_err(|e| transport(server_url, &e))?;
         let headers: Vec<(String, String)> = first
@@ -112,11 +120,13 @@ impl AuthClient {
                 } => {
                     let request = match next.take() {
                         Some(request) => request,
-                        None => build(&self.http)
+                        None => build(&http)
                             .build()
                             .map_err(|e| transport(server_url, &e))?,
                     };
-                    let response = self.send(server_url, request, authorization, dpop).await?;
+                    let response = self
+                        .send(&http, server_url, request, authorization, dpop)
+                        .await?;
                     let status = response.status().as_u16();
                     let challenges: Vec<String> = response
                         .headers()
@@ -167,6 +177,7 @@ impl AuthClient {
     /// wrote for it, dated and signed now.
     async fn send(
         &self,
+        http: &reqwest::Client,
         server_url: &str,
         mut request: reqwest::Request,
         authorization: Option<String>,
@@ -191,7 +202,9 @@ impl AuthClient {
         // A deadline for the response head only: the body may be a long-lived MCP stream,
         // which is the caller's to read.
         let limit = self.session.request_timeout();
-        match tokio::time::timeout(limit, self.http.execute(request)).await {
+        let sent =
+            crate::http::following_redirects(crate::http::DEFAULT_REDIRECTS, http.execute(request));
+        match tokio::time::timeout(limit, sent).await {
             Ok(sent) => sent.map_err(|e| transport(server_url, &e)),
             Err(_elapsed) => Err(Error::Core(
                 mcpauth_core::flow::error::FlowError::RequestTimeout {

@@ -503,6 +503,17 @@ mod tests {
         assert_eq!(server, ServerConfig::for_url(server.url.clone()));
     }
 
+    /// The wasm module's lock pins idna to its back end without Unicode tables; this crate's
+    /// lock does not, so an internationalized host resolves, and in its punycode form matches
+    /// the same configured server as its Unicode form.
+    #[test]
+    fn an_internationalized_host_resolves_to_its_punycode_form() {
+        let server = sample().resolve("https://bücher.example/mcp").unwrap();
+        assert_eq!(server.url.as_str(), "https://xn--bcher-kva.example/mcp");
+        let canonical = ResourceUri::parse("https://BÜCHER.example/mcp/").unwrap();
+        assert_eq!(canonical.as_str(), "https://xn--bcher-kva.example/mcp");
+    }
+
     #[test]
     fn an_unknown_name_lists_the_configured_ones() {
         let err = sample().resolve("wrok").unwrap_err();

@@ -8,10 +8,12 @@
 //!
 //! TLS is rustls with the *ring* provider and the platform's certificate verifier (the OS trust
 //! store, so corporate roots work); there is no OpenSSL. `HTTP(S)_PROXY` and `NO_PROXY` are
-//! honoured.
+//! honoured. The TLS configuration, and with it the read of the system's CA bundle, is built
+//! once per process, when the first client is; a [`HttpDriver`] builds its one client (one
+//! connection pool) on its first request, so work that sends nothing sets up nothing.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use mcpauth_core::{HttpRequest, HttpResponse, Method};
@@ -21,13 +23,36 @@ use crate::error::{Error, Result};
 /// How many redirects a request that allows them may follow.
 const MAX_REDIRECTS: usize = 5;
 
-/// Sends the core's requests. Cheap to clone (the connection pools are shared).
+/// How many redirects a request sent inside [`following_redirects`] follows when the caller
+/// does not say: reqwest's default, which the MCP requests of an
+/// [`AuthClient`](crate::AuthClient) have always followed.
+pub(crate) const DEFAULT_REDIRECTS: usize = 10;
+
+tokio::task_local! {
+    /// How many redirects the request being sent on this task may follow: the one client's
+    /// redirect policy reads it, so requests with and without redirects share one connection
+    /// pool. Outside [`following_redirects`], none.
+    static REDIRECTS: usize;
+}
+
+/// Runs `send` with its requests following up to `limit` redirects (the policy of
+/// [`HttpDriver::client`] follows none otherwise).
+pub(crate) async fn following_redirects<F: std::future::Future>(
+    limit: usize,
+    send: F,
+) -> F::Output {
+    REDIRECTS.scope(limit, send).await
+}
+
+/// Sends the core's requests. Cheap to clone (the connection pool is shared).
+///
+/// Nothing network-related is set up when it is created: the HTTP client, and with it the TLS
+/// configuration and the platform's trust roots, is built on the first request (so a command
+/// that finds a valid token in the store never pays for it), once, and shared by every clone.
 #[derive(Clone, Debug)]
 pub struct HttpDriver {
-    /// Follows no redirect: the client for every request the core builds today.
-    client: reqwest::Client,
-    /// Follows up to [`MAX_REDIRECTS`], for requests with `follow_redirects`.
-    following: reqwest::Client,
+    /// The one client of this driver and its clones, built on first use.
+    client: Arc<OnceLock<std::result::Result<reqwest::Client, String>>>,
     timeout: Duration,
     /// Requests sent through this driver and its clones, for measurements.
     sent: Arc<AtomicU64>,
@@ -37,21 +62,41 @@ impl HttpDriver {
     /// A driver whose requests each get `timeout`, from connecting to the last body byte.
     ///
     /// # Errors
-    /// [`Error::Transport`] when the TLS configuration or the HTTP client cannot be built
-    /// (for example, when the platform's certificate store cannot be opened).
+    /// None today: the client is built on the first request, and a TLS configuration or
+    /// HTTP client that cannot be built (the platform's certificate store cannot be opened,
+    /// say) is that request's [`Error::Transport`].
     pub fn new(timeout: Duration) -> Result<Self> {
-        let build = |policy| {
-            client_builder()?
-                .redirect(policy)
-                .build()
-                .map_err(|e| client_error(&e))
-        };
         Ok(Self {
-            client: build(reqwest::redirect::Policy::none())?,
-            following: build(reqwest::redirect::Policy::limited(MAX_REDIRECTS))?,
+            client: Arc::new(OnceLock::new()),
             timeout,
             sent: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// The driver's HTTP client, built now if no request has built it yet: one connection
+    /// pool for the core's requests and for whatever else the caller sends with it (the MCP
+    /// requests of [`AuthClient::with_session`](crate::AuthClient::with_session)). It follows
+    /// no redirect, except for requests sent inside a scope that allows them.
+    ///
+    /// # Errors
+    /// [`Error::Transport`] when the TLS configuration or the HTTP client cannot be built.
+    pub fn client(&self) -> Result<reqwest::Client> {
+        self.client
+            .get_or_init(|| {
+                tracing::debug!("building the HTTP client");
+                client_builder()
+                    .and_then(|b| {
+                        b.redirect(scoped_redirects())
+                            .build()
+                            .map_err(|e| client_error(&e))
+                    })
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|reason| Error::Transport {
+                url: "(client setup)".into(),
+                reason,
+            })
     }
 
     /// The per-request time-out.
@@ -77,7 +122,8 @@ impl HttpDriver {
     pub async fn send(&self, req: HttpRequest) -> Result<HttpResponse> {
         self.sent.fetch_add(1, Ordering::Relaxed);
         let what = describe(&req);
-        match tokio::time::timeout(self.timeout, self.exchange(req)).await {
+        let client = self.client()?;
+        match tokio::time::timeout(self.timeout, self.exchange(client, req)).await {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(e)) if e.is_timeout() => Err(Error::Timeout {
                 what,
@@ -95,12 +141,18 @@ impl HttpDriver {
         }
     }
 
-    async fn exchange(&self, req: HttpRequest) -> reqwest::Result<HttpResponse> {
-        let client = if req.follow_redirects {
-            &self.following
-        } else {
-            &self.client
-        };
+    async fn exchange(
+        &self,
+        client: reqwest::Client,
+        req: HttpRequest,
+    ) -> reqwest::Result<HttpResponse> {
+        if req.follow_redirects {
+            return following_redirects(MAX_REDIRECTS, Self::transfer(client, req)).await;
+        }
+        Self::transfer(client, req).await
+    }
+
+    async fn transfer(client: reqwest::Client, req: HttpRequest) -> reqwest::Result<HttpResponse> {
         let method = match req.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
@@ -139,7 +191,7 @@ impl HttpDriver {
 /// [`Error::Transport`] when the platform's certificate store cannot be opened.
 pub fn client_builder() -> Result<reqwest::ClientBuilder> {
     Ok(reqwest::Client::builder()
-        .tls_backend_preconfigured(tls_config()?)
+        .tls_backend_preconfigured(tls_config()?.clone())
         .user_agent(concat!("mcpauth/", env!("CARGO_PKG_VERSION"))))
 }
 
@@ -161,21 +213,44 @@ async fn read_capped(resp: &mut reqwest::Response, limit: usize) -> reqwest::Res
     Ok(body)
 }
 
+/// The redirect policy of a [`HttpDriver`]'s client: as many as the task's
+/// [`following_redirects`] scope allows, none outside one.
+fn scoped_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        match REDIRECTS.try_with(|limit| *limit).unwrap_or(0) {
+            0 => attempt.stop(),
+            // reqwest's own limit: the same error past it as a client built with it.
+            limit => reqwest::redirect::Policy::limited(limit).redirect(attempt),
+        }
+    })
+}
+
 /// rustls with *ring* and the OS trust store; HTTP/1.1 only (the core's exchanges are single
 /// small requests, and it keeps the dependency tree small).
-fn tls_config() -> Result<rustls::ClientConfig> {
-    use rustls_platform_verifier::BuilderVerifierExt as _;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_platform_verifier())
-        .map_err(|e| Error::Transport {
+///
+/// Built once per process, on first use: the platform verifier reads the whole system CA
+/// bundle when it is created, which costs milliseconds, so every client shares this one
+/// (a `ClientConfig` clone shares its verifier and the roots it loaded).
+fn tls_config() -> Result<&'static rustls::ClientConfig> {
+    static CONFIG: OnceLock<std::result::Result<rustls::ClientConfig, String>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            use rustls_platform_verifier::BuilderVerifierExt as _;
+            tracing::debug!("loading the platform's trust roots");
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .and_then(|b| b.with_platform_verifier())
+                .map_err(|e| e.to_string())?
+                .with_no_client_auth();
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Ok(config)
+        })
+        .as_ref()
+        .map_err(|reason| Error::Transport {
             url: "(tls setup)".into(),
-            reason: e.to_string(),
-        })?
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+            reason: reason.clone(),
+        })
 }
 
 fn client_error(e: &reqwest::Error) -> Error {
@@ -221,8 +296,12 @@ mod tests {
     }
 
     #[test]
-    fn tls_builds_with_ring_and_the_platform_verifier() {
-        HttpDriver::new(Duration::from_secs(1)).unwrap();
+    fn tls_builds_with_ring_and_the_platform_verifier_once() {
+        let driver = HttpDriver::new(Duration::from_secs(1)).unwrap();
+        driver.client().unwrap();
         client_builder().unwrap().build().unwrap();
+        // Every client shares the one configuration, roots and all.
+        let config: *const rustls::ClientConfig = tls_config().unwrap();
+        assert!(std::ptr::eq(config, tls_config().unwrap()));
     }
 }

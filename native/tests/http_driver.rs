@@ -37,7 +37,9 @@ async fn redirects_are_handed_to_the_core_not_followed() {
         }
     })
     .await;
-    let resp = driver()
+    // One driver, one client: each request follows redirects or not as it says.
+    let driver = driver();
+    let resp = driver
         .send(HttpRequest::get_json(url(addr, "/start")))
         .await
         .unwrap();
@@ -51,9 +53,28 @@ async fn redirects_are_handed_to_the_core_not_followed() {
 
     let mut follow = HttpRequest::get_json(url(addr, "/start"));
     follow.follow_redirects = true;
-    let resp = driver().send(follow).await.unwrap();
+    let resp = driver.send(follow).await.unwrap();
     assert_eq!((resp.status, resp.body.as_slice()), (200, &b"{}"[..]));
     assert_eq!(hits.load(Ordering::SeqCst), 3);
+
+    // The client handed out for other requests follows none either, unless asked.
+    let resp = driver
+        .client()
+        .unwrap()
+        .get(url(addr, "/start"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let resp = driver
+        .send(HttpRequest::get_json(url(addr, "/start")))
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status, 302,
+        "following once changed nothing for the next"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 5);
 }
 
 #[tokio::test]

@@ -74,9 +74,10 @@ async fn a_login_from_the_bare_401_lists_the_servers_tools() {
     );
     // The 401 probe; the protected resource metadata together with the speculative RFC 8414
     // metadata of the MCP server's own origin (sent alongside, so no extra round trip, and
-    // wasted here because this AS lives on another origin); the AS metadata; registration;
-    // code exchange. Five round trips.
-    assert_eq!(summary.requests, 6);
+    // wasted here because this AS lives on another origin); the AS metadata at both of its
+    // well-known URLs at once (the OpenID one unused: a 404 here); registration; code
+    // exchange. Five round trips.
+    assert_eq!(summary.requests, 7);
 
     let grant = &summary.grant;
     // Byte for byte, trailing slash included.

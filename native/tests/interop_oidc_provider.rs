@@ -105,9 +105,9 @@ async fn authorization_code_login_through_the_login_and_consent_pages() {
          (plus 7 by the headless browser)",
         summary.requests
     );
-    // AS metadata, dynamic registration, code exchange; the ID token names the user, so no
-    // userinfo request.
-    assert_eq!(summary.requests, 3);
+    // AS metadata (its RFC 8414 and OpenID URLs at once), dynamic registration, code
+    // exchange; the ID token names the user, so no userinfo request.
+    assert_eq!(summary.requests, 4);
 
     let grant = &summary.grant;
     assert_eq!(grant.issuer, peer.issuer);

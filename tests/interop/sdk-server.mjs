@@ -24,6 +24,16 @@
 //
 // Environment: SDK_AT_TTL=<s> access-token lifetime (default 3600);
 //   SDK_REQUIRED_SCOPES="a b"  scopes /mcp demands (403 insufficient_scope otherwise)
+//   SDK_SCENARIO  where the metadata lives (the four discovery layouts a client meets):
+//     path-prm     (default) as described above: PRM at the path, hinted in the 401
+//     root-prm     PRM only at /.well-known/oauth-protected-resource, and no
+//                  resource_metadata in the 401, so a client has to find it
+//     issuer-path  the issuer is http://127.0.0.1:Q/tenant, its RFC 8414 metadata at
+//                  /.well-known/oauth-authorization-server/tenant and nowhere else
+//     oidc-only    the AS metadata only at /.well-known/openid-configuration
+//   SDK_MCP_ORIGIN, SDK_AUTH_ORIGIN  the origins to advertise instead of the listeners' own
+//     (say, a latency proxy's in front of each listener: tests/bench/first-login.mjs); the
+//     ready line then also has `listeners: {mcp, auth}`, the origins actually listened on
 
 import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -49,8 +59,12 @@ async function runServer() {
   const [mcpHttp, authHttp] = [createServer(), createServer()];
   await listen(mcpHttp, env.MCP_PORT);
   await listen(authHttp, env.MCP_AUTH_PORT);
-  const mcpUrl = new URL(`http://127.0.0.1:${mcpHttp.address().port}/mcp`);
-  const issuerUrl = new URL(`http://127.0.0.1:${authHttp.address().port}`);
+  const scenario = env.SDK_SCENARIO || 'path-prm';
+  if (!['path-prm', 'root-prm', 'issuer-path', 'oidc-only'].includes(scenario)) throw new Error(`unknown SDK_SCENARIO ${scenario}`);
+  const mcpOrigin = env.SDK_MCP_ORIGIN || `http://127.0.0.1:${mcpHttp.address().port}`;
+  const authOrigin = env.SDK_AUTH_ORIGIN || `http://127.0.0.1:${authHttp.address().port}`;
+  const mcpUrl = new URL(`${mcpOrigin}/mcp`);
+  const issuerUrl = new URL(scenario === 'issuer-path' ? `${authOrigin}/tenant` : authOrigin);
   const scopesSupported = ['mcp:read', 'mcp:write'];
   const atTtl = Number(env.SDK_AT_TTL ?? 3600);
 
@@ -128,6 +142,18 @@ async function runServer() {
   // minutes and so on); a test suite goes past that, so the limits are off.
   const noLimit = { rateLimit: false };
   const authApp = express();
+  const asMetadata = createOAuthMetadata({ provider, issuerUrl, scopesSupported });
+  if (scenario === 'issuer-path' || scenario === 'oidc-only') {
+    // The SDK router always serves RFC 8414 metadata at the root: moved to where this
+    // scenario keeps it, and the root answers 404.
+    const where = scenario === 'issuer-path' ? '/.well-known/oauth-authorization-server/tenant' : '/.well-known/openid-configuration';
+    const meta = scenario === 'oidc-only'
+      ? { ...asMetadata, jwks_uri: new URL('/jwks', issuerUrl).href, subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['RS256'] }
+      : asMetadata;
+    authApp.get(where, (_req, res) => res.json(meta));
+    authApp.get('/jwks', (_req, res) => res.json({ keys: [] })); // OpenID Discovery requires jwks_uri
+    authApp.get('/.well-known/oauth-authorization-server', (_req, res) => res.status(404).json({ error: 'not_found' }));
+  }
   authApp.use(
     mcpAuthRouter({
       provider, issuerUrl, scopesSupported, resourceServerUrl: mcpUrl,
@@ -138,11 +164,18 @@ async function runServer() {
 
   // Resource server: PRM plus the bearer check in front of a stateless MCP endpoint.
   const mcpApp = createMcpExpressApp(); // with the SDK's Host-header check for 127.0.0.1/localhost
-  mcpApp.use(mcpAuthMetadataRouter({ oauthMetadata: createOAuthMetadata({ provider, issuerUrl, scopesSupported }), resourceServerUrl: mcpUrl, scopesSupported, resourceName: 'mcpauth interop' }));
+  if (scenario === 'path-prm') {
+    mcpApp.use(mcpAuthMetadataRouter({ oauthMetadata: asMetadata, resourceServerUrl: mcpUrl, scopesSupported, resourceName: 'mcpauth interop' }));
+  } else {
+    // Only what the scenario names: PRM at the path or at the root, nothing else.
+    const prm = { resource: mcpUrl.href, authorization_servers: [issuerUrl.href], scopes_supported: scopesSupported, resource_name: 'mcpauth interop' };
+    const prmPath = scenario === 'root-prm' ? '/.well-known/oauth-protected-resource' : '/.well-known/oauth-protected-resource/mcp';
+    mcpApp.get(prmPath, (_req, res) => res.json(prm));
+  }
   const auth = requireBearerAuth({
     verifier: provider,
     requiredScopes: env.SDK_REQUIRED_SCOPES?.split(' ').filter(Boolean) ?? [],
-    resourceMetadataUrl: getOAuthProtectedResourceMetadataUrl(mcpUrl),
+    resourceMetadataUrl: scenario === 'root-prm' ? undefined : getOAuthProtectedResourceMetadataUrl(mcpUrl),
     expectedResource: mcpUrl,
   });
   mcpApp.post('/mcp', auth, async (req, res) => {
@@ -163,7 +196,12 @@ async function runServer() {
   mcpApp.all('/mcp', auth, (req, res) => res.status(405).set('Allow', 'POST').end());
   mcpHttp.on('request', mcpApp);
 
-  ready({ mcp: mcpUrl.href, issuer: issuerUrl.href });
+  const line = { mcp: mcpUrl.href, issuer: issuerUrl.href };
+  // Behind a proxy, whoever runs it needs the listeners too.
+  if (env.SDK_MCP_ORIGIN || env.SDK_AUTH_ORIGIN) {
+    line.listeners = { mcp: `http://127.0.0.1:${mcpHttp.address().port}`, auth: `http://127.0.0.1:${authHttp.address().port}` };
+  }
+  ready(line);
 }
 
 // The SDK's example, run in this process (so killing this process stops it): it reads its

@@ -68,6 +68,7 @@
 
 pub mod error;
 pub mod helpers;
+mod input;
 pub mod machine;
 pub mod protected;
 mod table;
@@ -81,9 +82,10 @@ pub use protected::{protected_free, protected_new, protected_step, tracker_free,
 
 #[cfg(test)]
 mod tests {
-    /// `idna_adapter` is pinned to its no-Unicode stream (wasm/Cargo.toml) to halve the module:
-    /// ASCII and punycode hosts parse as before, non-ASCII hosts are refused. This test fails if
-    /// the pin is dropped, so the README's statement stays true.
+    /// `idna_adapter` is pinned to its no-Unicode stream in this workspace's lock (wasm/Cargo.toml)
+    /// to halve the module: ASCII and punycode hosts parse as before, non-ASCII hosts are
+    /// refused. This test fails if the pin is dropped, so the README's statement stays true.
+    /// The native crate's lock has the Unicode back end (native/src/config.rs tests IDN hosts).
     #[test]
     fn ascii_and_punycode_hosts_parse_but_unicode_hosts_are_refused() {
         for ok in [

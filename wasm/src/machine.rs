@@ -110,19 +110,19 @@ fn start(kind: &str, config: &str, now: Time, seed: &[u8]) -> Result<(Flow, u64)
     let bad = |e: serde_json::Error| Refused::Argument(to_text(&bad_json("config", &e)));
     match kind {
         "login" => {
-            let config: LoginConfig = serde_json::from_str(config).map_err(bad)?;
+            let config: LoginConfig = serde_json::from_slice(config.as_bytes()).map_err(bad)?;
             let timeout = config.request_timeout_ms;
             let login = Login::new(config, now, &mut Seed(seed))?;
             Ok((Flow::Login(Box::new(login)), timeout))
         }
         "resume" => {
-            let config: ResumeConfig = serde_json::from_str(config).map_err(bad)?;
+            let config: ResumeConfig = serde_json::from_slice(config.as_bytes()).map_err(bad)?;
             let timeout = PendingLogin::parse(&config.key, &config.record)?.request_timeout_ms;
             let login = Login::resume(&config.key, &config.record)?;
             Ok((Flow::Login(Box::new(login)), timeout))
         }
         "access" => {
-            let config: AccessConfig = serde_json::from_str(config).map_err(bad)?;
+            let config: AccessConfig = serde_json::from_slice(config.as_bytes()).map_err(bad)?;
             let server = ResourceUri::parse(&config.server)?;
             let rejected = config.rejected.map(AccessToken::new);
             let access = Access::new(server, rejected, config.policy)
@@ -131,7 +131,7 @@ fn start(kind: &str, config: &str, now: Time, seed: &[u8]) -> Result<(Flow, u64)
             Ok((Flow::Access(Box::new(access)), config.request_timeout_ms))
         }
         "logout" => {
-            let config: LogoutConfig = serde_json::from_str(config).map_err(bad)?;
+            let config: LogoutConfig = serde_json::from_slice(config.as_bytes()).map_err(bad)?;
             let server = ResourceUri::parse(&config.server)?;
             let logout = Logout::new(server, config.revoke, config.policy)
                 .with_profile(config.profile)
@@ -139,7 +139,7 @@ fn start(kind: &str, config: &str, now: Time, seed: &[u8]) -> Result<(Flow, u64)
             Ok((Flow::Logout(Box::new(logout)), config.request_timeout_ms))
         }
         "discover" => {
-            let config: DiscoverConfig = serde_json::from_str(config).map_err(bad)?;
+            let config: DiscoverConfig = serde_json::from_slice(config.as_bytes()).map_err(bad)?;
             let discovery = match &config.issuer {
                 Some(issuer) => Discovery::with_issuer(&config.server, issuer, config.policy)?,
                 None => Discovery::new(
@@ -172,7 +172,7 @@ pub fn machine_response(
     body: &[u8],
     now_ms: f64,
 ) -> String {
-    let headers: Vec<(String, String)> = match serde_json::from_str(headers) {
+    let headers: Vec<(String, String)> = match serde_json::from_slice(headers.as_bytes()) {
         Ok(h) => h,
         Err(e) => return bad_json("headers", &e).to_text(),
     };
@@ -201,7 +201,7 @@ pub fn machine_response(
 #[wasm_bindgen]
 #[must_use]
 pub fn machine_input(handle: u32, input: &str, now_ms: f64) -> String {
-    let input: Input = match serde_json::from_str(input) {
+    let input = match Input::from_json(input) {
         Ok(i) => i,
         Err(e) => return bad_json("input", &e).to_text(),
     };

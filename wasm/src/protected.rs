@@ -45,7 +45,7 @@ pub fn tracker_free(handle: u32) {
 #[wasm_bindgen]
 #[must_use]
 pub fn protected_new(server: &str, headers: &str, login_allowed: bool, method: &str) -> u32 {
-    let request = serde_json::from_str::<Vec<(String, String)>>(headers)
+    let request = serde_json::from_slice::<Vec<(String, String)>>(headers.as_bytes())
         .map_err(|e| bad_json("headers", &e).to_text())
         .and_then(|headers| {
             let server = ResourceUri::parse(server).map_err(|e| ErrorJson::from(&e).to_text())?;
@@ -62,7 +62,7 @@ pub fn protected_new(server: &str, headers: &str, login_allowed: bool, method: &
 #[wasm_bindgen]
 #[must_use]
 pub fn protected_step(handle: u32, tracker: u32, input: &str, now_ms: f64) -> String {
-    let input: StepInput = match serde_json::from_str(input) {
+    let input = match StepInput::from_json(input) {
         Ok(i) => i,
         Err(e) => return bad_json("input", &e).to_text(),
     };

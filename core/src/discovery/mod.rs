@@ -126,7 +126,7 @@ impl Discovered {
 ///    one seen: a [`SecurityError`] (such as [`SecurityError::IssuerMismatch`]) if there was
 ///    one, otherwise [`ProtocolError::DiscoveryFailed`] listing each URL and why it failed.
 ///
-/// # Saving a round trip
+/// # Saving round trips
 /// Authorization servers are often co-hosted with the MCP server. Along with the first PRM
 /// request, `Discovery` yields a speculative request for the RFC 8414 metadata of the server's
 /// origin as a root issuer (`{origin}/.well-known/oauth-authorization-server`), unless the
@@ -134,6 +134,16 @@ impl Discovered {
 /// same URL, the response (or the request still in flight) is used instead of sending it
 /// again, and validated against the PRM's issuer exactly like a fresh one. Otherwise it is
 /// ignored. A co-hosted server is thus discovered with two requests in one round trip.
+///
+/// The well-known URLs of one search are sent together, not one after the other: the
+/// path-inserted and root PRM URLs (once the challenge's `resource_metadata`, which is sent
+/// alone, is absent or has failed), and the metadata URLs of the issuer (from the first one
+/// that is not already on its way as the speculative request above). Their answers are
+/// still taken strictly in the MCP order: a URL's document is used only once every URL before
+/// it has failed, and a security error ends the search only when its turn comes, so the result
+/// is the one trying them in turn would give, and a server that answers at the first URL
+/// costs one round trip for the search instead of one per URL tried. The price is a GET of
+/// public metadata that may go unused (the OpenID URL next to an RFC 8414 document, say).
 ///
 /// # The 2025-03-26 fallback
 /// Only with [`Policy::legacy_2025_03_26_fallbacks`] (off by default; without it, no PRM means
@@ -207,7 +217,9 @@ pub struct Discovery {
     next_id: u32,
     outbox: VecDeque<(RequestId, HttpRequest)>,
     step: Step,
-    speculative: Option<Speculative>,
+    /// Requests sent ahead of their turn (the origin's RFC 8414 metadata, the well-known URLs
+    /// after the first of a search), taken by URL when their turn comes.
+    speculative: Vec<Speculative>,
     /// Each URL that failed in the current search, and why.
     tried: Vec<String>,
     /// The first security error of the current search, reported in preference to `tried`.
@@ -249,7 +261,7 @@ enum Target {
     Legacy,
 }
 
-/// The speculative request for the origin's RFC 8414 metadata.
+/// A request sent ahead of its turn.
 #[derive(Debug)]
 struct Speculative {
     id: RequestId,
@@ -301,11 +313,15 @@ impl Discovery {
             first.clone(),
             &this.policy,
         ));
+        this.speculate();
+        // The challenge's URL goes alone: it is where the server says its metadata is.
+        if resource_metadata.is_none() {
+            this.prefetch_resources(&urls);
+        }
         this.step = Step::Resource {
             waiting: (id, first),
             left: urls,
         };
-        this.speculate();
         Ok(this)
     }
 
@@ -370,7 +386,7 @@ impl Discovery {
             next_id: 0,
             outbox: VecDeque::new(),
             step: Step::Done(Box::new(Err(unreachable_state()))),
-            speculative: None,
+            speculative: Vec::new(),
             tried: Vec::new(),
             security: None,
             sources: Vec::new(),
@@ -418,22 +434,65 @@ impl Discovery {
         let Some(url) = urls.into_iter().next() else {
             return;
         };
-        let id = self.send(authorization_server_metadata_request(
-            url.clone(),
-            &self.policy,
-        ));
-        self.speculative = Some(Speculative {
+        let request = authorization_server_metadata_request(url.clone(), &self.policy);
+        self.prefetch(url, request);
+    }
+
+    /// Sends `request` for `url` ahead of its turn, unless a request for `url` is pending.
+    fn prefetch(&mut self, url: Url, request: HttpRequest) {
+        let pending = self
+            .speculative
+            .iter()
+            .any(|s| s.url == url && !matches!(s.state, SpecState::Spent));
+        if pending {
+            return;
+        }
+        let id = self.send(request);
+        self.speculative.push(Speculative {
             id,
             url,
             state: SpecState::InFlight,
         });
     }
 
+    /// Sends each PRM URL of `urls` ahead of its turn.
+    fn prefetch_resources(&mut self, urls: &VecDeque<Url>) {
+        for url in urls {
+            let request = protected_resource_metadata_request(url.clone(), &self.policy);
+            self.prefetch(url.clone(), request);
+        }
+    }
+
+    /// Sends each metadata URL of `urls` ahead of its turn.
+    fn prefetch_auth_servers(&mut self, urls: &VecDeque<Url>) {
+        for url in urls {
+            let request = authorization_server_metadata_request(url.clone(), &self.policy);
+            self.prefetch(url.clone(), request);
+        }
+    }
+
+    /// Takes the request sent ahead for `url`, if one is pending: its outcome if it arrived,
+    /// else its id, now awaited.
+    fn take_prefetched(&mut self, url: &Url) -> Option<Result<Outcome, RequestId>> {
+        let spec = self
+            .speculative
+            .iter_mut()
+            .find(|s| s.url == *url && !matches!(s.state, SpecState::Spent))?;
+        match std::mem::replace(&mut spec.state, SpecState::Spent) {
+            SpecState::Arrived(outcome) => Some(Ok(outcome)),
+            SpecState::InFlight | SpecState::Awaited => {
+                spec.state = SpecState::Awaited;
+                Some(Err(spec.id))
+            }
+            SpecState::Spent => None,
+        }
+    }
+
     fn handle(&mut self, id: RequestId, outcome: Outcome) {
         if matches!(self.step, Step::Done(_)) {
             return;
         }
-        if let Some(spec) = self.speculative.as_mut().filter(|s| s.id == id) {
+        if let Some(spec) = self.speculative.iter_mut().find(|s| s.id == id) {
             match spec.state {
                 SpecState::InFlight => {
                     spec.state = SpecState::Arrived(outcome);
@@ -489,12 +548,18 @@ impl Discovery {
         };
         match left.pop_front() {
             Some(next) => {
-                let id = self.send(protected_resource_metadata_request(
-                    next.clone(),
-                    &self.policy,
-                ));
-                if let Step::Resource { waiting, .. } = &mut self.step {
-                    *waiting = (id, next);
+                // After a failed challenge URL: the well-known ones, all at once.
+                let mut batch = VecDeque::from([next.clone()]);
+                batch.extend(left.iter().cloned());
+                self.prefetch_resources(&batch);
+                match self.take_prefetched(&next) {
+                    Some(Ok(outcome)) => self.on_resource(&next, outcome),
+                    Some(Err(id)) => {
+                        if let Step::Resource { waiting, .. } = &mut self.step {
+                            *waiting = (id, next);
+                        }
+                    }
+                    None => {}
                 }
             }
             None if self.policy.legacy_2025_03_26_fallbacks => self.start_legacy(),
@@ -547,7 +612,7 @@ impl Discovery {
             Err(e) => return self.finish(Err(e)),
         };
         // 2025-03-26 defined only the RFC 8414 URL at the origin.
-        let left = match target {
+        let left: VecDeque<Url> = match target {
             Target::Legacy => urls.into_iter().take(1).collect(),
             _ => urls.into(),
         };
@@ -564,7 +629,7 @@ impl Discovery {
     /// discovery has finished.
     fn advance_auth_server(&mut self) {
         loop {
-            let Step::AuthServer { left, waiting, .. } = &mut self.step else {
+            let Step::AuthServer { left, .. } = &mut self.step else {
                 return;
             };
             let Some(url) = left.pop_front() else {
@@ -583,23 +648,18 @@ impl Discovery {
                 let error = self.failure(what);
                 return self.finish(Err(error));
             };
-            match self.speculative.as_mut().filter(|s| s.url == url) {
-                Some(spec) => match std::mem::replace(&mut spec.state, SpecState::Spent) {
-                    SpecState::InFlight | SpecState::Awaited => {
-                        spec.state = SpecState::Awaited;
-                        *waiting = Some((spec.id, url));
+            match self.take_prefetched(&url) {
+                Some(Err(id)) => {
+                    if let Step::AuthServer { waiting, .. } = &mut self.step {
+                        *waiting = Some((id, url));
+                    }
+                    return;
+                }
+                Some(Ok(outcome)) => {
+                    if !self.on_auth_server(&url, outcome) {
                         return;
                     }
-                    SpecState::Arrived(outcome) => {
-                        if !self.on_auth_server(&url, outcome) {
-                            return;
-                        }
-                    }
-                    SpecState::Spent => {
-                        self.send_auth_server(url);
-                        return;
-                    }
-                },
+                }
                 None => {
                     self.send_auth_server(url);
                     return;
@@ -608,13 +668,17 @@ impl Discovery {
         }
     }
 
+    /// Sends `url`, and with it every metadata URL left after it.
     fn send_auth_server(&mut self, url: Url) {
-        let id = self.send(authorization_server_metadata_request(
-            url.clone(),
-            &self.policy,
-        ));
-        if let Step::AuthServer { waiting, .. } = &mut self.step {
-            *waiting = Some((id, url));
+        let mut batch = VecDeque::from([url.clone()]);
+        if let Step::AuthServer { left, .. } = &self.step {
+            batch.extend(left.iter().cloned());
+        }
+        self.prefetch_auth_servers(&batch);
+        if let Some(Err(id)) = self.take_prefetched(&url) {
+            if let Step::AuthServer { waiting, .. } = &mut self.step {
+                *waiting = Some((id, url));
+            }
         }
     }
 
@@ -733,7 +797,7 @@ impl Discovery {
     fn finish(&mut self, result: Result<Discovered>) {
         self.step = Step::Done(Box::new(result));
         self.outbox.clear();
-        if let Some(spec) = &mut self.speculative {
+        for spec in &mut self.speculative {
             spec.state = SpecState::Spent;
         }
     }

@@ -86,9 +86,10 @@ fn challenge_url_is_fetched_first_and_the_root_is_never_touched() {
             (AS_RFC8414, Http(as_metadata(AS))),
         ],
     );
+    // Both metadata URLs of the issuer go together; the RFC 8414 one answers and is used.
     assert_eq!(
         run.batches,
-        [vec![PRM_CUSTOM, ORIGIN_RFC8414], vec![AS_RFC8414]]
+        [vec![PRM_CUSTOM, ORIGIN_RFC8414], vec![AS_RFC8414, AS_OIDC]]
     );
     let found = run.ok();
     assert_eq!(found.issuer, AS);
@@ -111,8 +112,12 @@ fn failing_challenge_url_falls_back_to_the_well_known_urls() {
         ],
     );
     assert_eq!(
-        run.all_urls(),
-        [PRM_CUSTOM, ORIGIN_RFC8414, PRM_PATH, AS_RFC8414]
+        run.batches,
+        [
+            vec![PRM_CUSTOM, ORIGIN_RFC8414],
+            vec![PRM_PATH, PRM_ROOT],
+            vec![AS_RFC8414, AS_OIDC]
+        ]
     );
     assert_eq!(run.ok().issuer, AS);
 }
@@ -126,12 +131,13 @@ fn path_form_then_root_form() {
             (AS_RFC8414, Http(as_metadata(AS))),
         ],
     );
+    // Without a challenge URL both well-known URLs go at once: the root form's answer is
+    // there when the path form's 404 comes back.
     assert_eq!(
         run.batches,
         [
-            vec![PRM_PATH, ORIGIN_RFC8414],
-            vec![PRM_ROOT],
-            vec![AS_RFC8414]
+            vec![PRM_PATH, ORIGIN_RFC8414, PRM_ROOT],
+            vec![AS_RFC8414, AS_OIDC]
         ]
     );
     // The root document describes the origin: that is the resource to send.
@@ -148,8 +154,10 @@ fn root_mcp_server_skips_the_path_form() {
             (AS_RFC8414, Http(as_metadata(AS))),
         ],
     );
-    assert_eq!(run.batches[0], [PRM_ROOT, ORIGIN_RFC8414]);
-    assert_eq!(run.requests(), 3);
+    assert_eq!(
+        run.batches,
+        [vec![PRM_ROOT, ORIGIN_RFC8414], vec![AS_RFC8414, AS_OIDC]]
+    );
 }
 
 #[test]
@@ -175,8 +183,9 @@ fn insecure_issuer_in_resource_metadata_aborts() {
             (PRM_ROOT, Http(prm(MCP_ORIGIN, &[AS]))),
         ],
     );
+    // The root form was on its way, and its answer is not used.
     assert_eq!(run.err().code(), "INSECURE_URL");
-    assert_eq!(run.requests(), 2);
+    assert_eq!(run.batches, [vec![PRM_PATH, ORIGIN_RFC8414, PRM_ROOT]]);
 }
 
 #[test]
@@ -270,6 +279,7 @@ fn path_issuer_urls_in_mcp_order_and_never_the_root() {
     );
     let urls = run.all_urls();
     assert_eq!(urls[3..], [TENANT_URLS[0], TENANT_URLS[1], TENANT_URLS[2]]);
+    assert_eq!(run.batches.len(), 2, "the three URLs go in one round trip");
     assert!(!urls.contains(&AS_RFC8414));
     assert_eq!(run.ok().issuer, TENANT);
 }
@@ -324,7 +334,11 @@ fn issuer_mismatch_wins_over_not_found() {
         ],
     );
     assert_eq!(run.err().code(), "ISSUER_MISMATCH");
-    assert_eq!(run.requests(), 4, "both metadata URLs were tried");
+    assert_eq!(
+        run.batches[1],
+        [AS_RFC8414, AS_OIDC],
+        "both metadata URLs were tried"
+    );
 }
 
 #[test]
@@ -371,7 +385,7 @@ fn metadata_with_insecure_endpoint_is_not_used() {
 fn configured_issuer_skips_resource_metadata() {
     let d = Discovery::with_issuer(MCP, TENANT, Policy::default()).unwrap();
     let run = drive(d, &[(TENANT_URLS[1], Http(as_metadata(TENANT)))]);
-    assert_eq!(run.batches, [vec![TENANT_URLS[0]], vec![TENANT_URLS[1]]]);
+    assert_eq!(run.batches, [TENANT_URLS.to_vec()]);
     let found = run.ok();
     assert_eq!(found.issuer, TENANT);
     assert_eq!(found.resource.as_str(), MCP);
@@ -385,10 +399,108 @@ fn configured_issuer_skips_resource_metadata() {
     );
 }
 
+// ----- well-known URLs sent together, answers taken in order -----
+
+/// Starts discovery for [`MCP`] without a challenge and answers the first batch: the path
+/// form's PRM names [`AS`]. Returns the machine and the ids of the issuer's two metadata URLs.
+fn at_the_metadata_step() -> (Discovery, RequestId, RequestId) {
+    let mut d = start(None);
+    let first: Vec<_> = std::iter::from_fn(|| d.poll_transmit()).collect();
+    d.handle_response(first[0].0, prm(MCP, &[AS]));
+    let batch: Vec<_> = std::iter::from_fn(|| d.poll_transmit()).collect();
+    let urls: Vec<&str> = batch.iter().map(|(_, r)| r.url.as_str()).collect();
+    assert_eq!(urls, [AS_RFC8414, AS_OIDC]);
+    (d, batch[0].0, batch[1].0)
+}
+
+fn token_endpoint(found: &Discovered) -> &str {
+    found.metadata.token_endpoint.as_ref().unwrap().as_str()
+}
+
+#[test]
+fn openid_only_server_is_found_in_one_round_trip_after_the_resource_metadata() {
+    let run = drive(
+        start(None),
+        &[
+            (PRM_PATH, Http(prm(MCP, &[AS]))),
+            (AS_OIDC, Http(as_metadata(AS))),
+        ],
+    );
+    assert_eq!(
+        run.batches,
+        [
+            vec![PRM_PATH, ORIGIN_RFC8414, PRM_ROOT],
+            vec![AS_RFC8414, AS_OIDC]
+        ]
+    );
+    assert_eq!(run.ok().issuer, AS);
+}
+
+#[test]
+fn resource_metadata_only_at_the_root_is_found_in_one_round_trip() {
+    let run = drive(
+        start(None),
+        &[
+            (PRM_ROOT, Http(prm(MCP_ORIGIN, &[AS]))),
+            (AS_RFC8414, Http(as_metadata(AS))),
+        ],
+    );
+    assert_eq!(run.batches.len(), 2, "{:?}", run.batches);
+    assert_eq!(run.ok().resource.as_str(), MCP_ORIGIN);
+}
+
+#[test]
+fn a_later_metadata_url_waits_for_the_earlier_one() {
+    let mut openid = as_metadata(AS);
+    openid.body = String::from_utf8(openid.body)
+        .unwrap()
+        .replace("/token", "/openid-token")
+        .into_bytes();
+
+    // The OpenID document arrives first, and is not used while the RFC 8414 one may come.
+    let (mut d, rfc8414, oidc) = at_the_metadata_step();
+    d.handle_response(oidc, openid.clone());
+    assert!(d.poll_result().is_none());
+    d.handle_response(rfc8414, as_metadata(AS));
+    assert_eq!(
+        token_endpoint(&d.poll_result().unwrap().unwrap()),
+        "https://auth.example.com/token"
+    );
+
+    // Once the RFC 8414 URL failed, the OpenID document that arrived meanwhile is used.
+    let (mut d, rfc8414, oidc) = at_the_metadata_step();
+    d.handle_response(oidc, openid);
+    d.handle_response(rfc8414, not_found());
+    assert!(d.poll_transmit().is_none(), "nothing is sent again");
+    assert_eq!(
+        token_endpoint(&d.poll_result().unwrap().unwrap()),
+        "https://auth.example.com/openid-token"
+    );
+}
+
+#[test]
+fn a_security_error_at_a_later_url_counts_only_when_its_turn_comes() {
+    let mut d = start(None);
+    let batch: Vec<_> = std::iter::from_fn(|| d.poll_transmit()).collect();
+    let root = batch
+        .iter()
+        .find(|(_, r)| r.url.as_str() == PRM_ROOT)
+        .unwrap()
+        .0;
+    // The root form names another resource (a security error in its turn) and answers first.
+    d.handle_response(root, prm("https://evil.example.com/mcp", &[AS]));
+    assert!(d.poll_result().is_none());
+    d.handle_response(batch[0].0, prm(MCP, &[AS]));
+    assert!(d.poll_result().is_none(), "on to the authorization server");
+    let next: Vec<_> = std::iter::from_fn(|| d.poll_transmit()).collect();
+    d.handle_response(next[0].0, as_metadata(AS));
+    assert_eq!(d.poll_result().unwrap().unwrap().resource.as_str(), MCP);
+}
+
 // ----- speculation -----
 
 #[test]
-fn co_hosted_server_takes_two_requests_in_one_round_trip() {
+fn co_hosted_server_is_discovered_in_one_round_trip() {
     let run = drive(
         start(None),
         &[
@@ -396,7 +508,7 @@ fn co_hosted_server_takes_two_requests_in_one_round_trip() {
             (ORIGIN_RFC8414, Http(as_metadata(MCP_ORIGIN))),
         ],
     );
-    assert_eq!(run.batches, [vec![PRM_PATH, ORIGIN_RFC8414]]);
+    assert_eq!(run.batches, [vec![PRM_PATH, ORIGIN_RFC8414, PRM_ROOT]]);
     assert_eq!(run.ok().issuer, MCP_ORIGIN);
 }
 
@@ -404,11 +516,12 @@ fn co_hosted_server_takes_two_requests_in_one_round_trip() {
 fn speculative_request_still_in_flight_is_awaited_not_resent() {
     let mut d = start(None);
     let batch: Vec<_> = std::iter::from_fn(|| d.poll_transmit()).collect();
-    let [(prm_id, _), (spec_id, spec)] = &batch[..] else {
+    let [(prm_id, _), (spec_id, spec), _root] = &batch[..] else {
         panic!("{batch:?}");
     };
     assert_eq!(spec.url.as_str(), ORIGIN_RFC8414);
     d.handle_response(*prm_id, prm(MCP, &[MCP_ORIGIN]));
+    // Nothing more goes out while the speculative answer may still serve.
     assert!(d.poll_transmit().is_none());
     assert!(d.poll_result().is_none());
     d.handle_response(*spec_id, as_metadata(MCP_ORIGIN));
@@ -430,7 +543,7 @@ fn speculative_response_is_validated_against_the_listed_issuer() {
     );
     assert_eq!(
         run.batches,
-        [vec![PRM_PATH, ORIGIN_RFC8414], vec![ORIGIN_OIDC]]
+        [vec![PRM_PATH, ORIGIN_RFC8414, PRM_ROOT], vec![ORIGIN_OIDC]]
     );
     assert_eq!(run.ok().issuer, listed);
 
@@ -441,7 +554,7 @@ fn speculative_response_is_validated_against_the_listed_issuer() {
             (ORIGIN_RFC8414, Http(as_metadata(listed))),
         ],
     );
-    assert_eq!(run.requests(), 2);
+    assert_eq!(run.requests(), 3);
     assert_eq!(run.ok().issuer, listed);
 }
 
@@ -457,7 +570,7 @@ fn speculative_failure_is_reused_as_that_url_failing() {
     );
     assert_eq!(
         run.batches,
-        [vec![PRM_PATH, ORIGIN_RFC8414], vec![ORIGIN_OIDC]]
+        [vec![PRM_PATH, ORIGIN_RFC8414, PRM_ROOT], vec![ORIGIN_OIDC]]
     );
     assert!(run.result.is_ok());
 }
@@ -474,7 +587,10 @@ fn speculative_miss_is_ignored() {
     );
     assert_eq!(
         run.batches,
-        [vec![PRM_PATH, ORIGIN_RFC8414], vec![AS_RFC8414]]
+        [
+            vec![PRM_PATH, ORIGIN_RFC8414, PRM_ROOT],
+            vec![AS_RFC8414, AS_OIDC]
+        ]
     );
     assert_eq!(run.ok().issuer, AS);
 }
@@ -503,6 +619,7 @@ fn speculation_only_goes_where_the_policy_allows() {
         [
             "http://localhost:3000/.well-known/oauth-protected-resource/mcp",
             "http://localhost:3000/.well-known/oauth-authorization-server",
+            "http://localhost:3000/.well-known/oauth-protected-resource",
         ]
     );
     // A plain-http public server is refused before anything is sent.
@@ -530,7 +647,11 @@ fn unknown_request_ids_are_ignored() {
     assert!(d.poll_result().is_none());
     // A stale id of an earlier step is unknown too.
     d.handle_response(batch[0].0, not_found());
-    let (root_id, _) = d.poll_transmit().unwrap();
+    assert!(
+        d.poll_transmit().is_none(),
+        "the root form is on its way already"
+    );
+    let root_id = batch[2].0;
     d.handle_response(batch[0].0, prm(MCP, &[AS]));
     assert!(d.poll_transmit().is_none());
     d.handle_response(root_id, prm(MCP, &[AS]));
@@ -575,10 +696,7 @@ fn legacy_metadata_at_origin_reuses_the_speculative_response() {
             Http(legacy_as_metadata(MCP_ORIGIN, Some(&["S256"]))),
         )],
     );
-    assert_eq!(
-        run.batches,
-        [vec![PRM_PATH, ORIGIN_RFC8414], vec![PRM_ROOT]]
-    );
+    assert_eq!(run.batches, [vec![PRM_PATH, ORIGIN_RFC8414, PRM_ROOT]]);
     let found = run.ok();
     assert!(found.legacy_2025_03_26);
     assert_eq!(found.issuer, MCP_ORIGIN);

@@ -407,7 +407,9 @@ fn parse<T: for<'de> Deserialize<'de>>(key: &str, text: &str) -> Result<T> {
     struct Version {
         v: Option<u32>,
     }
-    let version = serde_json::from_str::<Version>(text).ok().and_then(|v| v.v);
+    let version = serde_json::from_slice::<Version>(text.as_bytes())
+        .ok()
+        .and_then(|v| v.v);
     if version != Some(RECORD_VERSION) {
         return Err(FlowError::UnreadableRecord {
             key: key_for_messages(key).to_owned(),
@@ -420,7 +422,7 @@ fn parse<T: for<'de> Deserialize<'de>>(key: &str, text: &str) -> Result<T> {
         }
         .into());
     }
-    serde_json::from_str(text).map_err(|e| {
+    serde_json::from_slice(text.as_bytes()).map_err(|e| {
         FlowError::UnreadableRecord {
             key: key_for_messages(key).to_owned(),
             reason: e.to_string(),

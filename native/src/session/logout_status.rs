@@ -39,13 +39,7 @@ impl Session {
     pub fn status(&self) -> Result<Vec<LoginStatus>> {
         let now = self.now();
         let mut out = Vec::new();
-        for key in self.store().keys()? {
-            if !key.starts_with(GRANT_PREFIX) {
-                continue;
-            }
-            let Some(bytes) = self.store().load(&key)? else {
-                continue;
-            };
+        for (key, bytes) in self.store().load_prefixed(GRANT_PREFIX)? {
             let record = GrantRecord::parse(&key, &String::from_utf8_lossy(&bytes))?;
             out.push(LoginStatus::of(&record, now));
         }

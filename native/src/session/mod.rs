@@ -152,10 +152,11 @@ impl SessionBuilder {
         self
     }
 
-    /// Builds the session.
+    /// Builds the session. Nothing network-related is set up yet: the HTTP client (and the
+    /// TLS configuration) is built on the first request.
     ///
     /// # Errors
-    /// [`Error::Transport`](crate::Error::Transport) when the HTTP client cannot be built.
+    /// None today; kept so that a session that must check something up front can.
     pub fn build(self) -> Result<Session> {
         let io = Io {
             http: HttpDriver::new(self.timeout)?,
@@ -226,6 +227,18 @@ impl Session {
     #[must_use]
     pub fn requests_sent(&self) -> u64 {
         self.inner.io.http.requests_sent()
+    }
+
+    /// The session's HTTP client, built now if no request has built it yet (the session builds
+    /// nothing network-related before its first request): every login, refresh and logout of
+    /// the session, and the MCP requests of an [`AuthClient`](crate::AuthClient) over it, share
+    /// its connection pool and its TLS setup. It follows no redirect.
+    ///
+    /// # Errors
+    /// [`Error::Transport`](crate::Error::Transport) when the TLS configuration or the client
+    /// cannot be built (the platform's certificate store cannot be opened, say).
+    pub fn http_client(&self) -> Result<reqwest::Client> {
+        self.inner.io.http.client()
     }
 
     fn now(&self) -> Time {

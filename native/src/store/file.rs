@@ -111,6 +111,37 @@ impl FileStore {
     }
 }
 
+impl FileStore {
+    /// Calls `each` with the key, path and bytes of every record file (read once each);
+    /// files that are not records (temporary files of interrupted writes, strangers, a record
+    /// whose header names another key than its file name says) are skipped.
+    fn each_record(&self, mut each: impl FnMut(&str, &Path, &[u8]) -> Result<()>) -> Result<()> {
+        let dir = self.dir.join(RECORDS);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_error("list", &dir, &e)),
+        };
+        for entry in entries {
+            let path = entry.map_err(|e| io_error("list", &dir, &e))?.path();
+            let is_record = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(RECORD_EXT) && !n.starts_with('.'));
+            if !is_record {
+                continue;
+            }
+            let Ok(bytes) = fs::read(&path) else { continue };
+            if let Some(key) = record_key(&bytes) {
+                if self.record_path(key) == path {
+                    each(key, &path, &bytes)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl TokenStore for FileStore {
     fn load(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let path = self.record_path(key);
@@ -146,31 +177,28 @@ impl TokenStore for FileStore {
     /// Lists keys from the records' headers, without decrypting; files that are not records
     /// (temporary files of interrupted writes, strangers) are skipped.
     fn keys(&self) -> Result<Vec<String>> {
-        let dir = self.dir.join(RECORDS);
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_error("list", &dir, &e)),
-        };
         let mut keys = Vec::new();
-        for entry in entries {
-            let path = entry.map_err(|e| io_error("list", &dir, &e))?.path();
-            let is_record = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(RECORD_EXT) && !n.starts_with('.'));
-            if !is_record {
-                continue;
-            }
-            let Ok(bytes) = fs::read(&path) else { continue };
-            if let Some(key) = record_key(&bytes) {
-                if self.record_path(key) == path {
-                    keys.push(key.to_owned());
-                }
-            }
-        }
+        self.each_record(|key, _, _| {
+            keys.push(key.to_owned());
+            Ok(())
+        })?;
         keys.sort();
         Ok(keys)
+    }
+
+    /// Reads each record file once: its header names the key, and the rest is decrypted
+    /// only for keys under `prefix`.
+    fn load_prefixed(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut records = Vec::new();
+        self.each_record(|key, path, bytes| {
+            if key.starts_with(prefix) {
+                let value = self.sealer.open(key, &path.display().to_string(), bytes)?;
+                records.push((key.to_owned(), value));
+            }
+            Ok(())
+        })?;
+        records.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(records)
     }
 
     fn lock(&self, key: &str) -> Result<StoreLock> {

@@ -41,6 +41,11 @@ impl std::fmt::Debug for KeyringStore {
 
 /// The three operations the store needs from a keychain; a map stands in for it in tests.
 trait Backend: Send + Sync {
+    /// Why the keychain cannot answer here, when that is known without asking it (the probe
+    /// then fails at once instead of setting up a connection that cannot succeed).
+    fn unreachable(&self) -> Option<String> {
+        None
+    }
     fn get(&self, account: &str) -> Result<Option<Vec<u8>>>;
     fn set(&self, account: &str, value: &[u8]) -> Result<()>;
     fn delete(&self, account: &str) -> Result<()>;
@@ -58,6 +63,10 @@ impl System {
 }
 
 impl Backend for System {
+    fn unreachable(&self) -> Option<String> {
+        secret_service::unreachable()
+    }
+
     fn get(&self, account: &str) -> Result<Option<Vec<u8>>> {
         match self.entry(account)?.get_secret() {
             Ok(secret) => Ok(Some(secret)),
@@ -77,6 +86,51 @@ impl Backend for System {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(keychain_error(e)),
         }
+    }
+}
+
+/// Whether the Secret Service can be reached at all, on the platforms where it is the keychain.
+#[cfg(all(unix, not(target_vendor = "apple"), not(target_os = "android")))]
+mod secret_service {
+    use std::path::PathBuf;
+
+    /// Why no session bus can be reached: D-Bus names none (`DBUS_SESSION_BUS_ADDRESS` unset)
+    /// and the socket where the bus library looks instead (`$XDG_RUNTIME_DIR/bus`, else
+    /// `/run/user/<uid>/bus`) does not exist. Then no Secret Service can answer, and the
+    /// probe need not start a D-Bus connection (a thread and an executor) to learn it.
+    /// `None` when a bus may be there, or when that cannot be told (the probe decides).
+    pub(super) fn unreachable() -> Option<String> {
+        if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|a| !a.is_empty()) {
+            return None;
+        }
+        let socket = runtime_dir()?.join("bus");
+        match std::fs::symlink_metadata(&socket) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(format!(
+                "OS keychain: no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is unset and {} does not exist)",
+                socket.display()
+            )),
+            _ => None,
+        }
+    }
+
+    /// Where the bus library looks for the session bus socket without an address.
+    fn runtime_dir() -> Option<PathBuf> {
+        if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
+            return Some(dir.into());
+        }
+        // The effective uid is the owner of this process's /proc entry (Linux); elsewhere
+        // the probe decides.
+        use std::os::unix::fs::MetadataExt as _;
+        let uid = std::fs::metadata("/proc/self").ok()?.uid();
+        Some(PathBuf::from(format!("/run/user/{uid}")))
+    }
+}
+
+/// On macOS and Windows the keychain is a system service, always there.
+#[cfg(not(all(unix, not(target_vendor = "apple"), not(target_os = "android"))))]
+mod secret_service {
+    pub(super) fn unreachable() -> Option<String> {
+        None
     }
 }
 
@@ -118,13 +172,18 @@ impl KeyringStore {
     }
 
     /// Checks that the keychain works: writes, reads back and deletes a random probe entry,
-    /// giving up after 5 seconds.
+    /// giving up after 5 seconds. Where the keychain is the Secret Service (Linux, the BSDs),
+    /// it fails at once, without a D-Bus connection, when there is no session bus to ask.
     ///
     /// # Errors
     /// [`Error::Store`] when any step fails, the value read differs, or the keychain does not
     /// answer in time (no D-Bus session, no Secret Service daemon, a locked keychain that
     /// nobody unlocks).
     pub fn probe(&self) -> Result<()> {
+        if let Some(reason) = self.backend.unreachable() {
+            tracing::debug!("the OS keychain is out of reach; not probing it");
+            return Err(Error::Store { reason });
+        }
         let backend = Arc::clone(&self.backend);
         let (tx, rx) = std::sync::mpsc::channel();
         // A thread, so that a hanging keychain costs a timeout and not the caller.

@@ -146,7 +146,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -415,7 +415,8 @@ fn serve(
         let _ = stopped.wait_for(|stop| *stop).await;
     };
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let _ = axum::serve(listener, service)
             .with_graceful_shutdown(signal)
             .await;
     })
@@ -570,6 +571,16 @@ async fn not_found(State(app): State<App>, request: Request) -> StatusCode {
 /// Answer CORS preflights and allow any origin, so browser (wasm) clients can use the
 /// server; log the request if configured.
 async fn cors_and_log(State(app): State<App>, request: Request, next: Next) -> Response {
+    if let Some(ConnectInfo(peer)) = request
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+    {
+        let agent = request.headers().get(header::USER_AGENT);
+        app.connection(
+            *peer,
+            &String::from_utf8_lossy(agent.map_or(&b""[..], |a| a.as_bytes())),
+        );
+    }
     let line = format!("{} {}", request.method(), request.uri());
     // `Access-Control-Allow-Headers: *` does not cover Authorization, so echo the request.
     let asked_headers = request

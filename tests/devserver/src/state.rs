@@ -121,6 +121,10 @@ pub struct Stats {
     /// Client assertions (`private_key_jwt`) and jwt-bearer grant assertions refused: a bad
     /// signature, an unknown issuer, a wrong audience, expired, or replayed.
     pub assertions_refused: u64,
+    /// TCP connections that carried a request, by the `User-Agent` of their first request
+    /// (`""` without one): a client that shares one connection pool between its logins and
+    /// its MCP requests opens no new connection for them.
+    pub connections: BTreeMap<String, u64>,
 }
 
 impl Stats {
@@ -160,6 +164,9 @@ pub(crate) struct Shared {
     stats: Mutex<Stats>,
     db: Mutex<Db>,
     shutdown: watch::Receiver<bool>,
+    /// The peers (client address and port) that have sent a request: a new one is a new
+    /// connection, counted in [`Stats::connections`].
+    peers: Mutex<std::collections::HashSet<std::net::SocketAddr>>,
 }
 
 impl Shared {
@@ -180,6 +187,7 @@ impl Shared {
             stats: Mutex::default(),
             db: Mutex::new(db),
             shutdown,
+            peers: Mutex::default(),
         }
     }
 
@@ -240,6 +248,14 @@ impl Shared {
 
     pub fn record(&self, update: impl FnOnce(&mut Stats)) {
         update(&mut lock(&self.stats));
+    }
+
+    /// Counts the connection from `peer` in [`Stats::connections`] under `agent`, unless it
+    /// has carried a request before.
+    pub fn connection(&self, peer: std::net::SocketAddr, agent: &str) {
+        if lock(&self.peers).insert(peer) {
+            self.record(|s| *s.connections.entry(agent.to_owned()).or_default() += 1);
+        }
     }
 
     /// Zero the counters and restore the configured faults; clients, grants and the clock

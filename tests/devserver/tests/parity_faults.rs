@@ -416,6 +416,7 @@ async fn stats_json_always_lists_every_counter() {
         "dpop_replays_refused",
         "dpop_nonce_challenges",
         "assertions_refused",
+        "connections",
     ];
     expected.sort_unstable();
     assert_eq!(keys, expected, "a fresh server states every counter");

@@ -21,7 +21,11 @@ pub const CALLBACK_PATH: &str = "/callback";
 /// How the user agent comes back, or that it does not (device flow).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    try_from = "crate::tagged::FlatRedirect"
+)]
 pub enum Redirect {
     /// A loopback listener (RFC 8252 §7.3), on `port` if given, else on the port of the
     /// registration made earlier, else on any. Also for pasting the redirect back by hand.
@@ -74,7 +78,11 @@ pub struct PreRegistered {
 /// time a token is obtained, so a token the platform rotates is picked up on expiry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    try_from = "crate::tagged::FlatCredentialSource"
+)]
 #[non_exhaustive]
 pub enum CredentialSource {
     /// The credential itself.
@@ -130,7 +138,11 @@ impl EnterpriseIdp {
 /// expire (there is no refresh token to use). Kept in the grant's record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    try_from = "crate::tagged::FlatMachineGrant"
+)]
 #[non_exhaustive]
 pub enum MachineGrant {
     /// The client credentials grant (RFC 6749 §4.4; MCP's OAuth client credentials

@@ -12,7 +12,7 @@ impl Login {
         };
         // An unreadable or foreign record is replaced by a new registration.
         let record = text
-            .and_then(|t| serde_json::from_str::<RegistrationRecord>(&t).ok())
+            .and_then(|t| serde_json::from_slice::<RegistrationRecord>(t.as_bytes()).ok())
             .filter(|r| {
                 r.v == RECORD_VERSION && r.registration.credentials.issuer == discovered.issuer
             });

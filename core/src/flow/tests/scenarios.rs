@@ -1165,3 +1165,62 @@ fn a_server_answering_form_encoded_like_github_serves_logins_polls_and_refreshes
         "a form-encoded invalid_grant at HTTP 200 ends the grant: {err}"
     );
 }
+
+#[test]
+fn the_first_mcp_requests_401_is_the_logins_challenge_and_no_probe_is_sent() {
+    let mut env = Env::new(Fake::new());
+    let mut tracker = StepUpTracker::default();
+    let mut p = ProtectedRequest::new(ResourceUri::parse(MCP).unwrap(), &[], true);
+    let nothing = crate::flow::error::FlowError::LoginRequired {
+        server: MCP.into(),
+        reason: "nothing is stored",
+    };
+    // No token yet: the MCP request itself goes out bare, and its 401 is the probe.
+    let McpAction::Send {
+        authorization: None,
+        ..
+    } = p.start(&tracker, Err(nothing.into()))
+    else {
+        panic!("the request is sent without a token");
+    };
+    let mcp_request = crate::http::HttpRequest::post_json(
+        url::Url::parse(MCP).unwrap(),
+        br#"{"jsonrpc":"2.0","id":1,"method":"initialize"}"#.to_vec(),
+    );
+    let answer = env.fake.handle(&mcp_request).unwrap();
+    let challenges: Vec<String> = answer
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "www-authenticate")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let McpAction::Login { challenge, .. } =
+        p.handle_response(&mut tracker, answer.status, &challenges, None)
+    else {
+        panic!("a login");
+    };
+
+    let outcome = login(
+        &mut env,
+        LoginConfig {
+            challenge: Some(challenge),
+            ..config(browser())
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        env.fake.count("POST /mcp"),
+        1,
+        "only the MCP request itself"
+    );
+    // The login starts at the metadata the challenge names.
+    let first = env.sent.first().map(|(_, what)| what.as_str());
+    assert_eq!(first, Some("GET /.well-known/oauth-protected-resource/mcp"));
+    assert!(matches!(
+        p.handle_login(Ok(outcome.grant)),
+        McpAction::Send {
+            authorization: Some(_),
+            ..
+        }
+    ));
+}

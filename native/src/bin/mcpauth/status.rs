@@ -60,7 +60,9 @@ pub fn status(session: &Session, only: Option<&Profile>, json: bool) -> Result<(
             *w = (*w).max(cell.chars().count());
         }
     }
-    let mut out = std::io::stdout().lock();
+    // One write per buffer, not per line (stdout is line-buffered): thousands of logins print
+    // in a few writes.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for row in std::iter::once(&header).chain(&rows) {
         let line: Vec<String> = row
             .iter()
@@ -69,6 +71,7 @@ pub fn status(session: &Session, only: Option<&Profile>, json: bool) -> Result<(
             .collect();
         writeln!(out, "{}", line.join("  ").trim_end())?;
     }
+    out.flush()?;
     Ok(())
 }
 

@@ -201,3 +201,33 @@ fn the_lock_excludes_a_second_locker() {
     let _x = a.lock("x").unwrap();
     let _y = b.lock("y").unwrap();
 }
+
+#[test]
+fn records_under_a_prefix_are_read_in_one_pass_as_the_keys_and_loads_would_give_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    store.save("grant#https://b.example/mcp", b"b").unwrap();
+    store.save("grant#https://a.example/mcp", b"a").unwrap();
+    store.save("client#https://as.example", b"reg").unwrap();
+    fs::write(dir.path().join(RECORDS).join("stranger.rec"), b"x").unwrap();
+    let records = store.load_prefixed("grant#").unwrap();
+    assert_eq!(
+        records,
+        [
+            ("grant#https://a.example/mcp".to_owned(), b"a".to_vec()),
+            ("grant#https://b.example/mcp".to_owned(), b"b".to_vec()),
+        ]
+    );
+    // The generic path (keys, then a load each) agrees.
+    let memory = crate::store::MemoryStore::new();
+    for (key, value) in &records {
+        memory.save(key, value).unwrap();
+    }
+    memory.save("client#https://as.example", b"reg").unwrap();
+    assert_eq!(memory.load_prefixed("grant#").unwrap(), records);
+
+    // A record that does not decrypt is an error, as its load is.
+    let other = FileStore::with_key(dir.path(), &[8; KEY_LEN]).unwrap();
+    assert_eq!(other.load_prefixed("grant#").unwrap_err().code(), "STORE");
+    assert_eq!(other.load_prefixed("nothing#").unwrap(), []);
+}
