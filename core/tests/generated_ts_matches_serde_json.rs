@@ -89,6 +89,19 @@ fn a_discovered_server_has_the_generated_shape() {
         AuthorizationServerMetadata::with_default_endpoints("https://as.example"),
     );
     types.check("Discovered", &configured);
+
+    let policy = Policy::default();
+    let now = Time::from_unix_secs(1_700_000_000);
+    let kept = flow::store::DiscoveryRecord::new(discovered, now, None, None, &policy);
+    types.check("DiscoveryRecord", &kept);
+    let kept = flow::store::DiscoveryRecord::new(
+        configured,
+        now,
+        Some("https://mcp.example/.well-known/oauth-protected-resource".into()),
+        Some("https://as.example".into()),
+        &policy,
+    );
+    types.check("DiscoveryRecord", &kept);
 }
 
 #[test]
@@ -258,6 +271,7 @@ fn all_types() -> Types {
         DeviceAuthorization,
         DeviceCode,
         Discovered,
+        flow::store::DiscoveryRecord,
         jws::DpopKey,
         jws::EcPublicJwk,
         flow::EnterpriseIdp,

@@ -430,7 +430,7 @@ function redactedUrl(url: string): string {
 /** What kind of record or lock a storage key names (the core's `key_kind`): a pending login's key holds its `state`. */
 function keyKind(key: string): string {
   const kind = key.split('#', 1)[0] ?? '';
-  return ['grant', 'refresh', 'client', 'pending'].includes(kind) ? kind : 'other';
+  return ['grant', 'refresh', 'client', 'pending', 'discovery'].includes(kind) ? kind : 'other';
 }
 
 /** A key as messages may show it (the core's `key_for_messages`). */

@@ -1,9 +1,10 @@
 /**
  * Where mcpauth keeps what outlives one call. Keys and records are the core's, the same as the
  * native crate's: `grant#<server>` (the one current grant of an MCP server: tokens plus the
- * endpoints to refresh and revoke them), `client#<issuer>#<flow>` (a dynamic registration), and
- * `pending#<state>` (a web login waiting for its redirect: the PKCE verifier and `state`).
- * Records are versioned JSON text.
+ * endpoints to refresh and revoke them), `client#<issuer>#<flow>` (a dynamic registration),
+ * `pending#<state>` (a web login waiting for its redirect: the PKCE verifier and `state`), and
+ * `discovery#<server>` (what discovery found, kept while the metadata's HTTP caching headers
+ * allow). Records are versioned JSON text.
  *
  * Everything stored is as confidential as a token: refresh tokens and client secrets live here.
  *

@@ -224,6 +224,8 @@ pub struct Discovery {
     tried: Vec<String>,
     /// The first security error of the current search, reported in preference to `tried`.
     security: Option<Error>,
+    /// The caching headers of each response the result rests on.
+    sources: Vec<Vec<(String, String)>>,
 }
 
 /// Where discovery stands.
@@ -387,7 +389,32 @@ impl Discovery {
             speculative: Vec::new(),
             tried: Vec::new(),
             security: None,
+            sources: Vec::new(),
         }
+    }
+
+    /// The caching headers (`Cache-Control`, `Expires`, `Date`, `Age`) of each response the
+    /// result rests on: the protected resource metadata and the authorization server metadata
+    /// used (not those of URLs that failed). A cache of the result may keep it only as long as
+    /// all of them allow.
+    #[must_use]
+    pub fn source_headers(&self) -> &[Vec<(String, String)>] {
+        &self.sources
+    }
+
+    /// Notes that the result rests on `resp`.
+    fn rest_on(&mut self, resp: &HttpResponse) {
+        let caching = resp
+            .headers
+            .iter()
+            .filter(|(name, _)| {
+                ["cache-control", "expires", "date", "age"]
+                    .iter()
+                    .any(|wanted| name.eq_ignore_ascii_case(wanted))
+            })
+            .cloned()
+            .collect();
+        self.sources.push(caching);
     }
 
     fn send(&mut self, request: HttpRequest) -> RequestId {
@@ -503,7 +530,10 @@ impl Discovery {
             }
         };
         match process_protected_resource_metadata_response(&self.server, url, &resp, &self.policy) {
-            Ok(prm) => self.start_listed(url, prm),
+            Ok(prm) => {
+                self.rest_on(&resp);
+                self.start_listed(url, prm);
+            }
             Err(e @ Error::Security(_)) => self.finish(Err(e)),
             Err(e) => {
                 self.record(url, reason_of(&e, url), None);
@@ -671,6 +701,7 @@ impl Discovery {
         }
         match process_authorization_server_metadata_response(issuer, url, &resp, &self.policy) {
             Ok(metadata) => {
+                self.rest_on(&resp);
                 let discovered = self.discovered(metadata);
                 self.finish(discovered);
                 false
@@ -695,6 +726,7 @@ impl Discovery {
         };
         match result {
             Ok(mut metadata) => {
+                self.rest_on(resp);
                 if metadata.code_challenge_methods_supported.is_none() {
                     metadata.code_challenge_methods_supported = Some(vec![Pkce::METHOD.into()]);
                 }

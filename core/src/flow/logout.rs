@@ -2,13 +2,15 @@
 //!
 //! Local state goes first, so a server that refuses or cannot be reached still leaves the user
 //! logged out on this machine; the failed revocation is a [`Event::Warning`], not an error.
+//! What discovery found for the server (and profile) is forgotten with the grant: a user who
+//! logs out and in again expects the server to be asked afresh.
 
 use std::collections::VecDeque;
 
 use super::error::FlowError;
 use super::outbox::Outbox;
 use super::profile::Profile;
-use super::store::{GrantRecord, grant_key};
+use super::store::{GrantRecord, discovery_key, grant_key};
 use super::{DEFAULT_REQUEST_TIMEOUT, Event, Failure, Machine, RequestId};
 use crate::error::Result;
 use crate::http::{HttpRequest, HttpResponse};
@@ -122,7 +124,11 @@ impl Machine for Logout {
         if self.done {
             return;
         }
+        let forget_discovery = Event::Delete {
+            key: discovery_key(&self.server, self.profile.as_ref()),
+        };
         let Some(text) = record else {
+            self.events.push_back(forget_discovery);
             let error = FlowError::LoginRequired {
                 server: self.server.to_string(),
                 reason: "nothing is stored",
@@ -132,6 +138,7 @@ impl Machine for Logout {
         self.events.push_back(Event::Delete {
             key: key.to_owned(),
         });
+        self.events.push_back(forget_discovery);
         // An unreadable record is deleted all the same: it is of no use, and logout must work.
         let request = match GrantRecord::parse(key, &text) {
             Ok(record) if self.revoke => record.grant.revocation_request(&self.policy),

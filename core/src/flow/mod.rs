@@ -52,6 +52,7 @@
 pub mod access;
 mod acquire;
 pub mod error;
+pub mod freshness;
 pub mod login;
 pub mod logout;
 mod outbox;

@@ -6,12 +6,21 @@
 //! | `grant#<server>#<profile>` | [`GrantRecord`]: the current grant of a [`Profile`] on that server | the same |
 //! | `client#<issuer>#<flow>` | [`RegistrationRecord`]: a dynamic registration for one flow | login |
 //! | `pending#<state>` | [`PendingLogin`]: a login waiting for its redirect | a login with a fixed redirect URI |
+//! | `discovery#<server>` | [`DiscoveryRecord`]: what discovery found, while the server's caching headers allow | login; deleted by logout and by a login that fails after using it |
+//! | `discovery#<server>#<profile>` | [`DiscoveryRecord`] of a [`Profile`]'s logins | the same |
 //!
 //! One grant per server (and [`Profile`]): a new login replaces the old one (and revokes it), also when the
 //! server moved to another authorization server, so "which grant is current" has one answer.
 //! Registrations are kept per flow because some authorization servers allow one non-refresh
 //! grant type per client: a browser login registers a code-flow client, a device login a
 //! device-flow client, and neither reuses the other's.
+//!
+//! Discovery results are kept per server (and [`Profile`]) for as long as the HTTP caching
+//! headers of the metadata responses allow ([`freshness`](super::freshness)), so that a second
+//! login with a kept registration makes no discovery request. A record is used only by a login
+//! that would have discovered the same thing: the same `resource_metadata` URL from the
+//! challenge, the same configured issuer, the same [`Policy`] (a login with configured
+//! endpoints neither reads nor writes one).
 //!
 //! Every record carries `"v": 1`. A record from a newer version, or one that does not parse,
 //! is reported as [`FlowError::UnreadableRecord`](super::error::FlowError) for grants (never
@@ -90,6 +99,15 @@ pub fn registration_key(issuer: &str, flow: RegisteredFlow) -> String {
     format!("client#{issuer}#{flow}")
 }
 
+/// The prefix of every discovery record key.
+pub const DISCOVERY_PREFIX: &str = "discovery#";
+
+/// The key of the discovery record of `server`, for `profile` (`None`: the default login).
+#[must_use]
+pub fn discovery_key(server: &ResourceUri, profile: Option<&Profile>) -> String {
+    with_profile(format!("{DISCOVERY_PREFIX}{}", server.as_str()), profile)
+}
+
 /// The key of a login waiting for the redirect that carries `state`.
 #[must_use]
 pub fn pending_key(state: &str) -> String {
@@ -106,7 +124,8 @@ pub fn pending_key_for_callback(callback: &str) -> Option<String> {
         .map(|(_, state)| pending_key(&state))
 }
 
-/// What kind of record or lock `key` names (`grant`, `refresh`, `client`, `pending`), or
+/// What kind of record or lock `key` names (`grant`, `refresh`, `client`, `pending`,
+/// `discovery`), or
 /// `other`: for logs, which must not show the key itself (a pending login's key holds its
 /// `state`).
 #[must_use]
@@ -116,6 +135,7 @@ pub fn key_kind(key: &str) -> &'static str {
         Some("refresh") => "refresh",
         Some("client") => "client",
         Some("pending") => "pending",
+        Some("discovery") => "discovery",
         _ => "other",
     }
 }
@@ -202,6 +222,83 @@ impl RegistrationRecord {
         crate::policy::is_loopback(&uri)
             .then(|| uri.port())
             .flatten()
+    }
+}
+
+/// What discovery found for a server, kept while the metadata's caching headers allow.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
+#[non_exhaustive]
+pub struct DiscoveryRecord {
+    /// [`RECORD_VERSION`].
+    pub v: u32,
+    /// Until when it may be used without asking the server again.
+    pub fresh_until: Time,
+    /// What discovery started from: the challenge's `resource_metadata` URL, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_metadata: Option<String>,
+    /// What discovery started from: the issuer configured instead of protected resource
+    /// metadata, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// A digest of the [`Policy`] discovery checked the documents against
+    /// ([`DiscoveryRecord::policy_digest`]): a record made under a looser policy is not used
+    /// under a stricter one.
+    pub policy: String,
+    /// The result.
+    pub discovered: Discovered,
+}
+
+impl DiscoveryRecord {
+    /// A record of `discovered`, usable until `fresh_until` by logins that start from the
+    /// challenge's `resource_metadata` URL and the configured `issuer` given here, under
+    /// `policy`.
+    #[must_use]
+    pub fn new(
+        discovered: Discovered,
+        fresh_until: Time,
+        resource_metadata: Option<String>,
+        issuer: Option<String>,
+        policy: &Policy,
+    ) -> Self {
+        Self {
+            v: RECORD_VERSION,
+            fresh_until,
+            resource_metadata,
+            issuer,
+            policy: Self::policy_digest(policy),
+            discovered,
+        }
+    }
+
+    /// A short digest of `policy` (the first 8 bytes of the SHA-256 of its JSON, in hex).
+    #[must_use]
+    pub fn policy_digest(policy: &Policy) -> String {
+        use sha2::{Digest, Sha256};
+        let hash = Sha256::digest(encode(policy).as_bytes());
+        hash.iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    }
+
+    /// Whether a login of `server` starting from `resource_metadata` (the challenge's) or
+    /// `issuer` (configured), under `policy`, may use the record at `now`.
+    #[must_use]
+    pub fn fits(
+        &self,
+        server: &ResourceUri,
+        resource_metadata: Option<&str>,
+        issuer: Option<&str>,
+        policy: &Policy,
+        now: Time,
+    ) -> bool {
+        self.v == RECORD_VERSION
+            && now < self.fresh_until
+            && &self.discovered.server == server
+            && self.resource_metadata.as_deref() == resource_metadata
+            && self.issuer.as_deref() == issuer
+            && self.policy == Self::policy_digest(policy)
     }
 }
 

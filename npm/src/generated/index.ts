@@ -16,6 +16,7 @@ export type { DeviceCode } from './DeviceCode.js';
 export type { DevicePrompt } from './DevicePrompt.js';
 export type { DiscoverConfig } from './DiscoverConfig.js';
 export type { Discovered } from './Discovered.js';
+export type { DiscoveryRecord } from './DiscoveryRecord.js';
 export type { DisplayIdentity } from './DisplayIdentity.js';
 export type { DoneEvent } from './DoneEvent.js';
 export type { DpopKey } from './DpopKey.js';

@@ -284,6 +284,14 @@ pub struct Faults {
     /// header (RFC 9449 §5 allows it). The proof is still checked; the resource then wants
     /// the token as `Bearer`.
     pub dpop_downgrade: bool,
+    /// Send this `Cache-Control` value with the protected resource metadata and the
+    /// authorization server metadata (such as `max-age=600` or `no-store`), as servers do that
+    /// let clients keep their discovery documents. Off: no caching headers at all.
+    pub metadata_cache_control: Option<String>,
+    /// The registration endpoint moved: the metadata names `/register/v2`, and `/register`
+    /// answers 404, as a server does whose endpoints changed while a client still holds its
+    /// old metadata.
+    pub registration_moved: bool,
 }
 
 /// An OAuth error body a fault answers with (RFC 6749 §5.2, RFC 7591 §3.2.2).

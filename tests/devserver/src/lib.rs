@@ -475,6 +475,7 @@ fn as_router(app: &App, prefix: &str) -> Router<App> {
         ("/authorize/approve", E::Authorize, post(authorize::decide)),
         ("/token", E::Token, post(token::token)),
         ("/register", E::Register, post(register::register)),
+        ("/register/v2", E::Register, post(register::register_moved)),
         ("/revoke", E::Revoke, post(token::revoke)),
         (
             "/device_authorization",

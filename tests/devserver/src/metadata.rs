@@ -36,7 +36,7 @@ pub(crate) const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-
 pub(crate) const WRONG_ISSUER_SUFFIX: &str = "/not-this-issuer";
 
 /// `GET /.well-known/oauth-protected-resource/mcp` (RFC 9728 §3).
-pub(crate) async fn protected_resource(State(app): State<App>) -> Json<Value> {
+pub(crate) async fn protected_resource(State(app): State<App>) -> Response {
     app.record(|s| s.resource_metadata_fetches += 1);
     let resource = if app.faults().wrong_resource {
         format!("{}/other-mcp", app.urls.base)
@@ -51,13 +51,37 @@ pub(crate) async fn protected_resource(State(app): State<App>) -> Json<Value> {
     } else {
         vec![app.urls.issuer.clone()]
     };
-    Json(json!({
+    let document = Json(json!({
         "resource": resource,
         "authorization_servers": servers,
         "scopes_supported": RESOURCE_SCOPES,
         "bearer_methods_supported": ["header"],
         "resource_name": "mcpauth devserver",
-    }))
+    }));
+    with_caching(&faults, document.into_response())
+}
+
+/// Where registration is served: `/register/v2` once [`Faults::registration_moved`].
+pub(crate) fn registration_path(faults: &Faults) -> &'static str {
+    if faults.registration_moved {
+        "/register/v2"
+    } else {
+        "/register"
+    }
+}
+
+/// Adds [`Faults::metadata_cache_control`] to a metadata response.
+fn with_caching(faults: &Faults, mut response: Response) -> Response {
+    let value = faults
+        .metadata_cache_control
+        .as_deref()
+        .and_then(|v| axum::http::HeaderValue::from_str(v).ok());
+    if let Some(value) = value {
+        response
+            .headers_mut()
+            .insert(axum::http::header::CACHE_CONTROL, value);
+    }
+    response
 }
 
 /// The host [`Faults::cleartext_endpoints`] puts endpoints on (`.invalid` never resolves).
@@ -92,7 +116,7 @@ pub(crate) async fn authorization_server(State(app): State<App>, uri: Uri) -> Re
         "issuer": issuer,
         "authorization_endpoint": at(Endpoint::Authorize, "/authorize"),
         "token_endpoint": at(Endpoint::Token, "/token"),
-        "registration_endpoint": at(Endpoint::Register, "/register"),
+        "registration_endpoint": at(Endpoint::Register, registration_path(&faults)),
         "revocation_endpoint": at(Endpoint::Revoke, "/revoke"),
         "device_authorization_endpoint": at(Endpoint::DeviceAuthorization, "/device_authorization"),
         "userinfo_endpoint": at(Endpoint::Userinfo, "/userinfo"),
@@ -113,7 +137,7 @@ pub(crate) async fn authorization_server(State(app): State<App>, uri: Uri) -> Re
         "id_token_signing_alg_values_supported": ["none"],
     });
     pkce_methods(&faults, &mut metadata);
-    Json(metadata).into_response()
+    with_caching(&faults, Json(metadata).into_response())
 }
 
 /// `code_challenge_methods_supported` as the faults have it: `["S256"]`, left out, or

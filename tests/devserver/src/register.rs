@@ -56,6 +56,19 @@ pub enum ClientAuth {
 
 /// `POST /register` (RFC 7591 §3).
 pub(crate) async fn register(State(app): State<App>, body: Bytes) -> Response {
+    register_at(app, body, "/register").await
+}
+
+/// `POST /register/v2`: registration where [`crate::Faults::registration_moved`] puts it.
+pub(crate) async fn register_moved(State(app): State<App>, body: Bytes) -> Response {
+    register_at(app, body, "/register/v2").await
+}
+
+/// Registration at `path`, which answers 404 unless the faults put it there.
+async fn register_at(app: App, body: Bytes, path: &str) -> Response {
+    if crate::metadata::registration_path(&app.faults()) != path {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     let faults = app.faults();
     if let Some(refusal) = faults.refuse_registration {
         app.record(|s| s.registrations_refused += 1);

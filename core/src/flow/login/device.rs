@@ -37,6 +37,7 @@ impl Login {
         match poll.map(|poll| poll.with_dpop_proofs(proofs)) {
             Ok(poll) => {
                 self.events.push_back(Event::DeviceCode(authorization));
+                self.cache.user_involved = true;
                 self.step = Step::DevicePoll(client, Box::new(poll), false);
             }
             Err(e) => self.finish(Err(e)),

@@ -1,9 +1,10 @@
 //! [`Login`]: from an MCP server URL to a stored grant.
 //!
-//! probe (optional) → discovery → PKCE check → client identity (pre-registered, CIMD, a
-//! registration made earlier for this flow, or a new one) → authorization URL and callback,
-//! or device code and polls → code exchange → grant → userinfo (display only) → the grant
-//! replaces the server's previous one, which is revoked.
+//! probe (optional) → discovery (or the server's discovery record, while the metadata's
+//! caching headers allow: [`DiscoveryRecord`](super::store::DiscoveryRecord)) → PKCE check →
+//! client identity (pre-registered, CIMD, a registration made earlier for this flow, or a new
+//! one) → authorization URL and callback, or device code and polls → code exchange → grant →
+//! userinfo (display only) → the grant replaces the server's previous one, which is revoked.
 //!
 //! A machine login (`config.grant`: client credentials, JWT bearer, enterprise-managed)
 //! goes from discovery straight to obtaining tokens with a pre-registered client, without a
@@ -62,6 +63,7 @@ use crate::token::{
 };
 use crate::userinfo::{DisplayIdentity, process_userinfo_response};
 
+mod cache;
 mod config;
 mod device;
 mod finish;
@@ -99,6 +101,7 @@ struct Client {
 #[derive(Debug)]
 enum Step {
     Probe,
+    LoadDiscovery,
     Discover(Box<Discovery>),
     LoadRegistration(Box<Discovered>),
     Listen(Box<Discovered>, Option<Box<RegistrationRecord>>),
@@ -130,6 +133,10 @@ pub struct Login {
     token_call: Option<TokenCall>,
     /// The newest DPoP nonce the authorization server gave, for the next token request.
     as_nonce: Option<String>,
+    /// What the login did with the discovery cache.
+    cache: cache::CacheUse,
+    /// The time of the input being handled, for steps that start over from deep inside.
+    clock: Time,
 }
 
 impl Login {
@@ -164,6 +171,8 @@ impl Login {
             events: VecDeque::new(),
             token_call: None,
             as_nonce: None,
+            cache: cache::CacheUse::default(),
+            clock: now,
             config,
         };
         if this.challenge.is_none() && this.config.probe && this.config.endpoints.is_none() {
@@ -206,12 +215,15 @@ impl Login {
             step: Step::Callback(Box::new(pending)),
             token_call: None,
             as_nonce: None,
+            cache: cache::CacheUse::default(),
+            clock: Time::from_unix_millis(0),
             config,
         })
     }
 
     /// The redirect URI the driver listens on, after [`Event::Listen`].
     pub fn set_redirect_uri(&mut self, now: Time, uri: &str) {
+        self.clock = now;
         let Step::Listen(discovered, record) = std::mem::replace(&mut self.step, Step::Done) else {
             return;
         };
@@ -275,15 +287,21 @@ impl Login {
         req
     }
 
+    /// Configured endpoints, else the discovery record, else discovery.
     fn discover(&mut self, now: Time) {
-        let policy = self.config.policy.clone();
         if let Some(manual) = &self.config.endpoints {
-            let discovered = configured(&self.server, manual, &policy);
+            let discovered = configured(&self.server, manual, &self.config.policy);
             return match discovered {
                 Ok(d) => self.discovered(now, d),
                 Err(e) => self.finish(Err(e)),
             };
         }
+        self.load_discovery();
+    }
+
+    /// Discovers from the server, whatever is stored.
+    fn start_discovery(&mut self, now: Time) {
+        let policy = self.config.policy.clone();
         let discovery = match &self.config.issuer {
             Some(issuer) => Discovery::with_issuer(self.server.as_str(), issuer, policy),
             None => Discovery::new(
@@ -312,7 +330,11 @@ impl Login {
         }
         if let Some(result) = discovery.poll_result() {
             match result {
-                Ok(d) => self.discovered(now, d),
+                Ok(d) => {
+                    let sources = discovery.source_headers().to_vec();
+                    self.keep_discovered(now, &sources, &d);
+                    self.discovered(now, d);
+                }
                 Err(e) => self.finish(Err(e)),
             }
         }
@@ -426,6 +448,7 @@ impl Login {
         self.events.push_back(Event::Authorize {
             url: url.to_string(),
         });
+        self.cache.user_involved = true;
         self.step = Step::Callback(Box::new(pending));
     }
 
@@ -498,6 +521,11 @@ impl Login {
     }
 
     fn finish(&mut self, result: Result<LoginOutcome>) {
+        if let Err(e) = &result {
+            if self.rediscover_after(e) {
+                return;
+            }
+        }
         self.step = Step::Done;
         self.outbox.clear();
         self.events.push_back(Event::Done(result));
@@ -509,6 +537,7 @@ impl Login {
         id: RequestId,
         outcome: std::result::Result<HttpResponse, Failure>,
     ) {
+        self.clock = now;
         if let Some(tag) = self.outbox.take(id) {
             self.route(now, tag, outcome);
         }
@@ -647,6 +676,7 @@ impl Machine for Login {
         if matches!(self.step, Step::Done) {
             return;
         }
+        self.clock = now;
         if self.deadline.is_some_and(|at| now >= at) {
             let error = FlowError::Timeout {
                 operation: self.operation(),
@@ -678,7 +708,9 @@ impl Machine for Login {
     }
 
     fn handle_loaded(&mut self, now: Time, key: &str, record: Option<String>) {
+        self.clock = now;
         match self.step {
+            Step::LoadDiscovery => self.on_discovery_loaded(now, record),
             Step::LoadRegistration(_) => self.on_registration_loaded(now, key, record),
             Step::LoadPrevious(_) => self.on_previous_loaded(now, key, record),
             _ => {}
@@ -686,6 +718,7 @@ impl Machine for Login {
     }
 
     fn handle_credential(&mut self, now: Time, value: std::result::Result<String, String>) {
+        self.clock = now;
         self.on_credential(now, value);
     }
 

@@ -71,6 +71,14 @@ pub(super) struct Fake {
     pub retry_after: Option<&'static str>,
     /// Every DPoP proof received: the path and the proof.
     pub proofs: Vec<(String, JwsTemplate)>,
+    /// Headers added to both metadata documents' responses (caching headers).
+    pub metadata_headers: Vec<(&'static str, String)>,
+    /// Serve registration at this path (and advertise it) instead of `/register`, which then
+    /// answers 404: a server that moved its endpoint.
+    pub register_path: Option<&'static str>,
+    /// Headers added to the protected resource metadata's response only, after
+    /// [`metadata_headers`](Self::metadata_headers).
+    pub prm_headers: Vec<(&'static str, String)>,
 }
 
 impl Fake {
@@ -145,7 +153,22 @@ impl Fake {
         let error = |status: u16, error: &str| {
             HttpResponse::json(status, json!({ "error": error }).to_string())
         };
-        Some(match path.as_str() {
+        let route = match self.register_path {
+            Some(moved) if path == moved => "/register",
+            Some(_) if path == "/register" => "/moved",
+            _ => path.as_str(),
+        };
+        let metadata_headers: Vec<(String, String)> = self
+            .metadata_headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.clone()))
+            .collect();
+        let metadata = |body: Value| {
+            let mut resp = HttpResponse::json(200, body.to_string());
+            resp.headers.extend(metadata_headers.clone());
+            resp
+        };
+        Some(match route {
             "/mcp" => {
                 let mut challenge = format!(
                     r#"Bearer resource_metadata="{ISSUER}/.well-known/oauth-protected-resource/mcp""#
@@ -159,18 +182,23 @@ impl Fake {
                     Vec::new(),
                 )
             }
-            "/.well-known/oauth-protected-resource/mcp" => HttpResponse::json(
-                200,
-                json!({ "resource": MCP, "authorization_servers": [ISSUER],
-                        "scopes_supported": self.prm_scopes })
-                .to_string(),
-            ),
+            "/.well-known/oauth-protected-resource/mcp" => {
+                let mut resp = metadata(json!({
+                    "resource": MCP, "authorization_servers": [ISSUER],
+                    "scopes_supported": self.prm_scopes,
+                }));
+                let own = self.prm_headers.iter();
+                resp.headers
+                    .extend(own.map(|(n, v)| ((*n).to_owned(), v.clone())));
+                resp
+            }
             "/.well-known/oauth-authorization-server" => {
                 let mut meta = json!({
                     "issuer": ISSUER,
                     "authorization_endpoint": format!("{ISSUER}/authorize"),
                     "token_endpoint": format!("{ISSUER}/token"),
-                    "registration_endpoint": format!("{ISSUER}/register"),
+                    "registration_endpoint":
+                        format!("{ISSUER}{}", self.register_path.unwrap_or("/register")),
                     "device_authorization_endpoint": format!("{ISSUER}/device"),
                     "revocation_endpoint": format!("{ISSUER}/revoke"),
                     "userinfo_endpoint": format!("{ISSUER}/userinfo"),
@@ -180,7 +208,7 @@ impl Fake {
                 if !self.no_pkce {
                     meta["code_challenge_methods_supported"] = json!(["S256"]);
                 }
-                HttpResponse::json(200, meta.to_string())
+                metadata(meta)
             }
             "/register" => {
                 let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
