@@ -11,7 +11,7 @@
 
 import * as core from './core.js';
 import { McpAuthError, wrap } from './errors.js';
-import { type DebugHook, type FetchLike, type ListenRequest, type MachineControl, type MachineIo, runMachine, type SharedLock } from './pump.js';
+import { type DebugHook, type FetchLike, type ListenRequest, type MachineControl, type MachineIo, runMachine, settled, type SharedLock } from './pump.js';
 import { type ClientKey, compactJws, type ImportedClientKey, importClientKey, newDpopKey, type Signer, webCryptoSigner } from './signing.js';
 import { MemoryStorage, type Storage } from './storage.js';
 import { ready } from './wasm.js';
@@ -665,7 +665,7 @@ export class McpAuth {
             if (memoryKey !== undefined && sent !== undefined) this.#remember(memoryKey, sent, machines);
             return response as Response;
           case 'send': {
-            await response?.body?.cancel().catch(() => {});
+            await discard(response);
             response = await this.#sendAttempt(send, attempt, action);
             const challenge = response.headers.get('www-authenticate');
             action = this.#step(request, {
@@ -683,7 +683,7 @@ export class McpAuth {
             break;
           }
           case 'login': {
-            await response?.body?.cancel().catch(() => {});
+            await discard(response);
             response = undefined;
             const { challenge, previousScope, attempt: count, stepUp } = action;
             const loginOptions: AuthorizationOptions = { challenge, previousScope: previousScope ?? undefined };
@@ -953,6 +953,43 @@ async function sendMcp(send: Send, input: string | Request, init: RequestInit, t
     clearTimeout(timer);
     signal?.removeEventListener('abort', onCallerAbort);
     keepAlive(controller);
+  }
+}
+
+/** A body {@link discard} reads out to keep its connection; a larger one is cancelled. */
+const DISCARD_BYTES = 16 * 1024;
+/** How long {@link discard} waits for the rest of a body before cancelling it. */
+const DISCARD_MS = 100;
+
+/**
+ * Lets go of a response not handed to the caller (a 401 before a login or a retry) so that
+ * its connection can carry the next request: a small body is read to its end, since
+ * cancelling a body still being received closes the connection in Node (undici), and the
+ * next request to that origin would pay for a new one (TCP and TLS set-up) on the login's
+ * critical path. A body larger than {@link DISCARD_BYTES}, or not complete within
+ * {@link DISCARD_MS}, is cancelled: a new connection costs less than waiting on it.
+ */
+async function discard(response: Response | undefined): Promise<void> {
+  const body = response?.body;
+  if (!body) return;
+  const reader = body.getReader();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), DISCARD_MS);
+  });
+  try {
+    let size = 0;
+    while (size <= DISCARD_BYTES) {
+      const read = await Promise.race([reader.read(), late]);
+      if (read === 'late') break;
+      if (read.done) return await settled();
+      size += read.value.byteLength;
+    }
+    await reader.cancel().catch(() => {});
+  } catch {
+    // A body that fails to arrive leaves nothing to keep.
+  } finally {
+    clearTimeout(timer);
   }
 }
 

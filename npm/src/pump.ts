@@ -294,6 +294,7 @@ class Run {
         return;
       }
       try {
+        await settled();
         const response = await this.#io.fetch(transmit.url, {
           method: transmit.method,
           headers: signed.headers,
@@ -436,6 +437,18 @@ function keyKind(key: string): string {
 /** A key as messages may show it (the core's `key_for_messages`). */
 function keyForMessages(key: string): string {
   return keyKind(key) === 'pending' ? 'pending#[redacted]' : key;
+}
+
+/**
+ * Waits one turn of the event loop where there is `setImmediate` (Node, Bun). A request the
+ * machine sends right after reading a response would otherwise find that response's
+ * connection still busy: undici hands a connection back to its pool only after the body's
+ * end has reached the reader, so the request would open a new connection (TCP and TLS
+ * set-up, a round trip or more) instead of reusing the idle one. Browsers pool on their own.
+ */
+export function settled(): Promise<void> {
+  const immediate = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
+  return immediate ? new Promise((resolve) => void immediate(resolve)) : Promise.resolve();
 }
 
 /** Reads at most `limit` bytes of the body, then stops the download. */

@@ -23,7 +23,7 @@ import { join } from 'node:path';
 
 import { startServer } from '../interop/servers.mjs';
 import { BROWSER } from './first-login/browser.mjs';
-import { longestChain, startProxy } from './latency-proxy.mjs';
+import { connectionsPerFront, longestChain, startProxy } from './latency-proxy.mjs';
 
 const repo = join(import.meta.dirname, '..', '..');
 const args = process.argv.slice(2);
@@ -95,13 +95,20 @@ function runClient(client, url) {
   });
 }
 
-/** Wall time, requests and longest chain of one run, up to the `tools/call` answer. */
-function measure(records) {
+/**
+ * Wall time, requests, longest chain and connections of one run, up to the `tools/call`
+ * answer: connections to the MCP server's origin and to the authorization server's (`auth`,
+ * the browser's included), each of which cost one more round trip.
+ */
+function measure(records, mcpOrigin) {
   const call = records.findLast((r) => r.rpc === 'tools/call' && r.status === 200);
   if (!call) throw new Error(`no tools/call answered: ${JSON.stringify(records)}`);
   const counted = records.filter((r) => r.start <= call.end);
   const first = Math.min(...counted.map((r) => r.start));
-  return { wall: call.end - first, requests: counted.length, chain: longestChain(counted) };
+  const perFront = new Map(connectionsPerFront(counted));
+  const mcp = perFront.get(mcpOrigin) ?? 0;
+  const auth = [...perFront].filter(([front]) => front !== mcpOrigin).reduce((sum, [, n]) => sum + n, 0);
+  return { wall: call.end - first, requests: counted.length, chain: longestChain(counted), mcp, auth };
 }
 
 const median = (xs) => {
@@ -125,7 +132,7 @@ async function scenario(id, clients) {
       for (let i = 0; i < runs; i++) {
         proxy.reset();
         await runClient(client, server.info.mcp);
-        samples.push(measure(proxy.log));
+        samples.push(measure(proxy.log, mcpFront.origin));
         if (process.env.BENCH_TRACE) {
           const t0 = proxy.log[0].start;
           for (const r of proxy.log) log(client.key, `#${r.connection}`, r.method, r.url.slice(0, 60), r.rpc ?? '', r.status, Math.round(r.start - t0), Math.round(r.end - t0));
@@ -135,6 +142,8 @@ async function scenario(id, clients) {
         wall: median(samples.map((s) => s.wall)),
         requests: median(samples.map((s) => s.requests)),
         chain: median(samples.map((s) => s.chain)),
+        mcp: median(samples.map((s) => s.mcp)),
+        auth: median(samples.map((s) => s.auth)),
       };
       log(id, client.name, JSON.stringify(results[client.key]));
     }
@@ -163,17 +172,17 @@ const ratio = (a, b) => (a / b).toFixed(2);
 const lines = [
   '## 2. First login',
   '',
-  `Each client logs in for the first time (dynamic registration, the authorization redirect followed at once, the code exchange), then sends \`initialize\`, \`notifications/initialized\` and one \`tools/call\`, against an MCP server protected by the MCP TypeScript SDK (\`tests/interop/sdk-server.mjs\`), its resource server and authorization server on two origins, each behind a latency proxy adding ${delayMs} ms each way (a new connection costs one more round trip; plain HTTP, no TLS). Wall time: from the first request to the \`tools/call\` answer, median of ${runs} run${runs === 1 ? '' : 's'} (${profile} builds). Chain: the longest sequence of requests each sent after the previous one was answered. Ratios: mcpauth's wall time over the TS SDK's and rmcp's (targets: ≤ 0.6 and ≤ 0.85).`,
+  `Each client logs in for the first time (dynamic registration, the authorization redirect followed at once, the code exchange), then sends \`initialize\`, \`notifications/initialized\` and one \`tools/call\`, against an MCP server protected by the MCP TypeScript SDK (\`tests/interop/sdk-server.mjs\`), its resource server and authorization server on two origins, each behind a latency proxy adding ${delayMs} ms each way (a new connection costs one more round trip; plain HTTP, no TLS). Wall time: from the first request to the \`tools/call\` answer, median of ${runs} run${runs === 1 ? '' : 's'} (${profile} builds). Chain: the longest sequence of requests each sent after the previous one was answered. Connections: how many the client opened to the MCP server's origin + to the authorization server's (the browser's included), medians. Ratios: mcpauth's wall time over the TS SDK's and rmcp's (targets: ≤ 0.6 and ≤ 0.85).`,
   '',
   versions(),
   '',
 ];
 for (const [id, title, results] of table) {
-  lines.push(`### ${title} (\`${id}\`)`, '', '| client | wall time | requests | chain | ÷ TS SDK | ÷ rmcp |', '|---|---|---|---|---|---|');
+  lines.push(`### ${title} (\`${id}\`)`, '', '| client | wall time | requests | chain | connections (MCP + auth) | ÷ TS SDK | ÷ rmcp |', '|---|---|---|---|---|---|---|');
   for (const c of clients) {
     const r = results[c.key];
     const ratios = c.mcpauth && results.sdk && results.rmcp ? [ratio(r.wall, results.sdk.wall), ratio(r.wall, results.rmcp.wall)] : ['', ''];
-    lines.push(`| ${c.name} | ${ms(r.wall)} | ${r.requests} | ${r.chain} | ${ratios.join(' | ')} |`);
+    lines.push(`| ${c.name} | ${ms(r.wall)} | ${r.requests} | ${r.chain} | ${r.mcp} + ${r.auth} | ${ratios.join(' | ')} |`);
   }
   lines.push('');
 }

@@ -7,10 +7,10 @@
 //   const proxy = await startProxy({ delayMs: 50 });
 //   const front = await proxy.front();  // { origin: 'http://127.0.0.1:PORT', backend }
 //   front.backend = 'http://127.0.0.1:BACKEND';     // set before the first request
-//   proxy.reset(); ... ; proxy.log  // [{ start, end, method, url, rpc, status }]
+//   proxy.reset(); ... ; proxy.log  // [{ start, end, front, method, url, rpc, status, connection }]
 //
-// `connection` numbers the client's connections (a new number: a new connection, charged one
-// more round trip). `rpc` is the JSON-RPC method of an MCP POST (or undefined), so a benchmark can tell where
+// `front` is the origin of the listener the request came to. `connection` numbers the
+// client's connections (a new number: a new connection, charged one more round trip). `rpc` is the JSON-RPC method of an MCP POST (or undefined), so a benchmark can tell where
 // the client's work ended.
 
 import { createServer, request as httpRequest, Agent } from 'node:http';
@@ -30,7 +30,7 @@ export async function startProxy({ delayMs = 50, connectRtt = true } = {}) {
     async front() {
       const entry = { origin: '', backend: '' };
       const server = createServer(async (req, res) => {
-        const record = { start: performance.now(), method: req.method, url: req.url };
+        const record = { start: performance.now(), front: entry.origin, method: req.method, url: req.url };
         proxy.log.push(record);
         const chunks = [];
         for await (const chunk of req) chunks.push(chunk);
@@ -85,6 +85,16 @@ export async function startProxy({ delayMs = 50, connectRtt = true } = {}) {
     },
   };
   return proxy;
+}
+
+/** How many connections carried `records`, per listener origin in order of first use: `[[origin, count]]`. */
+export function connectionsPerFront(records) {
+  const seen = new Map();
+  for (const r of records) {
+    if (!seen.has(r.front)) seen.set(r.front, new Set());
+    seen.get(r.front).add(r.connection);
+  }
+  return [...seen].map(([front, ids]) => [front, ids.size]);
 }
 
 /** The longest chain of requests each of which started after the one before it ended. */

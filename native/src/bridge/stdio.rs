@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _, BufReader};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::Bridge;
@@ -57,6 +57,8 @@ impl Bridge {
         let mut lines = BufReader::new(input).split(b'\n');
         let mut requests = JoinSet::new();
         let mut stream: Option<JoinHandle<()>> = None;
+        // Opens the stream once the first message after `initialize` is answered.
+        let mut stream_gate: Option<oneshot::Sender<()>> = None;
         while let Some(mut line) = lines.next_segment().await? {
             if line.last() == Some(&b'\r') {
                 line.pop();
@@ -80,12 +82,37 @@ impl Bridge {
                     old.abort();
                 }
                 if bridge.forward(message, &out).await {
-                    stream = Some(tokio::spawn(bridge.clone().server_messages(out.clone())));
+                    // The stream of server messages is opened once the host's next message
+                    // (`notifications/initialized`, which must come first) is answered, as the
+                    // MCP TypeScript SDK does: opened at once, the long-lived GET would take
+                    // the one connection open to the server, and the first requests would each
+                    // wait for a new one (a round trip, two with TLS).
+                    let (gate, opened) = oneshot::channel::<()>();
+                    stream_gate = Some(gate);
+                    let (bridge, out) = (bridge.clone(), out.clone());
+                    stream = Some(tokio::spawn(async move {
+                        // A dropped gate (the message's task ended early) opens it too.
+                        let _ = opened.await;
+                        bridge.server_messages(out).await;
+                    }));
                 }
             } else {
                 let (bridge, out) = (bridge.clone(), out.clone());
+                let gate = stream_gate.take();
+                // Nobody waits on the answer to a notification (or to a response to the
+                // server): it lets a request written at the same time go first, so that the
+                // request takes the connection already open and the notification is the one to
+                // wait for a new one. Concurrent POSTs carry no order for the server anyway
+                // (the MCP specification, Streamable HTTP).
+                let unanswered = message.request_ids.is_empty();
                 requests.spawn(async move {
+                    if unanswered {
+                        tokio::task::yield_now().await;
+                    }
                     bridge.forward(message, &out).await;
+                    if let Some(gate) = gate {
+                        let _ = gate.send(());
+                    }
                 });
             }
             while requests.try_join_next().is_some() {}

@@ -1,5 +1,6 @@
 //! The stdio bridge against a scripted upstream: SSE answers split anywhere, the headers of
-//! each POST, the session id's life, batches, and error bodies. The upstream asks for no
+//! each POST, the session id's life, batches, error bodies, and when the stream of server
+//! messages opens. The upstream asks for no
 //! token, and the bridge may log in, so requests go out without one (as the core decides for
 //! a server that has not challenged yet).
 
@@ -102,12 +103,20 @@ async fn run(url: &str, input: &[Value]) -> Vec<Value> {
 
 /// Runs the bridge over `text` as stdin and returns every line it wrote.
 async fn run_text(url: &str, text: &str) -> Vec<Value> {
+    run_logged(url, text, None).await
+}
+
+/// [`run_text`], the bridge's log also appended to `log`.
+async fn run_logged(url: &str, text: &str, log: Option<&std::path::Path>) -> Vec<Value> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let session = Session::builder(Arc::new(MemoryStore::new()))
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let bridge = Bridge::new(session, url, "test", Some(LoginOptions::default())).unwrap();
+    let mut bridge = Bridge::new(session, url, "test", Some(LoginOptions::default())).unwrap();
+    if let Some(path) = log {
+        bridge = bridge.with_log_file(path).unwrap();
+    }
     let (out_write, out_read) = tokio::io::duplex(1 << 20);
     let input = std::io::Cursor::new(text.as_bytes().to_vec());
     let run = tokio::time::timeout(Duration::from_secs(30), bridge.run_lines(input, out_write));
@@ -264,6 +273,49 @@ async fn batches_and_error_bodies_reach_the_host_as_messages() {
         "{down}"
     );
     assert_eq!(written.len(), 4, "{written:?}");
+}
+
+#[tokio::test]
+async fn the_stream_of_server_messages_opens_once_the_initialized_notification_is_answered() {
+    // The notification's 202 comes 20 ms after it arrives (an empty part, then the pause), the
+    // call's answer 200 ms after it, so the bridge still runs when the stream is tried. The
+    // stream's GET, which may not log in, stops at once for want of a token, and says so in
+    // the log: the log's order is the order of events.
+    let script: Arc<Script> = Arc::new(|seen: &Seen| match seen.method() {
+        "initialize" => initialized(&seen.body["id"]),
+        "notifications/initialized" => {
+            vec![Vec::new(), head("202 Accepted", "application/json", "")]
+        }
+        _ => {
+            let mut parts = vec![Vec::new(); 10];
+            let answer = json!({"jsonrpc": "2.0", "id": 1, "result": {}});
+            parts.extend(json_answer("200 OK", &answer, ""));
+            parts
+        }
+    });
+    let (url, _) = upstream(script).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("proxy.log");
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let call = request(1, "tools/call", json!({"name": "echo"}));
+    let input: String = [initialize(), note, call]
+        .iter()
+        .map(|m| format!("{m}\n"))
+        .collect();
+    let written = run_logged(&url, &input, Some(&log)).await;
+    assert!(written.iter().any(|m| m["id"] == 1), "{written:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let notified = text
+        .find("POST notifications/initialized: 202")
+        .expect("notified");
+    // Opened at once, the long-lived GET would take the connection the first requests need.
+    let stream = text
+        .find("the stream of server messages")
+        .expect("the stream was tried");
+    assert!(
+        notified < stream,
+        "the stream went before the notification's answer:\n{text}"
+    );
 }
 
 #[tokio::test]
