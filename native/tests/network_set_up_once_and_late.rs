@@ -37,15 +37,7 @@ async fn logged(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (String, Str
     )
     .await
     .expect("mcpauth runs");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    assert!(
-        out.status.success(),
-        "mcpauth {args:?} failed:\n{stdout}\n{stderr}"
-    );
-    (stdout, stderr)
+    common::succeeded(&out, args)
 }
 
 fn times(haystack: &str, needle: &str) -> usize {

@@ -67,7 +67,12 @@ pub async fn run_cli(dir: &std::path::Path, args: &[&str]) -> std::process::Outp
 /// Runs the CLI ([`run_cli`]) and expects success; returns stdout. A failure shows the
 /// arguments and both outputs.
 pub async fn run_cli_ok(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = run_cli(dir, args).await;
+    succeeded(&run_cli(dir, args).await, args).0
+}
+
+/// The stdout and stderr of a CLI run with `args` that must have succeeded; a failure shows
+/// the arguments and both outputs.
+pub fn succeeded(out: &std::process::Output, args: &[&str]) -> (String, String) {
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -76,7 +81,7 @@ pub async fn run_cli_ok(dir: &std::path::Path, args: &[&str]) -> String {
         out.status.success(),
         "mcpauth {args:?} failed:\n{stdout}\n{stderr}"
     );
-    stdout
+    (stdout, stderr)
 }
 
 /// Installs the *ring* TLS provider that the crate's reqwest build (`rustls-no-provider`)
