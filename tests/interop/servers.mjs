@@ -11,7 +11,10 @@ import { join } from 'node:path';
 
 const here = import.meta.dirname;
 
-export async function startServer(script, { args = [], env = {}, timeoutMs = 20000 } = {}) {
+// The deadline catches a server that hangs; it is generous because the gate starts servers
+// from several test files at once on two cores, where oidc-provider (an RSA key, then its
+// module graph) has once taken over 20 s instead of its usual second.
+export async function startServer(script, { args = [], env = {}, timeoutMs = 60000 } = {}) {
   const started = performance.now();
   const child = spawn(process.execPath, [join(here, script), ...args], {
     env: { ...process.env, ...env },
