@@ -57,7 +57,7 @@ impl Login {
         self.cache.found = record.is_some();
         let (hint, issuer) = self.discovery_inputs();
         let usable = record
-            .and_then(|text| serde_json::from_str::<DiscoveryRecord>(&text).ok())
+            .and_then(|text| serde_json::from_slice::<DiscoveryRecord>(text.as_bytes()).ok())
             .filter(|r| {
                 r.fits(
                     &self.server,
