@@ -26,6 +26,14 @@ fn browser() -> LoginConfig {
     }
 }
 
+/// [`browser`] for the login of `profile`.
+fn browser_as(profile: &Profile) -> LoginConfig {
+    LoginConfig {
+        profile: Some(profile.clone()),
+        ..browser()
+    }
+}
+
 fn login(env: &mut Env, config: LoginConfig) -> crate::Result<crate::flow::LoginOutcome> {
     let mut seed = |b: &mut [u8]| b.fill(7);
     let mut m = Login::new(config, env.now, &mut seed)?;
@@ -214,14 +222,7 @@ fn a_record_serves_only_logins_that_would_discover_the_same() {
 
     // Another profile has its own record.
     let work = Profile::parse("work").unwrap();
-    login(
-        &mut env,
-        LoginConfig {
-            profile: Some(work.clone()),
-            ..browser()
-        },
-    )
-    .unwrap();
+    login(&mut env, browser_as(&work)).unwrap();
     expected += per_discovery;
     assert_eq!(discovery_requests(&env), expected);
     assert!(env.store.contains_key(&key(Some(&work))));
@@ -296,14 +297,7 @@ fn logout_forgets_the_record_of_its_profile() {
     let mut env = Env::new(cached_for("max-age=600"));
     let work = Profile::parse("work").unwrap();
     login(&mut env, browser()).unwrap();
-    login(
-        &mut env,
-        LoginConfig {
-            profile: Some(work.clone()),
-            ..browser()
-        },
-    )
-    .unwrap();
+    login(&mut env, browser_as(&work)).unwrap();
     let server = ResourceUri::parse(MCP).unwrap();
     let mut logout =
         Logout::new(server, false, Default::default()).with_profile(Some(work.clone()));
